@@ -1,0 +1,152 @@
+"""The `im2tfrecord` command line: parse, check, run, summarise.
+
+Exit codes: 0 done, 1 the job failed, 2 a wrong invocation (nothing was run).
+"""
+
+import argparse
+import difflib
+import functools
+import logging
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import S3Options
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+from pipeline import convert
+from pipeline import progress
+from pipeline import summary
+from pipeline.options import ConvertOptions
+from pipeline.preflight import UsageError
+from pipeline.preflight import check
+
+_PROG = "im2tfrecord"
+_DESCRIPTION = """\
+Convert labelled image folders into sharded TFRecord files of tf.train.Example.
+
+Images are read from <input>/<label>/<image> (local folder or s3:// prefix);
+the parent folder of each image is its class. Each image is decoded, turned
+upright, converted to 8-bit RGB (or grayscale), resized and re-encoded. The
+output folder receives train-SSSSS-of-NNNNN.tfrecord shards, labels.txt (line
+N is the class of label N) and errors.jsonl (one row per rejected file).
+"""
+_EPILOG = """\
+examples:
+  im2tfrecord --input ./photos --output ./shards --num_shards 8
+  im2tfrecord --input s3://bucket/photos --output s3://bucket/shards \\
+      --image_size 224 --resize_mode center_crop --s3_region_name eu-west-1
+
+Without --runner, the job runs in this process on Beam's local runner.
+"""
+
+# Runner names that mean "run here": Beam's DirectRunner would first try to
+# download its Prism runner, which offline wastes time or hangs. We go straight
+# to the in-process FnApiRunner, which the DirectRunner uses for batch jobs.
+_LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if "-h" in argv or "--help" in argv:
+        parser.print_help()
+        return 0
+    try:
+        options = _parse(parser, argv)
+    except UsageError as e:
+        return _fail(str(e), code=2)
+    logging.basicConfig(level=options.view_as(ConvertOptions).log_level,
+                        format="%(levelname)s %(name)s: %(message)s")
+    secrets = _secrets(options)
+    try:
+        check(options)
+    except UsageError as e:
+        return _fail(_redact(str(e), secrets), code=2)
+    try:
+        return _run(options)
+    except UsageError as e:
+        return _fail(_redact(str(e), secrets), code=2)
+    except Exception as e:  # One line for the user; the traceback at --log_level DEBUG.
+        logging.getLogger(_PROG).debug("job failed", exc_info=True)
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        return _fail(_redact(f"the job failed: {type(e).__name__}: {first_line}", secrets)
+                     + " (rerun with --log_level DEBUG for the traceback)", code=1)
+
+
+def _run(options):
+    convert_options = options.view_as(ConvertOptions)
+    start = time.monotonic()
+    with progress.Reporter():
+        pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+        convert.build(pipeline, options)
+        result = pipeline.run()
+        result.wait_until_finish()
+    seconds = time.monotonic() - start
+    counts = summary.counts_from(result)
+    print(summary.format_summary(
+        counts, convert_options.output, _output_files(convert_options.output), seconds))
+    return 0
+
+
+def _local_runner(options):
+    name = options.view_as(StandardOptions).runner
+    if name is None or name.lower() in _LOCAL_RUNNER_NAMES:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+        return FnApiRunner()
+    return None  # Beam builds the named runner from the options.
+
+
+def _output_files(output):
+    matches = FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list
+    return [f"{m.path.rsplit('/', 1)[-1]}  ({m.size_in_bytes} bytes)"
+            for m in sorted(matches, key=lambda m: m.path)]
+
+
+def _parser():
+    """Our options first, then every Beam option group, as one parser."""
+    parser = _BeamArgumentParser(
+        prog=_PROG, usage="%(prog)s --input PATH --output PATH [options]",
+        description=_DESCRIPTION, epilog=_EPILOG, allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ConvertOptions._add_argparse_args(parser.add_argument_group("conversion options"))
+    beam_classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    for cls in beam_classes.values():
+        if cls is ConvertOptions:
+            continue
+        group = parser.add_argument_group(f"Beam {cls.__name__}")
+        group.add_value_provider_argument = functools.partial(
+            _BeamArgumentParser.add_value_provider_argument, group)
+        cls._add_argparse_args(group)
+    return parser
+
+
+def _parse(parser, argv):
+    """PipelineOptions from argv; unknown flags are errors, not silently dropped."""
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flag = unknown[0].split("=", 1)[0]
+        known = [opt for action in parser._actions for opt in action.option_strings]
+        close = difflib.get_close_matches(flag, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UsageError(f"unrecognized argument {flag}{hint}; see --help")
+    return PipelineOptions(argv)
+
+
+def _secrets(options):
+    s3 = options.view_as(S3Options)
+    return [s for s in (s3.s3_secret_access_key, s3.s3_session_token, s3.s3_access_key_id) if s]
+
+
+def _redact(text, secrets):
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _fail(message, code):
+    print(f"{_PROG}: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,85 @@
+"""The converter's options, a `PipelineOptions` subclass.
+
+Being a subclass means Beam parses them with its own options (runner, S3,
+Flink, Spark, ...) from one command line, and carries them to workers.
+"""
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms import encode
+from transforms import imaging
+
+_DEFAULTS = imaging.ImageSettings()
+
+
+class ConvertOptions(PipelineOptions):
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--input",
+            help="Folder or s3:// prefix holding <label>/<image> files; the parent folder of "
+                 "each image is its class.")
+        parser.add_argument(
+            "--output",
+            help="Folder or s3:// prefix that receives the shards, labels.txt and errors.jsonl.")
+        parser.add_argument(
+            "--num_shards", type=int, default=4,
+            help="Number of TFRecord files to write (default: %(default)s).")
+        parser.add_argument(
+            "--image_size", type=int, default=_DEFAULTS.size,
+            help="Target size in pixels; what it measures depends on --resize_mode "
+                 "(default: %(default)s).")
+        parser.add_argument(
+            "--resize_mode", choices=imaging.RESIZE_MODES, default=_DEFAULTS.resize_mode,
+            help="shorter_side: shorter side becomes --image_size; fit: the whole image fits "
+                 "in a square of that size; exact: stretched to that square; center_crop: "
+                 "shorter side to that size, then the central square. Only exact ever "
+                 "upscales (default: %(default)s).")
+        parser.add_argument(
+            "--image_format", choices=imaging.IMAGE_FORMATS, default=_DEFAULTS.image_format,
+            help="Encoding of the stored images (default: %(default)s).")
+        parser.add_argument(
+            "--jpeg_quality", type=int, default=_DEFAULTS.jpeg_quality,
+            help="JPEG quality 1..100 (default: %(default)s).")
+        parser.add_argument(
+            "--keep_original", action="store_true",
+            help="Store the source bytes untouched when the file is already in --image_format, "
+                 "upright, in the target color mode and needs no resizing.")
+        parser.add_argument(
+            "--color", choices=imaging.COLORS, default=_DEFAULTS.color,
+            help="rgb (3 channels) or grayscale (1 channel); transparency is composited "
+                 "on white (default: %(default)s).")
+        parser.add_argument(
+            "--labels_file",
+            help="Text file (local or s3://) with one class name per line: line N is label N. "
+                 "Images of other classes become error rows. Default: the sorted folder names.")
+        parser.add_argument(
+            "--schema", choices=encode.SCHEMAS, default=encode.DEFAULT_SCHEMA,
+            help="default: the image/... keys of TensorFlow's classic converters; simple: only "
+                 "'image' and 'label' (default: %(default)s).")
+        parser.add_argument(
+            "--max_pixels", type=int, default=_DEFAULTS.max_pixels,
+            help="Images claiming more pixels than this are rejected before decoding "
+                 "(decompression-bomb limit, default: %(default)s).")
+        parser.add_argument(
+            "--decode_threads", type=int, default=0,
+            help="Images fetched and decoded at once per worker; 0 picks a value from the "
+                 "cores and the input's filesystem (default: %(default)s).")
+        parser.add_argument(
+            "--log_level", default="WARNING",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            help="Logging level of the launcher (default: %(default)s).")
+
+
+def image_settings(options):
+    """The `imaging.ImageSettings` these options ask for."""
+    convert = options.view_as(ConvertOptions)
+    return imaging.ImageSettings(
+        size=convert.image_size,
+        resize_mode=convert.resize_mode,
+        image_format=convert.image_format,
+        jpeg_quality=convert.jpeg_quality,
+        color=convert.color,
+        keep_original=convert.keep_original,
+        max_pixels=convert.max_pixels)

@@ -1,0 +1,121 @@
+"""Checks made before any work, so that a wrong invocation fails in seconds
+with one clear line instead of minutes into a job.
+
+Every check raises `UsageError` with a message fit to print as is; none of the
+messages may contain credentials.
+"""
+
+import botocore.exceptions
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.options import ConvertOptions
+from pipeline.options import image_settings
+from transforms import fetch
+from transforms.match import input_pattern
+
+
+class UsageError(Exception):
+    """A wrong invocation: the message says what to change."""
+
+
+def check(options):
+    """Runs every check; raises UsageError on the first that fails."""
+    convert = options.view_as(ConvertOptions)
+    _check_values(convert, options)
+    settings = fetch.s3_settings(options)
+    _check_input(convert.input, settings)
+    _check_output(convert.output, settings)
+    if convert.labels_file:
+        _check_readable(convert.labels_file, "--labels_file", settings)
+
+
+def _check_values(convert, options):
+    if not convert.input:
+        raise UsageError("--input is required: a folder or s3:// prefix of <label>/<image> files")
+    if not convert.output:
+        raise UsageError("--output is required: a folder or s3:// prefix for the shards")
+    if convert.num_shards < 1:
+        raise UsageError(f"--num_shards must be at least 1, got {convert.num_shards}")
+    if convert.decode_threads < 0:
+        raise UsageError(f"--decode_threads must be 0 (auto) or more, got {convert.decode_threads}")
+    try:
+        image_settings(options)
+    except ValueError as e:
+        raise UsageError(_option_names(str(e))) from None
+
+
+def _option_names(message):
+    """'image size must be ...' -> '--image_size must be ...'."""
+    for words, flag in (("image size", "--image_size"), ("JPEG quality", "--jpeg_quality"),
+                        ("max pixels", "--max_pixels")):
+        if message.startswith(words):
+            return flag + message[len(words):]
+    return message
+
+
+def _check_input(path, settings):
+    if fetch.is_s3(path):
+        bucket, prefix = fetch.split_s3_path(path.rstrip("/") + "/")
+        client = fetch.make_s3_client(settings)
+        _s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
+        listing = _s3_call(
+            lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1),
+            "--input", bucket)
+        empty = listing.get("KeyCount", 0) == 0
+    else:
+        try:
+            empty = not FileSystems.match([input_pattern(path)], limits=[1])[0].metadata_list
+        except Exception:  # Beam raises when the folder itself is missing.
+            empty = True
+    if empty:
+        raise UsageError(f"--input {path} holds no files (expected <label>/<image> files below it)")
+
+
+def _check_output(path, settings):
+    if fetch.is_s3(path):
+        bucket, _ = fetch.split_s3_path(path.rstrip("/") + "/")
+        client = fetch.make_s3_client(settings)
+        _s3_call(lambda: client.head_bucket(Bucket=bucket), "--output", bucket)
+        return
+    try:
+        FileSystems.mkdirs(path)
+    except IOError as e:
+        if not FileSystems.exists(path):
+            raise UsageError(f"--output {path} cannot be created: {e}") from None
+
+
+def _check_readable(path, flag, settings):
+    if fetch.is_s3(path):
+        bucket, key = fetch.split_s3_path(path)
+        client = fetch.make_s3_client(settings)
+        _s3_call(lambda: client.head_object(Bucket=bucket, Key=key), flag, bucket,
+                 missing=f"{flag} {path} does not exist")
+    elif not FileSystems.exists(path):
+        raise UsageError(f"{flag} {path} does not exist")
+
+
+def _s3_call(call, flag, bucket, missing=None):
+    """Runs one S3 request, turning the usual failures into one-line UsageErrors.
+
+    `missing` is the message for a 404; by default, the bucket does not exist.
+    """
+    try:
+        return call()
+    except botocore.exceptions.EndpointConnectionError as e:
+        raise UsageError(f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
+                         "(check --s3_endpoint_url and the network)") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise UsageError(f"{flag}: no S3 credentials found (pass --s3_access_key_id and "
+                         "--s3_secret_access_key, or set up the AWS credential chain)") from None
+    except botocore.exceptions.ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("404", "NoSuchBucket", "NoSuchKey"):
+            raise UsageError(missing or f"{flag}: S3 bucket '{bucket}' does not exist") from None
+        if status in (401, 403) or code in ("InvalidAccessKeyId", "SignatureDoesNotMatch",
+                                            "AccessDenied", "403", "ExpiredToken"):
+            raise UsageError(f"{flag}: S3 rejected the credentials for bucket '{bucket}' "
+                             f"({code or status})") from None
+        raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
+    except botocore.exceptions.BotoCoreError as e:
+        raise UsageError(f"{flag}: S3 request failed: {e}") from None

@@ -1,0 +1,32 @@
+"""im2tfrecord: labelled image folders (local or S3) to sharded TFRecords with Apache Beam.
+
+This file is both the package definition and Beam's ``--setup_file``: a runner
+that ships code to remote workers builds an sdist from it and installs it there,
+so every DoFn the pipeline uses must live in the packages listed below.
+"""
+
+import setuptools
+
+VERSION = "0.1.0"
+
+setuptools.setup(
+    name="im2tfrecord",
+    version=VERSION,
+    description="Convert <prefix>/<label>/<image> trees on S3 or disk into sharded TFRecord files.",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*"]),
+    install_requires=[
+        # The design pins Beam; its S3 filesystem comes with the [aws] extra.
+        "apache-beam[aws]==2.77.0",
+        # Encodes tf.train.Example from Arrow batches in C++, without importing
+        # TensorFlow in workers (see README, "Record schema").
+        "tfx-bsl>=1.21,<2",
+        "tensorflow>=2.16",
+        "pillow>=10",
+        "boto3>=1.26",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "moto[server]>=5"],
+    },
+    entry_points={"console_scripts": ["im2tfrecord=pipeline.cli:main"]},
+)

@@ -1,0 +1,7 @@
+"""The pipeline's stages, one module each, in pipeline order:
+
+match.py (MatchImages) -> label.py (KeyByLabel) -> decode.py (DecodeAndResize)
+-> encode.py (EncodeExamples) -> write.py (WriteShards).
+
+errors.py, imaging.py and fetch.py are the helpers they share.
+"""

@@ -1,0 +1,260 @@
+"""Decode, normalise, resize and re-encode one image with Pillow.
+
+Real photo collections are messy: EXIF-rotated camera shots, CMYK JPEGs from
+print workflows, palette PNGs with transparency, 16-bit scans, animated GIFs.
+Everything here turns such bytes into an upright 8-bit RGB (or L) image of the
+requested size, or raises `ImageError` with a reason the errors file can carry.
+
+Kept free of Beam so it can be unit-tested and benchmarked on its own; the
+DoFn in `transforms/decode.py` is a thin wrapper around `convert_image`.
+"""
+
+import dataclasses
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+
+RESIZE_MODES = ("shorter_side", "fit", "exact", "center_crop")
+IMAGE_FORMATS = ("jpeg", "png")
+COLORS = ("rgb", "grayscale")
+
+# Transparent pixels are composited onto white: it is what most viewers show
+# and what the classic converters did. Documented in the README.
+BACKGROUND = (255, 255, 255)
+
+# Pillow formats we agree to parse, whatever the file extension says (JPEG
+# covers MPO). Limiting
+# the decoders Pillow may try reduces what a hostile file can reach.
+_ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF")
+Image.init()  # Registers every plugin; Image.open(formats=...) expects them.
+
+# Pillow's resize first shrinks by an integer factor with a box filter while the
+# image is at least this many times the target, then resamples: much faster,
+# and the Pillow docs call the result indistinguishable from a full resample.
+_REDUCING_GAP = 3.0
+
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG"}
+_SOURCE_FORMATS = {"jpeg": ("JPEG",), "png": ("PNG",)}
+
+# EXIF orientations 5..8 transpose the image: width and height swap.
+_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+
+
+class ImageError(Exception):
+    """An image that cannot become a record; `reason` names the error class."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSettings:
+    """How every image is turned into record bytes (the `--image_*` options)."""
+
+    size: int = 256
+    resize_mode: str = "shorter_side"
+    image_format: str = "jpeg"
+    jpeg_quality: int = 90
+    color: str = "rgb"
+    keep_original: bool = False
+    max_pixels: int = 89_478_485  # Pillow's own default decompression-bomb limit.
+
+    def __post_init__(self):
+        if self.size < 1:
+            raise ValueError(f"image size must be at least 1, got {self.size}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image format must be one of {IMAGE_FORMATS}, got {self.image_format!r}")
+        if self.color not in COLORS:
+            raise ValueError(f"color must be one of {COLORS}, got {self.color!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
+        if self.max_pixels < 1:
+            raise ValueError(f"max pixels must be at least 1, got {self.max_pixels}")
+
+    @property
+    def mode(self):
+        return "RGB" if self.color == "rgb" else "L"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertedImage:
+    encoded: bytes
+    width: int
+    height: int
+    channels: int
+    format: str  # "JPEG" or "PNG", as the classic converters wrote it.
+
+
+def target_size(width, height, settings):
+    """The (width, height) an upright image of this size is resized to."""
+    size = settings.size
+    mode = settings.resize_mode
+    if mode == "exact":
+        return size, size
+    if mode == "fit":
+        scale = min(size / width, size / height, 1.0)
+    else:  # shorter_side and center_crop scale the shorter side to `size`.
+        scale = min(size / min(width, height), 1.0)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def convert_image(data, settings):
+    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""
+    image = _open(data, settings)
+    orientation = _orientation(image)
+    upright = _upright_size(image.size, orientation)
+    resized = target_size(*upright, settings)
+    final = _final_size(resized, settings)
+
+    if _can_keep_original(image, orientation, upright, final, settings):
+        _load(image)  # A corrupt file must not pass through unchecked.
+        return ConvertedImage(data, upright[0], upright[1], len(image.getbands()), image.format)
+
+    if image.format in ("JPEG", "MPO"):
+        # DCT-domain downscaling: decodes a 12 MP photo several times faster.
+        # Asks for at least the resized size, so the final resample still
+        # starts from more pixels than it produces.
+        image.draft(settings.mode, _upright_size(resized, orientation))
+    _load(image)
+    image = _apply_orientation(image, orientation)
+    image = _to_mode(image, settings.mode)
+    image = _resize(image, resized, settings)
+    return ConvertedImage(
+        _encode(image, settings), image.width, image.height, len(image.getbands()),
+        _PIL_FORMAT[settings.image_format])
+
+
+def _open(data, settings):
+    try:
+        with warnings.catch_warnings():
+            # Our own max_pixels check replaces Pillow's bomb warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
+    except Image.DecompressionBombError as e:
+        raise ImageError("too_large", str(e)) from e
+    except Exception as e:  # Pillow raises many types for unreadable headers.
+        raise ImageError("decode_error", f"{type(e).__name__}: {e}") from e
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageError("decode_error", f"image has no pixels ({width}x{height})")
+    if width * height > settings.max_pixels:
+        raise ImageError(
+            "too_large",
+            f"{width}x{height} = {width * height} pixels is over --max_pixels={settings.max_pixels}")
+    return image
+
+
+def _load(image):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except Image.DecompressionBombError as e:
+        raise ImageError("too_large", str(e)) from e
+    except Exception as e:
+        raise ImageError("decode_error", f"{type(e).__name__}: {e}") from e
+
+
+def _orientation(image):
+    """The EXIF orientation (1..8); damaged EXIF counts as upright."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # Broken EXIF must not lose an otherwise good photo.
+        return 1
+    return value if value in range(1, 9) else 1
+
+
+def _upright_size(size, orientation):
+    width, height = size
+    return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
+
+
+def _apply_orientation(image, orientation):
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
+def _to_mode(image, mode):
+    """8-bit RGB or L, with transparency composited onto `BACKGROUND`."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        image = _sixteen_bit_to_l(image)
+    elif image.mode == "F":
+        image = _float_to_l(image)
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")
+    elif image.mode in ("L", "RGB", "1") and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode != mode:
+        image = image.convert(mode)
+    return image
+
+
+def _sixteen_bit_to_l(image):
+    # Pillow's own I->L conversion clips at 255 (a 16-bit scan turns white);
+    # scale the 16-bit range down instead.
+    pixels = np.asarray(image).astype(np.int64)
+    return Image.fromarray((np.clip(pixels, 0, 65535) // 257).astype(np.uint8), "L")
+
+
+def _float_to_l(image):
+    # Float images carry no agreed range: stretch what is there to 0..255.
+    pixels = np.nan_to_num(np.asarray(image, dtype=np.float64))
+    low, high = float(pixels.min()), float(pixels.max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+    return Image.fromarray(((pixels - low) * scale).round().astype(np.uint8), "L")
+
+
+def _final_size(resized, settings):
+    if settings.resize_mode != "center_crop":
+        return resized
+    side = min(settings.size, *resized)
+    return side, side
+
+
+def _resize(image, resized, settings):
+    if image.size != resized:
+        image = image.resize(resized, Image.Resampling.BICUBIC, reducing_gap=_REDUCING_GAP)
+    if settings.resize_mode == "center_crop":
+        side = min(settings.size, image.width, image.height)
+        left = (image.width - side) // 2
+        top = (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    return image
+
+
+def _can_keep_original(image, orientation, upright, final, settings):
+    return (
+        settings.keep_original
+        and image.format in _SOURCE_FORMATS[settings.image_format]
+        and orientation == 1
+        and upright == final
+        and image.mode == settings.mode
+        and "transparency" not in image.info
+        and getattr(image, "n_frames", 1) == 1)
+
+
+def _encode(image, settings):
+    out = io.BytesIO()
+    if settings.image_format == "jpeg":
+        image.save(out, format="JPEG", quality=settings.jpeg_quality)
+    else:
+        image.save(out, format="PNG", compress_level=6)
+    return out.getvalue()

@@ -1,0 +1,112 @@
+"""Stage 2: key each image path by its parent directory name, the class label.
+
+Integer ids follow the im2rec and TFDS convention: a class's id is its
+position in the sorted list of distinct labels, unless `--labels_file` fixes
+the list. An image with no class folder, or whose class is not in the fixed
+list, becomes an error row, never a silent label.
+"""
+
+import collections
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.errors import ERRORS
+from transforms.errors import error_row
+
+STAGE = "label"
+LABELS_FILE = "labels.txt"
+
+
+def relative_path(path, input_root):
+    """`path` relative to `input_root`, with '/' separators."""
+    root = input_root.rstrip("/") + "/"
+    if not path.startswith(root):
+        raise ValueError(f"{path!r} is not under {input_root!r}")
+    return path[len(root):]
+
+
+def parent_label(relative):
+    """The parent folder name of a relative path, or None at the top level."""
+    parts = relative.split("/")
+    return parts[-2] if len(parts) >= 2 and parts[-2] else None
+
+
+class _KeyByParentFolder(beam.DoFn):
+
+    def __init__(self, input_root, known_labels):
+        self._input_root = input_root
+        self._known_labels = frozenset(known_labels) if known_labels is not None else None
+
+    def process(self, path):
+        label = parent_label(relative_path(path, self._input_root))
+        if label is None:
+            yield error_row(path, STAGE, "no_label",
+                            "image is directly under --input; put it in a <label>/ folder")
+        elif self._known_labels is not None and label not in self._known_labels:
+            yield error_row(path, STAGE, "unknown_label",
+                            f"class folder {label!r} is not in --labels_file")
+        else:
+            yield label, path
+
+
+class KeyByLabel(beam.PTransform):
+    """paths -> (label, path) pairs, with rejected paths on the ERRORS output."""
+
+    def __init__(self, input_root, known_labels=None):
+        super().__init__()
+        self._input_root = input_root
+        self._known_labels = known_labels
+
+    def expand(self, paths):
+        return paths | beam.ParDo(
+            _KeyByParentFolder(self._input_root, self._known_labels)).with_outputs(
+                ERRORS, main="keyed")
+
+
+class ClassNames(beam.PTransform):
+    """(label, path) pairs -> one element: the sorted list of distinct labels.
+
+    With a fixed list (`--labels_file`) the keyed pairs are ignored and the
+    fixed list is the result, in its own order.
+    """
+
+    def __init__(self, fixed=None):
+        super().__init__()
+        self._fixed = list(fixed) if fixed is not None else None
+
+    def expand(self, keyed):
+        if self._fixed is not None:
+            return keyed.pipeline | "FixedLabels" >> beam.Create([self._fixed])
+        return (
+            keyed
+            | "Labels" >> beam.Keys()
+            | "Distinct" >> beam.Distinct()
+            | "Sorted" >> beam.combiners.ToList()
+            | "Sort" >> beam.Map(sorted))
+
+
+class WriteLabels(beam.PTransform):
+    """The class-names singleton -> `<output>/labels.txt`, line N = class of id N."""
+
+    def __init__(self, output):
+        super().__init__()
+        self._output = output
+
+    def expand(self, class_names):
+        return (
+            class_names
+            | "OnePerLine" >> beam.FlatMap(lambda names: names)
+            | "Write" >> beam.io.WriteToText(
+                FileSystems.join(self._output, LABELS_FILE), shard_name_template="", num_shards=1))
+
+
+def parse_labels_file(text):
+    """Parses a labels file: one class per line, line N is id N."""
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"labels file names these classes twice: {', '.join(duplicates)}")
+    if not names:
+        raise ValueError("labels file is empty")
+    return names

@@ -1,0 +1,61 @@
+"""Stage 1: match every file under `--input` and keep those with image extensions.
+
+Matching goes through Beam's `fileio.MatchFiles`, so any Beam filesystem works
+(`s3://`, local paths). Files with other extensions (`.DS_Store`, `README.txt`,
+folder markers) are counted as skipped, not silently dropped, so that
+matched = written + failed + skipped holds at the end of a run.
+"""
+
+import posixpath
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pipeline import progress
+from transforms.errors import METRICS_NAMESPACE
+
+IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"))
+
+
+def input_pattern(input_root):
+    """The glob that matches every file below `input_root`, at any depth."""
+    return FileSystems.join(input_root.rstrip("/"), "**")
+
+
+def has_image_extension(path):
+    return posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+class _KeepImages(beam.DoFn):
+
+    def setup(self):
+        self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
+        self._skipped = Metrics.counter(METRICS_NAMESPACE, "skipped")
+
+    def process(self, metadata):
+        self._matched.inc()
+        progress.add_matched(1)
+        if has_image_extension(metadata.path):
+            yield metadata.path
+        else:
+            self._skipped.inc()
+            progress.add_finished(1)
+
+
+class MatchImages(beam.PTransform):
+    """PBegin -> PCollection of image paths under `input_root`."""
+
+    def __init__(self, input_root):
+        super().__init__()
+        self._input_root = input_root
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "MatchFiles" >> fileio.MatchFiles(input_pattern(self._input_root))
+            | "KeepImages" >> beam.ParDo(_KeepImages())
+            # One listing emits every path from a single bundle; spread the
+            # decoding work over all workers.
+            | "Spread" >> beam.Reshuffle())
