@@ -18,15 +18,16 @@ setuptools.setup(
     install_requires=[
         # The design pins Beam; its S3 filesystem comes with the [aws] extra.
         "apache-beam[aws]==2.77.0",
-        # Encodes tf.train.Example from Arrow batches in C++, without importing
-        # TensorFlow in workers (see README, "Record schema").
-        "tfx-bsl>=1.21,<2",
-        "tensorflow>=2.16",
         "pillow>=10",
         "boto3>=1.26",
+        "numpy",
+        # No TensorFlow: workers serialize Examples themselves (README, "Record schema").
     ],
     extras_require={
-        "test": ["pytest>=8", "moto[server]>=5"],
+        # TensorFlow reads the records back in tests, as a training job would.
+        "test": ["pytest>=8", "moto[server]>=5", "tensorflow>=2.16"],
+        # tfx-bsl is the encoder bench/bench_encode.py compares ours with.
+        "bench": ["tfx-bsl>=1.21,<2", "tensorflow>=2.16"],
     },
     entry_points={"console_scripts": ["im2tfrecord=pipeline.cli:main"]},
 )

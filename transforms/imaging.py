@@ -124,7 +124,7 @@ def convert_image(data, settings):
     _load(image)
     image = _apply_orientation(image, orientation)
     image = _to_mode(image, settings.mode)
-    image = _resize(image, resized, settings)
+    image = _resize(image, resized, final, settings)
     return ConvertedImage(
         _encode(image, settings), image.width, image.height, len(image.getbands()),
         _PIL_FORMAT[settings.image_format])
@@ -229,14 +229,17 @@ def _final_size(resized, settings):
     return side, side
 
 
-def _resize(image, resized, settings):
+def _resize(image, resized, final, settings):
+    if settings.resize_mode == "center_crop":
+        # Crop before resampling, so no pixel from outside the central square
+        # bleeds into its edges (a resize box would still sample beyond it),
+        # and no work is spent on pixels that are cropped away.
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+        resized = final
     if image.size != resized:
         image = image.resize(resized, Image.Resampling.BICUBIC, reducing_gap=_REDUCING_GAP)
-    if settings.resize_mode == "center_crop":
-        side = min(settings.size, image.width, image.height)
-        left = (image.width - side) // 2
-        top = (image.height - side) // 2
-        image = image.crop((left, top, left + side, top + side))
     return image
 
 

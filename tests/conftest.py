@@ -1,0 +1,120 @@
+"""Shared fixtures: a real S3 server over HTTP, image trees, shared data sets."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import boto3
+import pytest
+
+# Quiet TensorFlow's C++ start-up chatter in test logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+HYMENOPTERA = os.path.join(SHARED_DATA, "hymenoptera")
+NASTY = os.path.join(SHARED_DATA, "nasty")
+
+# Distinctive fake credentials, so tests can grep outputs and logs for leaks.
+ACCESS_KEY = "AKIATESTKEYID0000042"
+SECRET_KEY = "test-secret-key-DO-NOT-LEAK-9f8e7d"
+REGION = "us-east-1"
+
+_SERVER_START_TIMEOUT_S = 30
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto_server(log_path, extra_env=None):
+    """Starts `moto.server` on a free loopback port; returns (process, endpoint)."""
+    port = _free_port()
+    env = dict(os.environ, **(extra_env or {}))
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + _SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto server exited with {process.returncode}; see {log_path}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"moto server did not start in {_SERVER_START_TIMEOUT_S} s; see {log_path}")
+
+
+def stop_server(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    process, endpoint = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield endpoint
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint):
+    return boto3.session.Session().client(
+        "s3", endpoint_url=s3_endpoint, region_name=REGION,
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+
+@pytest.fixture
+def bucket(s3_client):
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_flags(s3_endpoint):
+    """The CLI flags that point Beam and our S3 client at the test server."""
+    return [f"--s3_endpoint_url={s3_endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
+            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+
+
+def upload_tree(s3_client, local_root, bucket, prefix):
+    """Uploads every file below local_root to s3://bucket/prefix/...; returns the count."""
+    count = 0
+    for folder, _, files in os.walk(local_root):
+        for name in files:
+            path = os.path.join(folder, name)
+            key = f"{prefix}/{os.path.relpath(path, local_root)}"
+            s3_client.upload_file(path, bucket, key)
+            count += 1
+    return count
+
+
+def download_prefix(s3_client, bucket, prefix, local_dir):
+    """Downloads every object under prefix into local_dir; returns the file names."""
+    names = []
+    paginator = s3_client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix) + 1:]
+            target = os.path.join(local_dir, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            s3_client.download_file(bucket, item["Key"], target)
+            names.append(name)
+    return sorted(names)
+
+
+needs_hymenoptera = pytest.mark.skipif(
+    not os.path.isdir(HYMENOPTERA), reason="../shared/data/hymenoptera is not present")
+needs_nasty = pytest.mark.skipif(
+    not os.path.isdir(NASTY), reason="../shared/data/nasty is not present")

@@ -1,0 +1,191 @@
+"""Unit tests of the image logic: orientation, modes, resizing, limits."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.records import jpeg_bytes
+from transforms import imaging
+from transforms.imaging import ImageError
+from transforms.imaging import ImageSettings
+from transforms.imaging import convert_image
+
+
+def _encode(image, fmt, **kwargs):
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+def _decode(converted):
+    return Image.open(io.BytesIO(converted.encoded))
+
+
+def _pixels(converted):
+    return np.asarray(_decode(converted).convert("RGB"), dtype=np.int64)
+
+
+@pytest.mark.parametrize("mode,size,expected", [
+    ("shorter_side", (400, 200), (200, 100)),
+    ("shorter_side", (50, 80), (50, 80)),       # never upscaled
+    ("fit", (400, 200), (100, 50)),
+    ("fit", (60, 90), (60, 90)),                # never upscaled
+    ("exact", (400, 200), (100, 100)),
+    ("exact", (30, 20), (100, 100)),            # exact may upscale
+    ("center_crop", (400, 200), (100, 100)),
+    ("center_crop", (80, 60), (60, 60)),        # smaller: central square, no upscale
+])
+def test_resize_modes(mode, size, expected):
+    data = _encode(Image.new("RGB", size, (10, 20, 30)), "PNG")
+    out = convert_image(data, ImageSettings(size=100, resize_mode=mode, image_format="png"))
+    assert (out.width, out.height) == expected
+    assert _decode(out).size == expected
+
+
+def test_center_crop_keeps_the_center():
+    image = Image.new("RGB", (300, 100), (255, 0, 0))
+    image.paste((0, 0, 255), (100, 0, 200, 100))  # blue middle third
+    out = convert_image(_encode(image, "PNG"),
+                        ImageSettings(size=50, resize_mode="center_crop", image_format="png"))
+    pixels = _pixels(out)
+    assert pixels.shape == (50, 50, 3)
+    assert (pixels[:, :, 2] > 250).all() and (pixels[:, :, 0] < 5).all()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_makes_the_image_upright(orientation):
+    # Stored landscape with a red left half; orientations 5..8 stand it up.
+    stored = Image.new("RGB", (80, 40), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 40, 40))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _encode(stored, "JPEG", exif=exif, quality=95)
+    out = convert_image(data, ImageSettings(size=1000, image_format="png"))
+    expected = (80, 40) if orientation <= 4 else (40, 80)
+    assert (out.width, out.height) == expected
+    upright = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()
+    transposed = imaging._apply_orientation(Image.fromarray(upright), orientation)
+    np.testing.assert_allclose(_pixels(out), np.asarray(transposed), atol=3)
+
+
+def test_corrupt_exif_counts_as_upright():
+    data = jpeg_bytes((40, 20))
+    # Splice an APP1 Exif segment with a truncated TIFF header after SOI.
+    bad_exif = b"\xff\xe1\x00\x0cExif\x00\x00II*\x00"
+    out = convert_image(data[:2] + bad_exif + data[2:], ImageSettings(size=100))
+    assert (out.width, out.height) == (40, 20)
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    data = _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG", quality=95)  # red
+    out = convert_image(data, ImageSettings(size=100, image_format="png"))
+    assert out.channels == 3
+    r, g, b = _pixels(out).reshape(-1, 3).mean(axis=0)
+    assert r > 240 and g < 15 and b < 15
+
+
+def test_palette_transparency_is_composited_on_white():
+    image = Image.new("P", (20, 20), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.paste(1, (0, 0, 10, 20))  # left half red, right half index 0
+    data = _encode(image, "PNG", transparency=0)  # index 0 is transparent
+    out = convert_image(data, ImageSettings(size=100, image_format="png"))
+    pixels = _pixels(out)
+    assert tuple(pixels[5, 2]) == (255, 0, 0)
+    assert tuple(pixels[5, 15]) == imaging.BACKGROUND
+
+
+def test_grayscale_alpha_is_composited_on_white():
+    image = Image.new("LA", (10, 10), (0, 0))  # black, fully transparent
+    out = convert_image(_encode(image, "PNG"), ImageSettings(size=100, image_format="png"))
+    assert (_pixels(out) == 255).all()
+
+
+def test_sixteen_bit_is_scaled_not_clipped():
+    array = np.full((8, 8), 32768, dtype=np.uint16)  # half of the 16-bit range
+    data = _encode(Image.fromarray(array), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    out = convert_image(data, ImageSettings(size=100, image_format="png", color="grayscale"))
+    value = np.asarray(_decode(out))
+    assert out.channels == 1
+    assert (abs(value.astype(int) - 127) <= 1).all()
+
+
+def test_animated_gif_gives_its_first_frame():
+    frames = [Image.new("RGB", (16, 16), color) for color in ((255, 0, 0), (0, 255, 0))]
+    out_bytes = io.BytesIO()
+    frames[0].save(out_bytes, format="GIF", save_all=True, append_images=frames[1:])
+    out = convert_image(out_bytes.getvalue(), ImageSettings(size=100, image_format="png"))
+    r, g, _ = _pixels(out).reshape(-1, 3).mean(axis=0)
+    assert r > 240 and g < 15
+
+
+def test_grayscale_output_has_one_channel():
+    out = convert_image(jpeg_bytes((30, 30), (200, 200, 200)), ImageSettings(size=100, color="grayscale"))
+    assert out.channels == 1 and _decode(out).mode == "L"
+
+
+def test_max_pixels_rejects_before_decoding():
+    data = jpeg_bytes((100, 100))
+    with pytest.raises(ImageError) as error:
+        convert_image(data, ImageSettings(max_pixels=9_999))
+    assert error.value.reason == "too_large"
+    assert "--max_pixels" in str(error.value)
+
+
+def test_large_jpeg_is_draft_decoded(monkeypatch):
+    seen = {}
+    original = Image.Image.resize
+
+    def spy(self, size, *args, **kwargs):
+        seen["source"] = self.size
+        return original(self, size, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "resize", spy)
+    out = convert_image(jpeg_bytes((2000, 1600)), ImageSettings(size=100))
+    assert (out.width, out.height) == (125, 100)
+    # DCT scaling by 8 leaves 250x200, still at least the target size.
+    assert seen["source"] == (250, 200)
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"", "decode_error"),
+    (b"not an image at all", "decode_error"),
+    (jpeg_bytes((64, 64))[:300], "decode_error"),  # truncated
+])
+def test_undecodable_bytes_raise_image_error(data, reason):
+    with pytest.raises(ImageError) as error:
+        convert_image(data, ImageSettings())
+    assert error.value.reason == reason
+
+
+def test_keep_original_passes_bytes_through():
+    data = jpeg_bytes((80, 60))
+    out = convert_image(data, ImageSettings(size=100, keep_original=True))
+    assert out.encoded == data and (out.width, out.height, out.format) == (80, 60, "JPEG")
+
+
+def test_keep_original_still_reencodes_when_resizing_is_needed():
+    data = jpeg_bytes((400, 300))
+    out = convert_image(data, ImageSettings(size=100, keep_original=True))
+    assert out.encoded != data and (out.width, out.height) == (133, 100)
+
+
+def test_keep_original_rejects_a_truncated_file():
+    with pytest.raises(ImageError):
+        convert_image(jpeg_bytes((80, 60))[:-200], ImageSettings(size=100, keep_original=True))
+
+
+def test_encoding_is_deterministic():
+    data = jpeg_bytes((300, 200), (12, 34, 56))
+    assert convert_image(data, ImageSettings()).encoded == convert_image(data, ImageSettings()).encoded
+
+
+@pytest.mark.parametrize("field,value", [
+    ("size", 0), ("resize_mode", "stretch"), ("image_format", "gif"), ("color", "cmyk"),
+    ("jpeg_quality", 101), ("max_pixels", 0)])
+def test_settings_reject_bad_values(field, value):
+    with pytest.raises(ValueError):
+        ImageSettings(**{field: value})

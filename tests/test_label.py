@@ -1,0 +1,54 @@
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+
+from tests.beam_util import local_pipeline
+from transforms.label import ClassNames
+from transforms.label import KeyByLabel
+from transforms.label import parent_label
+from transforms.label import parse_labels_file
+from transforms.label import relative_path
+
+
+def test_relative_path_and_parent_label():
+    assert relative_path("s3://b/in/ants/1.jpg", "s3://b/in/") == "ants/1.jpg"
+    assert relative_path("/data/in/ants/1.jpg", "/data/in") == "ants/1.jpg"
+    assert parent_label("ants/1.jpg") == "ants"
+    assert parent_label("deep/er/bees/1.jpg") == "bees"
+    assert parent_label("1.jpg") is None
+    with pytest.raises(ValueError):
+        relative_path("/elsewhere/1.jpg", "/data/in")
+
+
+def test_parse_labels_file():
+    assert parse_labels_file("cat\n\ndog\n  bird \n") == ["cat", "dog", "bird"]
+    with pytest.raises(ValueError, match="twice: cat"):
+        parse_labels_file("cat\ndog\ncat\n")
+    with pytest.raises(ValueError, match="empty"):
+        parse_labels_file("\n \n")
+
+
+def test_key_by_label_rejects_top_level_and_unknown_classes():
+    paths = ["/in/ants/1.jpg", "/in/bees/2.jpg", "/in/top.jpg", "/in/wasps/3.jpg"]
+    with local_pipeline() as p:
+        keyed = p | beam.Create(paths) | KeyByLabel("/in", known_labels=["ants", "bees"])
+        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("bees", "/in/bees/2.jpg")]),
+                    label="keyed")
+        reasons = keyed.errors | beam.Map(lambda row: (row["path"], row["stage"], row["reason"]))
+        assert_that(reasons, equal_to([("/in/top.jpg", "label", "no_label"),
+                                       ("/in/wasps/3.jpg", "label", "unknown_label")]),
+                    label="errors")
+
+
+def test_class_names_are_sorted_and_distinct():
+    pairs = [("zebra", "a"), ("ant", "b"), ("zebra", "c"), ("Moth", "d")]
+    with local_pipeline() as p:
+        names = p | beam.Create(pairs) | ClassNames()
+        assert_that(names, equal_to([["Moth", "ant", "zebra"]]))
+
+
+def test_class_names_from_a_fixed_list_keep_its_order():
+    with local_pipeline() as p:
+        names = p | beam.Create([("a", "x")]) | ClassNames(fixed=["z", "a"])
+        assert_that(names, equal_to([["z", "a"]]))

@@ -1,0 +1,27 @@
+import os
+
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+
+from tests.beam_util import local_pipeline
+from tests.records import save_image
+from transforms.match import MatchImages
+from transforms.match import has_image_extension
+
+
+def test_image_extensions_in_any_case():
+    for name in ("a.jpg", "a.JPEG", "a.Png", "a.gif", "a.bmp", "a.webp", "a.TIF", "a.tiff"):
+        assert has_image_extension(name), name
+    for name in (".DS_Store", "notes.txt", "a.jpg.bak", "a.avif", "folder/"):
+        assert not has_image_extension(name), name
+
+
+def test_match_images_keeps_images_at_any_depth(tmp_path):
+    root = str(tmp_path)
+    images = [save_image(os.path.join(root, "ants", "1.jpg")),
+              save_image(os.path.join(root, "bees", "sub", "2.PNG"), fmt="PNG")]
+    for junk in ("ants/.DS_Store", "notes.txt"):
+        with open(os.path.join(root, junk), "w") as f:
+            f.write("x")
+    with local_pipeline() as p:
+        assert_that(p | MatchImages(root), equal_to(images))
