@@ -16,8 +16,8 @@ from pipeline.options import image_settings
 from transforms.decode import DecodeAndResize
 from transforms.encode import EncodeExamples
 from transforms.errors import WriteErrors
-from transforms.fetch import is_s3
-from transforms.fetch import s3_settings
+from transforms.storage import is_s3
+from transforms.storage import s3_settings
 from transforms.label import ClassNames
 from transforms.label import KeyByLabel
 from transforms.label import WriteLabels
@@ -33,19 +33,20 @@ def build(pipeline, options):
     """Adds the whole conversion to `pipeline`, configured by `options`."""
     convert = options.view_as(ConvertOptions)
     fixed_labels = read_fixed_labels(convert.labels_file)
+    s3 = s3_settings(options)
 
     paths = pipeline | "MatchImages" >> MatchImages(convert.input)
     keyed = paths | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
     class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
     decoded = keyed.keyed | "DecodeAndResize" >> DecodeAndResize(
-        convert.input, image_settings(options), s3_settings(options), decode_threads(convert))
+        convert.input, image_settings(options), s3, decode_threads(convert))
     records = decoded.images | "EncodeExamples" >> EncodeExamples(class_names, convert.schema)
     records | "WriteShards" >> WriteShards(convert.output, convert.num_shards)
 
-    class_names | "WriteLabels" >> WriteLabels(convert.output)
+    class_names | "WriteLabels" >> WriteLabels(convert.output, s3)
     ((keyed.errors, decoded.errors)
      | "AllErrors" >> Flatten()
-     | "WriteErrors" >> WriteErrors(convert.output))
+     | "WriteErrors" >> WriteErrors(convert.output, s3))
 
 
 def read_fixed_labels(labels_file):

@@ -10,8 +10,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
-from transforms import fetch
+from transforms import storage
 from transforms.match import input_pattern
+
+
+# Pre-flight requests retry once: a wrong endpoint or bucket should fail in
+# about a second, not after the long backoff the job's reads deserve.
+_PREFLIGHT_S3_ATTEMPTS = 2
 
 
 class UsageError(Exception):
@@ -22,7 +27,7 @@ def check(options):
     """Runs every check; raises UsageError on the first that fails."""
     convert = options.view_as(ConvertOptions)
     _check_values(convert, options)
-    settings = fetch.s3_settings(options)
+    settings = storage.s3_settings(options)
     _check_input(convert.input, settings)
     _check_output(convert.output, settings)
     if convert.labels_file:
@@ -54,9 +59,9 @@ def _option_names(message):
 
 
 def _check_input(path, settings):
-    if fetch.is_s3(path):
-        bucket, prefix = fetch.split_s3_path(path.rstrip("/") + "/")
-        client = fetch.make_s3_client(settings)
+    if storage.is_s3(path):
+        bucket, prefix = storage.split_s3_path(path.rstrip("/") + "/")
+        client = storage.make_s3_client(settings, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
         _s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
         listing = _s3_call(
             lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1),
@@ -72,9 +77,9 @@ def _check_input(path, settings):
 
 
 def _check_output(path, settings):
-    if fetch.is_s3(path):
-        bucket, _ = fetch.split_s3_path(path.rstrip("/") + "/")
-        client = fetch.make_s3_client(settings)
+    if storage.is_s3(path):
+        bucket, _ = storage.split_s3_path(path.rstrip("/") + "/")
+        client = storage.make_s3_client(settings, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
         _s3_call(lambda: client.head_bucket(Bucket=bucket), "--output", bucket)
         return
     try:
@@ -85,9 +90,9 @@ def _check_output(path, settings):
 
 
 def _check_readable(path, flag, settings):
-    if fetch.is_s3(path):
-        bucket, key = fetch.split_s3_path(path)
-        client = fetch.make_s3_client(settings)
+    if storage.is_s3(path):
+        bucket, key = storage.split_s3_path(path)
+        client = storage.make_s3_client(settings, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
         _s3_call(lambda: client.head_object(Bucket=bucket, Key=key), flag, bucket,
                  missing=f"{flag} {path} does not exist")
     elif not FileSystems.exists(path):

@@ -3,5 +3,5 @@
 match.py (MatchImages) -> label.py (KeyByLabel) -> decode.py (DecodeAndResize)
 -> encode.py (EncodeExamples) -> write.py (WriteShards).
 
-errors.py, imaging.py and fetch.py are the helpers they share.
+errors.py, imaging.py and storage.py are the helpers they share.
 """

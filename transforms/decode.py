@@ -14,7 +14,7 @@ import apache_beam as beam
 from transforms import imaging
 from transforms.errors import ERRORS
 from transforms.errors import error_row
-from transforms.fetch import ImageReader
+from transforms.storage import Storage
 from transforms.label import relative_path
 
 STAGE = "decode"
@@ -43,7 +43,7 @@ class _DecodeBatch(beam.DoFn):
     def setup(self):
         self._pool = concurrent.futures.ThreadPoolExecutor(
             self._threads, thread_name_prefix="decode")
-        self._reader = ImageReader(self._s3_client_settings, max_connections=self._threads)
+        self._storage = Storage(self._s3_client_settings, max_connections=self._threads)
 
     def process(self, batch):
         for label, path, result in self._pool.map(self._convert, batch):
@@ -57,7 +57,7 @@ class _DecodeBatch(beam.DoFn):
         """Never raises: returns the converted image or (stage, reason, message)."""
         label, path = keyed
         try:
-            data = self._reader.read(path)
+            data = self._storage.read(path)
         except Exception as e:  # Retries happen in the client; this is final.
             return label, path, ("read", "read_error", f"{type(e).__name__}: {e}")
         if not data:

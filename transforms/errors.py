@@ -12,6 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import progress
+from transforms.storage import WriteWholeFile
 
 # Namespace of every Beam metric the pipeline reports (see pipeline/summary.py).
 METRICS_NAMESPACE = "im2tfrecord"
@@ -31,22 +32,28 @@ def error_row(path, stage, reason, message):
     return beam.pvalue.TaggedOutput(ERRORS, row)
 
 
+def _json_lines(rows):
+    lines = sorted(json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows)
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
 class WriteErrors(beam.PTransform):
     """Writes every error row as one JSON line of `<output>/errors.jsonl`.
 
-    The rows are few, so they are sorted by path into a single file: two runs
-    over the same input give the same errors file.
+    Rows are sorted, so two runs over the same input give the same file. The
+    whole file is built in one place: fine for the thousands of errors of a
+    bad crawl, not meant for a dataset where most of millions of files fail.
     """
 
-    def __init__(self, output):
+    def __init__(self, output, s3_client_settings):
         super().__init__()
         self._output = output
+        self._s3_client_settings = s3_client_settings
 
     def expand(self, rows):
         return (
             rows
-            | "ToJson" >> beam.Map(lambda row: json.dumps(row, sort_keys=True, ensure_ascii=False))
-            | "Sort" >> beam.combiners.ToList()
-            | "OnePerLine" >> beam.FlatMap(sorted)
-            | "Write" >> beam.io.WriteToText(
-                FileSystems.join(self._output, ERRORS_FILE), shard_name_template="", num_shards=1))
+            | "AllRows" >> beam.combiners.ToList()
+            | "JsonLines" >> beam.Map(_json_lines)
+            | "Write" >> beam.ParDo(WriteWholeFile(
+                FileSystems.join(self._output, ERRORS_FILE), self._s3_client_settings)))

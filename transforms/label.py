@@ -13,6 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.storage import WriteWholeFile
 
 STAGE = "label"
 LABELS_FILE = "labels.txt"
@@ -89,16 +90,17 @@ class ClassNames(beam.PTransform):
 class WriteLabels(beam.PTransform):
     """The class-names singleton -> `<output>/labels.txt`, line N = class of id N."""
 
-    def __init__(self, output):
+    def __init__(self, output, s3_client_settings):
         super().__init__()
         self._output = output
+        self._s3_client_settings = s3_client_settings
 
     def expand(self, class_names):
         return (
             class_names
-            | "OnePerLine" >> beam.FlatMap(lambda names: names)
-            | "Write" >> beam.io.WriteToText(
-                FileSystems.join(self._output, LABELS_FILE), shard_name_template="", num_shards=1))
+            | "OnePerLine" >> beam.Map(lambda names: "".join(n + "\n" for n in names).encode("utf-8"))
+            | "Write" >> beam.ParDo(WriteWholeFile(
+                FileSystems.join(self._output, LABELS_FILE), self._s3_client_settings)))
 
 
 def parse_labels_file(text):

@@ -1,13 +1,18 @@
-"""Reads image bytes: one S3 client per worker, any Beam filesystem otherwise.
+"""Whole-file reads and writes: one S3 client per worker, any Beam filesystem otherwise.
 
 Beam's `FileSystems.open` builds a new boto3 client for every S3 file (about
-0.2 s each against a local S3 server, so about 4 images/s). `ImageReader` keeps
+0.2 s each against a local S3 server, so about 4 images/s). `Storage` keeps
 one thread-safe client per worker instead, built from the same S3 options, so
 that many GETs can run at once over its connection pool.
+
+Small output files (labels.txt, errors.jsonl) are written whole with one PUT:
+Beam's S3 writer always uses a multipart upload, and an empty file (a run with
+no errors) becomes a multipart upload with no parts, which S3 rejects.
 """
 
 import urllib.parse
 
+import apache_beam as beam
 import boto3
 import botocore.config
 from apache_beam.io.filesystem import CompressionTypes
@@ -43,10 +48,10 @@ def s3_settings(options):
     return settings
 
 
-def make_s3_client(settings, max_connections=10):
+def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS):
     config = botocore.config.Config(
         max_pool_connections=max_connections,
-        retries={"mode": "standard", "max_attempts": _S3_MAX_ATTEMPTS})
+        retries={"mode": "standard", "max_attempts": max_attempts})
     return boto3.session.Session().client("s3", config=config, **settings)
 
 
@@ -65,8 +70,8 @@ def is_s3(path):
     return path.startswith("s3://")
 
 
-class ImageReader:
-    """Reads whole files; safe to share between threads."""
+class Storage:
+    """Reads and writes whole files; safe to share between threads."""
 
     def __init__(self, s3_client_settings, max_connections=10):
         self._s3_settings = s3_client_settings
@@ -80,7 +85,30 @@ class ImageReader:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return f.read()
 
+    def write(self, path, data):
+        if is_s3(path):
+            bucket, key = split_s3_path(path)
+            self._s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+            return
+        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(data)
+
     def _s3_client(self):
         if self._s3 is None:  # A benign race: at worst two clients get built.
             self._s3 = make_s3_client(self._s3_settings, self._max_connections)
         return self._s3
+
+
+class WriteWholeFile(beam.DoFn):
+    """Writes each input element (bytes) as the whole content of `path`."""
+
+    def __init__(self, path, s3_client_settings):
+        self._path = path
+        self._s3_client_settings = s3_client_settings
+
+    def setup(self):
+        self._storage = Storage(self._s3_client_settings)
+
+    def process(self, data):
+        self._storage.write(self._path, data)
+        yield self._path

@@ -3,8 +3,8 @@ import pytest
 from tests.conftest import ACCESS_KEY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
-from transforms.fetch import ImageReader
-from transforms.fetch import split_s3_path
+from transforms.storage import Storage
+from transforms.storage import split_s3_path
 
 
 def test_split_s3_path_keeps_odd_key_characters():
@@ -19,7 +19,7 @@ def test_reader_reads_s3_and_local_files(s3_client, s3_endpoint, bucket, tmp_pat
     s3_client.put_object(Bucket=bucket, Key="in/ants/a b+c%.jpg", Body=b"s3 bytes")
     local = tmp_path / "x.jpg"
     local.write_bytes(b"local bytes")
-    reader = ImageReader({"endpoint_url": s3_endpoint, "region_name": REGION,
+    reader = Storage({"endpoint_url": s3_endpoint, "region_name": REGION,
                           "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY})
     assert reader.read(f"s3://{bucket}/in/ants/a b+c%.jpg") == b"s3 bytes"
     assert reader.read(str(local)) == b"local bytes"

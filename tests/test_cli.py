@@ -1,0 +1,105 @@
+"""The command line: help, fail-fast checks with one clear line, summary."""
+
+import pytest
+
+from pipeline.cli import main
+from tests.conftest import ACCESS_KEY
+from tests.conftest import SECRET_KEY
+from tests.conftest import start_moto_server
+from tests.conftest import stop_server
+from tests.records import save_image
+
+
+@pytest.fixture
+def image_tree(tmp_path):
+    root = tmp_path / "in"
+    save_image(str(root / "cats" / "1.jpg"))
+    return str(root)
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("im2tfrecord: error: ")
+    return err[0]
+
+
+def test_help_lists_our_options_then_beams(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--input", "--output", "--num_shards", "--image_size", "--resize_mode",
+                 "--image_format", "--jpeg_quality", "--keep_original", "--color",
+                 "--labels_file", "--schema", "--max_pixels", "--runner", "--s3_endpoint_url"):
+        assert flag in out, flag
+    assert out.index("--num_shards") < out.index("--runner")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--output", "x"], "--input is required"),
+    (["--input", "{tree}"], "--output is required"),
+    (["--input", "{tree}", "--output", "{out}", "--num_shards", "0"], "--num_shards must be at least 1"),
+    (["--input", "{tree}", "--output", "{out}", "--image_size", "0"], "--image_size must be at least 1"),
+    (["--input", "{tree}", "--output", "{out}", "--jpeg_quality", "0"], "--jpeg_quality must be"),
+    (["--input", "{tree}", "--output", "{out}", "--num_shard", "3"], "did you mean --num_shards"),
+    (["--input", "{empty}", "--output", "{out}"], "holds no files"),
+    (["--input", "{tree}/missing", "--output", "{out}"], "holds no files"),
+    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}/nope.txt"], "does not exist"),
+])
+def test_wrong_invocations_fail_fast_with_one_line(args, expected, image_tree, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    values = {"tree": image_tree, "out": str(tmp_path / "out"), "empty": str(tmp_path / "empty")}
+    assert main([a.format(**values) for a in args]) == 2
+    assert expected in _error_line(capsys)
+    assert not (tmp_path / "out" / "labels.txt").exists()
+
+
+def test_missing_bucket_fails_fast(s3_flags, image_tree, capsys):
+    assert main(["--input", "s3://no-such-bucket/in", "--output", "/tmp/x", *s3_flags]) == 2
+    assert "S3 bucket 'no-such-bucket' does not exist" in _error_line(capsys)
+
+
+def test_missing_output_bucket_fails_fast(s3_flags, image_tree, capsys):
+    assert main(["--input", image_tree, "--output", "s3://no-such-bucket/out", *s3_flags]) == 2
+    assert "--output: S3 bucket 'no-such-bucket' does not exist" in _error_line(capsys)
+
+
+def test_empty_s3_prefix_fails_fast(s3_flags, bucket, capsys):
+    assert main(["--input", f"s3://{bucket}/nothing", "--output", "/tmp/x", *s3_flags]) == 2
+    assert "holds no files" in _error_line(capsys)
+
+
+def test_unreachable_endpoint_fails_fast(tmp_path, capsys):
+    flags = ["--s3_endpoint_url=http://127.0.0.1:9", f"--s3_access_key_id={ACCESS_KEY}",
+             f"--s3_secret_access_key={SECRET_KEY}", "--s3_region_name=us-east-1"]
+    assert main(["--input", "s3://b/in", "--output", str(tmp_path), *flags]) == 2
+    line = _error_line(capsys)
+    assert "cannot reach the S3 endpoint" in line and SECRET_KEY not in line
+
+
+def test_rejected_credentials_fail_fast(tmp_path, capsys):
+    # A second server that checks credentials: ours are not in its IAM.
+    process, endpoint = start_moto_server(tmp_path / "moto-auth.log",
+                                          {"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    try:
+        flags = [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
+                 f"--s3_secret_access_key={SECRET_KEY}", "--s3_region_name=us-east-1"]
+        assert main(["--input", "s3://b/in", "--output", str(tmp_path), *flags]) == 2
+    finally:
+        stop_server(process)
+    line = _error_line(capsys)
+    assert "S3 rejected the credentials" in line
+    assert SECRET_KEY not in line and ACCESS_KEY not in line
+
+
+def test_summary_adds_up(image_tree, tmp_path, capsys):
+    with open(f"{image_tree}/notes.txt", "w") as f:
+        f.write("not an image")
+    with open(f"{image_tree}/cats/bad.jpg", "wb") as f:
+        f.write(b"\xff\xd8broken")
+    assert main(["--input", image_tree, "--output", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 1 images" in out
+    assert "matched 3 = written 1 + failed 1 + skipped (not images) 1" in out
+    assert "per class: cats 1" in out
+    assert "errors: decode_error 1" in out
+    assert "train-00000-of-00004.tfrecord" in out

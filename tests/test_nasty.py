@@ -1,0 +1,48 @@
+"""The nasty corpus (635 broken and exotic real files) runs through: every
+file is written or in errors.jsonl, and the counts add up."""
+
+import csv
+import os
+
+from pipeline.cli import main
+from tests.conftest import NASTY
+from tests.conftest import needs_nasty
+from tests.records import read_errors
+from tests.records import shard_paths
+from transforms.match import has_image_extension
+
+
+def _record_filenames(paths):
+    """image/filename of every record, read with TensorFlow without decoding pixels."""
+    import tensorflow as tf
+    spec = {"image/filename": tf.io.FixedLenFeature([], tf.string)}
+    return [tf.io.parse_single_example(raw, spec)["image/filename"].numpy().decode()
+            for raw in tf.data.TFRecordDataset(paths)]
+
+
+@needs_nasty
+def test_nasty_corpus_is_fully_accounted_for(tmp_path, capsys):
+    assert main(["--input", NASTY, "--output", str(tmp_path), "--num_shards", "2"]) == 0
+    with open(os.path.join(NASTY, "MANIFEST.csv"), encoding="utf-8") as f:
+        manifest = {row["path"]: row for row in csv.DictReader(f)}
+    images = {p for p in manifest if has_image_extension(p)}
+
+    written = _record_filenames(shard_paths(tmp_path))
+    errors = {os.path.relpath(e["path"], NASTY): e for e in read_errors(tmp_path)}
+    assert len(written) == len(set(written))
+    # Files directly under nasty/ have no class folder; MANIFEST.csv itself is skipped.
+    assert set(written) | set(errors) == images
+    assert not set(written) & set(errors)
+    for path, row in manifest.items():
+        if path in images and row["decode"] == "error":
+            assert path in errors, f"{path} fails in Pillow but was written"
+    for error in errors.values():
+        assert error["reason"] in ("decode_error", "too_large", "empty_file") and error["message"]
+    bombs = {"fuzzdb/lottapixel.jpg", "sharp/giant-image.jpg", "pillow/decompression_bomb.gif"}
+    assert all(errors[b]["reason"] == "too_large" for b in bombs)
+
+    out = capsys.readouterr().out
+    total_files = sum(len(files) for _, _, files in os.walk(NASTY))
+    skipped = total_files - len(images)
+    assert (f"matched {total_files} = written {len(written)} + failed {len(errors)} + "
+            f"skipped (not images) {skipped}") in out
