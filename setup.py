@@ -5,9 +5,14 @@ that ships code to remote workers builds an sdist from it and installs it there,
 so every DoFn the pipeline uses must live in the packages listed below.
 """
 
+import pathlib
+import re
+
 import setuptools
 
-VERSION = "0.1.0"
+# One version, kept in pipeline/__init__.py (dataset_info.json records it).
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (pathlib.Path(__file__).parent / "pipeline" / "__init__.py").read_text())[1]
 
 setuptools.setup(
     name="im2tfrecord",
@@ -21,6 +26,8 @@ setuptools.setup(
         "pillow>=10",
         "boto3>=1.26",
         "numpy",
+        # C crc32c for TFRecord framing (pure Python would cost more than encoding).
+        "google-crc32c>=1.5",
         # No TensorFlow: workers serialize Examples themselves (README, "Record schema").
     ],
     extras_require={

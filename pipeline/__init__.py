@@ -2,3 +2,5 @@
 
 Kept free of heavy imports so that `transforms/` can use `pipeline.progress`.
 """
+
+__version__ = "0.1.0"

@@ -23,6 +23,9 @@ from pipeline import summary
 from pipeline.options import ConvertOptions
 from pipeline.preflight import UsageError
 from pipeline.preflight import check
+from transforms.layout import DATASET_INFO_FILE
+from transforms.storage import Storage
+from transforms.storage import s3_settings
 
 _PROG = "im2tfrecord"
 _DESCRIPTION = """\
@@ -31,8 +34,9 @@ Convert labelled image folders into sharded TFRecord files of tf.train.Example.
 Images are read from <input>/<label>/<image> (local folder or s3:// prefix);
 the parent folder of each image is its class. Each image is decoded, turned
 upright, converted to 8-bit RGB (or grayscale), resized and re-encoded. The
-output folder receives train-SSSSS-of-NNNNN.tfrecord shards, labels.txt (line
-N is the class of label N) and errors.jsonl (one row per rejected file).
+output folder receives <split>-SSSSS-of-NNNNN.tfrecord shards, labels.txt
+(line N is the class of label N), errors.jsonl (one row per rejected file)
+and, last, dataset_info.json (counts, shards, checksums, settings).
 """
 _EPILOG = """\
 examples:
@@ -80,15 +84,18 @@ def main(argv=None):
 def _run(options):
     convert_options = options.view_as(ConvertOptions)
     start = time.monotonic()
+    storage = Storage(s3_settings(options))
+    if convert_options.overwrite:
+        # From here until the new dataset_info.json is written, the output
+        # does not claim to be a complete dataset.
+        storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
     with progress.Reporter():
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         convert.build(pipeline, options)
-        result = pipeline.run()
-        result.wait_until_finish()
+        pipeline.run().wait_until_finish()
     seconds = time.monotonic() - start
-    counts = summary.counts_from(result)
-    print(summary.format_summary(
-        counts, convert_options.output, _output_files(convert_options.output), seconds))
+    info = summary.read_dataset_info(storage, convert_options.output)
+    print(summary.format_summary(info, convert_options.output, seconds))
     return 0
 
 
@@ -98,12 +105,6 @@ def _local_runner(options):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
         return FnApiRunner()
     return None  # Beam builds the named runner from the options.
-
-
-def _output_files(output):
-    matches = FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list
-    return [f"{m.path.rsplit('/', 1)[-1]}  ({m.size_in_bytes} bytes)"
-            for m in sorted(matches, key=lambda m: m.path)]
 
 
 def _parser():

@@ -3,50 +3,136 @@
   match files -> key by parent folder -> decode and resize -> encode Example
   -> write TFRecord shards
 
-beside labels.txt (the class list) and errors.jsonl (every rejected input).
+Between keying and writing, every image gets a split and a seeded hash. The
+default writer then plans shards from paths alone and fetches, decodes,
+encodes and writes each shard as one stream (shard_writer.py), so no image
+data ever goes through a shuffle. `--writer beam` keeps the plain stages with
+Beam's WriteToTFRecord. Either way the last step writes labels.txt,
+errors.jsonl and, last, dataset_info.json.
 """
 
 import os
 
+from apache_beam import Filter
+from apache_beam import FlatMap
 from apache_beam import Flatten
+from apache_beam import Map
 from apache_beam.io.filesystems import FileSystems
 
+import pipeline
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
+from transforms import imaging
+from transforms.dataset_info import Finalize
 from transforms.decode import DecodeAndResize
+from transforms.encode import FEATURE_TYPES
 from transforms.encode import EncodeExamples
-from transforms.errors import WriteErrors
-from transforms.storage import is_s3
-from transforms.storage import s3_settings
+from transforms.errors import ERRORS
 from transforms.label import ClassNames
 from transforms.label import KeyByLabel
-from transforms.label import WriteLabels
 from transforms.label import parse_labels_file
+from transforms.match import SKIPPED
 from transforms.match import MatchImages
+from transforms.shard import EstimateRecordBytes
+from transforms.shard import PlanShards
+from transforms.shard import parse_num_shards
+from transforms.shard_writer import SHARDS
+from transforms.shard_writer import WriteShardStreams
+from transforms.split import TEST
+from transforms.split import TRAIN
+from transforms.split import VALIDATION
+from transforms.split import AssignSplits
+from transforms.storage import is_s3
+from transforms.storage import s3_settings
 from transforms.write import WriteShards
 
 # Concurrent fetches per worker from S3: GETs mostly wait on the network.
 _S3_DECODE_THREADS = 16
+_MIB = 1024 * 1024
 
 
-def build(pipeline, options):
-    """Adds the whole conversion to `pipeline`, configured by `options`."""
+def build(p, options):
+    """Adds the whole conversion to pipeline `p`, configured by `options`."""
     convert = options.view_as(ConvertOptions)
     fixed_labels = read_fixed_labels(convert.labels_file)
+    settings = image_settings(options)
     s3 = s3_settings(options)
+    threads = decode_threads(convert)
 
-    paths = pipeline | "MatchImages" >> MatchImages(convert.input)
-    keyed = paths | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
+    matched = p | "MatchImages" >> MatchImages(convert.input)
+    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
     class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
-    decoded = keyed.keyed | "DecodeAndResize" >> DecodeAndResize(
-        convert.input, image_settings(options), s3, decode_threads(convert))
-    records = decoded.images | "EncodeExamples" >> EncodeExamples(class_names, convert.schema)
-    records | "WriteShards" >> WriteShards(convert.output, convert.num_shards)
+    placed = keyed.keyed | "AssignSplits" >> AssignSplits(
+        convert.input, convert.seed, convert.validation_ratio, convert.test_ratio,
+        convert.splits_from_folders)
 
-    class_names | "WriteLabels" >> WriteLabels(convert.output, s3)
-    ((keyed.errors, decoded.errors)
-     | "AllErrors" >> Flatten()
-     | "WriteErrors" >> WriteErrors(convert.output, s3))
+    if convert.writer == "beam":
+        shards, class_counts, write_errors = _write_with_beam(
+            placed["placed"], class_names, convert, settings, s3, threads)
+    else:
+        record_bytes = None
+        if convert.shard_size_mb:
+            record_bytes = placed["placed"] | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
+        written = (
+            placed["placed"]
+            | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards),
+                                         convert.shard_size_mb * _MIB, record_bytes)
+            | "WriteShardStreams" >> WriteShardStreams(
+                convert.output, class_names, convert.schema, settings, s3, threads))
+        shards, write_errors = written[SHARDS], written[ERRORS]
+        class_counts = shards | "ClassCounts" >> FlatMap(
+            lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()])
+
+    errors = (keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
+    shards | "Finalize" >> Finalize(
+        convert.output, run_description(convert, settings), s3, class_names, class_counts,
+        errors, matched[SKIPPED])
+
+
+def _write_with_beam(placed, class_names, convert, settings, s3, threads):
+    """The plain design stages per split: decode, encode, Beam's WriteToTFRecord."""
+    num_shards = parse_num_shards(convert.num_shards)
+    shards, class_counts, errors = [], [], []
+    for split in ratio_splits(convert):
+        images = (placed
+                  | f"{split}/Select" >> Filter(lambda image, s=split: image.split == s)
+                  | f"{split}/Key" >> Map(lambda image: (image.label, image.path)))
+        decoded = images | f"{split}/DecodeAndResize" >> DecodeAndResize(
+            convert.input, settings, s3, threads)
+        records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(class_names, convert.schema)
+        shards.append(records | f"{split}/WriteShards" >> WriteShards(
+            convert.output, split, num_shards.get(split, num_shards.get(None)), s3))
+        class_counts.append(decoded.images | f"{split}/Count" >> Map(
+            lambda image, s=split: ((s, image.label), 1)))
+        errors.append(decoded.errors)
+    return (tuple(shards) | "AllShards" >> Flatten(),
+            tuple(class_counts) | "AllClassCounts" >> Flatten(),
+            tuple(errors) | "WriteErrors" >> Flatten())
+
+
+def ratio_splits(convert):
+    """The splits that --validation_ratio and --test_ratio create."""
+    return [TRAIN] + [name for name, ratio in ((VALIDATION, convert.validation_ratio),
+                                                (TEST, convert.test_ratio)) if ratio > 0]
+
+
+def run_description(convert, settings):
+    """What dataset_info.json records of how the dataset was made (no secrets)."""
+    return {
+        "format": "tfrecord",
+        "tool": {"name": "im2tfrecord", "version": pipeline.__version__},
+        "source": convert.input,
+        "seed": convert.seed,
+        "writer": convert.writer,
+        "schema": convert.schema,
+        "features": FEATURE_TYPES[convert.schema],
+        "image": {
+            "size": settings.size, "resize_mode": settings.resize_mode,
+            "format": settings.image_format, "jpeg_quality": settings.jpeg_quality,
+            "color": settings.color, "keep_original": settings.keep_original,
+            "max_pixels": settings.max_pixels, "background": list(imaging.BACKGROUND),
+        },
+    }
 
 
 def read_fixed_labels(labels_file):

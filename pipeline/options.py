@@ -24,8 +24,35 @@ class ConvertOptions(PipelineOptions):
             "--output",
             help="Folder or s3:// prefix that receives the shards, labels.txt and errors.jsonl.")
         parser.add_argument(
-            "--num_shards", type=int, default=4,
-            help="Number of TFRecord files to write (default: %(default)s).")
+            "--num_shards", default="4",
+            help="TFRecord files per split: N for every split, or per split as "
+                 "'train=16,validation=2'. A split never gets more shards than records "
+                 "(default: %(default)s).")
+        parser.add_argument(
+            "--shard_size_mb", type=float, default=0,
+            help="Instead of --num_shards, aim at shards of about this many MiB, estimated "
+                 "from a sample of images (TFDS aims at 64 MiB to 1 GiB).")
+        parser.add_argument(
+            "--writer", choices=("deterministic", "beam"), default="deterministic",
+            help="deterministic: shuffled, balanced, byte-identical on every rerun and runner, "
+                 "memory bounded; beam: Beam's WriteToTFRecord (see README) "
+                 "(default: %(default)s).")
+        parser.add_argument(
+            "--seed", type=int, default=0,
+            help="Seed of the hash that decides each image's split, shard and position "
+                 "(default: %(default)s).")
+        parser.add_argument(
+            "--validation_ratio", type=float, default=0.0,
+            help="Share of each class that goes to the validation split (default: %(default)s).")
+        parser.add_argument(
+            "--test_ratio", type=float, default=0.0,
+            help="Share of each class that goes to the test split (default: %(default)s).")
+        parser.add_argument(
+            "--splits_from_folders", action="store_true",
+            help="The input is already split: <input>/<split>/<label>/<image>.")
+        parser.add_argument(
+            "--overwrite", action="store_true",
+            help="Replace a dataset already in --output completely (otherwise refuse).")
         parser.add_argument(
             "--image_size", type=int, default=_DEFAULTS.size,
             help="Target size in pixels; what it measures depends on --resize_mode "

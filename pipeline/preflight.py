@@ -11,7 +11,9 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 from transforms import storage
+from transforms.dataset_info import existing_dataset_files
 from transforms.match import input_pattern
+from transforms.shard import parse_num_shards
 
 
 # Pre-flight requests retry once: a wrong endpoint or bucket should fail in
@@ -30,6 +32,7 @@ def check(options):
     settings = storage.s3_settings(options)
     _check_input(convert.input, settings)
     _check_output(convert.output, settings)
+    _check_no_dataset_there(convert, settings)
     if convert.labels_file:
         _check_readable(convert.labels_file, "--labels_file", settings)
 
@@ -39,14 +42,44 @@ def _check_values(convert, options):
         raise UsageError("--input is required: a folder or s3:// prefix of <label>/<image> files")
     if not convert.output:
         raise UsageError("--output is required: a folder or s3:// prefix for the shards")
-    if convert.num_shards < 1:
-        raise UsageError(f"--num_shards must be at least 1, got {convert.num_shards}")
+    try:
+        parse_num_shards(convert.num_shards)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    _check_splits(convert)
     if convert.decode_threads < 0:
         raise UsageError(f"--decode_threads must be 0 (auto) or more, got {convert.decode_threads}")
     try:
         image_settings(options)
     except ValueError as e:
         raise UsageError(_option_names(str(e))) from None
+
+
+def _check_splits(convert):
+    ratios = (("--validation_ratio", convert.validation_ratio), ("--test_ratio", convert.test_ratio))
+    for flag, ratio in ratios:
+        if not 0 <= ratio < 1:
+            raise UsageError(f"{flag} must be at least 0 and below 1, got {ratio}")
+    if convert.validation_ratio + convert.test_ratio >= 1:
+        raise UsageError("--validation_ratio plus --test_ratio must leave some images for train")
+    if convert.splits_from_folders and (convert.validation_ratio or convert.test_ratio):
+        raise UsageError("--splits_from_folders takes the splits from the folders: "
+                         "drop --validation_ratio and --test_ratio")
+    if convert.shard_size_mb < 0:
+        raise UsageError(f"--shard_size_mb must be positive, got {convert.shard_size_mb}")
+    if convert.writer == "beam" and (convert.splits_from_folders or convert.shard_size_mb):
+        raise UsageError("--writer beam needs its shard counts and splits before the run: "
+                         "use --num_shards and ratios, or the default writer")
+
+
+def _check_no_dataset_there(convert, settings):
+    if convert.overwrite:
+        return
+    found = existing_dataset_files(storage.Storage(settings), convert.output)
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise UsageError(f"--output {convert.output} already holds a dataset ({shown}); "
+                         "pass --overwrite to replace it")
 
 
 def _option_names(message):

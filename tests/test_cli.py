@@ -100,6 +100,12 @@ def test_summary_adds_up(image_tree, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "wrote 1 images" in out
     assert "matched 3 = written 1 + failed 1 + skipped (not images) 1" in out
-    assert "per class: cats 1" in out
+    # Shards are planned before decoding: the broken file still counted, so 2.
+    assert "train: 1 images in 2 shards" in out and "cats 1" in out
     assert "errors: decode_error 1" in out
-    assert "train-00000-of-00004.tfrecord" in out
+
+
+def test_existing_dataset_on_s3_is_refused(s3_client, bucket, s3_flags, image_tree, capsys):
+    s3_client.put_object(Bucket=bucket, Key="out/dataset_info.json", Body=b"{}")
+    assert main(["--input", image_tree, "--output", f"s3://{bucket}/out", *s3_flags]) == 2
+    assert "already holds a dataset (dataset_info.json)" in _error_line(capsys)

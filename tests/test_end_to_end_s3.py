@@ -30,7 +30,7 @@ def test_hymenoptera_s3_to_s3_four_shards(s3_client, bucket, s3_flags, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
     names = download_prefix(s3_client, bucket, "shards", str(tmp_path))
-    assert names == ["errors.jsonl", "labels.txt"] + [
+    assert names == ["dataset_info.json", "errors.jsonl", "labels.txt"] + [
         f"train-{i:05d}-of-00004.tfrecord" for i in range(4)]
     assert read_labels(tmp_path) == ["ants", "bees"]
 

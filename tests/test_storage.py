@@ -3,6 +3,7 @@ import pytest
 from tests.conftest import ACCESS_KEY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
+from transforms import storage as storage_module
 from transforms.storage import Storage
 from transforms.storage import split_s3_path
 
@@ -23,3 +24,59 @@ def test_reader_reads_s3_and_local_files(s3_client, s3_endpoint, bucket, tmp_pat
                           "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY})
     assert reader.read(f"s3://{bucket}/in/ants/a b+c%.jpg") == b"s3 bytes"
     assert reader.read(str(local)) == b"local bytes"
+
+
+def _storage(s3_endpoint):
+    return Storage({"endpoint_url": s3_endpoint, "region_name": REGION,
+                    "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY})
+
+
+def test_open_atomic_local_shows_nothing_until_complete(tmp_path):
+    storage = Storage({})
+    target = tmp_path / "train-00000-of-00001.tfrecord"
+    with storage.open_atomic(str(target)) as f:
+        f.write(b"part one ")
+        assert not target.exists()
+        f.write(b"part two")
+    assert target.read_bytes() == b"part one part two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_open_atomic_local_failure_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Storage({}).open_atomic(str(tmp_path / "x.tfrecord")) as f:
+            f.write(b"partial")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_atomic_s3_multipart(monkeypatch, s3_client, s3_endpoint, bucket):
+    monkeypatch.setattr(storage_module, "_PART_BYTES", 5 * 1024 * 1024)  # S3's minimum part
+    chunk = bytes(range(256)) * 4096  # 1 MiB
+    with _storage(s3_endpoint).open_atomic(f"s3://{bucket}/out/big.tfrecord") as f:
+        for _ in range(12):
+            f.write(chunk)
+        assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/")
+    body = s3_client.get_object(Bucket=bucket, Key="out/big.tfrecord")["Body"].read()
+    assert body == chunk * 12
+
+
+def test_open_atomic_s3_failure_aborts_the_upload(monkeypatch, s3_client, s3_endpoint, bucket):
+    monkeypatch.setattr(storage_module, "_PART_BYTES", 5 * 1024 * 1024)
+    with pytest.raises(RuntimeError):
+        with _storage(s3_endpoint).open_atomic(f"s3://{bucket}/out/big.tfrecord") as f:
+            f.write(b"x" * 6 * 1024 * 1024)  # one part uploaded
+            raise RuntimeError("killed")
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/")
+    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_small_and_empty_files_on_s3(s3_client, s3_endpoint, bucket):
+    storage = _storage(s3_endpoint)
+    with storage.open_atomic(f"s3://{bucket}/out/empty.tfrecord"):
+        pass
+    storage.write(f"s3://{bucket}/out/labels.txt", b"a\n")
+    assert s3_client.get_object(Bucket=bucket, Key="out/empty.tfrecord")["Body"].read() == b""
+    assert storage.list_folder(f"s3://{bucket}/out") == ["empty.tfrecord", "labels.txt"]
+    storage.delete([f"s3://{bucket}/out/labels.txt"])
+    assert storage.list_folder(f"s3://{bucket}/out/") == ["empty.tfrecord"]

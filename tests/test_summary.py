@@ -1,27 +1,28 @@
-from pipeline.summary import RunCounts
 from pipeline.summary import format_summary
 
 
-def test_counts_add_up_or_say_so():
-    good = RunCounts(matched=10, skipped=1, written=7, failed={"decode_error": 2})
-    bad = RunCounts(matched=10, skipped=1, written=7, failed={})
-    assert good.balanced and not bad.balanced
-    assert "DOES NOT ADD UP" in format_summary(bad, "out", [], 1.0)
+def _info(written=7, failed=2, skipped=1, matched=10):
+    return {
+        "counts": {"matched": matched, "written": written, "failed": failed, "skipped": skipped},
+        "splits": {"train": {"num_examples": 6, "num_shards": 2, "num_bytes": 600,
+                             "per_class": {"b": 2, "a": 4}},
+                   "test": {"num_examples": 1, "num_shards": 1, "num_bytes": 100,
+                            "per_class": {"a": 1}}},
+        "errors": {"file": "errors.jsonl", "count": failed,
+                   "by_reason": {"too_large": 1, "decode_error": 1}},
+    }
 
 
 def test_summary_lines():
-    counts = RunCounts(matched=10, skipped=1, written=7, per_class={"b": 3, "a": 4},
-                       failed={"too_large": 1, "decode_error": 1})
-    text = format_summary(counts, "s3://b/out", ["labels.txt  (4 bytes)"], 2.0)
-    assert text.splitlines() == [
+    assert format_summary(_info(), "s3://b/out", 2.0).splitlines() == [
         "wrote 7 images in 2.0 s (3.5 images/s)",
         "  matched 10 = written 7 + failed 2 + skipped (not images) 1",
-        "  per class: a 4, b 3",
+        "  test: 1 images in 1 shards (100 bytes): a 1",
+        "  train: 6 images in 2 shards (600 bytes): a 4, b 2",
         "  errors: decode_error 1, too_large 1 (one row each in errors.jsonl)",
-        "  output: s3://b/out",
-        "    labels.txt  (4 bytes)",
+        "  output: s3://b/out (labels.txt, errors.jsonl, dataset_info.json and the shards)",
     ]
 
 
-def test_summary_without_metrics():
-    assert "reported no metrics" in format_summary(None, "out", [], 1.0)
+def test_counts_that_do_not_add_up_say_so():
+    assert "DOES NOT ADD UP" in format_summary(_info(matched=11), "out", 1.0)

@@ -3,9 +3,11 @@
 Pillow releases the GIL while it decodes and resizes, and S3 GETs spend their
 time waiting on the network, so a small thread pool per worker keeps every
 core busy and overlaps network waits with decoding, even on Beam's in-process
-runner. Elements are batched so that each batch is spread over the pool.
+runner. `convert_in_order` is the same work for a stream (one shard), with a
+bounded number of images in flight so memory does not grow with the stream.
 """
 
+import collections
 import concurrent.futures
 import dataclasses
 
@@ -14,13 +16,13 @@ import apache_beam as beam
 from transforms import imaging
 from transforms.errors import ERRORS
 from transforms.errors import error_row
-from transforms.storage import Storage
 from transforms.label import relative_path
+from transforms.storage import Storage
 
 STAGE = "decode"
 
-# A batch holds this many images per thread: enough to keep every thread busy
-# while the slowest image of the batch finishes, few enough to bound memory.
+# Images in flight per thread: enough to keep every thread busy while the
+# slowest image finishes, few enough to bound memory.
 _IMAGES_PER_THREAD = 4
 
 
@@ -32,45 +34,79 @@ class DecodedImage:
     image: imaging.ConvertedImage
 
 
-class _DecodeBatch(beam.DoFn):
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    stage: str
+    reason: str
+    message: str
 
-    def __init__(self, input_root, settings, s3_client_settings, threads):
-        self._input_root = input_root
+
+def fetch_and_convert(storage, settings, path):
+    """The converted image at `path`, or a Failure; never raises."""
+    try:
+        data = storage.read(path)
+    except Exception as e:  # Retries happen in the client; this is final.
+        return Failure("read", "read_error", f"{type(e).__name__}: {e}")
+    if not data:
+        return Failure(STAGE, "empty_file", "file has zero bytes")
+    try:
+        return imaging.convert_image(data, settings)
+    except imaging.ImageError as e:
+        return Failure(STAGE, e.reason, str(e))
+    except Exception as e:  # A decoder bug must cost one image, not the job.
+        return Failure(STAGE, "decode_error", f"{type(e).__name__}: {e}")
+
+
+def convert_in_order(pool, storage, settings, items, path_of, window):
+    """Yields (item, ConvertedImage or Failure) in input order, at most
+    `window` conversions in flight."""
+    pending = collections.deque()
+    for item in items:
+        pending.append((item, pool.submit(fetch_and_convert, storage, settings, path_of(item))))
+        if len(pending) >= window:
+            done, future = pending.popleft()
+            yield done, future.result()
+    while pending:
+        done, future = pending.popleft()
+        yield done, future.result()
+
+
+def window_for(threads):
+    return threads * _IMAGES_PER_THREAD
+
+
+class ConvertingDoFn(beam.DoFn):
+    """Base for DoFns that convert images: a thread pool and a Storage per worker."""
+
+    def __init__(self, settings, s3_client_settings, threads):
         self._settings = settings
         self._s3_client_settings = s3_client_settings
         self._threads = threads
 
     def setup(self):
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            self._threads, thread_name_prefix="decode")
+        self._pool = concurrent.futures.ThreadPoolExecutor(self._threads, thread_name_prefix="decode")
         self._storage = Storage(self._s3_client_settings, max_connections=self._threads)
-
-    def process(self, batch):
-        for label, path, result in self._pool.map(self._convert, batch):
-            if isinstance(result, imaging.ConvertedImage):
-                yield DecodedImage(label, relative_path(path, self._input_root), result)
-            else:
-                stage, reason, message = result
-                yield error_row(path, stage, reason, message)
-
-    def _convert(self, keyed):
-        """Never raises: returns the converted image or (stage, reason, message)."""
-        label, path = keyed
-        try:
-            data = self._storage.read(path)
-        except Exception as e:  # Retries happen in the client; this is final.
-            return label, path, ("read", "read_error", f"{type(e).__name__}: {e}")
-        if not data:
-            return label, path, (STAGE, "empty_file", "file has zero bytes")
-        try:
-            return label, path, imaging.convert_image(data, self._settings)
-        except imaging.ImageError as e:
-            return label, path, (STAGE, e.reason, str(e))
-        except Exception as e:  # A decoder bug must cost one image, not the job.
-            return label, path, (STAGE, "decode_error", f"{type(e).__name__}: {e}")
 
     def teardown(self):
         self._pool.shutdown(wait=True)
+
+    def convert(self, items, path_of):
+        return convert_in_order(self._pool, self._storage, self._settings, items, path_of,
+                                window_for(self._threads))
+
+
+class _DecodeBatch(ConvertingDoFn):
+
+    def __init__(self, input_root, settings, s3_client_settings, threads):
+        super().__init__(settings, s3_client_settings, threads)
+        self._input_root = input_root
+
+    def process(self, batch):
+        for (label, path), result in self.convert(batch, lambda keyed: keyed[1]):
+            if isinstance(result, Failure):
+                yield error_row(path, result.stage, result.reason, result.message)
+            else:
+                yield DecodedImage(label, relative_path(path, self._input_root), result)
 
 
 class DecodeAndResize(beam.PTransform):
@@ -84,7 +120,7 @@ class DecodeAndResize(beam.PTransform):
         self._threads = threads
 
     def expand(self, keyed):
-        batch = self._threads * _IMAGES_PER_THREAD
+        batch = window_for(self._threads)
         return (
             keyed
             | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)

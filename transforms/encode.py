@@ -47,6 +47,11 @@ def example_features(image, label_id, schema):
     }
 
 
+def encode_record(image, label_ids, schema):
+    """Serialized tf.train.Example of one DecodedImage."""
+    return serialize_example(example_features(image, label_ids[image.label], schema))
+
+
 class _Encode(beam.DoFn):
 
     def __init__(self, schema):
@@ -64,7 +69,7 @@ class _Encode(beam.DoFn):
         Metrics.counter(METRICS_NAMESPACE, f"class/{image.label}").inc()
         self._written.inc()
         progress.add_finished(1)
-        yield serialize_example(example_features(image, self._label_ids[image.label], self._schema))
+        yield encode_record(image, self._label_ids, self._schema)
 
 
 class EncodeExamples(beam.PTransform):

@@ -9,14 +9,11 @@ list, becomes an error row, never a silent label.
 import collections
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.errors import ERRORS
 from transforms.errors import error_row
-from transforms.storage import WriteWholeFile
 
 STAGE = "label"
-LABELS_FILE = "labels.txt"
 
 
 def relative_path(path, input_root):
@@ -87,20 +84,9 @@ class ClassNames(beam.PTransform):
             | "Sort" >> beam.Map(sorted))
 
 
-class WriteLabels(beam.PTransform):
-    """The class-names singleton -> `<output>/labels.txt`, line N = class of id N."""
-
-    def __init__(self, output, s3_client_settings):
-        super().__init__()
-        self._output = output
-        self._s3_client_settings = s3_client_settings
-
-    def expand(self, class_names):
-        return (
-            class_names
-            | "OnePerLine" >> beam.Map(lambda names: "".join(n + "\n" for n in names).encode("utf-8"))
-            | "Write" >> beam.ParDo(WriteWholeFile(
-                FileSystems.join(self._output, LABELS_FILE), self._s3_client_settings)))
+def labels_file_bytes(class_names):
+    """labels.txt: line N is the class name of label N."""
+    return "".join(name + "\n" for name in class_names).encode("utf-8")
 
 
 def parse_labels_file(text):

@@ -16,6 +16,7 @@ from apache_beam.metrics import Metrics
 from pipeline import progress
 from transforms.errors import METRICS_NAMESPACE
 
+SKIPPED = "skipped"  # Tag of the output of files without an image extension.
 IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"))
 
 
@@ -42,20 +43,21 @@ class _KeepImages(beam.DoFn):
         else:
             self._skipped.inc()
             progress.add_finished(1)
+            yield beam.pvalue.TaggedOutput(SKIPPED, metadata.path)
 
 
 class MatchImages(beam.PTransform):
-    """PBegin -> PCollection of image paths under `input_root`."""
+    """PBegin -> {"images": image paths under `input_root`, SKIPPED: other paths}."""
 
     def __init__(self, input_root):
         super().__init__()
         self._input_root = input_root
 
     def expand(self, pbegin):
-        return (
+        matched = (
             pbegin
             | "MatchFiles" >> fileio.MatchFiles(input_pattern(self._input_root))
-            | "KeepImages" >> beam.ParDo(_KeepImages())
-            # One listing emits every path from a single bundle; spread the
-            # decoding work over all workers.
-            | "Spread" >> beam.Reshuffle())
+            | "KeepImages" >> beam.ParDo(_KeepImages()).with_outputs(SKIPPED, main="images"))
+        # One listing emits every path from a single bundle; spread the work
+        # that follows over all workers.
+        return {"images": matched.images | "Spread" >> beam.Reshuffle(), SKIPPED: matched[SKIPPED]}

@@ -8,11 +8,19 @@ that many GETs can run at once over its connection pool.
 Small output files (labels.txt, errors.jsonl) are written whole with one PUT:
 Beam's S3 writer always uses a multipart upload, and an empty file (a run with
 no errors) becomes a multipart upload with no parts, which S3 rejects.
+
+Shards are streamed with `open_atomic`: nothing appears under the final name
+until the file is complete. On S3 that is a multipart upload (invisible until
+CompleteMultipartUpload, aborted on failure); elsewhere a hidden temporary
+file beside the target, renamed into place.
 """
 
+import contextlib
+import posixpath
+import re
 import urllib.parse
+import uuid
 
-import apache_beam as beam
 import boto3
 import botocore.config
 from apache_beam.io.filesystem import CompressionTypes
@@ -29,6 +37,14 @@ _S3_CLIENT_ARGS = {
     "api_version": "s3_api_version",
     "verify": "s3_verify",
 }
+
+# S3 parts must be at least 5 MiB (but the last); 16 MiB keeps a 1 GiB shard
+# within S3's 10,000-part limit many times over, at 16 MiB of memory a writer.
+_PART_BYTES = 16 * 1024 * 1024
+
+# Hidden temporaries beside their target: '.<name>.inprogress-<hex>'.
+_TEMP_SUFFIX = ".inprogress-"
+_TEMP_NAME = re.compile(r"^\..+\.inprogress-[0-9a-f]{32}$")
 
 # boto3's "standard" retry mode backs off on throttling (503 SlowDown) and
 # transient 5xx/connection errors; a few more attempts than its default 3
@@ -70,6 +86,57 @@ def is_s3(path):
     return path.startswith("s3://")
 
 
+def is_temporary(name):
+    """True for the temporaries `open_atomic` leaves behind if it is killed."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def _temporary_for(path):
+    folder, name = posixpath.split(path)
+    return FileSystems.join(folder, f".{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}")
+
+
+class _MultipartUpload:
+    """A file-like writer that streams to one S3 object in 16 MiB parts."""
+
+    def __init__(self, client, bucket, key):
+        self._client, self._bucket, self._key = client, bucket, key
+        self._buffer = bytearray()
+        self._upload_id = None
+        self._parts = []
+
+    def write(self, data):
+        self._buffer += data
+        if len(self._buffer) >= _PART_BYTES:
+            self._upload_part()
+
+    def _upload_part(self):
+        if self._upload_id is None:
+            self._upload_id = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key)["UploadId"]
+        number = len(self._parts) + 1
+        response = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+            PartNumber=number, Body=bytes(self._buffer))
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        self._buffer.clear()
+
+    def commit(self):
+        if self._upload_id is None:  # Small (or empty) file: one PUT.
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            return
+        if self._buffer:
+            self._upload_part()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts})
+
+    def abort(self):
+        if self._upload_id is not None:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+
+
 class Storage:
     """Reads and writes whole files; safe to share between threads."""
 
@@ -93,22 +160,51 @@ class Storage:
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)
 
+    @contextlib.contextmanager
+    def open_atomic(self, path):
+        """A writer whose bytes appear at `path` only if the block completes."""
+        if is_s3(path):
+            upload = _MultipartUpload(self._s3_client(), *split_s3_path(path))
+            try:
+                yield upload
+                upload.commit()
+            except BaseException:
+                upload.abort()
+                raise
+            return
+        temporary = _temporary_for(path)
+        try:
+            with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                yield f
+            FileSystems.rename([temporary], [path])
+        except BaseException:
+            if FileSystems.exists(temporary):
+                FileSystems.delete([temporary])
+            raise
+
+    def list_folder(self, folder):
+        """Names of the files directly inside `folder`; empty if there is none."""
+        if is_s3(folder):
+            bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
+            pages = self._s3_client().get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, Delimiter="/")
+            return sorted(item["Key"][len(prefix):] for page in pages
+                          for item in page.get("Contents", []))
+        if not FileSystems.exists(folder):
+            return []
+        matches = FileSystems.match([FileSystems.join(folder.rstrip("/"), "*")])[0].metadata_list
+        return sorted(posixpath.basename(m.path) for m in matches)
+
+    def delete(self, paths):
+        """Deletes the files that exist among `paths`."""
+        for path in paths:
+            if is_s3(path):  # Deleting a missing key succeeds.
+                bucket, key = split_s3_path(path)
+                self._s3_client().delete_object(Bucket=bucket, Key=key)
+            elif FileSystems.exists(path):
+                FileSystems.delete([path])
+
     def _s3_client(self):
         if self._s3 is None:  # A benign race: at worst two clients get built.
             self._s3 = make_s3_client(self._s3_settings, self._max_connections)
         return self._s3
-
-
-class WriteWholeFile(beam.DoFn):
-    """Writes each input element (bytes) as the whole content of `path`."""
-
-    def __init__(self, path, s3_client_settings):
-        self._path = path
-        self._s3_client_settings = s3_client_settings
-
-    def setup(self):
-        self._storage = Storage(self._s3_client_settings)
-
-    def process(self, data):
-        self._storage.write(self._path, data)
-        yield self._path

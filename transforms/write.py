@@ -1,35 +1,63 @@
-"""Stage 5: write serialized records to a fixed number of TFRecord shards.
+"""Stage 5 (`--writer beam`): the design's plain stage, Beam's `WriteToTFRecord`.
 
-Shards are named `train-SSSSS-of-NNNNN.tfrecord` inside `--output`, which may
-be any Beam filesystem path (local folder or `s3://` prefix).
+Kept for comparison and for users who want Beam's own sink. Measured on a
+2-class set on DirectRunner: Beam's writer places records in shards at random
+(two runs give different files) and writes each shard as all images of one
+class followed by the next (2 label runs per shard), and its GroupByKey holds
+every encoded image in memory before writing. The default writer
+(`shard_writer.py`) has none of these problems; see the README.
 """
+
+import hashlib
+import posixpath
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-SPLIT = "train"
-SHARD_SUFFIX = ".tfrecord"
-SHARD_TEMPLATE = "-SSSSS-of-NNNNN"
+from transforms import tfrecord
+from transforms.layout import SHARD_SUFFIX
+from transforms.layout import ShardInfo
+from transforms.layout import parse_shard_name
+from transforms.storage import Storage
+
+SHARD_TEMPLATE = "-SSSSS-of-NNNNN"  # Beam's spelling of layout.shard_name.
 
 
-def shard_name(split, index, num_shards):
-    return f"{split}-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
+class _DescribeShard(beam.DoFn):
+    """A written shard file -> ShardInfo, by reading it back."""
+
+    def __init__(self, s3_client_settings):
+        self._s3_client_settings = s3_client_settings
+
+    def setup(self):
+        self._storage = Storage(self._s3_client_settings)
+
+    def process(self, path):
+        data = self._storage.read(path)
+        name = posixpath.basename(path)
+        split, index, num_shards = parse_shard_name(name)
+        count = sum(1 for _ in tfrecord.read_records(data))
+        yield ShardInfo(split, index, num_shards, name, count, len(data),
+                        hashlib.sha256(data).hexdigest(), None)
 
 
 class WriteShards(beam.PTransform):
-    """Serialized records -> `<output>/train-SSSSS-of-NNNNN.tfrecord` files.
+    """Serialized records -> `<output>/<split>-SSSSS-of-NNNNN.tfrecord`, then a
+    ShardInfo per file (read back from the written files)."""
 
-    Uses Beam's `WriteToTFRecord`, which picks each record's shard at random.
-    """
-
-    def __init__(self, output, num_shards):
+    def __init__(self, output, split, num_shards, s3_client_settings):
         super().__init__()
         self._output = output
+        self._split = split
         self._num_shards = num_shards
+        self._s3_client_settings = s3_client_settings
 
     def expand(self, records):
-        return records | beam.io.WriteToTFRecord(
-            FileSystems.join(self._output, SPLIT),
-            file_name_suffix=SHARD_SUFFIX,
-            num_shards=self._num_shards,
-            shard_name_template=SHARD_TEMPLATE)
+        return (
+            records
+            | "WriteToTFRecord" >> beam.io.WriteToTFRecord(
+                FileSystems.join(self._output, self._split),
+                file_name_suffix=SHARD_SUFFIX,
+                num_shards=self._num_shards,
+                shard_name_template=SHARD_TEMPLATE)
+            | "Describe" >> beam.ParDo(_DescribeShard(self._s3_client_settings)))

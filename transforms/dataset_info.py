@@ -1,0 +1,109 @@
+"""The last step of a run: side files, stale-file cleanup, then dataset_info.json.
+
+It runs once, after every shard is in place, and writes in this order:
+labels.txt, errors.jsonl, removal of dataset files an earlier run left that
+this run did not write (shards of another shard count, temporaries of a killed
+run), and last dataset_info.json, whose presence marks a complete dataset.
+
+dataset_info.json is plain, sorted JSON with no timestamps, so identical runs
+give identical files; readers (and our tests) use it instead of guessing.
+"""
+
+import json
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.errors import errors_file_bytes
+from transforms.label import labels_file_bytes
+from transforms.layout import DATASET_INFO_FILE
+from transforms.layout import ERRORS_FILE
+from transforms.layout import LABELS_FILE
+from transforms.layout import is_dataset_file
+from transforms.storage import Storage
+
+
+def existing_dataset_files(storage, output):
+    """Names of the dataset files already in `output` (empty if it does not exist)."""
+    return [name for name in storage.list_folder(output) if is_dataset_file(name)]
+
+
+def build_dataset_info(run, class_names, shards, class_counts, errors, skipped):
+    """The dataset_info.json document (a dict) of a finished run."""
+    splits = {}
+    for shard in sorted(shards, key=lambda s: (s.split, s.index)):
+        split = splits.setdefault(shard.split, {"num_examples": 0, "num_bytes": 0, "shards": []})
+        split["num_shards"] = shard.num_shards
+        split["num_examples"] += shard.num_examples
+        split["num_bytes"] += shard.num_bytes
+        split["shards"].append({"file": shard.file, "num_examples": shard.num_examples,
+                                "num_bytes": shard.num_bytes, "sha256": shard.sha256})
+    for (split, label), count in class_counts.items():
+        splits[split].setdefault("per_class", {})[label] = count
+    by_reason = {}
+    for row in errors:
+        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
+    written = sum(split["num_examples"] for split in splits.values())
+    return {
+        **run,
+        "labels": list(class_names),
+        "splits": splits,
+        "counts": {"matched": written + len(errors) + skipped, "written": written,
+                   "failed": len(errors), "skipped": skipped},
+        "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
+    }
+
+
+class _Finalize(beam.DoFn):
+
+    def __init__(self, output, run, s3_client_settings):
+        self._output = output
+        self._run = run
+        self._s3_client_settings = s3_client_settings
+
+    def setup(self):
+        self._storage = Storage(self._s3_client_settings)
+
+    def process(self, shards, class_names, class_counts, errors, skipped):
+        def path(name):
+            return FileSystems.join(self._output, name)
+
+        self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
+        self._storage.write(path(ERRORS_FILE), errors_file_bytes(errors))
+        keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {s.file for s in shards}
+        stale = [name for name in existing_dataset_files(self._storage, self._output)
+                 if name not in keep]
+        self._storage.delete([path(name) for name in stale])
+        info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped)
+        self._storage.write(path(DATASET_INFO_FILE),
+                            (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+        yield info
+
+
+class Finalize(beam.PTransform):
+    """ShardInfos (+ side inputs) -> the finished dataset's info dict.
+
+    `run` is the part of dataset_info.json fixed before the run: source, seed,
+    writer, schema, image settings, tool version.
+    """
+
+    def __init__(self, output, run, s3_client_settings, class_names, class_counts, errors, skipped):
+        super().__init__()
+        self._output = output
+        self._run = run
+        self._s3_client_settings = s3_client_settings
+        self._class_names = class_names
+        self._class_counts = class_counts
+        self._errors = errors
+        self._skipped = skipped
+
+    def expand(self, shards):
+        return (
+            shards
+            | "AllShards" >> beam.combiners.ToList()
+            | "Write" >> beam.ParDo(
+                _Finalize(self._output, self._run, self._s3_client_settings),
+                beam.pvalue.AsSingleton(self._class_names),
+                beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
+                beam.pvalue.AsList(self._errors),
+                beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally())))

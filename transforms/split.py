@@ -1,0 +1,119 @@
+"""Assigns every keyed image to a split (train/validation/test), deterministically.
+
+Every image gets a seeded hash of its path relative to `--input`: a stable
+64-bit number that later also decides its shard and its position in the
+shard. Splits are stratified: within each class, images are ranked by hash,
+the first round(ratio * n) go to validation, the next round(ratio * n) to
+test, the rest to train, so per class each split's count is within half an
+image of ratio times the class size.
+
+With `--splits_from_folders` the split is instead the first folder below
+`--input` (`<input>/<split>/<label>/<image>`, the TFDS ImageFolder layout).
+"""
+
+import dataclasses
+import hashlib
+import math
+import re
+
+import apache_beam as beam
+
+from transforms.errors import ERRORS
+from transforms.errors import error_row
+from transforms.label import relative_path
+
+STAGE = "split"
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+
+# Split folder names become file names: keep them to safe characters.
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Placed:
+    """A keyed image with its split and its seeded hash (orders by hash first)."""
+    hash: int
+    relative_path: str
+    path: str
+    label: str
+    split: str = TRAIN
+
+
+def seeded_hash(seed, relative):
+    """A stable 64-bit hash of a relative path; the same on every machine and run."""
+    digest = hashlib.blake2b(relative.encode("utf-8"), digest_size=8,
+                             key=str(seed).encode("utf-8")).digest()
+    return int.from_bytes(digest, "big")
+
+
+def split_counts(n, validation_ratio, test_ratio):
+    """(train, validation, test) counts for a class of n images."""
+    validation = math.floor(n * validation_ratio + 0.5)
+    test = min(math.floor(n * test_ratio + 0.5), n - validation)
+    return n - validation - test, validation, test
+
+
+def is_valid_split_name(name):
+    return bool(_SPLIT_NAME.match(name))
+
+
+class _Hash(beam.DoFn):
+
+    def __init__(self, input_root, seed, splits_from_folders):
+        self._input_root = input_root
+        self._seed = seed
+        self._splits_from_folders = splits_from_folders
+
+    def process(self, keyed):
+        label, path = keyed
+        relative = relative_path(path, self._input_root)
+        placed = Placed(seeded_hash(self._seed, relative), relative, path, label)
+        if not self._splits_from_folders:
+            yield placed
+            return
+        parts = relative.split("/")
+        if len(parts) < 3:
+            yield error_row(path, STAGE, "no_split",
+                            "with --splits_from_folders, images go in <split>/<label>/ folders")
+        elif not is_valid_split_name(parts[0]):
+            yield error_row(path, STAGE, "bad_split_name",
+                            f"split folder {parts[0]!r} is not a usable name (letters, digits, _ and -)")
+        else:
+            yield dataclasses.replace(placed, split=parts[0])
+
+
+def _stratify(class_and_images, validation_ratio, test_ratio):
+    _, images = class_and_images
+    ranked = sorted(images)
+    _, validation, test = split_counts(len(ranked), validation_ratio, test_ratio)
+    for rank, image in enumerate(ranked):
+        split = VALIDATION if rank < validation else TEST if rank < validation + test else TRAIN
+        yield dataclasses.replace(image, split=split)
+
+
+class AssignSplits(beam.PTransform):
+    """(label, path) -> Placed, with rejected paths on the ERRORS output."""
+
+    def __init__(self, input_root, seed, validation_ratio=0.0, test_ratio=0.0,
+                 splits_from_folders=False):
+        super().__init__()
+        self._input_root = input_root
+        self._seed = seed
+        self._validation_ratio = validation_ratio
+        self._test_ratio = test_ratio
+        self._splits_from_folders = splits_from_folders
+
+    def expand(self, keyed):
+        hashed = keyed | "Hash" >> beam.ParDo(
+            _Hash(self._input_root, self._seed, self._splits_from_folders)).with_outputs(
+                ERRORS, main="placed")
+        placed = hashed.placed
+        if not self._splits_from_folders and (self._validation_ratio or self._test_ratio):
+            # Ranking needs each class's hashes together: paths only, a few
+            # bytes each, never image data.
+            placed = (
+                placed
+                | "ByClass" >> beam.Map(lambda image: (image.label, image))
+                | "GroupClass" >> beam.GroupByKey()
+                | "Stratify" >> beam.FlatMap(_stratify, self._validation_ratio, self._test_ratio))
+        return {"placed": placed, ERRORS: hashed[ERRORS]}
