@@ -15,21 +15,25 @@ def read_dataset_info(storage, output):
     return json.loads(storage.read(FileSystems.join(output, DATASET_INFO_FILE)).decode("utf-8"))
 
 
+def _count(n, noun):
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def format_summary(info, output, seconds):
     """Human-readable lines for the end of a run."""
     counts = info["counts"]
     rate = counts["written"] / seconds if seconds > 0 else 0.0
     balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
     lines = [
-        f"wrote {counts['written']} images in {seconds:.1f} s ({rate:.1f} images/s)",
+        f"wrote {_count(counts['written'], 'image')} in {seconds:.1f} s ({rate:.1f} images/s)",
         f"  matched {counts['matched']} = written {counts['written']} + failed {counts['failed']}"
         f" + skipped (not images) {counts['skipped']}"
         + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
     ]
     for name, split in sorted(info["splits"].items()):
         per_class = ", ".join(f"{label} {n}" for label, n in sorted(split.get("per_class", {}).items()))
-        lines.append(f"  {name}: {split['num_examples']} images in {split['num_shards']} shards"
-                     f" ({split['num_bytes']} bytes): {per_class}")
+        lines.append(f"  {name}: {_count(split['num_examples'], 'image')} in "
+                     f"{_count(split['num_shards'], 'shard')} ({split['num_bytes']} bytes): {per_class}")
     errors = info["errors"]
     if errors["count"]:
         lines.append("  errors: " + ", ".join(

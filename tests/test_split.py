@@ -13,8 +13,10 @@ def test_seeded_hash_is_stable_and_seeded():
 
 def test_seeded_hash_known_value():
     import hashlib
-    expected = int.from_bytes(hashlib.blake2b(b"ants/1.jpg", digest_size=8, key=b"0").digest(), "big")
+    expected = int.from_bytes(hashlib.blake2b(b"ants/1.jpg", digest_size=8, key=b"0",
+                                              person=b"place").digest(), "big")
     assert seeded_hash(0, "ants/1.jpg") == expected
+    assert seeded_hash(0, "ants/1.jpg", b"order") != expected
 
 
 @pytest.mark.parametrize("n,v,t,expected", [

@@ -1,7 +1,7 @@
 """Stage 5 (default writer): fetch, decode, encode and write each shard as a stream.
 
 The shuffle before this stage moved only paths. Here each shard's paths are
-sorted by their seeded hash and converted a few at a time (`convert_in_order`),
+sorted by their seeded `order` hash and converted a few at a time (`convert_in_order`),
 and every record is appended to the shard's file as soon as it is encoded: peak
 memory depends on the number of threads, not on the size of the shard or the
 dataset. A shard appears under its final name only when complete
@@ -27,6 +27,10 @@ from transforms.layout import ShardInfo
 from transforms.layout import shard_name
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
+
+
+def _in_shard_order(image):
+    return image.order, image.relative_path
 
 
 class _HashingWriter:
@@ -65,7 +69,7 @@ class _WriteShard(ConvertingDoFn):
         errors = []
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
             writer = _HashingWriter(sink)
-            for image, result in self.convert(sorted(images), lambda image: image.path):
+            for image, result in self.convert(sorted(images, key=_in_shard_order), lambda image: image.path):
                 if isinstance(result, Failure):
                     errors.append(error_row(image.path, result.stage, result.reason, result.message))
                     continue

@@ -1,8 +1,11 @@
 """Assigns every keyed image to a split (train/validation/test), deterministically.
 
-Every image gets a seeded hash of its path relative to `--input`: a stable
-64-bit number that later also decides its shard and its position in the
-shard. Splits are stratified: within each class, images are ranked by hash,
+Every image gets two seeded hashes of its path relative to `--input`, stable
+64-bit numbers: `hash` ranks it for its split and its shard, `order` places it
+inside its shard. Two independent hashes, because a shard dealt from hash
+ranks holds each class's images at evenly spaced hashes: ordering by that
+same hash would make the classes alternate almost perfectly instead of
+appearing in random order. Splits are stratified: within each class, images are ranked by hash,
 the first round(ratio * n) go to validation, the next round(ratio * n) to
 test, the rest to train, so per class each split's count is within half an
 image of ratio times the class size.
@@ -31,17 +34,19 @@ _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Placed:
-    """A keyed image with its split and its seeded hash (orders by hash first)."""
+    """A keyed image with its split and seeded hashes (sorts by `hash` first)."""
     hash: int
     relative_path: str
     path: str
     label: str
+    order: int
     split: str = TRAIN
 
 
-def seeded_hash(seed, relative):
-    """A stable 64-bit hash of a relative path; the same on every machine and run."""
-    digest = hashlib.blake2b(relative.encode("utf-8"), digest_size=8,
+def seeded_hash(seed, relative, purpose=b"place"):
+    """A stable 64-bit hash of a relative path; the same on every machine and
+    run. `purpose` salts independent hashes of the same path."""
+    digest = hashlib.blake2b(relative.encode("utf-8"), digest_size=8, person=purpose,
                              key=str(seed).encode("utf-8")).digest()
     return int.from_bytes(digest, "big")
 
@@ -67,7 +72,8 @@ class _Hash(beam.DoFn):
     def process(self, keyed):
         label, path = keyed
         relative = relative_path(path, self._input_root)
-        placed = Placed(seeded_hash(self._seed, relative), relative, path, label)
+        placed = Placed(seeded_hash(self._seed, relative), relative, path, label,
+                        seeded_hash(self._seed, relative, b"order"))
         if not self._splits_from_folders:
             yield placed
             return
