@@ -137,9 +137,15 @@ def _parse(parser, argv):
     return PipelineOptions(argv)
 
 
+# Shorter "secrets" are not real credentials (AWS keys are 20 and 40
+# characters); replacing them would mangle every message they occur in.
+_MIN_SECRET_LENGTH = 8
+
+
 def _secrets(options):
     s3 = options.view_as(S3Options)
-    return [s for s in (s3.s3_secret_access_key, s3.s3_session_token, s3.s3_access_key_id) if s]
+    return [s for s in (s3.s3_secret_access_key, s3.s3_session_token, s3.s3_access_key_id)
+            if s and len(s) >= _MIN_SECRET_LENGTH]
 
 
 def _redact(text, secrets):

@@ -59,7 +59,7 @@ def build(p, options):
     s3 = s3_settings(options)
     threads = decode_threads(convert)
 
-    matched = p | "MatchImages" >> MatchImages(convert.input)
+    matched = p | "MatchImages" >> MatchImages(convert.input, s3)
     keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
     class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
     placed = keyed.keyed | "AssignSplits" >> AssignSplits(

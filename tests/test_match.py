@@ -24,7 +24,7 @@ def test_match_images_keeps_images_at_any_depth(tmp_path):
         with open(os.path.join(root, junk), "w") as f:
             f.write("x")
     with local_pipeline() as p:
-        matched = p | MatchImages(root)
+        matched = p | MatchImages(root, {})
         assert_that(matched["images"], equal_to(images), label="images")
         assert_that(matched["skipped"], equal_to([os.path.join(root, "ants", ".DS_Store"),
                                                   os.path.join(root, "notes.txt")]), label="skipped")

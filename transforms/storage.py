@@ -25,6 +25,7 @@ import boto3
 import botocore.config
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import S3Options
 
 # Beam's S3Options, by the boto3 argument each one feeds.
@@ -62,6 +63,22 @@ def s3_settings(options):
     settings = {arg: getattr(s3, name) for arg, name in _S3_CLIENT_ARGS.items()}
     settings["use_ssl"] = not s3.s3_disable_ssl
     return settings
+
+
+def configure_beam_filesystems(s3_client_settings):
+    """Hands Beam's own filesystems (used by MatchFiles and WriteToTFRecord)
+    our S3 settings in a worker process that got no pipeline options.
+
+    Beam passes pipeline options to workers it starts itself (PROCESS, DOCKER),
+    but not to EXTERNAL worker-pool workers: there Beam's S3 filesystem has no
+    endpoint or credentials. Our DoFns carry the settings, and call this from
+    setup(). Options the worker already has are left alone.
+    """
+    if FileSystems._pipeline_options is not None:  # Beam keeps no public getter.
+        return
+    flags = {name: s3_client_settings.get(arg) for arg, name in _S3_CLIENT_ARGS.items()}
+    flags["s3_disable_ssl"] = not s3_client_settings.get("use_ssl", True)
+    FileSystems.set_options(PipelineOptions(**{k: v for k, v in flags.items() if v is not None}))
 
 
 def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS):
@@ -141,6 +158,7 @@ class Storage:
     """Reads and writes whole files; safe to share between threads."""
 
     def __init__(self, s3_client_settings, max_connections=10):
+        configure_beam_filesystems(s3_client_settings)
         self._s3_settings = s3_client_settings
         self._max_connections = max_connections
         self._s3 = None

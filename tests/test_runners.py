@@ -1,0 +1,60 @@
+"""The per-target launchers under runners/: valid scripts that produce valid
+command lines (the Flink and Spark ones cannot run here: README, "Flink and Spark")."""
+
+import glob
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.cli import _parse
+from pipeline.cli import _parser
+from pipeline.options import ConvertOptions
+from tests.records import read_examples
+from tests.records import save_image
+from tests.records import shard_paths
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = sorted(glob.glob(os.path.join(ROOT, "runners", "**", "*.sh"), recursive=True))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_scripts_are_valid_bash(script):
+    subprocess.run(["bash", "-n", script], check=True)
+
+
+def test_local_launcher_converts(tmp_path):
+    save_image(str(tmp_path / "in" / "a" / "1.jpg"))
+    save_image(str(tmp_path / "in" / "b" / "2.jpg"))
+    result = subprocess.run(
+        [os.path.join(ROOT, "runners", "local", "run.sh"), "--input", str(tmp_path / "in"),
+         "--output", str(tmp_path / "out"), "--num_shards", "1"],
+        env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(read_examples(shard_paths(tmp_path / "out"))) == 2
+
+
+@pytest.mark.parametrize("target,runner,flag", [
+    ("flink", "FlinkRunner", "flink_master"), ("spark", "SparkRunner", "spark_master_url")])
+def test_cluster_launchers_build_valid_command_lines(target, runner, flag, tmp_path):
+    # A stand-in interpreter that records the arguments it is given.
+    recorder = tmp_path / "python"
+    recorder.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                        f"json.dump(sys.argv[1:], open({str(tmp_path / 'args.json')!r}, 'w'))\n")
+    recorder.chmod(recorder.stat().st_mode | stat.S_IXUSR)
+    env = dict(os.environ, PYTHON=str(recorder), FLINK_JOB_SERVER_JAR="/jars/flink.jar",
+               SPARK_JOB_SERVER_JAR="/jars/spark.jar", ENVIRONMENT_TYPE="PROCESS",
+               ENVIRONMENT_CONFIG='{"command": "/opt/beam/boot"}')
+    subprocess.run([os.path.join(ROOT, "runners", target, "run.sh"), "--input", "s3://b/in",
+                    "--output", "s3://b/out"], env=env, check=True)
+    args = json.load(open(tmp_path / "args.json"))
+    assert args[:2] == ["-m", "pipeline"]
+    options = _parse(_parser(), args[2:])
+    everything = options.get_all_options()
+    assert everything["runner"] == runner and everything[flag]
+    assert everything["environment_type"] == "PROCESS"
+    assert everything["setup_file"] == os.path.join(ROOT, "setup.py")
+    assert options.view_as(ConvertOptions).output == "s3://b/out"
