@@ -7,6 +7,7 @@ import argparse
 import difflib
 import functools
 import logging
+import os
 import sys
 import time
 
@@ -95,7 +96,10 @@ def _run(options):
         pipeline.run().wait_until_finish()
     seconds = time.monotonic() - start
     info = summary.read_dataset_info(storage, convert_options.output)
-    print(summary.format_summary(info, convert_options.output, seconds))
+    try:
+        print(summary.format_summary(info, convert_options.output, seconds), flush=True)
+    except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
+        sys.stdout = open(os.devnull, "w")
     return 0
 
 

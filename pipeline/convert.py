@@ -24,6 +24,7 @@ from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 from transforms import imaging
 from transforms.dataset_info import Finalize
+from transforms.decode import Concurrency
 from transforms.decode import DecodeAndResize
 from transforms.encode import FEATURE_TYPES
 from transforms.encode import EncodeExamples
@@ -46,8 +47,8 @@ from transforms.storage import is_s3
 from transforms.storage import s3_settings
 from transforms.write import WriteShards
 
-# Concurrent fetches per worker from S3: GETs mostly wait on the network.
-_S3_DECODE_THREADS = 16
+# Concurrent GETs per worker from S3: they mostly wait on the network.
+_S3_FETCH_THREADS = 16
 _MIB = 1024 * 1024
 
 
@@ -57,7 +58,7 @@ def build(p, options):
     fixed_labels = read_fixed_labels(convert.labels_file)
     settings = image_settings(options)
     s3 = s3_settings(options)
-    threads = decode_threads(convert)
+    workers = concurrency(convert)
 
     matched = p | "MatchImages" >> MatchImages(convert.input, s3)
     keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
@@ -68,7 +69,7 @@ def build(p, options):
 
     if convert.writer == "beam":
         shards, class_counts, write_errors = _write_with_beam(
-            placed["placed"], class_names, convert, settings, s3, threads)
+            placed["placed"], class_names, convert, settings, s3, workers)
     else:
         record_bytes = None
         if convert.shard_size_mb:
@@ -78,7 +79,7 @@ def build(p, options):
             | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards),
                                          convert.shard_size_mb * _MIB, record_bytes)
             | "WriteShardStreams" >> WriteShardStreams(
-                convert.output, class_names, convert.schema, settings, s3, threads))
+                convert.output, class_names, convert.schema, settings, s3, workers))
         shards, write_errors = written[SHARDS], written[ERRORS]
         class_counts = shards | "ClassCounts" >> FlatMap(
             lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()])
@@ -89,7 +90,7 @@ def build(p, options):
         errors, matched[SKIPPED])
 
 
-def _write_with_beam(placed, class_names, convert, settings, s3, threads):
+def _write_with_beam(placed, class_names, convert, settings, s3, workers):
     """The plain design stages per split: decode, encode, Beam's WriteToTFRecord."""
     num_shards = parse_num_shards(convert.num_shards)
     shards, class_counts, errors = [], [], []
@@ -98,7 +99,7 @@ def _write_with_beam(placed, class_names, convert, settings, s3, threads):
                   | f"{split}/Select" >> Filter(lambda image, s=split: image.split == s)
                   | f"{split}/Key" >> Map(lambda image: (image.label, image.path)))
         decoded = images | f"{split}/DecodeAndResize" >> DecodeAndResize(
-            convert.input, settings, s3, threads)
+            convert.input, settings, s3, workers)
         records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(class_names, convert.schema)
         shards.append(records | f"{split}/WriteShards" >> WriteShards(
             convert.output, split, num_shards.get(split, num_shards.get(None)), s3))
@@ -143,11 +144,13 @@ def read_fixed_labels(labels_file):
         return parse_labels_file(f.read().decode("utf-8"))
 
 
-def decode_threads(convert):
-    if convert.decode_threads > 0:
-        return convert.decode_threads
-    if is_s3(convert.input):
-        return _S3_DECODE_THREADS
-    # Pillow releases the GIL while decoding: two threads per core hide the
-    # file reads and the Python work between decodes.
-    return 2 * (os.cpu_count() or 1)
+def concurrency(convert):
+    """Reads and decodes at once per worker, from the options or the machine."""
+    decode = convert.decode_threads or (os.cpu_count() or 1)
+    # Local reads are quick: one reader per decoder keeps them ahead. S3 GETs
+    # mostly wait on the network: many at once overlap the waits.
+    if convert.fetch_threads:
+        fetch = convert.fetch_threads
+    else:
+        fetch = max(_S3_FETCH_THREADS, decode) if is_s3(convert.input) else decode
+    return Concurrency(fetch_threads=max(fetch, decode), decode_threads=decode)

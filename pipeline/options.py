@@ -91,8 +91,12 @@ class ConvertOptions(PipelineOptions):
                  "(decompression-bomb limit, default: %(default)s).")
         parser.add_argument(
             "--decode_threads", type=int, default=0,
-            help="Images fetched and decoded at once per worker; 0 picks a value from the "
-                 "cores and the input's filesystem (default: %(default)s).")
+            help="Images decoded at once per worker; 0 means one per core: more only fight "
+                 "over Python's GIL (default: %(default)s).")
+        parser.add_argument(
+            "--fetch_threads", type=int, default=0,
+            help="Images read at once per worker; 0 means as many as --decode_threads for "
+                 "local files and 16 for S3 (default: %(default)s).")
         parser.add_argument(
             "--log_level", default="WARNING",
             choices=("DEBUG", "INFO", "WARNING", "ERROR"),

@@ -47,8 +47,10 @@ def _check_values(convert, options):
     except ValueError as e:
         raise UsageError(str(e)) from None
     _check_splits(convert)
-    if convert.decode_threads < 0:
-        raise UsageError(f"--decode_threads must be 0 (auto) or more, got {convert.decode_threads}")
+    for flag, value in (("--decode_threads", convert.decode_threads),
+                        ("--fetch_threads", convert.fetch_threads)):
+        if value < 0:
+            raise UsageError(f"{flag} must be 0 (auto) or more, got {value}")
     try:
         image_settings(options)
     except ValueError as e:

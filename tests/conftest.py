@@ -1,14 +1,13 @@
 """Shared fixtures: a real S3 server over HTTP, image trees, shared data sets."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import boto3
 import pytest
+
+from tests.servers import start_moto_server
+from tests.servers import stop_server
 
 # Quiet TensorFlow's C++ start-up chatter in test logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,44 +20,6 @@ NASTY = os.path.join(SHARED_DATA, "nasty")
 ACCESS_KEY = "AKIATESTKEYID0000042"
 SECRET_KEY = "test-secret-key-DO-NOT-LEAK-9f8e7d"
 REGION = "us-east-1"
-
-_SERVER_START_TIMEOUT_S = 30
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto_server(log_path, extra_env=None):
-    """Starts `moto.server` on a free loopback port; returns (process, endpoint)."""
-    port = _free_port()
-    env = dict(os.environ, **(extra_env or {}))
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + _SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with {process.returncode}; see {log_path}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"moto server did not start in {_SERVER_START_TIMEOUT_S} s; see {log_path}")
-
-
-def stop_server(process):
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):

@@ -5,8 +5,8 @@ import pytest
 from pipeline.cli import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import SECRET_KEY
-from tests.conftest import start_moto_server
-from tests.conftest import stop_server
+from tests.servers import start_moto_server
+from tests.servers import stop_server
 from tests.records import save_image
 
 

@@ -7,6 +7,7 @@ from tests.conftest import ACCESS_KEY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from tests.records import jpeg_bytes
+from transforms.decode import Concurrency
 from transforms.decode import DecodeAndResize
 from transforms.imaging import ImageSettings
 
@@ -20,7 +21,7 @@ def test_decodes_from_s3_and_reports_read_errors(s3_client, s3_endpoint, bucket)
     keyed.append(("a", f"s3://{bucket}/in/a/missing.jpg"))
     with local_pipeline() as p:
         decoded = p | beam.Create(keyed) | DecodeAndResize(
-            f"s3://{bucket}/in", ImageSettings(size=100), settings, threads=4)
+            f"s3://{bucket}/in", ImageSettings(size=100), settings, Concurrency(4, 2))
         assert_that(decoded.images | beam.Map(lambda d: (d.relative_path, d.image.width, d.image.height)),
                     equal_to([(f"a/{n}.jpg", 150, 100) for n in range(20)]), label="images")
         assert_that(decoded.errors | beam.Map(lambda e: (e["path"].rsplit("/", 1)[1], e["stage"], e["reason"])),

@@ -1,6 +1,8 @@
+import os
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.convert import decode_threads
+from pipeline.convert import concurrency
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 
@@ -15,7 +17,16 @@ def test_options_map_to_image_settings():
         64, "fit", "png", 70, "grayscale", True, 1000)
 
 
-def test_decode_threads_auto_and_explicit():
-    assert decode_threads(PipelineOptions(["--input", "s3://b/p"]).view_as(ConvertOptions)) == 16
-    assert decode_threads(PipelineOptions(["--input", "/x"]).view_as(ConvertOptions)) >= 2
-    assert decode_threads(PipelineOptions(["--decode_threads", "3"]).view_as(ConvertOptions)) == 3
+def _concurrency(*flags):
+    workers = concurrency(PipelineOptions(list(flags)).view_as(ConvertOptions))
+    return workers.fetch_threads, workers.decode_threads
+
+
+def test_concurrency_auto_and_explicit():
+    cores = os.cpu_count()
+    assert _concurrency("--input", "/x") == (cores, cores)
+    assert _concurrency("--input", "s3://b/p") == (max(16, cores), cores)
+    assert _concurrency("--input", "/x", "--decode_threads", "3") == (3, 3)
+    assert _concurrency("--input", "s3://b/p", "--fetch_threads", "40", "--decode_threads", "1") == (40, 1)
+    # Never fewer readers than decoders.
+    assert _concurrency("--input", "/x", "--fetch_threads", "1", "--decode_threads", "4") == (4, 4)

@@ -8,42 +8,24 @@ The job service is Beam's embedded Python one (`--job_endpoint embed`): the
 Flink and Spark job servers are Java jars this machine cannot fetch (README).
 """
 
-import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
 from pipeline.cli import main
 from tests.conftest import download_prefix
-from tests.conftest import stop_server
+from tests.servers import start_local_server
+from tests.servers import stop_server
 from tests.records import save_image
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def worker_pool(tmp_path):
     """A Beam SDK worker pool in its own process: no pipeline options reach it."""
-    port = _free_port()
-    log = open(tmp_path / "worker-pool.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker pool did not start; see {tmp_path / 'worker-pool.log'}")
-            time.sleep(0.1)
+    process, port = start_local_server(
+        lambda port: [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                      f"--service_port={port}"],
+        tmp_path / "worker-pool.log")
     yield f"localhost:{port}"
     stop_server(process)
 

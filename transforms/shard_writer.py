@@ -52,8 +52,8 @@ class _HashingWriter:
 
 class _WriteShard(ConvertingDoFn):
 
-    def __init__(self, output, schema, settings, s3_client_settings, threads):
-        super().__init__(settings, s3_client_settings, threads)
+    def __init__(self, output, schema, settings, s3_client_settings, concurrency):
+        super().__init__(settings, s3_client_settings, concurrency)
         self._output = output
         self._schema = schema
 
@@ -88,17 +88,17 @@ class _WriteShard(ConvertingDoFn):
 class WriteShardStreams(beam.PTransform):
     """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on ERRORS."""
 
-    def __init__(self, output, class_names, schema, settings, s3_client_settings, threads):
+    def __init__(self, output, class_names, schema, settings, s3_client_settings, concurrency):
         super().__init__()
         self._output = output
         self._class_names = class_names
         self._schema = schema
         self._settings = settings
         self._s3_client_settings = s3_client_settings
-        self._threads = threads
+        self._concurrency = concurrency
 
     def expand(self, shards):
         return shards | beam.ParDo(
             _WriteShard(self._output, self._schema, self._settings, self._s3_client_settings,
-                        self._threads),
+                        self._concurrency),
             beam.pvalue.AsSingleton(self._class_names)).with_outputs(SHARDS, ERRORS)
