@@ -1,0 +1,1 @@
+"""SageMaker Processing: the container entrypoint and the job launcher (see README.md)."""

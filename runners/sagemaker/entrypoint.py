@@ -1,0 +1,153 @@
+"""The SageMaker Processing container's entrypoint: the im2tfrecord command line,
+fitted to the Processing contract.
+
+SageMaker Processing copies each input channel from S3 into a folder under
+/opt/ml/processing/input/ before the container starts, uploads the folders
+under /opt/ml/processing/output/ to S3 after it exits, passes the job's
+ContainerArguments as argv, sends stdout and stderr to CloudWatch, and fails
+the job when the container exits non-zero. So this module only fills in
+paths and then runs `pipeline.cli.main`, whose exit code it returns:
+
+- --input defaults to <root>/input/images and --output to
+  <root>/output/tfrecords; s3:// URIs or other paths given as arguments are
+  used as they are (read and written directly, no channel).
+- With several instances (resourceconfig.json lists more than one host) each
+  instance receives its own slice of the images (ShardedByS3Key), and all of
+  them upload into the same S3 prefix. Each therefore writes into
+  <output>/<current_host>/, so no two instances ever produce the same file
+  name, and --labels_file is required, because a slice would otherwise number
+  only the classes it happens to contain.
+
+The root (/opt/ml/processing) and the config folder (/opt/ml/config) can be
+moved (IM2TFRECORD_PROCESSING_ROOT and IM2TFRECORD_CONFIG_DIR, or
+--processing_root and --config_dir) so tests run this same code against a
+temporary tree. Paths in the arguments under /opt/ml/processing are moved with
+the root, so the launcher's arguments work unchanged there.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+PROG = "im2tfrecord-sagemaker"
+
+# Fixed by SageMaker: every channel's LocalPath must be under this folder.
+DEFAULT_PROCESSING_ROOT = "/opt/ml/processing"
+# Where SageMaker writes resourceconfig.json (current_host, hosts).
+DEFAULT_CONFIG_DIR = "/opt/ml/config"
+RESOURCE_CONFIG_FILE = "resourceconfig.json"
+ROOT_ENV = "IM2TFRECORD_PROCESSING_ROOT"
+CONFIG_DIR_ENV = "IM2TFRECORD_CONFIG_DIR"
+
+# Channel names, shared with the launcher: each is both the InputName or
+# OutputName of the request and the folder it lands in.
+IMAGES_CHANNEL = "images"
+LABELS_CHANNEL = "labels"
+OUTPUT_CHANNEL = "tfrecords"
+
+
+class _UsageError(Exception):
+    """A wrong invocation: the message says what to change."""
+
+
+def images_dir(root=DEFAULT_PROCESSING_ROOT):
+    return f"{root}/input/{IMAGES_CHANNEL}"
+
+
+def labels_dir(root=DEFAULT_PROCESSING_ROOT):
+    return f"{root}/input/{LABELS_CHANNEL}"
+
+
+def output_dir(root=DEFAULT_PROCESSING_ROOT):
+    return f"{root}/output/{OUTPUT_CHANNEL}"
+
+
+def main(argv=None, environ=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = os.environ if environ is None else environ
+    # Imported here, not at the top: the launcher imports this module for its
+    # constants and should not need Beam.
+    from pipeline import cli
+    if "-h" in argv or "--help" in argv:
+        return cli.main(["--help"])
+    try:
+        ours, rest = _Parser().parse_known_args(argv)
+        root = ours.processing_root or environ.get(ROOT_ENV) or DEFAULT_PROCESSING_ROOT
+        config_dir = ours.config_dir or environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR
+        host, hosts = _hosts(config_dir)
+        paths = _paths(ours, root, host, hosts)
+    except _UsageError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    # Paths only: the other arguments may hold S3 credentials, which must
+    # not reach CloudWatch.
+    where = f"host {host} of {len(hosts)}" if len(hosts) > 1 else "one instance"
+    print(f"{PROG}: {where}; " + "; ".join(f"{k} {v}" for k, v in paths.items()), flush=True)
+    args = [item for flag, value in paths.items() for item in (f"--{flag}", value)]
+    code = cli.main(args + rest)
+    sys.stdout.flush()
+    return code
+
+
+class _Parser(argparse.ArgumentParser):
+    """Only the flags this module reads; everything else goes to the pipeline
+    untouched."""
+
+    def __init__(self):
+        super().__init__(prog=PROG, add_help=False, allow_abbrev=False)
+        for flag in ("--processing_root", "--config_dir", "--input", "--output", "--labels_file"):
+            self.add_argument(flag)
+
+    def error(self, message):  # argparse would print usage and exit.
+        raise _UsageError(message)
+
+
+def _hosts(config_dir):
+    """(current_host, hosts) from resourceconfig.json; (None, []) without one."""
+    path = os.path.join(config_dir, RESOURCE_CONFIG_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except FileNotFoundError:  # Outside SageMaker (docker run, tests): one instance.
+        return None, []
+    except (OSError, ValueError) as e:
+        raise _UsageError(f"cannot read {path}: {e}") from None
+    host, hosts = config.get("current_host"), list(config.get("hosts") or [])
+    if len(hosts) > 1 and (host not in hosts or "/" in host):
+        raise _UsageError(f"{path}: current_host {host!r} is not one of hosts {hosts}")
+    return host, hosts
+
+
+def _paths(ours, root, host, hosts):
+    """The pipeline's --input, --output and --labels_file for this instance."""
+    paths = {
+        "input": _under_root(ours.input, root) or images_dir(root),
+        "output": _under_root(ours.output, root) or output_dir(root),
+    }
+    labels_file = _under_root(ours.labels_file, root)
+    if len(hosts) > 1:
+        if not labels_file:
+            raise _UsageError(
+                f"{len(hosts)} instances each convert a slice of the images: pass --labels_file "
+                "(one class per line) so that every slice numbers the classes the same way")
+        if paths["input"].startswith("s3://"):
+            raise _UsageError(
+                f"{len(hosts)} instances would each convert all of --input {paths['input']}: "
+                "give the images as an input channel sharded by S3 key instead")
+        paths["output"] = paths["output"].rstrip("/") + "/" + host
+    if labels_file:
+        paths["labels_file"] = labels_file
+    return paths
+
+
+def _under_root(path, root):
+    """A path written for /opt/ml/processing, moved to `root`."""
+    if path and root != DEFAULT_PROCESSING_ROOT and (
+            path == DEFAULT_PROCESSING_ROOT or path.startswith(DEFAULT_PROCESSING_ROOT + "/")):
+        return root.rstrip("/") + path[len(DEFAULT_PROCESSING_ROOT):]
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
