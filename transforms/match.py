@@ -1,10 +1,14 @@
 """Stage 1: match every file under `--input` and keep those with image extensions.
 
-Matching goes through Beam's `fileio.MatchFiles` (its `MatchAll` half, after a
-step that hands Beam's filesystems our S3 settings on workers that got no
-pipeline options), so any Beam filesystem works
-(`s3://`, local paths). Files with other extensions (`.DS_Store`, `README.txt`,
-folder markers) are counted as skipped, not silently dropped, so that
+Matching goes through Beam's `fileio.MatchFiles` machinery (`MatchAll`), so any
+Beam filesystem works (`s3://`, local paths). Beam lists an S3 prefix serially,
+1,000 keys a request: a million images take 1,000 requests in a row. So the
+top level of `--input` is listed first, and each class folder is matched as a
+pattern of its own after a reshuffle: workers list the classes in parallel
+(README, "Scale"). Files directly under `--input` go straight on.
+
+Files with other extensions (`.DS_Store`, `README.txt`, folder markers) are
+counted as skipped, not silently dropped, so that
 matched = written + failed + skipped holds at the end of a run.
 """
 
@@ -12,13 +16,14 @@ import posixpath
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import progress
 from transforms.errors import METRICS_NAMESPACE
-from transforms.storage import configure_beam_filesystems
+from transforms.storage import Storage
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension.
 IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"))
@@ -33,17 +38,30 @@ def has_image_extension(path):
     return posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
-class _ConfigureFileSystems(beam.DoFn):
-    """Runs before MatchAll in the same worker: see `configure_beam_filesystems`."""
+_TOP_LEVEL = "top_level"  # Tag of the files directly under --input.
+
+
+class _ListTopLevel(beam.DoFn):
+    """input root -> a `<folder>/**` pattern per subfolder, and the top-level
+    files (on _TOP_LEVEL). Also hands Beam's filesystems our S3 settings in
+    this worker (see `configure_beam_filesystems`), before MatchAll needs them."""
 
     def __init__(self, s3_client_settings):
         self._s3_client_settings = s3_client_settings
 
     def setup(self):
-        configure_beam_filesystems(self._s3_client_settings)
+        self._storage = Storage(self._s3_client_settings)
 
-    def process(self, pattern):
-        yield pattern
+    def process(self, root):
+        children = self._storage.list_children(root)
+        if children is None:  # A filesystem we cannot list one level of.
+            yield input_pattern(root)
+            return
+        files, folders = children
+        for folder in folders:
+            yield input_pattern(folder)
+        for path in files:
+            yield beam.pvalue.TaggedOutput(_TOP_LEVEL, FileMetadata(path, 0))
 
 
 class _KeepImages(beam.DoFn):
@@ -72,11 +90,18 @@ class MatchImages(beam.PTransform):
         self._s3_client_settings = s3_client_settings
 
     def expand(self, pbegin):
-        matched = (
+        listed = (
             pbegin
-            | "Pattern" >> beam.Create([input_pattern(self._input_root)])
-            | "ConfigureFileSystems" >> beam.ParDo(_ConfigureFileSystems(self._s3_client_settings))
-            | "MatchFiles" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW_IF_WILDCARD)
+            | "Root" >> beam.Create([self._input_root])
+            | "ListTopLevel" >> beam.ParDo(_ListTopLevel(self._s3_client_settings)).with_outputs(
+                _TOP_LEVEL, main="patterns"))
+        in_folders = (
+            listed.patterns
+            | "SpreadFolders" >> beam.Reshuffle()
+            | "MatchFolders" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW))
+        matched = (
+            (in_folders, listed[_TOP_LEVEL])
+            | "AllFiles" >> beam.Flatten()
             | "KeepImages" >> beam.ParDo(_KeepImages()).with_outputs(SKIPPED, main="images"))
         # One listing emits every path from a single bundle; spread the work
         # that follows over all workers.

@@ -4,15 +4,23 @@ The shuffle before this stage moved only paths. Here each shard's paths are
 sorted by their seeded `order` hash and converted a few at a time (`convert_in_order`),
 and every record is appended to the shard's file as soon as it is encoded: peak
 memory depends on the number of threads, not on the size of the shard or the
-dataset. A shard appears under its final name only when complete
+dataset. Each worker writes two shards at once (`_SHARDS_AT_ONCE`), so the
+cores do not idle while one shard's last images finish. A shard appears under its final name only when complete
 (`Storage.open_atomic`); a retried bundle rewrites the same bytes.
 """
 
+import collections
+import concurrent.futures
+import dataclasses
 import hashlib
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import progress
 from transforms import tfrecord
@@ -50,6 +58,18 @@ class _HashingWriter:
         return self._sha256.hexdigest()
 
 
+# Shards each worker writes at once. With one, the cores idle while a shard's
+# last images finish; two share the decode slots and keep them full.
+_SHARDS_AT_ONCE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Written:
+    """What writing one shard produced, handed back to the bundle's thread."""
+    failures: list  # (path, Failure)
+    info: ShardInfo
+
+
 class _WriteShard(ConvertingDoFn):
 
     def __init__(self, output, schema, settings, s3_client_settings, concurrency):
@@ -59,30 +79,58 @@ class _WriteShard(ConvertingDoFn):
 
     def setup(self):
         super().setup()
+        self._shards = concurrent.futures.ThreadPoolExecutor(_SHARDS_AT_ONCE, thread_name_prefix="shard")
         self._written = Metrics.counter(METRICS_NAMESPACE, "written")
 
+    def teardown(self):
+        self._shards.shutdown(wait=True)
+        super().teardown()
+
+    def start_bundle(self):
+        self._running = collections.deque()
+
     def process(self, shard, class_names):
+        self._running.append(self._shards.submit(self._write, shard, class_names))
+        while self._running and (len(self._running) > _SHARDS_AT_ONCE or self._running[0].done()):
+            yield from self._outputs(self._running.popleft().result())
+
+    def finish_bundle(self):
+        while self._running:
+            for output in self._outputs(self._running.popleft().result()):
+                tag, value = (output.tag, output.value) if isinstance(output, TaggedOutput) else (None, output)
+                windowed = WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+                yield TaggedOutput(tag, windowed) if tag else windowed
+
+    def _write(self, shard, class_names):
+        """Writes one shard (in a shard thread): no Beam calls here, since
+        Beam's metrics belong to the bundle's thread."""
         (split, index, num_shards), images = shard
         label_ids = {name: i for i, name in enumerate(class_names)}
         name = shard_name(split, index, num_shards)
-        per_class = {}
-        errors = []
+        per_class, failures = {}, []
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
             writer = _HashingWriter(sink)
             for image, result in self.convert(sorted(images, key=_in_shard_order), lambda image: image.path):
                 if isinstance(result, Failure):
-                    errors.append(error_row(image.path, result.stage, result.reason, result.message))
+                    failures.append((image.path, result))
                     continue
                 decoded = DecodedImage(image.label, image.relative_path, result)
                 writer.write(tfrecord.frame(encode_record(decoded, label_ids, self._schema)))
                 per_class[image.label] = per_class.get(image.label, 0) + 1
-                Metrics.counter(METRICS_NAMESPACE, f"class/{image.label}").inc()
-                self._written.inc()
                 progress.add_finished(1)
-        yield from errors  # Only once the shard is in place: a retry must not repeat them.
-        yield beam.pvalue.TaggedOutput(SHARDS, ShardInfo(
+        return _Written(failures, ShardInfo(
             split, index, num_shards, name, sum(per_class.values()), writer.num_bytes,
             writer.hexdigest(), dict(sorted(per_class.items()))))
+
+    def _outputs(self, written):
+        """Error rows, counters and the ShardInfo of a shard now in place; only
+        then, so a retried bundle does not repeat them."""
+        for path, failure in written.failures:
+            yield error_row(path, failure.stage, failure.reason, failure.message)
+        for label, count in written.info.per_class.items():
+            Metrics.counter(METRICS_NAMESPACE, f"class/{label}").inc(count)
+        self._written.inc(written.info.num_examples)
+        yield TaggedOutput(SHARDS, written.info)
 
 
 class WriteShardStreams(beam.PTransform):

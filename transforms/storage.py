@@ -16,6 +16,7 @@ file beside the target, renamed into place.
 """
 
 import contextlib
+import os
 import posixpath
 import re
 import urllib.parse
@@ -212,6 +213,26 @@ class Storage:
             return []
         matches = FileSystems.match([FileSystems.join(folder.rstrip("/"), "*")])[0].metadata_list
         return sorted(posixpath.basename(m.path) for m in matches)
+
+    def list_children(self, folder):
+        """(files, subfolders) directly inside `folder`, as full paths; None
+        for a filesystem this cannot list one level of (then match it whole)."""
+        folder = folder.rstrip("/")
+        if is_s3(folder):
+            bucket, prefix = split_s3_path(folder + "/")
+            pages = self._s3_client().get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix, Delimiter="/")
+            files, folders = [], []
+            for page in pages:
+                files += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
+                folders += [f"s3://{bucket}/{item['Prefix'].rstrip('/')}"
+                            for item in page.get("CommonPrefixes", [])]
+            return sorted(files), sorted(folders)
+        if "://" in folder:
+            return None
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        return ([e.path for e in entries if e.is_file()],
+                [e.path for e in entries if e.is_dir()])
 
     def delete(self, paths):
         """Deletes the files that exist among `paths`."""
