@@ -8,6 +8,8 @@ The job service is Beam's embedded Python one (`--job_endpoint embed`): the
 Flink and Spark job servers are Java jars this machine cannot fetch (README).
 """
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -19,13 +21,19 @@ from tests.servers import stop_server
 from tests.records import save_image
 
 
+# A dozen images through the portable runner take about 15 s here.
+_JOB_TIMEOUT_S = 300
+
+
 @pytest.fixture
 def worker_pool(tmp_path):
     """A Beam SDK worker pool in its own process: no pipeline options reach it."""
+    # The pool starts each worker as a bare `python`: make that this interpreter.
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     process, port = start_local_server(
         lambda port: [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
                       f"--service_port={port}"],
-        tmp_path / "worker-pool.log")
+        tmp_path / "worker-pool.log", {"PATH": path})
     yield f"localhost:{port}"
     stop_server(process)
 
@@ -40,9 +48,14 @@ def test_external_workers_read_and_write_s3(writer, worker_pool, s3_client, buck
     common = ["--input", f"s3://{bucket}/in", "--num_shards", "2", "--writer", writer,
               "--validation_ratio", "0.2", *s3_flags]
     assert main([*common, "--output", f"s3://{bucket}/local"]) == 0
-    assert main([*common, "--output", f"s3://{bucket}/portable", "--runner", "PortableRunner",
-                 "--job_endpoint", "embed", "--environment_type", "EXTERNAL",
-                 "--environment_config", worker_pool]) == 0
+    # In a child process with a time limit: a worker that cannot start makes
+    # the job wait forever, which must fail the test, not hang the suite.
+    portable = subprocess.run(
+        [sys.executable, "-m", "pipeline", *common, "--output", f"s3://{bucket}/portable",
+         "--runner", "PortableRunner", "--job_endpoint", "embed", "--environment_type", "EXTERNAL",
+         "--environment_config", worker_pool],
+        capture_output=True, text=True, timeout=_JOB_TIMEOUT_S)
+    assert portable.returncode == 0, portable.stderr[-3000:]
 
     local = download_prefix(s3_client, bucket, "local", str(tmp_path / "local"))
     portable = download_prefix(s3_client, bucket, "portable", str(tmp_path / "portable"))
