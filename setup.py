@@ -32,7 +32,7 @@ setuptools.setup(
     ],
     extras_require={
         # TensorFlow reads the records back in tests, as a training job would.
-        "test": ["pytest>=8", "moto[server]>=5", "tensorflow>=2.16"],
+        "test": ["pytest>=8", "moto[server]>=5", "tensorflow>=2.16", "hypothesis>=6"],
         # tfx-bsl is the encoder bench/bench_encode.py compares ours with.
         "bench": ["tfx-bsl>=1.21,<2", "tensorflow>=2.16"],
     },

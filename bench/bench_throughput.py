@@ -168,6 +168,7 @@ def main():
                           lambda out: [sys.executable, "bench/naive_pipeline.py", photos, out])
     ratios.update({"local_vs_limit": ours["images_per_s"] / limit["images_per_s"],
                    "local_steady_vs_limit": ours["steady_images_per_s"] / limit["images_per_s"],
+                   "local_steady_vs_draft_limit": ours["steady_images_per_s"] / limit_draft["images_per_s"],
                    "local_vs_naive": ours["images_per_s"] / naive["images_per_s"]})
 
     large_source = os.path.join(SHARED, "large", "camera_exif")

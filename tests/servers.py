@@ -20,9 +20,9 @@ def start_local_server(command_for_port, log_path, extra_env=None):
     """Starts `command_for_port(port)` on a free port and waits until it
     accepts connections; returns (process, port). A failed start names the log."""
     port = free_port()
-    log = open(log_path, "wb")
-    process = subprocess.Popen(command_for_port(port), stdout=log, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, **(extra_env or {})))
+    with open(log_path, "wb") as log:  # The child keeps its own handle.
+        process = subprocess.Popen(command_for_port(port), stdout=log, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, **(extra_env or {})))
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

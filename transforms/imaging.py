@@ -15,7 +15,6 @@ import warnings
 
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 RESIZE_MODES = ("shorter_side", "fit", "exact", "center_crop")
 IMAGE_FORMATS = ("jpeg", "png")

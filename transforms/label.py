@@ -7,6 +7,7 @@ list, becomes an error row, never a silent label.
 """
 
 import collections
+import unicodedata
 
 import apache_beam as beam
 
@@ -14,6 +15,10 @@ from transforms.errors import ERRORS
 from transforms.errors import error_row
 
 STAGE = "label"
+
+
+def _has_control_characters(name):
+    return any(unicodedata.category(character) == "Cc" for character in name)
 
 
 def relative_path(path, input_root):
@@ -41,6 +46,10 @@ class _KeyByParentFolder(beam.DoFn):
         if label is None:
             yield error_row(path, STAGE, "no_label",
                             "image is directly under --input; put it in a <label>/ folder")
+        elif _has_control_characters(label):
+            yield error_row(path, STAGE, "bad_label",
+                            f"class folder {label!r} contains control characters "
+                            "(labels.txt holds one class per line)")
         elif self._known_labels is not None and label not in self._known_labels:
             yield error_row(path, STAGE, "unknown_label",
                             f"class folder {label!r} is not in --labels_file")

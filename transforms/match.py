@@ -13,6 +13,7 @@ matched = written + failed + skipped holds at the end of a run.
 """
 
 import posixpath
+import re
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -26,12 +27,17 @@ from transforms.errors import METRICS_NAMESPACE
 from transforms.storage import Storage
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension.
+# Beam's globs cannot quote, but a one-character class matches that character.
+_GLOB_CHARACTER = re.compile(r"([\[?*])")
 IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"))
 
 
 def input_pattern(input_root):
-    """The glob that matches every file below `input_root`, at any depth."""
-    return FileSystems.join(input_root.rstrip("/"), "**")
+    """The glob that matches every file below `input_root`, at any depth.
+
+    Folder names are data: a class folder named `what?` or `[x]` must match
+    itself, not act as a glob, so glob characters in it are escaped."""
+    return FileSystems.join(_GLOB_CHARACTER.sub(r"[\1]", input_root.rstrip("/")), "**")
 
 
 def has_image_extension(path):
