@@ -12,6 +12,7 @@ from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 from transforms import storage
 from transforms.dataset_info import existing_dataset_files
+from transforms.layout import DATASET_INFO_FILE
 from transforms.match import input_pattern
 from transforms.shard import parse_num_shards
 
@@ -75,10 +76,13 @@ def _check_splits(convert):
 
 
 def _check_no_dataset_there(convert, settings):
+    """Refuses to replace a complete dataset (one with dataset_info.json)
+    without --overwrite. What a killed run left has no dataset_info.json: the
+    run replaces it, since nothing complete is lost."""
     if convert.overwrite:
         return
     found = existing_dataset_files(storage.Storage(settings), convert.output)
-    if found:
+    if DATASET_INFO_FILE in found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise UsageError(f"--output {convert.output} already holds a dataset ({shown}); "
                          "pass --overwrite to replace it")
