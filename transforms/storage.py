@@ -24,6 +24,8 @@ import uuid
 
 import boto3
 import botocore.config
+import botocore.exceptions
+import urllib3.exceptions
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -42,7 +44,17 @@ _S3_CLIENT_ARGS = {
 
 # S3 parts must be at least 5 MiB (but the last); 16 MiB keeps a 1 GiB shard
 # within S3's 10,000-part limit many times over, at 16 MiB of memory a writer.
-_PART_BYTES = 16 * 1024 * 1024
+# IM2TFRECORD_S3_PART_MIB changes it (tests use 5 to exercise multipart uploads).
+_PART_BYTES = int(float(os.environ.get("IM2TFRECORD_S3_PART_MIB", "16")) * 1024 * 1024)
+
+# botocore retries a failed request, but not a response body that breaks while
+# it is read (a reset or truncated GET): those are retried here, this often.
+_BODY_READ_ATTEMPTS = 4
+_BODY_READ_ERRORS = (botocore.exceptions.ResponseStreamingError,
+                     botocore.exceptions.IncompleteReadError,
+                     botocore.exceptions.ReadTimeoutError,
+                     botocore.exceptions.ConnectionClosedError,
+                     urllib3.exceptions.ProtocolError)
 
 # Hidden temporaries beside their target: '.<name>.inprogress-<hex>'.
 _TEMP_SUFFIX = ".inprogress-"
@@ -166,10 +178,23 @@ class Storage:
 
     def read(self, path):
         if is_s3(path):
-            bucket, key = split_s3_path(path)
-            return self._s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+            return self._read_s3(*split_s3_path(path))
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             return f.read()
+
+    def _read_s3(self, bucket, key):
+        for attempt in range(1, _BODY_READ_ATTEMPTS + 1):
+            response = self._s3_client().get_object(Bucket=bucket, Key=key)
+            try:
+                data = response["Body"].read()
+            except _BODY_READ_ERRORS:
+                if attempt == _BODY_READ_ATTEMPTS:
+                    raise
+                continue
+            if len(data) == response["ContentLength"]:
+                return data
+            if attempt == _BODY_READ_ATTEMPTS:
+                raise IOError(f"s3://{bucket}/{key}: read {len(data)} of {response['ContentLength']} bytes")
 
     def write(self, path, data):
         if is_s3(path):

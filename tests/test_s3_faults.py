@@ -1,0 +1,50 @@
+"""With 10% of S3 requests faulted (503, 500, resets, stalls, truncated
+bodies), the output is byte-identical to a fault-free run, and no multipart
+upload is left behind."""
+
+import numpy as np
+from PIL import Image
+
+from pipeline.cli import main
+from tests.conftest import ACCESS_KEY
+from tests.conftest import REGION
+from tests.conftest import SECRET_KEY
+from tests.conftest import download_prefix
+from tests.fault_proxy import FaultProxy
+from transforms import storage
+
+_IMAGES_PER_CLASS = 24
+
+
+def _flags(endpoint):
+    return [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
+            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+
+
+def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_path, monkeypatch):
+    # Incompressible 300x300 PNGs: the train shard is about 10 MiB, so it goes
+    # up as a multipart upload (UploadPart, CompleteMultipartUpload) too.
+    monkeypatch.setattr(storage, "_PART_BYTES", 5 * 1024 * 1024)
+    rng = np.random.default_rng(1)
+    for label in ("a", "b"):
+        for n in range(_IMAGES_PER_CLASS):
+            path = tmp_path / "src.png"
+            Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(path)
+            s3_client.upload_file(str(path), bucket, f"in/{label}/{n}.png")
+    common = ["--input", f"s3://{bucket}/in", "--num_shards", "train=1,validation=2", "--image_format", "png",
+              "--image_size", "300", "--validation_ratio", "0.25"]
+
+    assert main([*common, "--output", f"s3://{bucket}/clean", *_flags(s3_endpoint)]) == 0
+    with FaultProxy(s3_endpoint, period=10, stall_s=0.5) as proxy:
+        assert main([*common, "--output", f"s3://{bucket}/faulty", *_flags(proxy.endpoint)]) == 0
+
+    clean = download_prefix(s3_client, bucket, "clean", str(tmp_path / "clean"))
+    faulty = download_prefix(s3_client, bucket, "faulty", str(tmp_path / "faulty"))
+    assert clean == faulty
+    for name in clean:
+        assert (tmp_path / "clean" / name).read_bytes() == (tmp_path / "faulty" / name).read_bytes(), name
+    faulted_operations = {op for op, _ in proxy.faults}
+    assert {"GET", "LIST", "PUT", "UploadPart", "CompleteMultipartUpload"} <= faulted_operations, proxy.faults
+    assert {kind for _, kind in proxy.faults} == {"slowdown", "internal", "reset", "stall", "truncate"}
+    assert sum(proxy.faults.values()) * 10 >= sum(proxy.requests.values())
+    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
