@@ -7,6 +7,9 @@ plain answer, cycling per operation through: 503 SlowDown, 500 InternalError,
 a connection reset, a stall (answered late), and for GETs a truncated body. Faults other than the
 truncated body happen before the request reaches the server, so the server
 never half-does an operation. `faults` counts what was injected, per operation.
+
+`deny` names operations answered 403 AccessDenied every time: a persistent
+failure, as when the bucket's policy changes mid-run.
 """
 
 import collections
@@ -36,17 +39,33 @@ def operation(method, path):
     return method
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """Keeps (does not print) the errors of connections it reset on purpose,
+    which may surface after the test that caused them. Daemon threads, since
+    clients keep idle connections open."""
+
+    daemon_threads = True
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.handler_errors = []
+
+    def handle_error(self, request, client_address):
+        import sys
+        self.handler_errors.append(sys.exc_info()[1])
+
+
 class FaultProxy:
 
-    def __init__(self, upstream, period=10, stall_s=1.0):
+    def __init__(self, upstream, period=10, stall_s=1.0, deny=()):
         self.upstream = urllib.parse.urlsplit(upstream)
+        self.deny = frozenset(deny)
         self.period = period
         self.stall_s = stall_s
         self.faults = collections.Counter()  # (operation, kind) -> count
         self.requests = collections.Counter()  # operation -> count
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self):
@@ -61,6 +80,8 @@ class FaultProxy:
         """The fault kind for this request, or None."""
         with self._lock:
             self.requests[op] += 1
+            if op in self.deny:
+                return "deny"
             if self.requests[op] % self.period != 1:
                 return None
             kinds = ["slowdown", "internal", "reset", "stall"] + (["truncate"] if op == "GET" else [])
@@ -115,6 +136,8 @@ class FaultProxy:
             def _handle(self):
                 body = self._body()
                 kind = proxy._fault_for(operation(self.command, self.path))
+                if kind == "deny":
+                    return self._error(403, "AccessDenied")
                 if kind == "slowdown":
                     return self._error(503, "SlowDown")
                 if kind == "internal":
