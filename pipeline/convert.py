@@ -67,27 +67,31 @@ def build(p, options):
         convert.input, convert.seed, convert.validation_ratio, convert.test_ratio,
         convert.splits_from_folders)
 
-    if convert.writer == "beam":
-        shards, class_counts, write_errors = _write_with_beam(
-            placed["placed"], class_names, convert, settings, s3, workers)
-    else:
-        record_bytes = None
-        if convert.shard_size_mb:
-            record_bytes = placed["placed"] | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
-        written = (
-            placed["placed"]
-            | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards),
-                                         convert.shard_size_mb * _MIB, record_bytes)
-            | "WriteShardStreams" >> WriteShardStreams(
-                convert.output, class_names, convert.schema, settings, s3, workers))
-        shards, write_errors = written[SHARDS], written[ERRORS]
-        class_counts = shards | "ClassCounts" >> FlatMap(
-            lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()])
+    write = _write_with_beam if convert.writer == "beam" else _write_as_streams
+    shards, class_counts, write_errors = write(
+        placed["placed"], class_names, convert, settings, s3, workers)
 
     errors = (keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
     shards | "Finalize" >> Finalize(
         convert.output, run_description(convert, settings), s3, class_names, class_counts,
         errors, matched[SKIPPED])
+
+
+def _write_as_streams(placed, class_names, convert, settings, s3, workers):
+    """The default writer: plan shards from paths, then decode, encode and
+    write each shard as one stream."""
+    record_bytes = None
+    if convert.shard_size_mb:
+        record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
+    written = (
+        placed
+        | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards),
+                                     convert.shard_size_mb * _MIB, record_bytes)
+        | "WriteShardStreams" >> WriteShardStreams(
+            convert.output, class_names, convert.schema, settings, s3, workers))
+    class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
+        lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()])
+    return written[SHARDS], class_counts, written[ERRORS]
 
 
 def _write_with_beam(placed, class_names, convert, settings, s3, workers):
