@@ -9,7 +9,9 @@ truncated body happen before the request reaches the server, so the server
 never half-does an operation. `faults` counts what was injected, per operation.
 
 `deny` names operations answered 403 AccessDenied every time: a persistent
-failure, as when the bucket's policy changes mid-run.
+failure, as when the bucket's policy changes mid-run. From request number
+`bucket_gone_after` on, every request is answered 404 NoSuchBucket, as when
+the bucket is removed mid-run.
 """
 
 import collections
@@ -57,9 +59,10 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 class FaultProxy:
 
-    def __init__(self, upstream, period=10, stall_s=1.0, deny=()):
+    def __init__(self, upstream, period=10, stall_s=1.0, deny=(), bucket_gone_after=None):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.deny = frozenset(deny)
+        self.bucket_gone_after = bucket_gone_after
         self.period = period
         self.stall_s = stall_s
         self.faults = collections.Counter()  # (operation, kind) -> count
@@ -80,6 +83,8 @@ class FaultProxy:
         """The fault kind for this request, or None."""
         with self._lock:
             self.requests[op] += 1
+            if self.bucket_gone_after is not None and sum(self.requests.values()) > self.bucket_gone_after:
+                return "gone"
             if op in self.deny:
                 return "deny"
             if self.requests[op] % self.period != 1:
@@ -138,6 +143,8 @@ class FaultProxy:
                 kind = proxy._fault_for(operation(self.command, self.path))
                 if kind == "deny":
                     return self._error(403, "AccessDenied")
+                if kind == "gone":
+                    return self._error(404, "NoSuchBucket")
                 if kind == "slowdown":
                     return self._error(503, "SlowDown")
                 if kind == "internal":

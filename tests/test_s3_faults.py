@@ -3,6 +3,7 @@ bodies), the output is byte-identical to a fault-free run, and no multipart
 upload is left behind."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pipeline.cli import main
@@ -50,20 +51,24 @@ def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_p
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_denied_writes_fail_the_job_cleanly(s3_client, s3_endpoint, bucket, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("failure,expected", [
+    ({"deny": ("PUT", "UploadPart", "CompleteMultipartUpload")}, "AccessDenied"),
+    ({"bucket_gone_after": 20}, "NoSuchBucket"),
+], ids=["writes-denied", "bucket-removed-mid-run"])
+def test_persistent_failure_fails_the_job_cleanly(failure, expected, s3_client, s3_endpoint, bucket,
+                                                  tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(storage, "_PART_BYTES", 5 * 1024 * 1024)
     rng = np.random.default_rng(2)
     for n in range(24):
         path = tmp_path / "src.png"
         Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(path)
         s3_client.upload_file(str(path), bucket, f"in/a/{n}.png")
-    denied = ("PUT", "UploadPart", "CompleteMultipartUpload")
-    with FaultProxy(s3_endpoint, period=1000, deny=denied) as proxy:
+    with FaultProxy(s3_endpoint, period=1000, **failure) as proxy:
         code = main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--num_shards", "1",
                      "--image_format", "png", "--image_size", "300", *_flags(proxy.endpoint)])
     assert code == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: the job failed:")
-    assert "AccessDenied" in lines[0] and SECRET_KEY not in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: the job failed:"), lines
+    assert expected in lines[0] and SECRET_KEY not in lines[0]
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/")
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
