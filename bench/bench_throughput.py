@@ -86,19 +86,23 @@ class Bench:
                     raise RuntimeError(f"{name} failed:\n{process.stderr.read().decode()[-3000:]}")
             finally:
                 shutil.rmtree(out, ignore_errors=True)
-        seconds = statistics.median(times)
-        row = {"images": images, "seconds": round(seconds, 2),
-               "images_per_s": round(images / seconds, 1),
-               "mb_per_s": round(nbytes / seconds / 1e6, 1),
-               "peak_rss_mb": round(statistics.median(rss), 1),
-               "runs_seconds": [round(t, 2) for t in times]}
-        if startup is not None and seconds > startup:
-            row["steady_images_per_s"] = round(images / (seconds - startup), 1)
-        self.rows[name] = row
+        row = self._row(name, images, nbytes, times, statistics.median(rss), startup)
         steady = f", steady {row['steady_images_per_s']} img/s" if "steady_images_per_s" in row else ""
         print(f"{name:<44} {row['images_per_s']:8.1f} img/s {row['mb_per_s']:7.1f} MB/s "
               f"{row['peak_rss_mb']:7.1f} MB  (median of {self.runs}: {row['runs_seconds']}){steady}",
               flush=True)
+        return row
+
+    def _row(self, name, images, nbytes, times, peak_rss_mb, startup=None):
+        seconds = statistics.median(times)
+        row = {"images": images, "seconds": round(seconds, 2),
+               "images_per_s": round(images / seconds, 1),
+               "mb_per_s": round(nbytes / seconds / 1e6, 1),
+               "peak_rss_mb": round(peak_rss_mb, 1) if peak_rss_mb is not None else None,
+               "runs_seconds": [round(t, 2) for t in times]}
+        if startup is not None and seconds > startup:
+            row["steady_images_per_s"] = round(images / (seconds - startup), 1)
+        self.rows[name] = row
         return row
 
     def measure_fn(self, name, images, nbytes, fn):
@@ -107,11 +111,7 @@ class Bench:
             start = time.monotonic()
             fn()
             times.append(time.monotonic() - start)
-        seconds = statistics.median(times)
-        row = {"images": images, "seconds": round(seconds, 2), "images_per_s": round(images / seconds, 1),
-               "mb_per_s": round(nbytes / seconds / 1e6, 1), "peak_rss_mb": None,
-               "runs_seconds": [round(t, 2) for t in times]}
-        self.rows[name] = row
+        row = self._row(name, images, nbytes, times, None)
         print(f"{name:<44} {row['images_per_s']:8.1f} req/s {row['mb_per_s']:7.1f} MB/s "
               f"(median of {self.runs}: {row['runs_seconds']})", flush=True)
         return row

@@ -5,7 +5,6 @@ per 320x240 JPEG), unlike solid colours, so encoded sizes are realistic.
 """
 
 import os
-import random
 
 import numpy as np
 from PIL import Image
@@ -35,8 +34,3 @@ def folder_bytes(root):
     return sum(os.path.getsize(os.path.join(folder, name))
                for folder, _, names in os.walk(root) for name in names)
 
-
-def shuffled(items, seed=0):
-    items = list(items)
-    random.Random(seed).shuffle(items)
-    return items

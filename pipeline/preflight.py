@@ -30,12 +30,13 @@ def check(options):
     """Runs every check; raises UsageError on the first that fails."""
     convert = options.view_as(ConvertOptions)
     _check_values(convert, options)
-    settings = storage.s3_settings(options)
-    _check_input(convert.input, settings)
-    _check_output(convert.output, settings)
-    _check_no_dataset_there(convert, settings)
+    # One client for every check, built only when a path is on S3.
+    store = storage.Storage(storage.s3_settings(options), max_attempts=_PREFLIGHT_S3_ATTEMPTS)
+    _check_input(convert.input, store)
+    _check_output(convert.output, store)
+    _check_no_dataset_there(convert, store)
     if convert.labels_file:
-        _check_readable(convert.labels_file, "--labels_file", settings)
+        _check_readable(convert.labels_file, "--labels_file", store)
 
 
 def _check_values(convert, options):
@@ -75,13 +76,13 @@ def _check_splits(convert):
                          "use --num_shards and ratios, or the default writer")
 
 
-def _check_no_dataset_there(convert, settings):
+def _check_no_dataset_there(convert, store):
     """Refuses to replace a complete dataset (one with dataset_info.json)
     without --overwrite. What a killed run left has no dataset_info.json: the
     run replaces it, since nothing complete is lost."""
     if convert.overwrite:
         return
-    found = existing_dataset_files(storage.Storage(settings), convert.output)
+    found = existing_dataset_files(store, convert.output)
     if DATASET_INFO_FILE in found:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise UsageError(f"--output {convert.output} already holds a dataset ({shown}); "
@@ -97,10 +98,10 @@ def _option_names(message):
     return message
 
 
-def _check_input(path, settings):
+def _check_input(path, store):
     if storage.is_s3(path):
         bucket, prefix = storage.split_s3_path(path.rstrip("/") + "/")
-        client = storage.make_s3_client(settings, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
+        client = store.s3_client()
         _s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
         listing = _s3_call(
             lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1),
@@ -115,11 +116,10 @@ def _check_input(path, settings):
         raise UsageError(f"--input {path} holds no files (expected <label>/<image> files below it)")
 
 
-def _check_output(path, settings):
+def _check_output(path, store):
     if storage.is_s3(path):
         bucket, _ = storage.split_s3_path(path.rstrip("/") + "/")
-        client = storage.make_s3_client(settings, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
-        _s3_call(lambda: client.head_bucket(Bucket=bucket), "--output", bucket)
+        _s3_call(lambda: store.s3_client().head_bucket(Bucket=bucket), "--output", bucket)
         return
     try:
         FileSystems.mkdirs(path)
@@ -128,11 +128,10 @@ def _check_output(path, settings):
             raise UsageError(f"--output {path} cannot be created: {e}") from None
 
 
-def _check_readable(path, flag, settings):
+def _check_readable(path, flag, store):
     if storage.is_s3(path):
         bucket, key = storage.split_s3_path(path)
-        client = storage.make_s3_client(settings, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
-        _s3_call(lambda: client.head_object(Bucket=bucket, Key=key), flag, bucket,
+        _s3_call(lambda: store.s3_client().head_object(Bucket=bucket, Key=key), flag, bucket,
                  missing=f"{flag} {path} does not exist")
     elif not FileSystems.exists(path):
         raise UsageError(f"{flag} {path} does not exist")

@@ -59,15 +59,28 @@ class _DealToShards(beam.DoFn):
     def __init__(self, num_shards, shard_size_bytes):
         self._num_shards = num_shards
         self._shard_size_bytes = shard_size_bytes
+        self._counts = None
 
     def process(self, group, counts, record_bytes):
+        if counts is not self._counts:  # The side input is fixed per run.
+            self._counts = counts
+            self._plan = self._plan_from(counts, record_bytes)
         (split, label), images = group
-        split_counts = {lbl: n for (s, lbl), n in counts.items() if s == split}
-        total = sum(split_counts.values())
-        shards = shards_for_split(split, total, self._num_shards, self._shard_size_bytes, record_bytes)
-        offset = sum(n for lbl, n in split_counts.items() if lbl < label)
+        shards, offsets = self._plan[split]
         for rank, image in enumerate(sorted(images)):
-            yield (split, (offset + rank) % shards, shards), image
+            yield (split, (offsets[label] + rank) % shards, shards), image
+
+    def _plan_from(self, counts, record_bytes):
+        """split -> (its shard count, class -> where the class starts dealing)."""
+        plan = {}
+        for split in {s for s, _ in counts}:
+            offsets, total = {}, 0
+            for label in sorted(lbl for s, lbl in counts if s == split):
+                offsets[label] = total
+                total += counts[(split, label)]
+            plan[split] = (shards_for_split(split, total, self._num_shards, self._shard_size_bytes,
+                                            record_bytes), offsets)
+        return plan
 
 
 class PlanShards(beam.PTransform):

@@ -170,10 +170,11 @@ class _MultipartUpload:
 class Storage:
     """Reads and writes whole files; safe to share between threads."""
 
-    def __init__(self, s3_client_settings, max_connections=10):
+    def __init__(self, s3_client_settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS):
         configure_beam_filesystems(s3_client_settings)
         self._s3_settings = s3_client_settings
         self._max_connections = max_connections
+        self._max_attempts = max_attempts
         self._s3 = None
 
     def read(self, path):
@@ -184,7 +185,7 @@ class Storage:
 
     def _read_s3(self, bucket, key):
         for attempt in range(1, _BODY_READ_ATTEMPTS + 1):
-            response = self._s3_client().get_object(Bucket=bucket, Key=key)
+            response = self.s3_client().get_object(Bucket=bucket, Key=key)
             try:
                 data = response["Body"].read()
             except _BODY_READ_ERRORS:
@@ -199,7 +200,7 @@ class Storage:
     def write(self, path, data):
         if is_s3(path):
             bucket, key = split_s3_path(path)
-            self._s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+            self.s3_client().put_object(Bucket=bucket, Key=key, Body=data)
             return
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)
@@ -208,7 +209,7 @@ class Storage:
     def open_atomic(self, path):
         """A writer whose bytes appear at `path` only if the block completes."""
         if is_s3(path):
-            upload = _MultipartUpload(self._s3_client(), *split_s3_path(path))
+            upload = _MultipartUpload(self.s3_client(), *split_s3_path(path))
             try:
                 yield upload
                 upload.commit()
@@ -230,7 +231,7 @@ class Storage:
         """Names of the files directly inside `folder`; empty if there is none."""
         if is_s3(folder):
             bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
-            pages = self._s3_client().get_paginator("list_objects_v2").paginate(
+            pages = self.s3_client().get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix, Delimiter="/")
             return sorted(item["Key"][len(prefix):] for page in pages
                           for item in page.get("Contents", []))
@@ -245,7 +246,7 @@ class Storage:
         folder = folder.rstrip("/")
         if is_s3(folder):
             bucket, prefix = split_s3_path(folder + "/")
-            pages = self._s3_client().get_paginator("list_objects_v2").paginate(
+            pages = self.s3_client().get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix, Delimiter="/")
             files, folders = [], []
             for page in pages:
@@ -264,11 +265,12 @@ class Storage:
         for path in paths:
             if is_s3(path):  # Deleting a missing key succeeds.
                 bucket, key = split_s3_path(path)
-                self._s3_client().delete_object(Bucket=bucket, Key=key)
+                self.s3_client().delete_object(Bucket=bucket, Key=key)
             elif FileSystems.exists(path):
                 FileSystems.delete([path])
 
-    def _s3_client(self):
+    def s3_client(self):
+        """The worker's one boto3 S3 client, built on first use."""
         if self._s3 is None:  # A benign race: at worst two clients get built.
-            self._s3 = make_s3_client(self._s3_settings, self._max_connections)
+            self._s3 = make_s3_client(self._s3_settings, self._max_connections, self._max_attempts)
         return self._s3
