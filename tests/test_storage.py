@@ -1,8 +1,11 @@
+import os
+
 import pytest
 
 from tests.conftest import ACCESS_KEY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
+from tests.fault_proxy import FaultProxy
 from transforms import storage as storage_module
 from transforms.storage import Storage
 from transforms.storage import split_s3_path
@@ -20,8 +23,7 @@ def test_reader_reads_s3_and_local_files(s3_client, s3_endpoint, bucket, tmp_pat
     s3_client.put_object(Bucket=bucket, Key="in/ants/a b+c%.jpg", Body=b"s3 bytes")
     local = tmp_path / "x.jpg"
     local.write_bytes(b"local bytes")
-    reader = Storage({"endpoint_url": s3_endpoint, "region_name": REGION,
-                          "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY})
+    reader = _storage(s3_endpoint)
     assert reader.read(f"s3://{bucket}/in/ants/a b+c%.jpg") == b"s3 bytes"
     assert reader.read(str(local)) == b"local bytes"
 
@@ -80,3 +82,18 @@ def test_small_and_empty_files_on_s3(s3_client, s3_endpoint, bucket):
     assert storage.list_folder(f"s3://{bucket}/out") == ["empty.tfrecord", "labels.txt"]
     storage.delete([f"s3://{bucket}/out/labels.txt"])
     assert storage.list_folder(f"s3://{bucket}/out/") == ["empty.tfrecord"]
+
+
+def test_open_read_streams_and_resumes_broken_bodies(s3_client, s3_endpoint, bucket, tmp_path):
+    data = os.urandom(3 * 1024 * 1024)
+    s3_client.put_object(Bucket=bucket, Key="big.bin", Body=data)
+    (tmp_path / "big.bin").write_bytes(data)
+    # Every 2nd GET is faulted, cycling through 503, 500, reset, stall and a
+    # body cut off halfway, which the stream must resume with a ranged GET.
+    with FaultProxy(s3_endpoint, period=2, stall_s=0.1) as proxy:
+        store = _storage(proxy.endpoint)
+        for path in [f"s3://{bucket}/big.bin"] * 8 + [str(tmp_path / "big.bin")]:
+            with store.open_read(path) as stream:
+                chunks = iter(lambda: stream.read(256 * 1024), b"")
+                assert b"".join(chunks) == data, path
+    assert proxy.faults[("GET", "truncate")] >= 1, proxy.faults

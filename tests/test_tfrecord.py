@@ -19,3 +19,23 @@ def test_read_records_checks_crcs():
         list(tfrecord.read_records(bytes(data)))
     with pytest.raises(ValueError, match="truncated"):
         list(tfrecord.read_records(tfrecord.frame(b"hello")[:-2]))
+
+
+def test_iter_records_streams_in_small_reads():
+    import io
+
+    class Trickle(io.RawIOBase):  # Returns at most 3 bytes a read, as a slow socket may.
+        def __init__(self, data):
+            self._data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def read(self, size=-1):
+            return self._data.read(min(size, 3) if size and size > 0 else 3)
+
+    records = [b"a" * 1000, b"", b"bc"]
+    data = b"".join(tfrecord.frame(r) for r in records)
+    assert list(tfrecord.iter_records(Trickle(data))) == records
+    with pytest.raises(ValueError, match="truncated record at byte 1032"):
+        list(tfrecord.iter_records(Trickle(data[:-3])))

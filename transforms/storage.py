@@ -16,6 +16,7 @@ file beside the target, renamed into place.
 """
 
 import contextlib
+import io
 import os
 import posixpath
 import re
@@ -167,6 +168,64 @@ class _MultipartUpload:
                 Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
 
 
+class _S3ReadStream(io.RawIOBase):
+    """A readable stream of one S3 object that resumes broken bodies with ranged GETs."""
+
+    def __init__(self, client, bucket, key):
+        super().__init__()
+        self._client, self._bucket, self._key = client, bucket, key
+        self._position = 0
+        self._size = None
+        self._body = None
+        self._failures = 0
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        while True:
+            if self._size is not None and self._position >= self._size:
+                return b""
+            try:
+                if self._body is None:
+                    self._open()
+                data = self._body.read(None if size is None or size < 0 else size)
+            except _BODY_READ_ERRORS:
+                self._reopen_or_raise()
+                continue
+            if not data and self._position < self._size:  # Closed early, no error.
+                self._reopen_or_raise()
+                continue
+            self._position += len(data)
+            self._failures = 0  # Counts breaks in a row: a long read may see many.
+            return data
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _open(self):
+        extra = {"Range": f"bytes={self._position}-"} if self._position else {}
+        response = self._client.get_object(Bucket=self._bucket, Key=self._key, **extra)
+        if self._size is None:
+            self._size = response["ContentLength"]
+        self._body = response["Body"]
+
+    def _reopen_or_raise(self):
+        self._failures += 1
+        if self._failures >= _BODY_READ_ATTEMPTS:
+            raise IOError(f"s3://{self._bucket}/{self._key}: the body broke off "
+                          f"{self._failures} times in a row (at byte {self._position})")
+        self._body = None
+
+    def close(self):
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+        super().close()
+
+
 class Storage:
     """Reads and writes whole files; safe to share between threads."""
 
@@ -196,6 +255,16 @@ class Storage:
                 return data
             if attempt == _BODY_READ_ATTEMPTS:
                 raise IOError(f"s3://{bucket}/{key}: read {len(data)} of {response['ContentLength']} bytes")
+
+    def open_read(self, path):
+        """A binary stream of the file at `path`, for files too big to read whole.
+
+        On S3 a body that breaks mid-read is picked up where it stopped with a
+        ranged GET, so one reset does not restart a multi-gigabyte shard.
+        """
+        if is_s3(path):
+            return _S3ReadStream(self.s3_client(), *split_s3_path(path))
+        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
     def write(self, path, data):
         if is_s3(path):
