@@ -7,7 +7,9 @@ would not give the same bytes. The Example wire format is small and stable;
 this writes it with map entries sorted by key, exactly what protobuf's own
 deterministic serialization produces (tests compare the two byte for byte).
 
-Only bytes and int64 features are needed:
+`parse_example` reads any Example back (bytes, int64 and float lists, packed
+or not) for readers that should not need TensorFlow either.
+Only bytes and int64 features are written:
 
   Example  { Features features = 1; }
   Features { map<string, Feature> feature = 1; }
@@ -18,6 +20,7 @@ Only bytes and int64 features are needed:
 """
 
 import functools
+import struct
 
 # Tag bytes: (field number << 3) | wire type 2 (length-delimited).
 _FIELD_1 = b"\x0a"
@@ -80,3 +83,110 @@ def serialize_example(features):
         total += size
         parts.extend(entry)
     return b"".join((_FIELD_1, _varint(total), *parts))
+
+
+# Wire types of the protobuf encoding.
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+_INT64_MAX = (1 << 63) - 1
+
+
+def parse_example(data):
+    """{feature key: list of values} of a serialized `tf.train.Example`.
+
+    Values are bytes, int or float, as the feature's list holds them. Raises
+    ValueError on bytes that are not a well-formed Example.
+    """
+    features = {}
+    for field, _, features_bytes in _fields(data):
+        if field != 1:
+            continue
+        for entry_field, _, entry in _fields(features_bytes):
+            if entry_field == 1:
+                key, values = _parse_entry(entry)
+                features[key] = values
+    return features
+
+
+def _parse_entry(entry):
+    key, values = "", []
+    for field, _, value in _fields(entry):
+        if field == 1:
+            key = bytes(value).decode("utf-8")
+        elif field == 2:
+            values = _parse_feature(value)
+    return key, values
+
+
+def _parse_feature(feature):
+    values = []
+    for kind, _, value_list in _fields(feature):
+        for field, wire, value in _fields(value_list):
+            if field != 1:
+                continue
+            if kind == 1:
+                values.append(bytes(value))
+            elif kind == 2:
+                values.extend(_floats(wire, value))
+            elif kind == 3:
+                values.extend(_int64s(wire, value))
+    return values
+
+
+def _floats(wire, value):
+    if wire == _FIXED32:
+        return [value]
+    if len(value) % 4:
+        raise ValueError("malformed packed float list")
+    return list(struct.unpack(f"<{len(value) // 4}f", value))
+
+
+def _int64s(wire, value):
+    if wire == _VARINT:
+        items = [value]
+    else:  # Packed: a run of varints.
+        items, position = [], 0
+        while position < len(value):
+            item, position = _read_varint(value, position)
+            items.append(item)
+    return [item - (1 << 64) if item > _INT64_MAX else item for item in items]
+
+
+def _fields(data):
+    """Yields (field number, wire type, value) of a message's bytes: an int
+    for varints, a float for fixed32, bytes (a memoryview) for the rest."""
+    data = memoryview(data)
+    position = 0
+    while position < len(data):
+        tag, position = _read_varint(data, position)
+        field, wire = tag >> 3, tag & 7
+        if wire == _VARINT:
+            value, position = _read_varint(data, position)
+        elif wire == _LENGTH_DELIMITED:
+            size, position = _read_varint(data, position)
+            value, position = data[position:position + size], position + size
+            if len(value) != size:
+                raise ValueError("truncated Example")
+        elif wire == _FIXED32:
+            if position + 4 > len(data):
+                raise ValueError("truncated Example")
+            (value,) = struct.unpack_from("<f", data, position)
+            position += 4
+        elif wire == _FIXED64:
+            position += 8
+            value = None
+        else:
+            raise ValueError(f"not an Example (wire type {wire})")
+        yield field, wire, value
+
+
+def _read_varint(data, position):
+    result, shift = 0, 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise ValueError("malformed varint in Example")
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, position
+        shift += 7
