@@ -189,3 +189,18 @@ def test_encoding_is_deterministic():
 def test_settings_reject_bad_values(field, value):
     with pytest.raises(ValueError):
         ImageSettings(**{field: value})
+
+
+def test_time_bound_stops_a_slow_image_between_decoder_steps(monkeypatch):
+    # A clock that advances one second per look: the 4 MB noise PNG takes
+    # about 200 reads (most of them 64 KiB decoder steps), so it runs out of
+    # its 100 s mid-decode, while a small JPEG (about 40) converts in time.
+    clock = iter(range(10**6))
+    monkeypatch.setattr(imaging.time, "monotonic", lambda: float(next(clock)))
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    settings = ImageSettings(size=100, max_seconds=100)
+    with pytest.raises(ImageError) as error:
+        convert_image(_encode(Image.fromarray(noise), "PNG"), settings)
+    assert error.value.reason == "too_slow"
+    assert "--max_seconds_per_image=100" in str(error.value)
+    assert convert_image(jpeg_bytes((64, 48)), settings).width == 64  # Never upscaled.

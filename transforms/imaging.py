@@ -5,12 +5,20 @@ print workflows, palette PNGs with transparency, 16-bit scans, animated GIFs.
 Everything here turns such bytes into an upright 8-bit RGB (or L) image of the
 requested size, or raises `ImageError` with a reason the errors file can carry.
 
+Each image has a time bound as well as a pixel bound (`max_pixels`): Pillow
+decodes in steps, reading 64 KiB of source between steps, and the source is
+handed to it as a file whose reads fail once the image's time is up; the
+deadline is also checked between the steps here. Work inside one step is
+bounded by the pixel limit, so an image cannot hold a thread much past its
+deadline, and no child process (with its copying and start-up costs) is needed.
+
 Kept free of Beam so it can be unit-tested and benchmarked on its own; the
 DoFn in `transforms/decode.py` is a thin wrapper around `convert_image`.
 """
 
 import dataclasses
 import io
+import time
 import warnings
 
 import numpy as np
@@ -61,6 +69,9 @@ class ImageSettings:
     color: str = "rgb"
     keep_original: bool = False
     max_pixels: int = 89_478_485  # Pillow's own default decompression-bomb limit.
+    # Far above the 1-3 s a max_pixels photo takes here, so only a pathological
+    # file hits it (as a `too_slow` error row), however busy the worker.
+    max_seconds: float = 60.0
 
     def __post_init__(self):
         if self.size < 1:
@@ -75,6 +86,8 @@ class ImageSettings:
             raise ValueError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
         if self.max_pixels < 1:
             raise ValueError(f"max pixels must be at least 1, got {self.max_pixels}")
+        if not self.max_seconds > 0:
+            raise ValueError(f"max seconds per image must be above 0, got {self.max_seconds}")
 
     @property
     def mode(self):
@@ -105,7 +118,16 @@ def target_size(width, height, settings):
 
 def convert_image(data, settings):
     """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""
-    image = _open(data, settings)
+    source = _DeadlineFile(data, time.monotonic() + settings.max_seconds)
+    try:
+        return _convert(source, data, settings)
+    except _OverTime:
+        raise ImageError(
+            "too_slow", f"converting took over --max_seconds_per_image={settings.max_seconds:g}") from None
+
+
+def _convert(source, data, settings):
+    image = _open(source, settings)
     orientation = _orientation(image)
     upright = _upright_size(image.size, orientation)
     resized = target_size(*upright, settings)
@@ -121,22 +143,47 @@ def convert_image(data, settings):
         # starts from more pixels than it produces.
         image.draft(settings.mode, _upright_size(resized, orientation))
     _load(image)
+    source.check()
     image = _apply_orientation(image, orientation)
     image = _to_mode(image, settings.mode)
+    source.check()
     image = _resize(image, resized, final, settings)
+    source.check()
     return ConvertedImage(
         _encode(image, settings), image.width, image.height, len(image.getbands()),
         _PIL_FORMAT[settings.image_format])
 
 
-def _open(data, settings):
+class _OverTime(Exception):
+    """Raised inside Pillow's reads; turned into ImageError("too_slow") outside it."""
+
+
+class _DeadlineFile(io.BytesIO):
+    """The source bytes as a file whose reads fail once `deadline` has passed."""
+
+    def __init__(self, data, deadline):
+        super().__init__(data)
+        self._deadline = deadline
+
+    def read(self, size=-1):
+        self.check()
+        return super().read(size)
+
+    def check(self):
+        if time.monotonic() > self._deadline:
+            raise _OverTime()
+
+
+def _open(source, settings):
     try:
         with warnings.catch_warnings():
             # Pillow warns about damaged metadata it has already worked around
             # (bad EXIF, malformed MPO/APNG), which is noise in a million-image
             # log; our own max_pixels check replaces its bomb warning.
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
+            image = Image.open(source, formats=_ALLOWED_FORMATS)
+    except _OverTime:
+        raise
     except Image.DecompressionBombError as e:
         raise ImageError("too_large", str(e)) from e
     except Exception as e:  # Pillow raises many types for unreadable headers.
@@ -156,6 +203,8 @@ def _load(image):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # As in _open.
             image.load()
+    except _OverTime:
+        raise
     except Image.DecompressionBombError as e:
         raise ImageError("too_large", str(e)) from e
     except Exception as e:
