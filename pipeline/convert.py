@@ -1,14 +1,14 @@
 """The conversion pipeline, stage by stage, as the design describes it:
 
   match files -> key by parent folder -> decode and resize -> encode Example
-  -> write TFRecord shards
+  -> write TFRecord shards (or, with --format recordio, MXNet RecordIO shards)
 
 Between keying and writing, every image gets a split and a seeded hash. The
 default writer then plans shards from paths alone and fetches, decodes,
 encodes and writes each shard as one stream (shard_writer.py), so no image
 data ever goes through a shuffle. `--writer beam` keeps the plain stages with
-Beam's WriteToTFRecord. Either way the last step writes labels.txt,
-errors.jsonl and, last, dataset_info.json.
+Beam's WriteToTFRecord (TFRecord only). Either way the last step writes
+labels.txt, errors.jsonl and, last, dataset_info.json.
 """
 
 import os
@@ -22,13 +22,16 @@ from apache_beam.io.filesystems import FileSystems
 import pipeline
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
+from pipeline.options import record_schema
 from transforms import imaging
+from transforms import recordio
 from transforms.dataset_info import Finalize
 from transforms.decode import Concurrency
 from transforms.decode import DecodeAndResize
 from transforms.encode import FEATURE_TYPES
 from transforms.encode import EncodeExamples
 from transforms.errors import ERRORS
+from transforms.layout import RECORDIO
 from transforms.label import ClassNames
 from transforms.label import KeyByLabel
 from transforms.label import parse_labels_file
@@ -39,6 +42,7 @@ from transforms.shard import PlanShards
 from transforms.shard import parse_num_shards
 from transforms.shard_writer import SHARDS
 from transforms.shard_writer import WriteShardStreams
+from transforms.shard_writer import shard_format
 from transforms.split import TEST
 from transforms.split import TRAIN
 from transforms.split import VALIDATION
@@ -88,7 +92,8 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
         | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards),
                                      convert.shard_size_mb * _MIB, record_bytes)
         | "WriteShardStreams" >> WriteShardStreams(
-            convert.output, class_names, convert.schema, settings, s3, workers))
+            convert.output, class_names, shard_format(convert.format, record_schema(convert)),
+            settings, s3, workers))
     class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
         lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()])
     return written[SHARDS], class_counts, written[ERRORS]
@@ -104,7 +109,8 @@ def _write_with_beam(placed, class_names, convert, settings, s3, workers):
                   | f"{split}/Key" >> Map(lambda image: (image.label, image.path)))
         decoded = images | f"{split}/DecodeAndResize" >> DecodeAndResize(
             convert.input, settings, s3, workers)
-        records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(class_names, convert.schema)
+        records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(
+            class_names, record_schema(convert))
         shards.append(records | f"{split}/WriteShards" >> WriteShards(
             convert.output, split, num_shards.get(split, num_shards.get(None)), s3))
         class_counts.append(decoded.images | f"{split}/Count" >> Map(
@@ -124,13 +130,12 @@ def ratio_splits(convert):
 def run_description(convert, settings):
     """What dataset_info.json records of how the dataset was made (no secrets)."""
     return {
-        "format": "tfrecord",
+        "format": convert.format,
         "tool": {"name": "im2tfrecord", "version": pipeline.__version__},
         "source": convert.input,
         "seed": convert.seed,
         "writer": convert.writer,
-        "schema": convert.schema,
-        "features": FEATURE_TYPES[convert.schema],
+        **_record_layout(convert),
         "image": {
             "size": settings.size, "resize_mode": settings.resize_mode,
             "format": settings.image_format, "jpeg_quality": settings.jpeg_quality,
@@ -138,6 +143,15 @@ def run_description(convert, settings):
             "max_pixels": settings.max_pixels, "background": list(imaging.BACKGROUND),
         },
     }
+
+
+def _record_layout(convert):
+    """What a reader needs to parse one record: the Example schema and its
+    features, or RecordIO's header and keys."""
+    if convert.format == RECORDIO:
+        return {"recordio": recordio.LAYOUT}
+    schema = record_schema(convert)
+    return {"schema": schema, "features": FEATURE_TYPES[schema]}
 
 
 def read_fixed_labels(labels_file):

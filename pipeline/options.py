@@ -8,6 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import encode
 from transforms import imaging
+from transforms import layout
 
 _DEFAULTS = imaging.ImageSettings()
 
@@ -24,8 +25,13 @@ class ConvertOptions(PipelineOptions):
             "--output",
             help="Folder or s3:// prefix that receives the shards, labels.txt and errors.jsonl.")
         parser.add_argument(
+            "--format", choices=layout.FORMATS, default=layout.TFRECORD,
+            help="tfrecord: tf.train.Example records in .tfrecord shards; recordio: MXNet "
+                 "RecordIO as im2rec.py writes it, a .rec with its .idx and .lst per shard, for "
+                 "SageMaker's built-in image classification (default: %(default)s).")
+        parser.add_argument(
             "--num_shards", default="4",
-            help="TFRecord files per split: N for every split, or per split as "
+            help="Shards per split: N for every split, or per split as "
                  "'train=16,validation=2'. A split never gets more shards than records "
                  "(default: %(default)s).")
         parser.add_argument(
@@ -81,10 +87,13 @@ class ConvertOptions(PipelineOptions):
             "--labels_file",
             help="Text file (local or s3://) with one class name per line: line N is label N. "
                  "Images of other classes become error rows. Default: the sorted folder names.")
+        # No default here, so that --schema given with --format recordio (whose
+        # records have no feature keys) can be refused; `record_schema` fills it in.
         parser.add_argument(
-            "--schema", choices=encode.SCHEMAS, default=encode.DEFAULT_SCHEMA,
-            help="default: the image/... keys of TensorFlow's classic converters; simple: only "
-                 "'image' and 'label' (default: %(default)s).")
+            "--schema", choices=encode.SCHEMAS,
+            help="Feature keys of the tf.train.Examples (--format tfrecord only). default: the "
+                 "image/... keys of TensorFlow's classic converters; simple: only 'image' and "
+                 f"'label' (default: {encode.DEFAULT_SCHEMA}).")
         parser.add_argument(
             "--max_pixels", type=int, default=_DEFAULTS.max_pixels,
             help="Images claiming more pixels than this are rejected before decoding "
@@ -114,3 +123,11 @@ def image_settings(options):
         color=convert.color,
         keep_original=convert.keep_original,
         max_pixels=convert.max_pixels)
+
+
+def record_schema(convert):
+    """The tf.train.Example schema of a TFRecord run, None for RecordIO: its
+    records are an im2rec header and the image, with no feature keys."""
+    if convert.format == layout.RECORDIO:
+        return None
+    return convert.schema or encode.DEFAULT_SCHEMA

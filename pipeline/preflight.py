@@ -13,6 +13,7 @@ from pipeline.options import image_settings
 from transforms import storage
 from transforms.dataset_info import existing_dataset_files
 from transforms.layout import DATASET_INFO_FILE
+from transforms.layout import RECORDIO
 from transforms.match import input_pattern
 from transforms.shard import parse_num_shards
 
@@ -49,6 +50,7 @@ def _check_values(convert, options):
     except ValueError as e:
         raise UsageError(str(e)) from None
     _check_splits(convert)
+    _check_format(convert)
     for flag, value in (("--decode_threads", convert.decode_threads),
                         ("--fetch_threads", convert.fetch_threads)):
         if value < 0:
@@ -74,6 +76,17 @@ def _check_splits(convert):
     if convert.writer == "beam" and (convert.splits_from_folders or convert.shard_size_mb):
         raise UsageError("--writer beam needs its shard counts and splits before the run: "
                          "use --num_shards and ratios, or the default writer")
+
+
+def _check_format(convert):
+    if convert.format != RECORDIO:
+        return
+    if convert.writer == "beam":
+        raise UsageError("--format recordio needs the default writer: --writer beam writes "
+                         "TFRecord only (Beam's WriteToTFRecord)")
+    if convert.schema:
+        raise UsageError("--schema picks tf.train.Example feature keys, which --format recordio "
+                         "records do not have (an im2rec header and the image): drop --schema")
 
 
 def _check_no_dataset_there(convert, store):

@@ -9,10 +9,15 @@ import json
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.layout import DATASET_INFO_FILE
+from transforms.layout import RECORDIO
 
 
 def read_dataset_info(storage, output):
     return json.loads(storage.read(FileSystems.join(output, DATASET_INFO_FILE)).decode("utf-8"))
+
+
+# How the output line names each --format's shard files (TFRecord: "the shards").
+_SHARD_FILES = {RECORDIO: "a .rec, .idx and .lst per shard"}
 
 
 def _count(n, noun):
@@ -39,5 +44,6 @@ def format_summary(info, output, seconds):
         lines.append("  errors: " + ", ".join(
             f"{reason} {n}" for reason, n in sorted(errors["by_reason"].items()))
             + f" (one row each in {errors['file']})")
-    lines.append(f"  output: {output} (labels.txt, errors.jsonl, dataset_info.json and the shards)")
+    shards = _SHARD_FILES.get(info.get("format"), "the shards")
+    lines.append(f"  output: {output} (labels.txt, errors.jsonl, dataset_info.json and {shards})")
     return "\n".join(lines)

@@ -1,10 +1,15 @@
 import os
 
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.convert import concurrency
+from pipeline.convert import run_description
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
+from pipeline.options import record_schema
+from pipeline.preflight import UsageError
+from pipeline.preflight import check
 
 
 def test_options_map_to_image_settings():
@@ -30,3 +35,37 @@ def test_concurrency_auto_and_explicit():
     assert _concurrency("--input", "s3://b/p", "--fetch_threads", "40", "--decode_threads", "1") == (40, 1)
     # Never fewer readers than decoders.
     assert _concurrency("--input", "/x", "--fetch_threads", "1", "--decode_threads", "4") == (4, 4)
+
+
+def _convert(*flags):
+    return PipelineOptions(list(flags)).view_as(ConvertOptions)
+
+
+def test_format_and_schema():
+    assert (_convert().format, record_schema(_convert())) == ("tfrecord", "default")
+    assert record_schema(_convert("--schema", "simple")) == "simple"
+    recordio = _convert("--format", "recordio")
+    assert (recordio.format, record_schema(recordio)) == ("recordio", None)
+
+
+def test_run_description_names_the_format_and_its_record_layout():
+    options = PipelineOptions(["--input", "/x"])
+    tfrecord = run_description(options.view_as(ConvertOptions), image_settings(options))
+    assert (tfrecord["format"], tfrecord["schema"]) == ("tfrecord", "default")
+    assert tfrecord["features"]["image/encoded"] == "bytes" and "recordio" not in tfrecord
+    options = PipelineOptions(["--input", "/x", "--format", "recordio"])
+    recordio = run_description(options.view_as(ConvertOptions), image_settings(options))
+    assert recordio["format"] == "recordio" and "<IfQQ" in recordio["recordio"]["header"]
+    assert "schema" not in recordio and "features" not in recordio
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--writer", "beam"], "--format recordio needs the default writer"),
+    (["--schema", "default"], "drop --schema"),
+])
+def test_recordio_refuses_what_it_cannot_do(flags, message, tmp_path):
+    options = PipelineOptions(["--input", str(tmp_path), "--output", str(tmp_path / "out"),
+                               "--format", "recordio", *flags])
+    with pytest.raises(UsageError, match=message):
+        check(options)
+    assert not (tmp_path / "out").exists()  # refused before touching --output

@@ -1,6 +1,7 @@
 """The shard writer under a runner's retry: a first attempt that dies midway
 leaves nothing visible and emits nothing, so the retried attempt's outputs are
-the only ones: no record duplicated or dropped."""
+the only ones: no record duplicated or dropped. For RecordIO, whose .idx and
+.lst follow the .rec, a death between them is retried the same way."""
 
 import os
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.records import read_examples
 from tests.records import save_image
+from transforms import recordio
 from transforms import shard_writer
 from transforms.decode import Concurrency
 from transforms.imaging import ImageSettings
@@ -37,21 +39,31 @@ def _outputs(fn, shard):
             for o in outputs]
 
 
+def _dies_on_call(real, number):
+    calls = []
+
+    def dies(*args):
+        calls.append(1)
+        if len(calls) == number:
+            raise _Dies("worker lost")
+        return real(*args)
+    return dies
+
+
+def _writer(out, name):
+    fn = shard_writer._WriteShard(str(out), shard_writer.shard_format(name, "default"),
+                                  ImageSettings(size=32), {}, Concurrency(2, 2))
+    fn.setup()
+    return fn
+
+
 def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     shard = _shard(tmp_path / "in", 12)
     out = tmp_path / "out"
-    fn = shard_writer._WriteShard(str(out), "default", ImageSettings(size=32), {}, Concurrency(2, 2))
-    fn.setup()
+    fn = _writer(out, "tfrecord")
 
-    real_frame, calls = shard_writer.tfrecord.frame, []
-
-    def dies_on_the_seventh_record(record):
-        calls.append(1)
-        if len(calls) == 7:
-            raise _Dies("worker lost")
-        return real_frame(record)
-
-    monkeypatch.setattr(shard_writer.tfrecord, "frame", dies_on_the_seventh_record)
+    real_frame = shard_writer.tfrecord.frame
+    monkeypatch.setattr(shard_writer.tfrecord, "frame", _dies_on_call(real_frame, 7))
     with pytest.raises(_Dies):
         _outputs(fn, shard)
     assert not out.exists() or os.listdir(out) == []  # nothing visible, no temporaries
@@ -61,5 +73,47 @@ def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     fn.teardown()
     (info,) = outputs
     assert info.num_examples == 12 and info.file == "train-00000-of-00001.tfrecord"
+    assert info.side_files is None and os.listdir(out) == [info.file]
     filenames = [r["image/filename"].decode() for r in read_examples([str(out / info.file)])]
     assert sorted(filenames) == sorted(image.relative_path for image in shard[1])
+
+
+def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
+    shard = _shard(tmp_path / "in", 12)
+    out = tmp_path / "out"
+    fn = _writer(out, "recordio")
+
+    real_frame = recordio.frame
+    monkeypatch.setattr(recordio, "frame", _dies_on_call(real_frame, 7))
+    with pytest.raises(_Dies):
+        _outputs(fn, shard)
+    assert not out.exists() or os.listdir(out) == []
+    monkeypatch.setattr(recordio, "frame", real_frame)
+
+    # Dies again once the .rec and .idx are in place, opening the .lst.
+    real_open = fn._storage.open_atomic
+
+    def dies_opening_the_list(path):
+        if path.endswith(".lst"):
+            raise _Dies("worker lost")
+        return real_open(path)
+
+    monkeypatch.setattr(fn._storage, "open_atomic", dies_opening_the_list)
+    with pytest.raises(_Dies):
+        _outputs(fn, shard)
+    assert sorted(os.listdir(out)) == ["train-00000-of-00001.idx", "train-00000-of-00001.rec"]
+    monkeypatch.setattr(fn._storage, "open_atomic", real_open)
+
+    (info,) = _outputs(fn, shard)
+    fn.teardown()
+    assert (info.num_examples, info.file, info.side_files) == (
+        12, "train-00000-of-00001.rec",
+        {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"})
+    assert sorted(os.listdir(out)) == sorted(info.files())
+    with open(out / info.file, "rb") as f:
+        payloads = list(recordio.read_records(f))
+    listed = (out / "train-00000-of-00001.lst").read_text().splitlines()
+    indexed = (out / "train-00000-of-00001.idx").read_text().splitlines()
+    assert len(payloads) == len(listed) == len(indexed) == 12
+    assert sorted(line.split("\t")[2] for line in listed) == sorted(i.relative_path for i in shard[1])
+    assert [recordio.unpack_header(p)[0].id for p in payloads] == list(range(12))

@@ -2,8 +2,12 @@
 
 It runs once, after every shard is in place, and writes in this order:
 labels.txt, errors.jsonl, removal of dataset files an earlier run left that
-this run did not write (shards of another shard count, temporaries of a killed
-run), and last dataset_info.json, whose presence marks a complete dataset.
+this run did not write (shards of another shard count or --format,
+temporaries of a killed run), and last dataset_info.json, whose presence
+marks a complete dataset.
+
+A shard's entry names its records file (`file`, with its size and sha256)
+and, for RecordIO, its `index_file` (.idx) and `list_file` (.lst).
 
 dataset_info.json is plain, sorted JSON with no timestamps, so identical runs
 give identical files; readers (and our tests) use it instead of guessing.
@@ -37,7 +41,8 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped):
         split["num_examples"] += shard.num_examples
         split["num_bytes"] += shard.num_bytes
         split["shards"].append({"file": shard.file, "num_examples": shard.num_examples,
-                                "num_bytes": shard.num_bytes, "sha256": shard.sha256})
+                                "num_bytes": shard.num_bytes, "sha256": shard.sha256,
+                                **(shard.side_files or {})})
     for (split, label), count in class_counts.items():
         splits[split].setdefault("per_class", {})[label] = count
     by_reason = {}
@@ -70,7 +75,7 @@ class _Finalize(beam.DoFn):
 
         self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
         self._storage.write(path(ERRORS_FILE), errors_file_bytes(errors))
-        keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {s.file for s in shards}
+        keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {f for s in shards for f in s.files()}
         stale = [name for name in existing_dataset_files(self._storage, self._output)
                  if name not in keep]
         self._storage.delete([path(name) for name in stale])
@@ -83,8 +88,8 @@ class _Finalize(beam.DoFn):
 class Finalize(beam.PTransform):
     """ShardInfos (+ side inputs) -> the finished dataset's info dict.
 
-    `run` is the part of dataset_info.json fixed before the run: source, seed,
-    writer, schema, image settings, tool version.
+    `run` is the part of dataset_info.json fixed before the run: format,
+    source, seed, writer, record layout, image settings, tool version.
     """
 
     def __init__(self, output, run, s3_client_settings, class_names, class_counts, errors, skipped):

@@ -1,9 +1,15 @@
 """The output folder's layout: file names, and which files are a dataset's.
 
-  <split>-SSSSS-of-NNNNN.tfrecord   shards (train-00000-of-00004.tfrecord, ...)
+  <split>-SSSSS-of-NNNNN.tfrecord   shards, --format tfrecord (the default)
+  <split>-SSSSS-of-NNNNN.rec        shards, --format recordio (MXNet RecordIO),
+  <split>-SSSSS-of-NNNNN.idx          each with its index (key, byte offset)
+  <split>-SSSSS-of-NNNNN.lst          and its image list, as im2rec.py makes them
   labels.txt                        line N = class name of label N
   errors.jsonl                      one row per rejected file
   dataset_info.json                 written last: marks a complete dataset
+
+Every shard file of either format counts as a dataset file, so a run with
+--overwrite removes the shards of the other format too.
 """
 
 import dataclasses
@@ -11,19 +17,30 @@ import re
 
 from transforms.storage import is_temporary
 
+TFRECORD = "tfrecord"
+RECORDIO = "recordio"
+FORMATS = (TFRECORD, RECORDIO)
+
 SHARD_SUFFIX = ".tfrecord"
+RECORDIO_SUFFIX = ".rec"
+RECORDIO_INDEX_SUFFIX = ".idx"
+RECORDIO_LIST_SUFFIX = ".lst"
+_SUFFIXES = (SHARD_SUFFIX, RECORDIO_SUFFIX, RECORDIO_INDEX_SUFFIX, RECORDIO_LIST_SUFFIX)
+
 LABELS_FILE = "labels.txt"
 ERRORS_FILE = "errors.jsonl"
 DATASET_INFO_FILE = "dataset_info.json"
 
 _SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9][A-Za-z0-9_-]*)-(?P<index>\d{5})-of-(?P<count>\d{5})"
-                         + re.escape(SHARD_SUFFIX) + "$")
+                         + "(?:" + "|".join(re.escape(suffix) for suffix in _SUFFIXES) + ")$")
 
 
 @dataclasses.dataclass(frozen=True)
 class ShardInfo:
     """What dataset_info.json says of one shard. `per_class` is None when the
-    writer does not know it (`--writer beam`)."""
+    writer does not know it (`--writer beam`). `file`, `num_bytes` and
+    `sha256` describe the records; `side_files` names the files that go with
+    them ({"index_file": ..., "list_file": ...} for RecordIO), if any."""
     split: str
     index: int
     num_shards: int
@@ -32,14 +49,20 @@ class ShardInfo:
     num_bytes: int
     sha256: str
     per_class: dict = None
+    side_files: dict = None
+
+    def files(self):
+        """Every file name of this shard."""
+        return [self.file, *(self.side_files or {}).values()]
 
 
-def shard_name(split, index, num_shards):
-    return f"{split}-{index:05d}-of-{num_shards:05d}{SHARD_SUFFIX}"
+def shard_name(split, index, num_shards, suffix=SHARD_SUFFIX):
+    return f"{split}-{index:05d}-of-{num_shards:05d}{suffix}"
 
 
 def parse_shard_name(name):
-    """(split, index, num_shards) of a shard file name, or None if it is not one."""
+    """(split, index, num_shards) of a shard file name of either format, or
+    None if it is not one."""
     match = _SHARD_NAME.match(name)
     if not match:
         return None

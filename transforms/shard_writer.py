@@ -7,12 +7,18 @@ memory depends on the number of threads, not on the size of the shard or the
 dataset. Each worker writes two shards at once (`_SHARDS_AT_ONCE`), so the
 cores do not idle while one shard's last images finish. A shard appears under its final name only when complete
 (`Storage.open_atomic`); a retried bundle rewrites the same bytes.
+
+What a shard's files hold is its `ShardFormat`'s business, chosen once per
+run: TFRecord (one file of tf.train.Example) or RecordIO (the records, then
+their .idx and .lst, each file atomic; recordio.py).
 """
 
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
+import typing
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -23,6 +29,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import progress
+from transforms import recordio
 from transforms import tfrecord
 from transforms.decode import ConvertingDoFn
 from transforms.decode import DecodedImage
@@ -31,6 +38,9 @@ from transforms.encode import encode_record
 from transforms.errors import ERRORS
 from transforms.errors import METRICS_NAMESPACE
 from transforms.errors import error_row
+from transforms.layout import RECORDIO
+from transforms.layout import RECORDIO_SUFFIX
+from transforms.layout import SHARD_SUFFIX
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
 
@@ -58,6 +68,38 @@ class _HashingWriter:
         return self._sha256.hexdigest()
 
 
+class TFRecordShard:
+    """Writes one shard's images to `sink` as framed tf.train.Examples."""
+
+    def __init__(self, sink, label_ids, schema):
+        self._sink = sink
+        self._label_ids = label_ids
+        self._schema = schema
+
+    def write(self, image):
+        self._sink.write(tfrecord.frame(encode_record(image, self._label_ids, self._schema)))
+
+    def side_files(self):
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardFormat:
+    """How a shard is written: the suffix of its records file, and
+    `records(sink, label_ids)`, which makes a shard's writer: `write(DecodedImage)`
+    appends a record to `sink`, then `side_files()` gives the files that go
+    beside it ({role in dataset_info.json: (suffix, bytes)}; none for TFRecord)."""
+    suffix: str
+    records: typing.Callable
+
+
+def shard_format(name, schema=None):
+    """The ShardFormat of --format `name` (`schema` is TFRecord's)."""
+    if name == RECORDIO:
+        return ShardFormat(RECORDIO_SUFFIX, recordio.ShardWriter)
+    return ShardFormat(SHARD_SUFFIX, functools.partial(TFRecordShard, schema=schema))
+
+
 # Shards each worker writes at once. With one, the cores idle while a shard's
 # last images finish; two share the decode slots and keep them full.
 _SHARDS_AT_ONCE = 2
@@ -72,10 +114,10 @@ class _Written:
 
 class _WriteShard(ConvertingDoFn):
 
-    def __init__(self, output, schema, settings, s3_client_settings, concurrency):
+    def __init__(self, output, shard_format, settings, s3_client_settings, concurrency):
         super().__init__(settings, s3_client_settings, concurrency)
         self._output = output
-        self._schema = schema
+        self._format = shard_format
 
     def setup(self):
         super().setup()
@@ -106,21 +148,26 @@ class _WriteShard(ConvertingDoFn):
         Beam's metrics belong to the bundle's thread."""
         (split, index, num_shards), images = shard
         label_ids = {name: i for i, name in enumerate(class_names)}
-        name = shard_name(split, index, num_shards)
+        name = shard_name(split, index, num_shards, self._format.suffix)
         per_class, failures = {}, []
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
-            writer = _HashingWriter(sink)
+            hashing = _HashingWriter(sink)
+            records = self._format.records(hashing, label_ids)
             for image, result in self.convert(sorted(images, key=_in_shard_order), lambda image: image.path):
                 if isinstance(result, Failure):
                     failures.append((image.path, result))
                     continue
-                decoded = DecodedImage(image.label, image.relative_path, result)
-                writer.write(tfrecord.frame(encode_record(decoded, label_ids, self._schema)))
+                records.write(DecodedImage(image.label, image.relative_path, result))
                 per_class[image.label] = per_class.get(image.label, 0) + 1
                 progress.add_finished(1)
+        side_files = {}
+        for role, (suffix, data) in records.side_files().items():
+            side_files[role] = shard_name(split, index, num_shards, suffix)
+            with self._storage.open_atomic(FileSystems.join(self._output, side_files[role])) as sink:
+                sink.write(data)
         return _Written(failures, ShardInfo(
-            split, index, num_shards, name, sum(per_class.values()), writer.num_bytes,
-            writer.hexdigest(), dict(sorted(per_class.items()))))
+            split, index, num_shards, name, sum(per_class.values()), hashing.num_bytes,
+            hashing.hexdigest(), dict(sorted(per_class.items())), side_files or None))
 
     def _outputs(self, written):
         """Error rows, counters and the ShardInfo of a shard now in place; only
@@ -136,17 +183,17 @@ class _WriteShard(ConvertingDoFn):
 class WriteShardStreams(beam.PTransform):
     """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on ERRORS."""
 
-    def __init__(self, output, class_names, schema, settings, s3_client_settings, concurrency):
+    def __init__(self, output, class_names, shard_format, settings, s3_client_settings, concurrency):
         super().__init__()
         self._output = output
         self._class_names = class_names
-        self._schema = schema
+        self._format = shard_format
         self._settings = settings
         self._s3_client_settings = s3_client_settings
         self._concurrency = concurrency
 
     def expand(self, shards):
         return shards | beam.ParDo(
-            _WriteShard(self._output, self._schema, self._settings, self._s3_client_settings,
+            _WriteShard(self._output, self._format, self._settings, self._s3_client_settings,
                         self._concurrency),
             beam.pvalue.AsSingleton(self._class_names)).with_outputs(SHARDS, ERRORS)
