@@ -140,7 +140,8 @@ def run_description(convert, settings):
             "size": settings.size, "resize_mode": settings.resize_mode,
             "format": settings.image_format, "jpeg_quality": settings.jpeg_quality,
             "color": settings.color, "keep_original": settings.keep_original,
-            "max_pixels": settings.max_pixels, "background": list(imaging.BACKGROUND),
+            "max_pixels": settings.max_pixels, "max_seconds": settings.max_seconds,
+            "background": list(imaging.BACKGROUND),
         },
     }
 

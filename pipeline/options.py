@@ -99,6 +99,10 @@ class ConvertOptions(PipelineOptions):
             help="Images claiming more pixels than this are rejected before decoding "
                  "(decompression-bomb limit, default: %(default)s).")
         parser.add_argument(
+            "--max_seconds_per_image", type=float, default=_DEFAULTS.max_seconds,
+            help="An image still converting after this many seconds becomes a too_slow error "
+                 "row; checked between Pillow's 64 KiB decoding steps (default: %(default)s).")
+        parser.add_argument(
             "--decode_threads", type=int, default=0,
             help="Images decoded at once per worker; 0 means one per core: more only fight "
                  "over Python's GIL (default: %(default)s).")
@@ -122,7 +126,8 @@ def image_settings(options):
         jpeg_quality=convert.jpeg_quality,
         color=convert.color,
         keep_original=convert.keep_original,
-        max_pixels=convert.max_pixels)
+        max_pixels=convert.max_pixels,
+        max_seconds=convert.max_seconds_per_image)
 
 
 def record_schema(convert):

@@ -15,11 +15,12 @@ from pipeline.preflight import check
 def test_options_map_to_image_settings():
     options = PipelineOptions([
         "--image_size", "64", "--resize_mode", "fit", "--image_format", "png", "--jpeg_quality", "70",
-        "--color", "grayscale", "--keep_original", "--max_pixels", "1000"])
+        "--color", "grayscale", "--keep_original", "--max_pixels", "1000",
+        "--max_seconds_per_image", "2.5"])
     settings = image_settings(options)
     assert (settings.size, settings.resize_mode, settings.image_format, settings.jpeg_quality,
-            settings.color, settings.keep_original, settings.max_pixels) == (
-        64, "fit", "png", 70, "grayscale", True, 1000)
+            settings.color, settings.keep_original, settings.max_pixels, settings.max_seconds) == (
+        64, "fit", "png", 70, "grayscale", True, 1000, 2.5)
 
 
 def _concurrency(*flags):

@@ -85,9 +85,9 @@ class ImageSettings:
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
         if self.max_pixels < 1:
-            raise ValueError(f"max pixels must be at least 1, got {self.max_pixels}")
+            raise ValueError(f"--max_pixels must be at least 1, got {self.max_pixels}")
         if not self.max_seconds > 0:
-            raise ValueError(f"max seconds per image must be above 0, got {self.max_seconds}")
+            raise ValueError(f"--max_seconds_per_image must be above 0, got {self.max_seconds:g}")
 
     @property
     def mode(self):
