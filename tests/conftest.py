@@ -9,6 +9,9 @@ import pytest
 from tests.servers import start_moto_server
 from tests.servers import stop_server
 
+# Fixtures defined beside their helpers: `mxnet_python` (a side venv with MXNet).
+pytest_plugins = ["tests.mxnet_env"]
+
 # Quiet TensorFlow's C++ start-up chatter in test logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -16,7 +16,6 @@ from pipeline.cli import main
 from tests.conftest import HYMENOPTERA
 from tests.conftest import download_prefix
 from tests.conftest import needs_hymenoptera
-from tests.mxnet_env import mxnet_python  # noqa: F401 (a fixture)
 from tests.mxnet_env import read_with_mxnet
 from tests.records import read_labels
 from tests.records import save_image
@@ -83,7 +82,7 @@ def _read_all_with_mxnet(python, out):
     return {os.path.basename(rec): records for rec, records in read.items()}
 
 
-def test_mxnet_reads_every_record_by_key_and_by_scan(tree, tmp_path, mxnet_python, capsys):  # noqa: F811
+def test_mxnet_reads_every_record_by_key_and_by_scan(tree, tmp_path, mxnet_python, capsys):
     root, images = tree
     out = str(tmp_path / "out")
     _run("--input", root, "--output", out, "--format", "recordio", "--validation_ratio", "0.25",
@@ -221,7 +220,7 @@ def test_recordio_on_s3(tree, s3_client, bucket, s3_flags, tmp_path):
 
 
 @needs_hymenoptera
-def test_hymenoptera_jpegs_read_back_with_mxnet(tmp_path, mxnet_python):  # noqa: F811
+def test_hymenoptera_jpegs_read_back_with_mxnet(tmp_path, mxnet_python):
     out = str(tmp_path / "out")
     _run("--input", HYMENOPTERA, "--output", out, "--format", "recordio", "--validation_ratio", "0.2",
          "--num_shards", "2", "--image_size", "96")

@@ -8,7 +8,6 @@ import struct
 
 import pytest
 
-from tests.mxnet_env import mxnet_python  # noqa: F401 (a fixture)
 from tests.mxnet_env import read_with_mxnet
 from tests.mxnet_env import run_mxnet
 from transforms import recordio
@@ -161,7 +160,7 @@ def test_shard_writer_keys_offsets_and_list():
         f"{n}\t{LABEL_IDS[image.label]}.000000\t{image.relative_path}" for n, image in enumerate(IMAGES)]
 
 
-def test_mxnet_writes_the_same_bytes(mxnet_python, tmp_path):  # noqa: F811
+def test_mxnet_writes_the_same_bytes(mxnet_python, tmp_path):
     rec, side = _write_shard(IMAGES)
     run_mxnet(mxnet_python, {
         "write": [str(tmp_path / "mx.rec"), str(tmp_path / "mx.idx")],
@@ -176,7 +175,7 @@ def test_mxnet_writes_the_same_bytes(mxnet_python, tmp_path):  # noqa: F811
     assert (tmp_path / "mx.lst").read_bytes() == side["list_file"][1]
 
 
-def test_mxnet_reads_continued_records_by_key_and_by_scan(mxnet_python, tmp_path):  # noqa: F811
+def test_mxnet_reads_continued_records_by_key_and_by_scan(mxnet_python, tmp_path):
     rec, side = _write_shard(IMAGES)
     (tmp_path / "s.rec").write_bytes(rec)
     (tmp_path / "s.idx").write_bytes(side["index_file"][1])
