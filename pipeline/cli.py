@@ -1,12 +1,15 @@
 """The `im2tfrecord` command line: parse, check, run, summarise.
 
+  im2tfrecord [convert] --input PATH --output PATH [options]   convert images
+  im2tfrecord upload LOCAL_DIR s3://bucket/prefix [options]    copy images to S3
+  im2tfrecord inspect PREFIX [options]                          check a dataset
+
 Exit codes: 0 done, 1 the job failed, 2 a wrong invocation (nothing was run).
 """
 
 import argparse
-import difflib
 import functools
-import logging
+import importlib
 import os
 import sys
 import time
@@ -14,15 +17,15 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import S3Options
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
+from pipeline import commands
 from pipeline import convert
 from pipeline import progress
 from pipeline import summary
+from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
-from pipeline.preflight import UsageError
 from pipeline.preflight import check
 from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
@@ -46,7 +49,15 @@ examples:
       --image_size 224 --resize_mode center_crop --s3_region_name eu-west-1
 
 Without --runner, the job runs in this process on Beam's local runner.
+
+other commands (each has its own --help):
+  im2tfrecord upload LOCAL_DIR s3://bucket/prefix   copy an image tree to S3
+  im2tfrecord inspect PREFIX                        counts, checks, contact sheet
 """
+
+# Subcommand -> module whose main(argv) runs it. Conversion needs no word of
+# its own (`im2tfrecord --input ...`), but `convert` is accepted too.
+_COMMANDS = {"upload": "pipeline.upload", "inspect": "pipeline.inspect_dataset"}
 
 # Runner names that mean "run here": Beam's DirectRunner would first try to
 # download its Prism runner, which offline wastes time or hangs. We go straight
@@ -56,6 +67,10 @@ _LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _COMMANDS:
+        return importlib.import_module(_COMMANDS[argv[0]]).main(argv[1:])
+    if argv and argv[0] == "convert":
+        argv = argv[1:]
     parser = _parser()
     if "-h" in argv or "--help" in argv:
         parser.print_help()
@@ -63,23 +78,15 @@ def main(argv=None):
     try:
         options = _parse(parser, argv)
     except UsageError as e:
-        return _fail(str(e), code=2)
-    logging.basicConfig(level=options.view_as(ConvertOptions).log_level,
-                        format="%(levelname)s %(name)s: %(message)s")
-    secrets = _secrets(options)
-    try:
-        check(options)
-    except UsageError as e:
-        return _fail(_redact(str(e), secrets), code=2)
-    try:
-        return _run(options)
-    except UsageError as e:
-        return _fail(_redact(str(e), secrets), code=2)
-    except Exception as e:  # One line for the user; the traceback at --log_level DEBUG.
-        logging.getLogger(_PROG).debug("job failed", exc_info=True)
-        first_line = (str(e).strip().splitlines() or [""])[0]
-        return _fail(_redact(f"the job failed: {type(e).__name__}: {first_line}", secrets)
-                     + " (rerun with --log_level DEBUG for the traceback)", code=1)
+        return commands.fail(_PROG, str(e), code=2)
+    secrets = commands.secrets_of(s3_settings(options))
+    with commands.redacted_logging(options.view_as(ConvertOptions).log_level, secrets):
+        return commands.run(_PROG, lambda: _check_and_run(options), secrets, failed="the job failed")
+
+
+def _check_and_run(options):
+    check(options)
+    return _run(options)
 
 
 def _run(options):
@@ -114,7 +121,8 @@ def _local_runner(options):
 def _parser():
     """Our options first, then every Beam option group, as one parser."""
     parser = _BeamArgumentParser(
-        prog=_PROG, usage="%(prog)s --input PATH --output PATH [options]",
+        prog=_PROG, usage=("%(prog)s [convert] --input PATH --output PATH [options]\n"
+                                  "       %(prog)s {upload,inspect} ... (see their --help)"),
         description=_DESCRIPTION, epilog=_EPILOG, allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ConvertOptions._add_argparse_args(parser.add_argument_group("conversion options"))
@@ -132,32 +140,5 @@ def _parser():
 def _parse(parser, argv):
     """PipelineOptions from argv; unknown flags are errors, not silently dropped."""
     _, unknown = parser.parse_known_args(argv)
-    if unknown:
-        flag = unknown[0].split("=", 1)[0]
-        known = [opt for action in parser._actions for opt in action.option_strings]
-        close = difflib.get_close_matches(flag, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UsageError(f"unrecognized argument {flag}{hint}; see --help")
+    commands.reject_unknown(parser, unknown)
     return PipelineOptions(argv)
-
-
-# Shorter "secrets" are not real credentials (AWS keys are 20 and 40
-# characters); replacing them would mangle every message they occur in.
-_MIN_SECRET_LENGTH = 8
-
-
-def _secrets(options):
-    s3 = options.view_as(S3Options)
-    return [s for s in (s3.s3_secret_access_key, s3.s3_session_token, s3.s3_access_key_id)
-            if s and len(s) >= _MIN_SECRET_LENGTH]
-
-
-def _redact(text, secrets):
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _fail(message, code):
-    print(f"{_PROG}: error: {message}", file=sys.stderr)
-    return code

@@ -10,28 +10,24 @@ Exit codes: 0 the dataset is valid, 1 problems found, 2 a wrong invocation.
 """
 
 import argparse
-import difflib
 import json
-import logging
 import os
 import sys
 import time
 
-import botocore.exceptions
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline import commands
 from pipeline import contact_sheet
 from pipeline import inspect_report
+from pipeline.commands import UsageError
 from pipeline.inspect_check import run_checks
 from pipeline.inspect_info import NotADataset
 from pipeline.inspect_info import describe
-from pipeline.preflight import UsageError
 from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import RECORDIO
 from transforms.storage import Storage
 from transforms.storage import is_s3
-from transforms.storage import s3_settings
 from transforms.storage import split_s3_path
 
 _PROG = "im2tfrecord inspect"
@@ -67,10 +63,6 @@ _MAX_SAMPLES = 64
 # dataset_info.json is read with few retries: a wrong endpoint or bucket should
 # fail in about a second, not after the long backoff the shards' reads deserve.
 _FIRST_READ_ATTEMPTS = 2
-# Shorter "secrets" are not real credentials (AWS keys are 20 and 40 characters).
-_MIN_SECRET_LENGTH = 8
-_S3_FLAGS = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "s3_session_token",
-             "s3_region_name")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,35 +80,16 @@ def main(argv=None):
     try:
         args = _parse(parser, argv)
     except UsageError as e:
-        return _fail(str(e), code=2)
-    secrets = [getattr(args, name) for name in ("s3_secret_access_key", "s3_session_token",
-                                                "s3_access_key_id")]
-    secrets = [s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH]
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
-    redacting = _Redacting(secrets)
-    handlers = list(logging.getLogger().handlers)
-    for handler in handlers:
-        handler.addFilter(redacting)
-    try:
-        return _run(args)
-    except UsageError as e:
-        return _fail(_redact(str(e), secrets), code=2)
-    except Exception as e:  # One line for the user; the traceback at --log_level DEBUG.
-        logging.getLogger(_PROG).debug("inspect failed", exc_info=True)
-        first_line = (str(e).strip().splitlines() or [""])[0]
-        return _fail(_redact(f"inspecting failed: {type(e).__name__}: {first_line}", secrets)
-                     + " (rerun with --log_level DEBUG for the traceback)", code=1)
-    finally:
-        for handler in handlers:
-            handler.removeFilter(redacting)
+        return commands.fail(_PROG, str(e), code=2)
+    settings = commands.s3_settings_from_args(args)
+    secrets = commands.secrets_of(settings)
+    with commands.redacted_logging(args.log_level, secrets):
+        return commands.run(_PROG, lambda: _run(args, settings), secrets, failed="inspecting failed")
 
 
-def _run(args):
+def _run(args, settings):
     start = time.monotonic()
     prefix = args.prefix.rstrip("/") or args.prefix
-    settings = s3_settings(PipelineOptions(
-        [f"--{name}={getattr(args, name)}" for name in _S3_FLAGS if getattr(args, name)]
-        + (["--s3_disable_ssl"] if args.s3_disable_ssl else [])))
     info = _read_info(Storage(settings, max_attempts=_FIRST_READ_ATTEMPTS), prefix)
     try:
         dataset = describe(prefix, info, args.split)
@@ -144,32 +117,14 @@ def _run(args):
 def _read_info(storage, prefix):
     """dataset_info.json as a dict; UsageError when there is none to read."""
     path = FileSystems.join(prefix, DATASET_INFO_FILE)
-    missing = UsageError(f"no {DATASET_INFO_FILE} at {prefix}: not a finished im2tfrecord "
-                         "dataset (the converter writes it last)")
+    missing = (f"no {DATASET_INFO_FILE} at {prefix}: not a finished im2tfrecord "
+               "dataset (the converter writes it last)")
     if not is_s3(prefix):
         if not FileSystems.exists(path):
-            raise missing
+            raise UsageError(missing)
         return _parse_info(storage.read(path), path)
     bucket, _ = split_s3_path(path)
-    try:
-        return _parse_info(storage.read(path), path)
-    except botocore.exceptions.EndpointConnectionError as e:
-        raise UsageError(f"cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
-                         "(check --s3_endpoint_url and the network)") from None
-    except botocore.exceptions.NoCredentialsError:
-        raise UsageError("no S3 credentials found (pass --s3_access_key_id and "
-                         "--s3_secret_access_key, or set up the AWS credential chain)") from None
-    except botocore.exceptions.ClientError as e:
-        code = str(e.response.get("Error", {}).get("Code", ""))
-        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket":
-            raise UsageError(f"S3 bucket '{bucket}' does not exist") from None
-        if code in ("NoSuchKey", "404"):
-            raise missing from None
-        if status in (401, 403):
-            raise UsageError(f"S3 rejected the credentials for bucket '{bucket}' "
-                             f"({code or status})") from None
-        raise
+    return _parse_info(commands.s3_call(lambda: storage.read(path), prefix, bucket, missing), path)
 
 
 def _parse_info(data, path):
@@ -213,10 +168,7 @@ def _parser():
                         help="No file names under the contact sheet's images.")
     parser.add_argument("--json", action="store_true",
                         help="Print the report as JSON (valid, splits, per-class counts, problems).")
-    s3 = parser.add_argument_group("S3 (as for the converter; default: boto3's credential chain)")
-    for name in _S3_FLAGS:
-        s3.add_argument(f"--{name}", metavar=name.upper()[3:])
-    s3.add_argument("--s3_disable_ssl", action="store_true", help="Use plain HTTP.")
+    commands.add_s3_arguments(parser)
     parser.add_argument("--log_level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="Logging level (default: %(default)s).")
     return parser
@@ -224,12 +176,7 @@ def _parser():
 
 def _parse(parser, argv):
     args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        flag = unknown[0].split("=", 1)[0]
-        known = [opt for action in parser._actions for opt in action.option_strings]
-        close = difflib.get_close_matches(flag, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UsageError(f"unrecognized argument {flag}{hint}; see --help")
+    commands.reject_unknown(parser, unknown)
     if not 1 <= args.samples_per_class <= _MAX_SAMPLES:
         raise UsageError(f"--samples_per_class must be 1 to {_MAX_SAMPLES}, "
                          f"got {args.samples_per_class}")
@@ -244,30 +191,3 @@ def _check_sheet_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"--contact_sheet {path}: folder {folder} does not exist")
-
-
-class _Redacting(logging.Filter):
-    """Blanks credentials in log lines: at DEBUG, botocore logs the signed
-    request headers, which name the access key id."""
-
-    def __init__(self, secrets):
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record):
-        message = record.getMessage()
-        redacted = _redact(message, self._secrets)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def _redact(text, secrets):
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _fail(message, code):
-    print(f"{_PROG}: error: {message}", file=sys.stderr)
-    return code

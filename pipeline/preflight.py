@@ -5,9 +5,10 @@ Every check raises `UsageError` with a message fit to print as is; none of the
 messages may contain credentials.
 """
 
-import botocore.exceptions
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.commands import UsageError
+from pipeline.commands import s3_call
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 from transforms import storage
@@ -21,10 +22,6 @@ from transforms.shard import parse_num_shards
 # Pre-flight requests retry once: a wrong endpoint or bucket should fail in
 # about a second, not after the long backoff the job's reads deserve.
 _PREFLIGHT_S3_ATTEMPTS = 2
-
-
-class UsageError(Exception):
-    """A wrong invocation: the message says what to change."""
 
 
 def check(options):
@@ -115,8 +112,8 @@ def _check_input(path, store):
     if storage.is_s3(path):
         bucket, prefix = storage.split_s3_path(path.rstrip("/") + "/")
         client = store.s3_client()
-        _s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
-        listing = _s3_call(
+        s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
+        listing = s3_call(
             lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1),
             "--input", bucket)
         empty = listing.get("KeyCount", 0) == 0
@@ -132,7 +129,7 @@ def _check_input(path, store):
 def _check_output(path, store):
     if storage.is_s3(path):
         bucket, _ = storage.split_s3_path(path.rstrip("/") + "/")
-        _s3_call(lambda: store.s3_client().head_bucket(Bucket=bucket), "--output", bucket)
+        s3_call(lambda: store.s3_client().head_bucket(Bucket=bucket), "--output", bucket)
         return
     try:
         FileSystems.mkdirs(path)
@@ -144,34 +141,7 @@ def _check_output(path, store):
 def _check_readable(path, flag, store):
     if storage.is_s3(path):
         bucket, key = storage.split_s3_path(path)
-        _s3_call(lambda: store.s3_client().head_object(Bucket=bucket, Key=key), flag, bucket,
+        s3_call(lambda: store.s3_client().head_object(Bucket=bucket, Key=key), flag, bucket,
                  missing=f"{flag} {path} does not exist")
     elif not FileSystems.exists(path):
         raise UsageError(f"{flag} {path} does not exist")
-
-
-def _s3_call(call, flag, bucket, missing=None):
-    """Runs one S3 request, turning the usual failures into one-line UsageErrors.
-
-    `missing` is the message for a 404; by default, the bucket does not exist.
-    """
-    try:
-        return call()
-    except botocore.exceptions.EndpointConnectionError as e:
-        raise UsageError(f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
-                         "(check --s3_endpoint_url and the network)") from None
-    except botocore.exceptions.NoCredentialsError:
-        raise UsageError(f"{flag}: no S3 credentials found (pass --s3_access_key_id and "
-                         "--s3_secret_access_key, or set up the AWS credential chain)") from None
-    except botocore.exceptions.ClientError as e:
-        code = str(e.response.get("Error", {}).get("Code", ""))
-        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("404", "NoSuchBucket", "NoSuchKey"):
-            raise UsageError(missing or f"{flag}: S3 bucket '{bucket}' does not exist") from None
-        if status in (401, 403) or code in ("InvalidAccessKeyId", "SignatureDoesNotMatch",
-                                            "AccessDenied", "403", "ExpiredToken"):
-            raise UsageError(f"{flag}: S3 rejected the credentials for bucket '{bucket}' "
-                             f"({code or status})") from None
-        raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
-    except botocore.exceptions.BotoCoreError as e:
-        raise UsageError(f"{flag}: S3 request failed: {e}") from None

@@ -109,3 +109,17 @@ def test_existing_dataset_on_s3_is_refused(s3_client, bucket, s3_flags, image_tr
     s3_client.put_object(Bucket=bucket, Key="out/dataset_info.json", Body=b"{}")
     assert main(["--input", image_tree, "--output", f"s3://{bucket}/out", *s3_flags]) == 2
     assert "already holds a dataset (dataset_info.json)" in _error_line(capsys)
+
+
+def test_debug_logs_name_no_credentials(s3_client, bucket, s3_flags, image_tree, tmp_path):
+    # At DEBUG botocore logs each request's signed headers, which hold the
+    # access key id: every log line goes through the redacting filter.
+    import subprocess
+    import sys
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--input", image_tree, "--output", f"s3://{bucket}/out",
+         "--log_level", "DEBUG", *s3_flags], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "botocore" in result.stderr and "Authorization" in result.stderr  # Debug logging was on.
+    for secret in (ACCESS_KEY, SECRET_KEY):
+        assert secret not in result.stderr and secret not in result.stdout

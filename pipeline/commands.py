@@ -1,0 +1,154 @@
+"""What every `im2tfrecord` command shares: S3 flags, one-line errors with
+exit codes, and credentials kept out of every message and log line.
+
+The converter takes Beam's S3 options; `upload` and `inspect` take the same
+flags by the same names, so one set of flags works for all three commands.
+
+Exit codes: 0 done, 1 the work failed (or found problems), 2 a wrong
+invocation (nothing was done).
+"""
+
+import contextlib
+import difflib
+import logging
+import sys
+
+import botocore.exceptions
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.storage import s3_settings
+
+# Beam's S3Options that take a value, by flag name, as the converter spells them.
+S3_FLAGS = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "s3_session_token",
+            "s3_region_name")
+
+# Shorter "secrets" are not real credentials (AWS keys are 20 and 40
+# characters); replacing them would mangle every message they occur in.
+_MIN_SECRET_LENGTH = 8
+_SECRET_SETTINGS = ("aws_secret_access_key", "aws_session_token", "aws_access_key_id")
+
+
+class UsageError(Exception):
+    """A wrong invocation: the message says what to change."""
+
+
+def add_s3_arguments(parser):
+    """The converter's S3 flags, for an argparse command of our own."""
+    group = parser.add_argument_group("S3 (as for the converter; default: boto3's credential chain)")
+    for name in S3_FLAGS:
+        group.add_argument(f"--{name}", metavar=name.upper()[3:])
+    group.add_argument("--s3_disable_ssl", action="store_true", help="Use plain HTTP.")
+
+
+def s3_settings_from_args(args):
+    """boto3 client arguments from parsed `add_s3_arguments` flags, built
+    exactly as the converter builds them from Beam's options."""
+    flags = [f"--{name}={getattr(args, name)}" for name in S3_FLAGS if getattr(args, name)]
+    return s3_settings(PipelineOptions(flags + (["--s3_disable_ssl"] if args.s3_disable_ssl else [])))
+
+
+def secrets_of(settings):
+    """The credentials among boto3 client arguments, to blank out of output."""
+    return [settings[name] for name in _SECRET_SETTINGS
+            if settings.get(name) and len(settings[name]) >= _MIN_SECRET_LENGTH]
+
+
+def redact(text, secrets):
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Blanks credentials in log lines: at DEBUG, botocore logs the signed
+    request headers, which name the access key id."""
+
+    def __init__(self, secrets):
+        super().__init__()
+        self._secrets = secrets
+
+    def filter(self, record):
+        message = record.getMessage()
+        redacted = redact(message, self._secrets)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+@contextlib.contextmanager
+def redacted_logging(level, secrets):
+    """Logging at `level`, with `secrets` blanked in every line any handler prints."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    # Set apart from basicConfig, which does nothing once anything has logged
+    # through the root logger (Beam's option parsing may have).
+    logging.getLogger().setLevel(level)
+    redacting = _RedactingFilter(secrets)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redacting)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redacting)
+
+
+def reject_unknown(parser, unknown):
+    """Unknown flags are errors (with a "did you mean"), not silently dropped."""
+    if not unknown:
+        return
+    flag = unknown[0].split("=", 1)[0]
+    known = [opt for action in parser._actions for opt in action.option_strings]
+    close = difflib.get_close_matches(flag, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise UsageError(f"unrecognized argument {flag}{hint}; see --help")
+
+
+def run(prog, work, secrets, failed="failed"):
+    """Runs `work()` (which returns an exit code), turning what it raises into
+    one line on stderr: UsageError exits 2, anything else 1, its line starting
+    with `failed` (the traceback is logged at DEBUG)."""
+    try:
+        return work()
+    except UsageError as e:
+        return fail(prog, redact(str(e), secrets), code=2)
+    except Exception as e:
+        logging.getLogger(prog).debug(failed, exc_info=True)
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        return fail(prog, redact(f"{failed}: {type(e).__name__}: {first_line}", secrets)
+                    + " (rerun with --log_level DEBUG for the traceback)", code=1)
+
+
+def fail(prog, message, code):
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
+
+
+def s3_call(call, flag, bucket, missing=None):
+    """Runs one S3 request, turning the usual failures into one-line UsageErrors.
+
+    `missing` is the message for a 404; by default, the bucket does not exist.
+    """
+    try:
+        return call()
+    except botocore.exceptions.EndpointConnectionError as e:
+        raise UsageError(f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
+                         "(check --s3_endpoint_url and the network)") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise UsageError(f"{flag}: no S3 credentials found (pass --s3_access_key_id and "
+                         "--s3_secret_access_key, or set up the AWS credential chain)") from None
+    except botocore.exceptions.ClientError as e:
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        no_bucket = f"{flag}: S3 bucket '{bucket}' does not exist"
+        if code == "NoSuchBucket":
+            raise UsageError(no_bucket) from None
+        if code in ("404", "NoSuchKey"):  # HEAD answers carry no code: a bare 404.
+            raise UsageError(missing or no_bucket) from None
+        if status in (401, 403) or code in ("InvalidAccessKeyId", "SignatureDoesNotMatch",
+                                            "AccessDenied", "403", "ExpiredToken"):
+            raise UsageError(f"{flag}: S3 rejected the credentials for bucket '{bucket}' "
+                             f"({code or status})") from None
+        raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
+    except botocore.exceptions.BotoCoreError as e:
+        raise UsageError(f"{flag}: S3 request failed: {e}") from None
