@@ -77,20 +77,28 @@ class _RedactingFilter(logging.Filter):
 
 @contextlib.contextmanager
 def redacted_logging(level, secrets):
-    """Logging at `level`, with `secrets` blanked in every line any handler prints."""
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    # Set apart from basicConfig, which does nothing once anything has logged
-    # through the root logger (Beam's option parsing may have).
-    logging.getLogger().setLevel(level)
+    """Logging at `level` to stderr for the length of a command, with `secrets`
+    blanked in every line any handler prints."""
+    root = logging.getLogger()
+    added = []
+    if not any(getattr(handler, "stream", None) is sys.stderr for handler in root.handlers):
+        added.append(logging.StreamHandler(sys.stderr))
+        added[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(added[0])
     redacting = _RedactingFilter(secrets)
-    handlers = list(logging.getLogger().handlers)
+    handlers = list(root.handlers)
     for handler in handlers:
         handler.addFilter(redacting)
+    old_level = root.level
+    root.setLevel(level)
     try:
         yield
     finally:
+        root.setLevel(old_level)
         for handler in handlers:
             handler.removeFilter(redacting)
+        for handler in added:
+            root.removeHandler(handler)
 
 
 def reject_unknown(parser, unknown):
