@@ -40,7 +40,8 @@ the parent folder of each image is its class. Each image is decoded, turned
 upright, converted to 8-bit RGB (or grayscale), resized and re-encoded. The
 output folder receives <split>-SSSSS-of-NNNNN.tfrecord shards, labels.txt
 (line N is the class of label N), errors.jsonl (one row per rejected file)
-and, last, dataset_info.json (counts, shards, checksums, settings).
+and, last, dataset_info.json (counts, shards, checksums, settings). With
+--format recordio the shards are MXNet RecordIO (.rec, .idx, .lst) instead.
 """
 _EPILOG = """\
 examples:
