@@ -66,6 +66,11 @@ _COMMANDS = {"upload": "pipeline.upload", "inspect": "pipeline.inspect_dataset"}
 _LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
 
 
+# Beam's runners log a failed bundle's traceback at ERROR before the job
+# fails; the job's failure is then reported in one line.
+_BEAM_RUNNER_LOGGERS = ("apache_beam.runners",)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _COMMANDS:
@@ -81,7 +86,8 @@ def main(argv=None):
     except UsageError as e:
         return commands.fail(_PROG, str(e), code=2)
     secrets = commands.secrets_of(s3_settings(options))
-    with commands.redacted_logging(options.view_as(ConvertOptions).log_level, secrets):
+    with commands.redacted_logging(options.view_as(ConvertOptions).log_level, secrets,
+                                   quiet=_BEAM_RUNNER_LOGGERS):
         return commands.run(_PROG, lambda: _check_and_run(options), secrets, failed="the job failed")
 
 

@@ -75,20 +75,37 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+class _QuietFailures(logging.Filter):
+    """Drops the ERROR records (with tracebacks) that loggers under `prefixes`
+    write about a failure the command then reports in one line itself."""
+
+    def __init__(self, prefixes):
+        super().__init__()
+        self._prefixes = tuple(prefixes)
+
+    def filter(self, record):
+        return not (record.levelno >= logging.ERROR and record.name.startswith(self._prefixes))
+
+
 @contextlib.contextmanager
-def redacted_logging(level, secrets):
+def redacted_logging(level, secrets, quiet=()):
     """Logging at `level` to stderr for the length of a command, with `secrets`
-    blanked in every line any handler prints."""
+    blanked in every line any handler prints. Below DEBUG, ERROR lines from
+    loggers named under `quiet` are dropped: the command's one-line error says
+    what failed, and --log_level DEBUG shows everything."""
     root = logging.getLogger()
     added = []
     if not any(getattr(handler, "stream", None) is sys.stderr for handler in root.handlers):
         added.append(logging.StreamHandler(sys.stderr))
         added[0].setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(added[0])
-    redacting = _RedactingFilter(secrets)
+    filters = [_RedactingFilter(secrets)]
+    if quiet and logging.getLevelName(level) != logging.DEBUG:
+        filters.append(_QuietFailures(quiet))
     handlers = list(root.handlers)
     for handler in handlers:
-        handler.addFilter(redacting)
+        for log_filter in filters:
+            handler.addFilter(log_filter)
     old_level = root.level
     root.setLevel(level)
     try:
@@ -96,7 +113,8 @@ def redacted_logging(level, secrets):
     finally:
         root.setLevel(old_level)
         for handler in handlers:
-            handler.removeFilter(redacting)
+            for log_filter in filters:
+                handler.removeFilter(log_filter)
         for handler in added:
             root.removeHandler(handler)
 
