@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import _BeamArgumentParser
 from pipeline import commands
 from pipeline import convert
 from pipeline import progress
+from pipeline import read
 from pipeline import summary
 from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
@@ -109,7 +110,7 @@ def _run(options):
         convert.build(pipeline, options)
         pipeline.run().wait_until_finish()
     seconds = time.monotonic() - start
-    info = summary.read_dataset_info(storage, convert_options.output)
+    info = read.read_info(storage, convert_options.output)
     try:
         print(summary.format_summary(info, convert_options.output, seconds), flush=True)
     except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.

@@ -22,6 +22,10 @@ from transforms.storage import s3_settings
 S3_FLAGS = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "s3_session_token",
             "s3_region_name")
 
+# Requests made before any work retry once: a wrong endpoint or bucket should
+# fail in about a second, not after the long backoff real work deserves.
+PREFLIGHT_S3_ATTEMPTS = 2
+
 # Shorter "secrets" are not real credentials (AWS keys are 20 and 40
 # characters); replacing them would mangle every message they occur in.
 _MIN_SECRET_LENGTH = 8

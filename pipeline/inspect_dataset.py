@@ -10,21 +10,19 @@ Exit codes: 0 the dataset is valid, 1 problems found, 2 a wrong invocation.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
-from apache_beam.io.filesystems import FileSystems
 
 from pipeline import commands
 from pipeline import contact_sheet
 from pipeline import inspect_report
+from pipeline import read
 from pipeline.commands import UsageError
 from pipeline.inspect_check import run_checks
 from pipeline.inspect_info import NotADataset
 from pipeline.inspect_info import describe
-from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import RECORDIO
 from transforms.storage import Storage
 from transforms.storage import is_s3
@@ -60,9 +58,6 @@ exit codes: 0 the dataset is valid, 1 problems were found (see the report),
 # Enough to judge a class by eye, few enough to fit a screen's width.
 _DEFAULT_SAMPLES = 8
 _MAX_SAMPLES = 64
-# dataset_info.json is read with few retries: a wrong endpoint or bucket should
-# fail in about a second, not after the long backoff the shards' reads deserve.
-_FIRST_READ_ATTEMPTS = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +85,7 @@ def main(argv=None):
 def _run(args, settings):
     start = time.monotonic()
     prefix = args.prefix.rstrip("/") or args.prefix
-    info = _read_info(Storage(settings, max_attempts=_FIRST_READ_ATTEMPTS), prefix)
+    info = _read_info(Storage(settings, max_attempts=commands.PREFLIGHT_S3_ATTEMPTS), prefix)
     try:
         dataset = describe(prefix, info, args.split)
     except NotADataset as e:
@@ -116,22 +111,11 @@ def _run(args, settings):
 
 def _read_info(storage, prefix):
     """dataset_info.json as a dict; UsageError when there is none to read."""
-    path = FileSystems.join(prefix, DATASET_INFO_FILE)
-    missing = (f"no {DATASET_INFO_FILE} at {prefix}: not a finished im2tfrecord "
-               "dataset (the converter writes it last)")
-    if not is_s3(prefix):
-        if not FileSystems.exists(path):
-            raise UsageError(missing)
-        return _parse_info(storage.read(path), path)
-    bucket, _ = split_s3_path(path)
-    return _parse_info(commands.s3_call(lambda: storage.read(path), prefix, bucket, missing), path)
-
-
-def _parse_info(data, path):
+    bucket = split_s3_path(prefix)[0] if is_s3(prefix) else None
     try:
-        return json.loads(data.decode("utf-8"))
-    except ValueError as e:  # A truncated copy: a problem of the dataset, not of the call.
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+        return commands.s3_call(lambda: read.read_info(storage, prefix), prefix, bucket)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
 
 
 def _draw_contact_sheet(args, dataset, samples):

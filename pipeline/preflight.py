@@ -7,6 +7,7 @@ messages may contain credentials.
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline import commands
 from pipeline.commands import UsageError
 from pipeline.commands import s3_call
 from pipeline.options import ConvertOptions
@@ -19,9 +20,6 @@ from transforms.match import input_pattern
 from transforms.shard import parse_num_shards
 
 
-# Pre-flight requests retry once: a wrong endpoint or bucket should fail in
-# about a second, not after the long backoff the job's reads deserve.
-_PREFLIGHT_S3_ATTEMPTS = 2
 
 
 def check(options):
@@ -29,7 +27,7 @@ def check(options):
     convert = options.view_as(ConvertOptions)
     _check_values(convert, options)
     # One client for every check, built only when a path is on S3.
-    store = storage.Storage(storage.s3_settings(options), max_attempts=_PREFLIGHT_S3_ATTEMPTS)
+    store = storage.Storage(storage.s3_settings(options), max_attempts=commands.PREFLIGHT_S3_ATTEMPTS)
     _check_input(convert.input, store)
     _check_output(convert.output, store)
     _check_no_dataset_there(convert, store)

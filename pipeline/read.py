@@ -12,6 +12,7 @@ the class names (label N is `info["labels"][N]`) and the image settings. A
 folder without it is not a finished dataset, and is refused.
 
   load_info(prefix)               the dataset_info.json document, as a dict
+  read_info(storage, prefix)      the same, through a Storage a tool already has
   num_examples(info, split)       records in a split, e.g. for steps_per_epoch
   tf_dataset(prefix, split)       tf.data.Dataset of (uint8 [H, W, C], int64 label)
   iter_examples(prefix, split)    iterator of (numpy uint8 HxWxC, int label)
@@ -89,7 +90,24 @@ class CorruptShardError(ValueError):
 
 def load_info(prefix, s3=None):
     """The dataset_info.json of the dataset at `prefix` (a folder or s3:// prefix)."""
-    return _load_info(os.fspath(prefix), _storage(s3))
+    return read_info(_storage(s3), os.fspath(prefix))
+
+
+def read_info(storage, prefix):
+    """dataset_info.json at `prefix`, read with a `transforms.storage.Storage`.
+
+    FileNotFoundError when there is none; S3 errors other than a missing key
+    are raised as they come."""
+    path = FileSystems.join(prefix, DATASET_INFO_FILE)
+    try:
+        data = storage.read(path)
+    except (FileNotFoundError, botocore.exceptions.ClientError) as e:
+        if not _is_missing(e):
+            raise
+        raise FileNotFoundError(
+            f"not an im2tfrecord dataset (no {DATASET_INFO_FILE}): {prefix} (the converter "
+            f"writes it last: without it the dataset is incomplete or being written)") from None
+    return json.loads(data.decode("utf-8"))
 
 
 def num_examples(info, split="train"):
@@ -112,7 +130,7 @@ def iter_examples(prefix, split="train", s3=None, decode=True, shuffle_buffer=0,
     FileNotFoundError here rather than at the first next().
     """
     prefix, storage = os.fspath(prefix), _storage(s3)
-    info = _load_info(prefix, storage)
+    info = read_info(storage, prefix)
     shards = _shards(info, prefix, split)
     image_key, label_key = _KEYS[info["schema"]]
     mode = "L" if info["image"]["color"] == "grayscale" else "RGB"
@@ -159,7 +177,7 @@ def tf_dataset(prefix, split="train", s3=None, image_size=None, shuffle_buffer=0
 
     prefix = os.fspath(prefix)
     storage = _storage(s3, streams=num_parallel_reads)
-    info = _load_info(prefix, storage)
+    info = read_info(storage, prefix)
     shards = {shard.path: shard for shard in _shards(info, prefix, split)}
     image_key, label_key = _KEYS[info["schema"]]
     spec = {key: tf.io.FixedLenFeature([], tf.string if info["features"][key] == "bytes" else tf.int64)
@@ -203,19 +221,6 @@ _Shard = collections.namedtuple("_Shard", "path num_examples sha256")
 def _storage(s3, streams=0):
     # A connection per shard read at once, else Storage's usual pool of 10.
     return Storage(dict(s3 or {}), max_connections=max(10, streams))
-
-
-def _load_info(prefix, storage):
-    path = FileSystems.join(prefix, DATASET_INFO_FILE)
-    try:
-        data = storage.read(path)
-    except (FileNotFoundError, botocore.exceptions.ClientError) as e:
-        if not _is_missing(e):
-            raise
-        raise FileNotFoundError(
-            f"not an im2tfrecord dataset (no {DATASET_INFO_FILE}): {prefix} (the converter "
-            f"writes it last: without it the dataset is incomplete or being written)") from None
-    return json.loads(data.decode("utf-8"))
 
 
 def _is_missing(error):

@@ -4,16 +4,9 @@ Reading the written file rather than Beam metrics works the same on every
 runner, and shows the user exactly what a reader of the dataset will see.
 """
 
-import json
 
-from apache_beam.io.filesystems import FileSystems
 
-from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import RECORDIO
-
-
-def read_dataset_info(storage, output):
-    return json.loads(storage.read(FileSystems.join(output, DATASET_INFO_FILE)).decode("utf-8"))
 
 
 # How the output line names each --format's shard files (TFRecord: "the shards").

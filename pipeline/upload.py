@@ -59,8 +59,6 @@ invocation, 130 interrupted (rerun to resume).
 _DEFAULT_THREADS = 16
 # Files above one part go up in parts of this size (see upload_object.py).
 _DEFAULT_PART_MB = 16
-# Pre-flight requests retry once: a wrong endpoint or bucket fails in seconds.
-_PREFLIGHT_S3_ATTEMPTS = 2
 # Files waiting per upload thread: enough to keep threads busy, while a tree
 # of millions of files is never held in memory.
 _QUEUED_PER_THREAD = 2
@@ -142,7 +140,7 @@ def _check(args, settings):
         bucket, prefix = storage.split_s3_path(args.destination)
     except ValueError:
         raise UsageError(f"the destination must be s3://BUCKET[/PREFIX], got {args.destination!r}") from None
-    client = storage.make_s3_client(settings, max_connections=1, max_attempts=_PREFLIGHT_S3_ATTEMPTS)
+    client = storage.make_s3_client(settings, max_connections=1, max_attempts=commands.PREFLIGHT_S3_ATTEMPTS)
     commands.s3_call(lambda: client.head_bucket(Bucket=bucket), args.destination, bucket)
     return bucket, prefix.rstrip("/")
 

@@ -19,7 +19,7 @@ from pipeline.contact_sheet import Sample
 from pipeline.contact_sheet import Samples
 from pipeline.inspect_check import run_checks
 from pipeline.inspect_info import describe
-from pipeline.summary import read_dataset_info
+from pipeline.read import read_info
 from tests.conftest import HYMENOPTERA
 from tests.conftest import needs_hymenoptera
 from tests.records import save_image
@@ -142,7 +142,7 @@ def test_hymenoptera_rows_hold_their_own_folders_photos(tmp_path, capsys):
     assert cli_main(["--input", HYMENOPTERA, "--output", str(out), "--num_shards", "2",
                      "--image_size", "96"]) == 0
     storage = Storage({})
-    dataset = describe(str(out), read_dataset_info(storage, str(out)))
+    dataset = describe(str(out), read_info(storage, str(out)))
     samples = Samples(6, len(dataset.labels))
     findings = run_checks(storage, dataset, samples=samples)
     assert not findings.problems

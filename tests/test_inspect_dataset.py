@@ -257,7 +257,7 @@ def test_s3_debug_log_names_no_credentials(dataset, s3_client, bucket, s3_flags)
 
 @pytest.mark.parametrize("prefix,expected", [
     ("s3://no-such-bucket-for-inspect/data", "S3 bucket 'no-such-bucket-for-inspect' does not exist"),
-    ("s3://{bucket}/nothing-here", "no dataset_info.json at s3://{bucket}/nothing-here"),
+    ("s3://{bucket}/nothing-here", "not an im2tfrecord dataset (no dataset_info.json): s3://{bucket}/nothing-here"),
 ])
 def test_s3_wrong_place_is_a_wrong_invocation(prefix, expected, bucket, s3_flags, capsys):
     assert cli_main(["inspect", prefix.format(bucket=bucket), *s3_flags]) == 2
@@ -274,7 +274,7 @@ def test_not_our_dataset_info_is_a_wrong_invocation(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,expected", [
     ([], "the following arguments are required: PREFIX"),
-    (["{missing}"], "no dataset_info.json at"),
+    (["{missing}"], "not an im2tfrecord dataset (no dataset_info.json)"),
     (["{dataset}", "--split", "test"],
      "--split test: {dataset} has no such split (it has train, validation)"),
     (["{dataset}", "--samples_per_class", "0"], "--samples_per_class must be 1 to 64, got 0"),

@@ -49,7 +49,8 @@ _S3_CLIENT_ARGS = {
 _PART_BYTES = int(float(os.environ.get("IM2TFRECORD_S3_PART_MIB", "16")) * 1024 * 1024)
 
 # botocore retries a failed request, but not a response body that breaks while
-# it is read (a reset or truncated GET): those are retried here, this often.
+# it is read (a reset or truncated GET): such a read is picked up where it
+# broke off, with a ranged GET, up to this many times in a row.
 _BODY_READ_ATTEMPTS = 4
 _BODY_READ_ERRORS = (botocore.exceptions.ResponseStreamingError,
                      botocore.exceptions.IncompleteReadError,
@@ -243,18 +244,11 @@ class Storage:
             return f.read()
 
     def _read_s3(self, bucket, key):
-        for attempt in range(1, _BODY_READ_ATTEMPTS + 1):
-            response = self.s3_client().get_object(Bucket=bucket, Key=key)
-            try:
-                data = response["Body"].read()
-            except _BODY_READ_ERRORS:
-                if attempt == _BODY_READ_ATTEMPTS:
-                    raise
-                continue
-            if len(data) == response["ContentLength"]:
-                return data
-            if attempt == _BODY_READ_ATTEMPTS:
-                raise IOError(f"s3://{bucket}/{key}: read {len(data)} of {response['ContentLength']} bytes")
+        chunks = []
+        with _S3ReadStream(self.s3_client(), bucket, key) as stream:
+            for chunk in iter(stream.read, b""):  # Several chunks only if the body broke.
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     def open_read(self, path):
         """A binary stream of the file at `path`, for files too big to read whole.
