@@ -1,11 +1,11 @@
 # Every target installs what it needs, idempotently: a fresh clone needs only
-# Python 3.11 (and, for the cluster tests, a JDK).
+# Python 3.11; the cluster tests' JDK and Maven come from Debian's archive.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test clean
+.PHONY: setup java demo test clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ demo: $(STAMP)
 	rm -rf demo/out
 	$(PY) -m pipeline --input demo/images --output demo/out --num_shards 2 --image_size 128
 
-test: $(STAMP)
+# Flink, Spark and Beam's job servers (tests/test_clusters.py) run on Java 17;
+# runners/job_server.sh resolves the job servers with Maven.
+java:
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven; }
+
+test: $(STAMP) java
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 clean:

@@ -8,13 +8,17 @@ Exit codes: 0 done, 1 the job failed, 2 a wrong invocation (nothing was run).
 """
 
 import argparse
+import contextlib
 import functools
 import importlib
+import logging
 import os
 import sys
+import threading
 import time
 
 import apache_beam as beam
+import grpc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
@@ -70,6 +74,9 @@ _LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
 # Beam's runners log a failed bundle's traceback at ERROR before the job
 # fails; the job's failure is then reported in one line.
 _BEAM_RUNNER_LOGGERS = ("apache_beam.runners",)
+# Logs every start and stop of a job server's Java process at WARNING, the
+# stop from an exit handler, after the command's own logging set-up is gone.
+_JOB_SERVER_LOGGER = "apache_beam.utils.subprocess_server"
 
 
 def main(argv=None):
@@ -87,14 +94,27 @@ def main(argv=None):
     except UsageError as e:
         return commands.fail(_PROG, str(e), code=2)
     secrets = commands.secrets_of(s3_settings(options))
-    with commands.redacted_logging(options.view_as(ConvertOptions).log_level, secrets,
+    log_level = options.view_as(ConvertOptions).log_level
+    if logging.getLevelName(log_level) != logging.DEBUG:
+        logging.getLogger(_JOB_SERVER_LOGGER).setLevel(logging.ERROR)
+    with commands.redacted_logging(log_level, secrets,
                                    quiet=_BEAM_RUNNER_LOGGERS):
         return commands.run(_PROG, lambda: _check_and_run(options), secrets, failed="the job failed")
 
 
 def _check_and_run(options):
     check(options)
+    _make_local_paths_absolute(options.view_as(ConvertOptions))
     return _run(options)
+
+
+def _make_local_paths_absolute(convert):
+    """Workers on a Flink or Spark cluster run in folders of their own, where
+    a relative path names nothing: local paths are resolved here, once."""
+    for name in ("input", "output", "labels_file"):
+        path = getattr(convert, name)
+        if path and "://" not in path:
+            setattr(convert, name, os.path.abspath(path))
 
 
 def _run(options):
@@ -105,7 +125,7 @@ def _run(options):
         # From here until the new dataset_info.json is written, the output
         # does not claim to be a complete dataset.
         storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
-    with progress.Reporter():
+    with progress.Reporter(), _quiet_worker_shutdown():
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         convert.build(pipeline, options)
         pipeline.run().wait_until_finish()
@@ -116,6 +136,33 @@ def _run(options):
     except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
         sys.stdout = open(os.devnull, "w")
     return 0
+
+
+_HUNG_UP = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+
+
+@contextlib.contextmanager
+def _quiet_worker_shutdown():
+    """With LOOPBACK workers on Flink or Spark, the runner hangs up the data,
+    state and control streams when a job ends, and each worker thread then
+    dies of that call (CANCELLED, or UNAVAILABLE when the socket is closed),
+    a traceback apiece on stderr. Those are logged at DEBUG; any other
+    thread's failure is still printed. A job that really fails says so
+    through the job service, in one line."""
+    original = threading.excepthook
+
+    def hook(args):
+        error = args.exc_value
+        if isinstance(error, grpc.RpcError) and error.code() in _HUNG_UP:
+            logging.getLogger(_PROG).debug("worker thread %s ended: %s", args.thread.name, error)
+        else:
+            original(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = original
 
 
 def _local_runner(options):

@@ -80,22 +80,30 @@ class _RedactingFilter(logging.Filter):
 
 
 class _QuietFailures(logging.Filter):
-    """Drops the ERROR records (with tracebacks) that loggers under `prefixes`
-    write about a failure the command then reports in one line itself."""
+    """Drops the WARNING and ERROR records (tracebacks, job-server start and
+    stop notices) that Beam writes about what the command reports in one line
+    itself: those of loggers named under `prefixes`, and those two Beam
+    modules write to the root logger: the portable runner relaying a cluster's
+    job messages, and the job-server launcher waiting for its Java process."""
+
+    _ROOT_LOGGING_MODULES = ("portable_runner", "subprocess_server")
 
     def __init__(self, prefixes):
         super().__init__()
         self._prefixes = tuple(prefixes)
 
     def filter(self, record):
-        return not (record.levelno >= logging.ERROR and record.name.startswith(self._prefixes))
+        if record.levelno < logging.WARNING:
+            return True
+        return not (record.name.startswith(self._prefixes)
+                    or (record.name == "root" and record.module in self._ROOT_LOGGING_MODULES))
 
 
 @contextlib.contextmanager
 def redacted_logging(level, secrets, quiet=()):
     """Logging at `level` to stderr for the length of a command, with `secrets`
-    blanked in every line any handler prints. Below DEBUG, ERROR lines from
-    loggers named under `quiet` are dropped: the command's one-line error says
+    blanked in every line any handler prints. Below DEBUG, WARNING and ERROR
+    lines from loggers named under `quiet` are dropped: the command's one-line error says
     what failed, and --log_level DEBUG shows everything."""
     root = logging.getLogger()
     added = []
@@ -144,9 +152,27 @@ def run(prog, work, secrets, failed="failed"):
         return fail(prog, redact(str(e), secrets), code=2)
     except Exception as e:
         logging.getLogger(prog).debug(failed, exc_info=True)
-        first_line = (str(e).strip().splitlines() or [""])[0]
-        return fail(prog, redact(f"{failed}: {type(e).__name__}: {first_line}", secrets)
+        return fail(prog, redact(f"{failed}: {headline(e)}", secrets)
                     + " (rerun with --log_level DEBUG for the traceback)", code=1)
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def headline(error):
+    """The line that says what went wrong. A job that failed on a cluster
+    arrives wrapped: the runner's message ("Pipeline ... failed: ... Error
+    received from SDK harness ...") holds the worker's traceback, whose first
+    exception line names the cause."""
+    lines = str(error).strip().splitlines()
+    in_traceback = False
+    for line in lines:
+        if line.rstrip().endswith(_TRACEBACK):
+            in_traceback = True
+        elif in_traceback and line.strip() and not line[0].isspace():
+            name, _, message = line.partition(": ")
+            return f"{name.rsplit('.', 1)[-1]}: {message}" if message else line
+    return f"{type(error).__name__}: {(lines or [''])[0]}"
 
 
 def fail(prog, message, code):

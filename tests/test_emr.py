@@ -43,6 +43,8 @@ EMR = pathlib.Path(__file__).resolve().parent.parent / "runners" / "emr"
 PREFIX = "/opt/im2tfrecord"  # Where bootstrap.sh installs everything.
 STEP_FILES = {"steps-flink.json": "FlinkRunner", "steps-spark.json": "SparkRunner"}
 BEAM_VERSION = apache_beam.__version__
+# The job servers runners/job_server.sh assembles (README, "Running on Flink and Spark").
+JOB_SERVER_VERSION = "2.62.0"
 # What with-flink-master appends to the command it wraps (see its test below).
 FLINK_MASTER_FLAG = "--flink_master=ip-10-0-0-7.ec2.internal:40123"
 _EMR_API = botocore.session.get_session().get_service_model("emr")
@@ -105,12 +107,12 @@ def check_command(args, runner):
         flink = options.view_as(FlinkRunnerOptions)
         assert flink.flink_master not in ("[auto]", "[local]")
         assert flink.flink_job_server_jar == (
-            f"{PREFIX}/jars/beam-runners-flink-1.20-job-server-{BEAM_VERSION}.jar")
+            f"{PREFIX}/jars/flink-{JOB_SERVER_VERSION}/beam-runners-flink-1.19-job-server-{JOB_SERVER_VERSION}.jar")
     else:
         spark = options.view_as(SparkRunnerOptions)
         assert spark.spark_master_url == "yarn"
         assert spark.spark_job_server_jar == (
-            f"{PREFIX}/jars/beam-runners-spark-3-job-server-{BEAM_VERSION}.jar")
+            f"{PREFIX}/jars/spark-{JOB_SERVER_VERSION}/beam-runners-spark-3-job-server-{JOB_SERVER_VERSION}.jar")
         assert options.view_as(JobServerOptions).job_server_java_launcher == (
             f"{PREFIX}/bin/spark-submit-java")
     return options
@@ -171,7 +173,8 @@ def test_cluster_matches_the_emr_api():
     assert not report.has_errors(), report.generate_report()
     assert {app["Name"] for app in cluster["Applications"]} == {"Flink", "Spark"}
     major, minor, _ = map(int, cluster["ReleaseLabel"].removeprefix("emr-").split("."))
-    assert (major, minor) >= (7, 7), "Flink 1.20 arrived in EMR 7.7"
+    # The job server is Beam's Flink 1.19 runner: EMR 7.4 to 7.6 ship Flink 1.19.
+    assert (7, 4) <= (major, minor) <= (7, 6), cluster["ReleaseLabel"]
     (action,) = cluster["BootstrapActions"]
     assert action["ScriptBootstrapAction"]["Path"].endswith("/bootstrap.sh")
     assert action["ScriptBootstrapAction"]["Args"][0] == "--package"
@@ -216,7 +219,7 @@ def test_readme_command_extraction_joins_continuations():
 def test_bootstrap_installs_what_the_steps_name():
     text = (EMR / "bootstrap.sh").read_text()
     assert f"BEAM_VERSION={BEAM_VERSION}" in text
-    assert "FLINK_MINOR=1.20" in text
+    assert "FLINK_MINOR=1.19" in text
     assert f"PREFIX={PREFIX}\n" in text
     assert '"$PREFIX/bin/sdk-worker"' in text and "lib/sdk_worker.py" in text
     for helper in ("with_flink_master", "spark_submit_java"):  # installed as bin/with-flink-master, ...

@@ -1,5 +1,5 @@
 """The per-target launchers under runners/: valid scripts that produce valid
-command lines (the Flink and Spark ones cannot run here: README, "Flink and Spark")."""
+command lines. Real runs of the Flink and Spark ones: tests/test_clusters.py."""
 
 import glob
 import json
@@ -56,5 +56,8 @@ def test_cluster_launchers_build_valid_command_lines(target, runner, flag, tmp_p
     everything = options.get_all_options()
     assert everything["runner"] == runner and everything[flag]
     assert everything["environment_type"] == "PROCESS"
-    assert everything["setup_file"] == os.path.join(ROOT, "setup.py")
+    assert everything["environment_config"] == '{"command": "/opt/beam/boot"}'
+    # PROCESS workers have the package installed: nothing to build and stage.
+    assert everything.get("setup_file") is None
+    assert int(everything["environment_cache_millis"]) > 0
     assert options.view_as(ConvertOptions).output == "s3://b/out"

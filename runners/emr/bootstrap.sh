@@ -7,28 +7,28 @@
 # package on the node itself.
 #
 #   bootstrap.sh --package s3://YOUR-BUCKET/emr/im2tfrecord-0.1.0-py3-none-any.whl \
-#                [--helpers s3://YOUR-BUCKET/emr/] [--jars s3://YOUR-BUCKET/emr/jars/]
+#                --jars s3://YOUR-BUCKET/emr/jars/ [--helpers s3://YOUR-BUCKET/emr/]
 #
 #   --package  a wheel or sdist of im2tfrecord; pip installs the Beam it pins
 #   --helpers  folder with sdk_worker.py, with_flink_master.sh and
 #              spark_submit_java.sh (default: the package's folder)
-#   --jars     folder with Beam's job-server jars, for clusters without
-#              internet access (default: Maven Central); used on the master only
+#   --jars     folder with the job servers exactly as runners/job_server.sh
+#              leaves them in .cache/job-server/ (flink-2.62.0/ and
+#              spark-2.62.0/: a thin jar and its lib/); used on the master only
 #
 # Leaves on every node:
 #   /opt/im2tfrecord/venv                 Python 3.11, im2tfrecord, Beam
 #   /opt/im2tfrecord/bin/sdk-worker       the PROCESS environment's command
 #   /opt/im2tfrecord/bin/with-flink-master, spark-submit-java   step helpers
-#   /opt/im2tfrecord/jars/                the job-server jars (master only)
+#   /opt/im2tfrecord/jars/                the job servers (master only)
 set -euo pipefail
 
 BEAM_VERSION=2.77.0  # Must match the Beam that the package pins.
-FLINK_MINOR=1.20     # EMR 7.7 and later ship Flink 1.20.
+FLINK_MINOR=1.19     # The job server's Flink: EMR 7.4 to 7.6 ship Flink 1.19.
 PREFIX=/opt/im2tfrecord
-MAVEN=https://repo1.maven.org/maven2/org/apache/beam
 
 log() { echo "bootstrap: $*" >&2; }
-usage() { echo "usage: $0 --package S3_URI [--helpers S3_FOLDER] [--jars S3_FOLDER]" >&2; exit 2; }
+usage() { echo "usage: $0 --package S3_URI --jars S3_FOLDER [--helpers S3_FOLDER]" >&2; exit 2; }
 
 package="" helpers="" jars=""
 while [ $# -gt 0 ]; do
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     *) usage ;;
   esac
 done
-[ -n "$package" ] || usage
+[ -n "$package" ] && [ -n "$jars" ] || usage
 helpers="${helpers:-${package%/*}}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -83,19 +83,13 @@ exec $PREFIX/venv/bin/python3 $PREFIX/lib/sdk_worker.py "\$@"
 EOF
 sudo chmod 755 "$PREFIX/bin/sdk-worker"
 
-# Only the master runs the job servers (the launcher starts them there).
+# Only the master runs the job servers (the launcher starts them there): the
+# ones runners/job_server.sh assembled and the tests ran, copied whole.
 if grep -q '"isMaster": *true' /mnt/var/lib/info/instance.json 2>/dev/null; then
+  log "job servers (Flink $FLINK_MINOR, Spark 3) from $jars"
+  aws s3 cp --recursive --only-show-errors "${jars%/}/" "$work/jars/"
   sudo mkdir -p "$PREFIX/jars"
-  for artifact in "beam-runners-flink-$FLINK_MINOR-job-server" beam-runners-spark-3-job-server; do
-    jar="$artifact-$BEAM_VERSION.jar"
-    log "$jar"
-    if [ -n "$jars" ]; then
-      fetch "$jars" "$jar"
-    else
-      curl -fsSL --retry 3 -o "$work/$jar" "$MAVEN/$artifact/$BEAM_VERSION/$jar"
-    fi
-    sudo install -m 644 "$work/$jar" "$PREFIX/jars/$jar"
-  done
+  sudo cp -r "$work/jars/." "$PREFIX/jars/"
 fi
 
 # Flink's and Spark's containers run as the yarn user.

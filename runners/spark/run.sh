@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# The pipeline on a Spark standalone cluster through Beam's portable SparkRunner:
-# only runner options differ from a local run. Beam starts the job server from the jar.
+# The pipeline on a Spark standalone cluster through Beam's portable
+# SparkRunner: only runner options differ from a local run. Beam starts the
+# job server (the Spark driver) from the jar that runners/job_server.sh provides.
+#
+#   runners/spark/cluster.sh start      # or use a cluster of your own:
 #   SPARK_MASTER=spark://master:7077 runners/spark/run.sh --input s3://b/in --output s3://b/out
-# ENVIRONMENT_TYPE as in runners/flink/run.sh.
+#
+# SPARK_MASTER     default: the standalone cluster's address (runners/spark/cluster.sh)
+# SPARK_JOB_SERVER_JAR  default: runners/job_server.sh spark
+# ENVIRONMENT_TYPE, ENVIRONMENT_CONFIG, SDK_WORKER: as for runners/flink/run.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-jar="${SPARK_JOB_SERVER_JAR:-$("$root/runners/fetch_job_server.sh" spark)}"
-env_args=(--environment_type "${ENVIRONMENT_TYPE:-LOOPBACK}")
-[ -n "${ENVIRONMENT_CONFIG:-}" ] && env_args+=(--environment_config "$ENVIRONMENT_CONFIG")
-exec "${PYTHON:-$root/.venv/bin/python}" -m pipeline \
-  --runner SparkRunner --spark_master_url "${SPARK_MASTER:-spark://localhost:7077}" \
-  --spark_job_server_jar "$jar" \
-  "${env_args[@]}" --setup_file "$root/setup.py" "$@"
+. "$root/runners/cluster_lib.sh"
+master="${SPARK_MASTER:-$(cat "$cache/clusters/spark/address" 2>/dev/null || echo spark://localhost:7077)}"
+jar="${SPARK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" spark | tail -n 1)}"
+# The job server is Spark's driver, which executors call back: with a master on
+# this machine, keep the driver on loopback too instead of the host's address.
+case "$master" in
+  spark://127.0.0.1:*|spark://localhost:*) export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}" ;;
+esac
+worker_environment_args spark
+exec "$python" -m pipeline \
+  --runner SparkRunner --spark_master_url "$master" --spark_job_server_jar "$jar" \
+  "${environment_args[@]}" "$@"

@@ -1,0 +1,134 @@
+# Shared by runners/flink/cluster.sh and runners/spark/cluster.sh (sourced):
+# fetching a distribution from PyPI, free ports on 127.0.0.1, daemons with pid
+# files, waiting for them, and stopping them without leaving a process behind.
+# Expects $root (the project) and $state (this cluster's folder) to be set.
+
+cache="${IM2TFRECORD_CACHE:-$root/.cache}"
+python="${PYTHON:-$root/.venv/bin/python}"
+[ -x "$python" ] || python=python3
+
+die() { echo "$(basename "$(dirname "$0")")/cluster.sh: $*" >&2; exit 1; }
+
+# fetch_distribution PYPI_NAME VERSION -> prints the unpacked sdist's folder.
+# Flink's and Spark's Java distributions ship inside these PyPI sdists (the
+# `deps/` folder); the sdist is unpacked once and kept in the cache.
+fetch_distribution() {
+  local name="$1" version="$2" dest="$cache/dist/$1-$2"
+  if [ ! -d "$dest/deps" ]; then
+    mkdir -p "$cache/dist"
+    local work; work="$(mktemp -d "$cache/dist/.download.XXXXXX")"
+    if ! "$python" -m pip download --quiet --no-deps --no-binary :all: \
+         "$name==$version" -d "$work" >"$work/pip.log" 2>&1; then
+      die "could not download $name==$version from PyPI: $(tail -n 1 "$work/pip.log")"
+    fi
+    tar -xzf "$work/$name-$version.tar.gz" -C "$work"
+    rm -rf "$dest"
+    mv "$work/$name-$version" "$dest"
+    rm -rf "$work"
+  fi
+  echo "$dest"
+}
+
+# free_port PREFERRED -> PREFERRED if nothing listens there on 127.0.0.1, else a free one.
+free_port() {
+  "$python" - "$1" <<'PY'
+import socket, sys
+for port in (int(sys.argv[1]), 0):
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            print(s.getsockname()[1])
+            break
+    except OSError:
+        continue
+PY
+}
+
+# alive NAME: its pid file names a running process.
+alive() {
+  local pid
+  pid="$(cat "$state/$1.pid" 2>/dev/null)" || return 1
+  kill -0 "$pid" 2>/dev/null
+}
+
+# start_daemon NAME COMMAND...: runs COMMAND in its own session (so stop can
+# end its whole process group), output to $state/NAME.log.
+start_daemon() {
+  local name="$1"; shift
+  setsid "$@" >"$state/$name.log" 2>&1 < /dev/null &
+  echo $! >"$state/$name.pid"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: retries COMMAND twice a second.
+wait_until() {
+  local seconds="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# stop_daemons: ends every process group started here (TERM, then KILL).
+stop_daemons() {
+  local pidfile pid
+  for pidfile in "$state"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pidfile in "$state"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  rm -f "$state/address"
+}
+
+# http_ok URL: the URL answers 2xx.
+http_ok() {
+  "$python" - "$1" <<'PY'
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2).read()
+PY
+}
+
+# write_sdk_worker PATH: the command Beam's PROCESS environment runs on a
+# worker node (here: this machine), this project's Python and runners/emr/sdk_worker.py.
+write_sdk_worker() {
+  cat >"$1" <<SH
+#!/bin/sh
+# Beam SDK worker for --environment_type PROCESS (see runners/emr/sdk_worker.py).
+exec "$python" "$root/runners/emr/sdk_worker.py" "\$@"
+SH
+  chmod +x "$1"
+}
+
+# worker_environment_args ENGINE: the Beam flags for the SDK workers' environment,
+# from ENVIRONMENT_TYPE (default PROCESS) and ENVIRONMENT_CONFIG, into the array
+# `environment_args`.
+#   PROCESS   each TaskManager / executor starts SDK workers with the command
+#             $SDK_WORKER (default: the standalone cluster's sdk-worker, else
+#             /opt/im2tfrecord/bin/sdk-worker as runners/emr/bootstrap.sh installs it)
+#   LOOPBACK  the workers run inside the launching process: one machine only
+#   EXTERNAL  ENVIRONMENT_CONFIG=HOST:PORT of a running worker pool
+#   DOCKER    ENVIRONMENT_CONFIG=an SDK image with the package installed
+worker_environment_args() {
+  local type="${ENVIRONMENT_TYPE:-PROCESS}" config="${ENVIRONMENT_CONFIG:-}"
+  if [ "$type" = PROCESS ] && [ -z "$config" ]; then
+    local command="${SDK_WORKER:-$cache/clusters/$1/sdk-worker}"
+    [ -x "$command" ] || command=/opt/im2tfrecord/bin/sdk-worker
+    config="{\"command\": \"$command\"}"
+  fi
+  environment_args=(--environment_type "$type")
+  [ -n "$config" ] && environment_args+=(--environment_config "$config")
+  # Keep each worker's SDK harness for the whole job rather than starting a
+  # new one per task (Spark otherwise pays a Python start-up for every task).
+  environment_args+=(--environment_cache_millis "${ENVIRONMENT_CACHE_MILLIS:-600000}")
+  # Only an SDK image installs the staged package; PROCESS workers have it installed.
+  if [ "$type" = DOCKER ]; then environment_args+=(--setup_file "$root/setup.py"); fi
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# A standalone Flink session cluster on this machine: one JobManager and
+# $TASKMANAGERS TaskManagers with $SLOTS slots each (default 1 x 2), every port
+# on 127.0.0.1. Flink's Java distribution comes from PyPI's
+# apache-flink-libraries sdist (its deps/ folder: lib/ with flink-dist, no
+# start scripts), so the daemons are started here as Flink's own scripts would.
+#
+#   runners/flink/cluster.sh start   # last line: HOST:PORT for --flink_master
+#   runners/flink/cluster.sh stop    # no process left behind
+#   runners/flink/cluster.sh status
+#
+# Logs and state: $IM2TFRECORD_CACHE/clusters/flink/ (default .cache/).
+# It also writes sdk-worker there: the command for --environment_type PROCESS.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+state="${IM2TFRECORD_CACHE:-$root/.cache}/clusters/flink"
+# shellcheck source=../cluster_lib.sh
+. "$root/runners/cluster_lib.sh"
+
+FLINK_VERSION="${FLINK_VERSION:-1.19.3}"
+TASKMANAGERS="${TASKMANAGERS:-1}"
+SLOTS="${SLOTS:-2}"
+REST_PORT="${FLINK_REST_PORT:-8081}"
+# Enough for the job server's staged jars and Beam's data plane; the Python
+# SDK workers run outside these JVMs.
+TM_MEMORY="${TM_MEMORY:-2048m}"
+JM_MEMORY="${JM_MEMORY:-1024m}"
+START_TIMEOUT_S="${START_TIMEOUT_S:-90}"
+# What Flink's default config passes to every JVM on Java 17.
+JAVA_OPTS_17=(
+  --add-exports=java.base/sun.net.util=ALL-UNNAMED --add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED
+  --add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED
+  --add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED
+  --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED
+  --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/java.lang.reflect=ALL-UNNAMED
+  --add-opens=java.base/java.text=ALL-UNNAMED --add-opens=java.base/java.time=ALL-UNNAMED
+  --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED
+  --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED
+  --add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED
+)
+
+write_config() {  # write_config DIR REST_PORT RPC_PORT BLOB_PORT
+  mkdir -p "$1" "$state/tmp"
+  cat >"$1/config.yaml" <<YAML
+jobmanager.rpc.address: 127.0.0.1
+jobmanager.rpc.port: $3
+jobmanager.bind-host: 127.0.0.1
+jobmanager.memory.process.size: $JM_MEMORY
+rest.address: 127.0.0.1
+rest.bind-address: 127.0.0.1
+rest.port: $2
+blob.server.port: $4
+taskmanager.host: 127.0.0.1
+taskmanager.bind-host: 127.0.0.1
+taskmanager.numberOfTaskSlots: $SLOTS
+taskmanager.memory.process.size: $TM_MEMORY
+# Beam's batch jobs run many stages at once; Flink's default (a tenth of the
+# process, 128 MiB here) ran out of network buffers at parallelism 2.
+taskmanager.memory.network.min: 256mb
+taskmanager.memory.network.max: 256mb
+parallelism.default: $((TASKMANAGERS * SLOTS))
+io.tmp.dirs: $state/tmp
+web.tmpdir: $state/tmp
+# A job whose TaskManager dies is restarted from its last attempt's start.
+restart-strategy.type: fixed-delay
+restart-strategy.fixed-delay.attempts: 3
+restart-strategy.fixed-delay.delay: 2 s
+YAML
+  cat >"$1/log4j.properties" <<'PROPS'
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = Console
+appender.console.name = Console
+appender.console.type = Console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
+PROPS
+}
+
+# resource_params DIST CONF KIND -> the JVM flags (line 1) and -D settings
+# (line 2) Flink's scripts compute from the memory configuration.
+resource_params() {
+  java -cp "$1/bin/bash-java-utils.jar:$1/lib/*" org.apache.flink.runtime.util.bash.BashJavaUtils \
+    "GET_${3}_RESOURCE_PARAMS" --configDir "$2" 2>/dev/null \
+    | sed -n 's/^BASH_JAVA_UTILS_EXEC_RESULT://p'
+}
+
+registered_taskmanagers() {  # exits 0 when all TaskManagers have registered
+  "$python" - "$(cat "$state/address")" "$TASKMANAGERS" <<'PY'
+import json, sys, urllib.request
+answer = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/taskmanagers", timeout=2))
+sys.exit(0 if len(answer["taskmanagers"]) >= int(sys.argv[2]) else 1)
+PY
+}
+
+running() {
+  [ -s "$state/address" ] && alive jobmanager && registered_taskmanagers
+}
+
+start() {
+  mkdir -p "$state"
+  if running; then cat "$state/address"; return; fi
+  stop_daemons
+  command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
+  local dist conf rest rpc blob
+  dist="$(fetch_distribution apache-flink-libraries "$FLINK_VERSION")/deps"
+  conf="$state/conf"
+  rest="$(free_port "$REST_PORT")"; rpc="$(free_port 6123)"; blob="$(free_port 6124)"
+  write_config "$conf" "$rest" "$rpc" "$blob"
+  write_sdk_worker "$state/sdk-worker"
+  export FLINK_CONF_DIR="$conf" FLINK_LIB_DIR="$dist/lib" FLINK_PLUGINS_DIR="$dist/plugins" FLINK_OPT_DIR="$dist/opt"
+  local logging=(-Dlog4j.configurationFile="file:$conf/log4j.properties" -Dlog.file="$state/flink.log")
+
+  local jm; mapfile -t jm < <(resource_params "$dist" "$conf" JM)
+  [ "${#jm[@]}" -eq 2 ] || die "Flink's BashJavaUtils did not compute the JobManager's memory"
+  # shellcheck disable=SC2086  # the computed flags are word lists
+  start_daemon jobmanager java ${jm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$dist/lib/*" \
+    org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$conf" ${jm[1]}
+  echo "127.0.0.1:$rest" >"$state/address"
+
+  local tm; mapfile -t tm < <(resource_params "$dist" "$conf" TM)
+  [ "${#tm[@]}" -eq 2 ] || die "Flink's BashJavaUtils did not compute the TaskManager's memory"
+  local n
+  for n in $(seq 1 "$TASKMANAGERS"); do
+    # shellcheck disable=SC2086
+    start_daemon "taskmanager-$n" java ${tm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$dist/lib/*" \
+      org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$conf" ${tm[1]}
+  done
+  if ! wait_until "$START_TIMEOUT_S" "TaskManagers" registered_taskmanagers; then
+    stop_daemons
+    die "the TaskManagers did not register with the JobManager within ${START_TIMEOUT_S}s (logs: $state)"
+  fi
+  cat "$state/address"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) mkdir -p "$state"; stop_daemons ;;
+  status) if running; then echo "running at $(cat "$state/address")"; else echo "not running"; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A standalone Spark cluster on this machine: one master and $WORKERS workers
+# with $WORKER_CORES cores each (default 1 x 2), every port on 127.0.0.1.
+# Spark's distribution comes from PyPI's pyspark sdist (its deps/ folder is a
+# Spark home: bin/spark-class, jars/; sbin/ lacks the daemon scripts), so the
+# master and workers are started here with spark-class, as sbin/ would.
+#
+#   runners/spark/cluster.sh start   # last line: spark://HOST:PORT for --spark_master_url
+#   runners/spark/cluster.sh stop    # no process left behind
+#   runners/spark/cluster.sh status
+#
+# Logs and state: $IM2TFRECORD_CACHE/clusters/spark/ (default .cache/).
+# It also writes sdk-worker there: the command for --environment_type PROCESS.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+state="${IM2TFRECORD_CACHE:-$root/.cache}/clusters/spark"
+# shellcheck source=../cluster_lib.sh
+. "$root/runners/cluster_lib.sh"
+
+SPARK_VERSION="${SPARK_VERSION:-3.5.3}"
+WORKERS="${WORKERS:-1}"
+WORKER_CORES="${WORKER_CORES:-2}"
+WORKER_MEMORY="${WORKER_MEMORY:-2g}"
+MASTER_PORT="${SPARK_MASTER_PORT:-7077}"
+START_TIMEOUT_S="${START_TIMEOUT_S:-90}"
+
+alive_workers() {  # exits 0 when all workers have registered with the master
+  "$python" - "$(cat "$state/webui")" "$WORKERS" <<'PY'
+import json, sys, urllib.request
+answer = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/json/", timeout=2))
+sys.exit(0 if answer.get("aliveworkers", 0) >= int(sys.argv[2]) else 1)
+PY
+}
+
+running() {
+  [ -s "$state/address" ] && alive master && alive_workers
+}
+
+start() {
+  mkdir -p "$state"
+  if running; then cat "$state/address"; return; fi
+  stop_daemons
+  command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
+  local home port webui
+  home="$(fetch_distribution pyspark "$SPARK_VERSION")/deps"
+  port="$(free_port "$MASTER_PORT")"; webui="$(free_port 8080)"
+  write_sdk_worker "$state/sdk-worker"
+  mkdir -p "$state/work" "$state/tmp"
+  export SPARK_HOME="$home" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOG_DIR="$state" SPARK_LOCAL_DIRS="$state/tmp"
+  # Workers' UI and ports: free ones, on 127.0.0.1 like everything else.
+  export SPARK_WORKER_OPTS="-Dspark.worker.cleanup.enabled=true"
+  start_daemon master "$home/bin/spark-class" org.apache.spark.deploy.master.Master \
+    --host 127.0.0.1 --port "$port" --webui-port "$webui"
+  echo "127.0.0.1:$webui" >"$state/webui"
+  echo "spark://127.0.0.1:$port" >"$state/address"
+  wait_until 30 "master" http_ok "http://127.0.0.1:$webui/json/" \
+    || { stop_daemons; die "the Spark master did not start within 30s (log: $state/master.log)"; }
+  local n
+  for n in $(seq 1 "$WORKERS"); do
+    mkdir -p "$state/work/$n"
+    start_daemon "worker-$n" "$home/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+      --host 127.0.0.1 --port 0 --webui-port "$(free_port $((8080 + n)))" \
+      --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" --work-dir "$state/work/$n" \
+      "spark://127.0.0.1:$port"
+  done
+  if ! wait_until "$START_TIMEOUT_S" "workers" alive_workers; then
+    stop_daemons
+    die "the Spark workers did not register with the master within ${START_TIMEOUT_S}s (logs: $state)"
+  fi
+  cat "$state/address"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) mkdir -p "$state"; stop_daemons; rm -f "$state/webui" ;;
+  status) if running; then echo "running at $(cat "$state/address")"; else echo "not running"; exit 1; fi ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
