@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
+from pipeline import __version__
 from pipeline import commands
 from pipeline import convert
 from pipeline import progress
@@ -32,6 +33,7 @@ from pipeline import summary
 from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
 from pipeline.preflight import check
+from transforms import ownership
 from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
 from transforms.storage import s3_settings
@@ -85,6 +87,9 @@ def main(argv=None):
         return importlib.import_module(_COMMANDS[argv[0]]).main(argv[1:])
     if argv and argv[0] == "convert":
         argv = argv[1:]
+    if argv == ["--version"]:
+        print(f"{_PROG} {__version__}")
+        return 0
     parser = _parser()
     if "-h" in argv or "--help" in argv:
         parser.print_help()
@@ -103,9 +108,9 @@ def main(argv=None):
 
 
 def _check_and_run(options):
-    check(options)
+    output = check(options)
     _make_local_paths_absolute(options.view_as(ConvertOptions))
-    return _run(options)
+    return _run(options, output)
 
 
 def _make_local_paths_absolute(convert):
@@ -117,10 +122,12 @@ def _make_local_paths_absolute(convert):
             setattr(convert, name, os.path.abspath(path))
 
 
-def _run(options):
+def _run(options, output):
     convert_options = options.view_as(ConvertOptions)
     start = time.monotonic()
     storage = Storage(s3_settings(options))
+    # Written before anything else: marks every file here as this run's.
+    ownership.write_marker(storage, convert_options.output, output.owned)
     if convert_options.overwrite:
         # From here until the new dataset_info.json is written, the output
         # does not claim to be a complete dataset.
@@ -130,6 +137,7 @@ def _run(options):
         convert.build(pipeline, options)
         pipeline.run().wait_until_finish()
     seconds = time.monotonic() - start
+    ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)
     try:
         print(summary.format_summary(info, convert_options.output, seconds), flush=True)

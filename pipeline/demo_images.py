@@ -5,9 +5,9 @@ squares and triangles of random colours and sizes on random backgrounds,
 as JPEG and PNG. Seeded, so every run makes the same files.
 """
 
+import argparse
 import os
 import random
-import sys
 
 from PIL import Image
 from PIL import ImageDraw
@@ -44,8 +44,14 @@ def make_demo_tree(root, images_per_class=IMAGES_PER_CLASS, seed=_SEED):
     return root
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pipeline.demo_images",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("dir", help="folder to write <shape>/<n>.<ext> into")
+    args = parser.parse_args(argv)
+    make_demo_tree(args.dir)
+    print(f"wrote {len(CLASSES) * IMAGES_PER_CLASS} demo images under {args.dir}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m pipeline.demo_images DIR")
-    make_demo_tree(sys.argv[1])
-    print(f"wrote {len(CLASSES) * IMAGES_PER_CLASS} demo images under {sys.argv[1]}")
+    main()

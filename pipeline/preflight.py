@@ -5,7 +5,11 @@ Every check raises `UsageError` with a message fit to print as is; none of the
 messages may contain credentials.
 """
 
+import os
+import urllib.parse
+
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import S3Options
 
 from pipeline import commands
 from pipeline.commands import UsageError
@@ -13,26 +17,37 @@ from pipeline.commands import s3_call
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 from transforms import storage
-from transforms.dataset_info import existing_dataset_files
-from transforms.layout import DATASET_INFO_FILE
+from transforms import ownership
 from transforms.layout import RECORDIO
+from transforms.label import parse_labels_file
 from transforms.match import input_pattern
 from transforms.shard import parse_num_shards
+from transforms.split import SPLITS
 
 
 
 
 def check(options):
-    """Runs every check; raises UsageError on the first that fails."""
+    """Runs every check; raises UsageError on the first that fails. Returns
+    the survey of --output (which of its files are ours to replace)."""
     convert = options.view_as(ConvertOptions)
     _check_values(convert, options)
     # One client for every check, built only when a path is on S3.
     store = storage.Storage(storage.s3_settings(options), max_attempts=commands.PREFLIGHT_S3_ATTEMPTS)
     _check_input(convert.input, store)
+    if convert.splits_from_folders:
+        listed = store.list_children(convert.input)
+        if listed is not None:  # With --splits_from_folders, the top folders are the splits.
+            _check_named_splits(convert, [folder.rstrip("/").rsplit("/", 1)[-1] for folder in listed[1]])
     _check_output(convert.output, store)
-    _check_no_dataset_there(convert, store)
+    output = _check_output_is_ours(convert, store)
     if convert.labels_file:
         _check_readable(convert.labels_file, "--labels_file", store)
+        try:
+            parse_labels_file(store.read(convert.labels_file).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UsageError(f"--labels_file {convert.labels_file}: {e}") from None
+    return output
 
 
 def _check_values(convert, options):
@@ -44,6 +59,9 @@ def _check_values(convert, options):
         parse_num_shards(convert.num_shards)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    _check_split_names(convert)
+    _check_endpoint(options)
+    _check_output_place(convert)
     _check_splits(convert)
     _check_format(convert)
     for flag, value in (("--decode_threads", convert.decode_threads),
@@ -54,6 +72,43 @@ def _check_values(convert, options):
         image_settings(options)
     except ValueError as e:
         raise UsageError(_option_names(str(e))) from None
+
+
+def _check_endpoint(options):
+    endpoint = options.view_as(S3Options).s3_endpoint_url
+    if endpoint:
+        parts = urllib.parse.urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"--s3_endpoint_url must be a URL such as http://127.0.0.1:9000 "
+                             f"or https://s3.eu-west-1.amazonaws.com, got {endpoint!r}")
+
+
+def _check_output_place(convert):
+    """--output must be a folder, and not one the input listing would read."""
+    output, source = convert.output.rstrip("/"), convert.input.rstrip("/")
+    if not storage.is_s3(output) and os.path.isfile(output):
+        raise UsageError(f"--output {convert.output} is a file; name a folder")
+    if storage.is_s3(output) == storage.is_s3(source):
+        if not storage.is_s3(output):
+            output, source = os.path.abspath(output), os.path.abspath(source)
+        if output == source or output.startswith(source + "/"):
+            raise UsageError(f"--output {convert.output} is inside --input {convert.input}: its "
+                             "files would be read as images next time; choose a folder outside it")
+
+
+def _check_split_names(convert):
+    """--num_shards may name only splits the run makes: a typo (valid=1)
+    would otherwise leave that split silently at the default count."""
+    if not convert.splits_from_folders:
+        _check_named_splits(convert, SPLITS)
+
+
+def _check_named_splits(convert, splits):
+    named = {split for split in parse_num_shards(convert.num_shards) if split is not None}
+    unknown = sorted(named - set(splits))
+    if unknown:
+        raise UsageError(f"--num_shards names split {unknown[0]!r}, but the splits are "
+                         f"{', '.join(sorted(splits))}")
 
 
 def _check_splits(convert):
@@ -84,17 +139,24 @@ def _check_format(convert):
                          "records do not have (an im2rec header and the image): drop --schema")
 
 
-def _check_no_dataset_there(convert, store):
-    """Refuses to replace a complete dataset (one with dataset_info.json)
-    without --overwrite. What a killed run left has no dataset_info.json: the
-    run replaces it, since nothing complete is lost."""
-    if convert.overwrite:
-        return
-    found = existing_dataset_files(store, convert.output)
-    if DATASET_INFO_FILE in found:
-        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-        raise UsageError(f"--output {convert.output} already holds a dataset ({shown}); "
+def _check_output_is_ours(convert, store):
+    """Refuses to touch files in --output that look like a dataset's but that
+    no run of ours provably wrote, with or without --overwrite; refuses to
+    replace a complete dataset without --overwrite. What a killed run of ours
+    left (its run marker is still there) is replaced: nothing complete is lost."""
+    found = ownership.survey(store, convert.output)
+    if found.foreign:
+        raise UsageError(f"--output {convert.output} holds files named like a dataset's that no run "
+                         f"of im2tfrecord marked as its own ({_some(found.foreign)}); nothing was "
+                         "changed: move them away or choose another --output")
+    if found.complete and not convert.overwrite:
+        raise UsageError(f"--output {convert.output} already holds a dataset ({_some(found.owned)}); "
                          "pass --overwrite to replace it")
+    return found
+
+
+def _some(names):
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _option_names(message):

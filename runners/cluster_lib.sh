@@ -128,7 +128,11 @@ worker_environment_args() {
   [ -n "$config" ] && environment_args+=(--environment_config "$config")
   # Keep each worker's SDK harness for the whole job rather than starting a
   # new one per task (Spark otherwise pays a Python start-up for every task).
-  environment_args+=(--environment_cache_millis "${ENVIRONMENT_CACHE_MILLIS:-600000}")
+  # LOOPBACK workers are threads of the launcher: nothing to start, and a
+  # cached one outlives the job, to die noisily when the job server stops.
+  if [ "$type" != LOOPBACK ]; then
+    environment_args+=(--environment_cache_millis "${ENVIRONMENT_CACHE_MILLIS:-600000}")
+  fi
   # Only an SDK image installs the staged package; PROCESS workers have it installed.
   if [ "$type" = DOCKER ]; then environment_args+=(--setup_file "$root/setup.py"); fi
 }

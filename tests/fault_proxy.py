@@ -9,7 +9,8 @@ truncated body happen before the request reaches the server, so the server
 never half-does an operation. `faults` counts what was injected, per operation.
 
 `deny` names operations answered 403 AccessDenied every time: a persistent
-failure, as when the bucket's policy changes mid-run. From request number
+failure, as when the bucket's policy changes mid-run; with `deny_keys_ending`,
+only for keys with one of those endings (a policy on some objects). From request number
 `bucket_gone_after` on, every request is answered 404 NoSuchBucket, as when
 the bucket is removed mid-run.
 """
@@ -59,9 +60,11 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 class FaultProxy:
 
-    def __init__(self, upstream, period=10, stall_s=1.0, deny=(), bucket_gone_after=None):
+    def __init__(self, upstream, period=10, stall_s=1.0, deny=(), bucket_gone_after=None,
+                 deny_keys_ending=()):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.deny = frozenset(deny)
+        self.deny_keys_ending = tuple(deny_keys_ending)
         self.bucket_gone_after = bucket_gone_after
         self.period = period
         self.stall_s = stall_s
@@ -79,13 +82,14 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def _fault_for(self, op):
+    def _fault_for(self, op, path):
         """The fault kind for this request, or None."""
         with self._lock:
             self.requests[op] += 1
             if self.bucket_gone_after is not None and sum(self.requests.values()) > self.bucket_gone_after:
                 return "gone"
-            if op in self.deny:
+            key = urllib.parse.urlsplit(path).path
+            if op in self.deny and (not self.deny_keys_ending or key.endswith(self.deny_keys_ending)):
                 return "deny"
             if self.requests[op] % self.period != 1:
                 return None
@@ -140,7 +144,7 @@ class FaultProxy:
 
             def _handle(self):
                 body = self._body()
-                kind = proxy._fault_for(operation(self.command, self.path))
+                kind = proxy._fault_for(operation(self.command, self.path), self.path)
                 if kind == "deny":
                     return self._error(403, "AccessDenied")
                 if kind == "gone":

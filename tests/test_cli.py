@@ -1,7 +1,10 @@
 """The command line: help, fail-fast checks with one clear line, summary."""
 
+import os
+
 import pytest
 
+import pipeline
 from pipeline.cli import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import SECRET_KEY
@@ -44,13 +47,46 @@ def test_help_lists_our_options_then_beams(capsys):
     (["--input", "{empty}", "--output", "{out}"], "holds no files"),
     (["--input", "{tree}/missing", "--output", "{out}"], "holds no files"),
     (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}/nope.txt"], "does not exist"),
+    # Found by a new user: each was accepted, or failed only after the work.
+    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1"],
+     "--num_shards names split 'valid', but the splits are test, train, validation"),
+    (["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],
+     "--s3_endpoint_url must be a URL"),
+    (["--input", "{tree}", "--output", "{file}"], "is a file; name a folder"),
+    (["--input", "{tree}", "--output", "{tree}/shards"], "is inside --input"),
+    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{blank_line_labels}"],
+     "labels file line 2 is blank"),
+    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{empty_labels}"], "labels file is empty"),
+    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{twice_labels}"],
+     "names class 'cats' twice (lines 1 and 3)"),
 ])
 def test_wrong_invocations_fail_fast_with_one_line(args, expected, image_tree, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    values = {"tree": image_tree, "out": str(tmp_path / "out"), "empty": str(tmp_path / "empty")}
+    (tmp_path / "file").write_bytes(b"not a folder")
+    labels = {"blank_line_labels": "cats\n\ndogs\n", "empty_labels": "\n", "twice_labels": "cats\ndogs\ncats\n"}
+    for name, text in labels.items():
+        (tmp_path / name).write_text(text)
+    values = {"tree": image_tree, "out": str(tmp_path / "out"), "empty": str(tmp_path / "empty"),
+              "file": str(tmp_path / "file"), **{name: str(tmp_path / name) for name in labels}}
     assert main([a.format(**values) for a in args]) == 2
     assert expected in _error_line(capsys)
     assert not (tmp_path / "out" / "labels.txt").exists()
+    assert not os.path.exists(os.path.join(image_tree, "shards"))
+    assert (tmp_path / "file").read_bytes() == b"not a folder"
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"im2tfrecord {pipeline.__version__}"
+
+
+def test_num_shards_split_names_come_from_the_folders(tmp_path, capsys):
+    save_image(str(tmp_path / "in" / "train" / "cats" / "1.jpg"))
+    save_image(str(tmp_path / "in" / "holdout" / "cats" / "2.jpg"))
+    common = ["--input", str(tmp_path / "in"), "--splits_from_folders"]
+    assert main([*common, "--output", str(tmp_path / "a"), "--num_shards", "train=1,validation=1"]) == 2
+    assert "names split 'validation', but the splits are holdout, train" in _error_line(capsys)
+    assert main([*common, "--output", str(tmp_path / "b"), "--num_shards", "train=1,holdout=1"]) == 0
 
 
 def test_missing_bucket_fails_fast(s3_flags, image_tree, capsys):
@@ -106,7 +142,8 @@ def test_summary_adds_up(image_tree, tmp_path, capsys):
 
 
 def test_existing_dataset_on_s3_is_refused(s3_client, bucket, s3_flags, image_tree, capsys):
-    s3_client.put_object(Bucket=bucket, Key="out/dataset_info.json", Body=b"{}")
+    s3_client.put_object(Bucket=bucket, Key="out/dataset_info.json",
+                         Body=b'{"tool": {"name": "im2tfrecord"}, "splits": {}}')
     assert main(["--input", image_tree, "--output", f"s3://{bucket}/out", *s3_flags]) == 2
     assert "already holds a dataset (dataset_info.json)" in _error_line(capsys)
 

@@ -22,11 +22,14 @@ def test_relative_path_and_parent_label():
 
 
 def test_parse_labels_file():
-    assert parse_labels_file("cat\n\ndog\n  bird \n") == ["cat", "dog", "bird"]
-    with pytest.raises(ValueError, match="twice: cat"):
+    assert parse_labels_file("cat\ndog\n  bird \n\n") == ["cat", "dog", "bird"]
+    with pytest.raises(ValueError, match=r"class 'cat' twice \(lines 1 and 3\)"):
         parse_labels_file("cat\ndog\ncat\n")
     with pytest.raises(ValueError, match="empty"):
         parse_labels_file("\n \n")
+    # A blank line in the middle would shift every later id: refused, not skipped.
+    with pytest.raises(ValueError, match="line 2 is blank"):
+        parse_labels_file("cat\n\ndog\n")
 
 
 def test_key_by_label_rejects_top_level_and_unknown_classes():

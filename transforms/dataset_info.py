@@ -1,10 +1,10 @@
 """The last step of a run: side files, stale-file cleanup, then dataset_info.json.
 
 It runs once, after every shard is in place, and writes in this order:
-labels.txt, errors.jsonl, removal of dataset files an earlier run left that
-this run did not write (shards of another shard count or --format,
-temporaries of a killed run), and last dataset_info.json, whose presence
-marks a complete dataset.
+labels.txt, errors.jsonl, removal of the files of ours (ownership.py) that
+this run did not write (shards of another shard count or --format, what a
+killed run left), and last dataset_info.json, whose presence marks a complete
+dataset.
 
 A shard's entry names its records file (`file`, with its size and sha256)
 and, for RecordIO, its `index_file` (.idx) and `list_file` (.lst).
@@ -23,13 +23,8 @@ from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
-from transforms.layout import is_dataset_file
+from transforms.ownership import files_to_replace
 from transforms.storage import Storage
-
-
-def existing_dataset_files(storage, output):
-    """Names of the dataset files already in `output` (empty if it does not exist)."""
-    return [name for name in storage.list_folder(output) if is_dataset_file(name)]
 
 
 def build_dataset_info(run, class_names, shards, class_counts, errors, skipped):
@@ -76,8 +71,8 @@ class _Finalize(beam.DoFn):
         self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
         self._storage.write(path(ERRORS_FILE), errors_file_bytes(errors))
         keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {f for s in shards for f in s.files()}
-        stale = [name for name in existing_dataset_files(self._storage, self._output)
-                 if name not in keep]
+        replaceable = files_to_replace(self._storage, self._output, self._storage.list_folder(self._output))
+        stale = sorted(replaceable - keep)
         self._storage.delete([path(name) for name in stale])
         info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped)
         self._storage.write(path(DATASET_INFO_FILE),

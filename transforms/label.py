@@ -99,11 +99,23 @@ def labels_file_bytes(class_names):
 
 
 def parse_labels_file(text):
-    """Parses a labels file: one class per line, line N is id N."""
-    names = [line.strip() for line in text.splitlines() if line.strip()]
+    """Parses a labels file: one class per line, line N is id N.
+
+    A blank line is an error, not skipped: skipping it would silently give
+    every later class the id of the line above it."""
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():  # Trailing newlines are not classes.
+        lines.pop()
+    if not lines:
+        raise ValueError("labels file is empty")
+    names = [line.strip() for line in lines]
+    for number, name in enumerate(names, start=1):
+        if not name:
+            raise ValueError(f"labels file line {number} is blank (line N names class N)")
     duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
     if duplicates:
-        raise ValueError(f"labels file names these classes twice: {', '.join(duplicates)}")
-    if not names:
-        raise ValueError("labels file is empty")
+        first = names.index(duplicates[0])
+        again = names.index(duplicates[0], first + 1)
+        raise ValueError(f"labels file names class {duplicates[0]!r} twice (lines {first + 1} "
+                         f"and {again + 1})")
     return names

@@ -27,6 +27,7 @@ from transforms.label import relative_path
 
 STAGE = "split"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SPLITS = (TRAIN, VALIDATION, TEST)
 
 # Split folder names become file names: keep them to safe characters.
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
