@@ -36,6 +36,8 @@ from pipeline.preflight import check
 from transforms import ownership
 from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
+from transforms.storage import is_s3
+from transforms.storage import split_s3_path
 from transforms.storage import s3_settings
 
 _PROG = "im2tfrecord"
@@ -126,8 +128,10 @@ def _run(options, output):
     convert_options = options.view_as(ConvertOptions)
     start = time.monotonic()
     storage = Storage(s3_settings(options))
-    # Written before anything else: marks every file here as this run's.
-    ownership.write_marker(storage, convert_options.output, output.owned)
+    # Written before anything else: marks every file here as this run's. On
+    # S3 it is also the write probe: a bucket we may not write to fails here,
+    # in a second, not after all the decoding.
+    _claim_output(storage, convert_options.output, output.owned)
     if convert_options.overwrite:
         # From here until the new dataset_info.json is written, the output
         # does not claim to be a complete dataset.
@@ -144,6 +148,11 @@ def _run(options, output):
     except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
         sys.stdout = open(os.devnull, "w")
     return 0
+
+
+def _claim_output(storage, output, owned):
+    bucket = split_s3_path(output.rstrip("/") + "/")[0] if is_s3(output) else None
+    commands.s3_call(lambda: ownership.write_marker(storage, output, owned), "--output", bucket)
 
 
 _HUNG_UP = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)

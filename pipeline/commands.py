@@ -11,6 +11,7 @@ invocation (nothing was done).
 import contextlib
 import difflib
 import logging
+import re
 import sys
 
 import botocore.exceptions
@@ -30,6 +31,13 @@ PREFLIGHT_S3_ATTEMPTS = 2
 # characters); replacing them would mangle every message they occur in.
 _MIN_SECRET_LENGTH = 8
 _SECRET_SETTINGS = ("aws_secret_access_key", "aws_session_token", "aws_access_key_id")
+
+
+# The IAM permission each S3 call we make before the work needs, for a 403's message.
+_PERMISSIONS = {"HeadBucket": "s3:ListBucket", "ListObjectsV2": "s3:ListBucket",
+                "ListObjects": "s3:ListBucket", "HeadObject": "s3:GetObject",
+                "GetObject": "s3:GetObject", "PutObject": "s3:PutObject",
+                "DeleteObject": "s3:DeleteObject"}
 
 
 class UsageError(Exception):
@@ -157,22 +165,35 @@ def run(prog, work, secrets, failed="failed"):
 
 
 _TRACEBACK = "Traceback (most recent call last):"
+# Beam's runners wrap what a DoFn raised: locally as RuntimeError("module.Name:
+# message [while running 'Stage']"), on a cluster inside the runner's message
+# ("Pipeline ... failed: ... Error received from SDK harness ...") that holds
+# the worker's traceback. Either way the cause is a "module.Name: message" line.
+_WRAPPED = re.compile(r"^(?P<name>[A-Za-z_][\w.]*): (?P<message>.*?)(?: \[while running '.*'\])?$")
 
 
 def headline(error):
-    """The line that says what went wrong. A job that failed on a cluster
-    arrives wrapped: the runner's message ("Pipeline ... failed: ... Error
-    received from SDK harness ...") holds the worker's traceback, whose first
-    exception line names the cause."""
+    """The line that says what went wrong: the cause's own exception line
+    where a runner wrapped it, else the error's first line."""
     lines = str(error).strip().splitlines()
     in_traceback = False
     for line in lines:
         if line.rstrip().endswith(_TRACEBACK):
             in_traceback = True
         elif in_traceback and line.strip() and not line[0].isspace():
-            name, _, message = line.partition(": ")
-            return f"{name.rsplit('.', 1)[-1]}: {message}" if message else line
-    return f"{type(error).__name__}: {(lines or [''])[0]}"
+            return _short(line)
+    first = (lines or [""])[0]
+    if isinstance(error, RuntimeError) and _WRAPPED.match(first):
+        return _short(first)
+    return f"{type(error).__name__}: {first}"
+
+
+def _short(line):
+    """'botocore.errorfactory.AccessDenied: msg [while running ...]' -> 'AccessDenied: msg'."""
+    match = _WRAPPED.match(line)
+    if not match:
+        return line
+    return f"{match['name'].rsplit('.', 1)[-1]}: {match['message']}"
 
 
 def fail(prog, message, code):
@@ -201,10 +222,17 @@ def s3_call(call, flag, bucket, missing=None):
             raise UsageError(no_bucket) from None
         if code in ("404", "NoSuchKey"):  # HEAD answers carry no code: a bare 404.
             raise UsageError(missing or no_bucket) from None
-        if status in (401, 403) or code in ("InvalidAccessKeyId", "SignatureDoesNotMatch",
-                                            "AccessDenied", "403", "ExpiredToken"):
-            raise UsageError(f"{flag}: S3 rejected the credentials for bucket '{bucket}' "
-                             f"({code or status})") from None
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+            raise UsageError(f"{flag}: S3 rejected the credentials for bucket '{bucket}' ({code})") from None
+        if status in (401, 403) or code in ("AccessDenied", "403"):
+            operation = e.operation_name
+            permission = _PERMISSIONS.get(operation, "permission for it")
+            if code in ("AccessDenied", "AllAccessDisabled"):  # The keys are valid: a policy said no.
+                raise UsageError(f"{flag}: S3 denied {operation} on bucket '{bucket}' ({code}): "
+                                 f"the credentials need {permission} there") from None
+            # A HEAD answer has no body to tell bad keys from a missing permission.
+            raise UsageError(f"{flag}: S3 refused {operation} on bucket '{bucket}' ({code or status}): "
+                             f"the credentials are wrong, or lack {permission} there") from None
         raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
     except botocore.exceptions.BotoCoreError as e:
         raise UsageError(f"{flag}: S3 request failed: {e}") from None

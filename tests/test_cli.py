@@ -123,7 +123,7 @@ def test_rejected_credentials_fail_fast(tmp_path, capsys):
     finally:
         stop_server(process)
     line = _error_line(capsys)
-    assert "S3 rejected the credentials" in line
+    assert "S3 refused HeadBucket on bucket 'b' (403): the credentials are wrong, or lack s3:ListBucket" in line
     assert SECRET_KEY not in line and ACCESS_KEY not in line
 
 

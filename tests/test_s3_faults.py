@@ -53,11 +53,18 @@ def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_p
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-@pytest.mark.parametrize("failure,expected", [
-    ({"deny": ("PUT", "UploadPart", "CompleteMultipartUpload")}, "AccessDenied"),
-    ({"bucket_gone_after": 20}, "NoSuchBucket"),
-], ids=["writes-denied", "bucket-removed-mid-run"])
-def test_persistent_failure_fails_the_job_cleanly(failure, expected, s3_client, s3_endpoint, bucket,
+_WRITES = ("PUT", "UploadPart", "CompleteMultipartUpload")
+
+
+@pytest.mark.parametrize("failure,code,expected", [
+    # No write allowed at all: found by the first write, before any work.
+    ({"deny": _WRITES}, 2, "--output: S3 denied PutObject on bucket '{bucket}' (AccessDenied): "
+                           "the credentials need s3:PutObject there"),
+    # Only shards denied (a policy on some keys): found by the shard writer.
+    ({"deny": _WRITES, "deny_keys_ending": (".tfrecord",)}, 1, "the job failed: AccessDenied"),
+    ({"bucket_gone_after": 20}, 1, "the job failed: NoSuchBucket"),
+], ids=["writes-denied", "shard-writes-denied", "bucket-removed-mid-run"])
+def test_persistent_failure_fails_the_job_cleanly(failure, code, expected, s3_client, s3_endpoint, bucket,
                                                   tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(storage, "_PART_BYTES", 5 * 1024 * 1024)
     rng = np.random.default_rng(2)
@@ -66,12 +73,11 @@ def test_persistent_failure_fails_the_job_cleanly(failure, expected, s3_client, 
         Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(path)
         s3_client.upload_file(str(path), bucket, f"in/a/{n}.png")
     with FaultProxy(s3_endpoint, period=1000, **failure) as proxy:
-        code = main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--num_shards", "1",
-                     "--image_format", "png", "--image_size", "300", *_flags(proxy.endpoint)])
-    assert code == 1
+        assert main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--num_shards", "1",
+                     "--image_format", "png", "--image_size", "300", *_flags(proxy.endpoint)]) == code
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: the job failed:"), lines
-    assert expected in lines[0] and SECRET_KEY not in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: "), lines
+    assert expected.format(bucket=bucket) in lines[0] and SECRET_KEY not in lines[0]
     # Nothing under a final name: at most the run marker, written first, is
     # left, so that a rerun may replace what this run left.
     left = [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])]

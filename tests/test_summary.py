@@ -26,3 +26,15 @@ def test_summary_lines():
 
 def test_counts_that_do_not_add_up_say_so():
     assert "DOES NOT ADD UP" in format_summary(_info(matched=11), "out", 1.0)
+
+
+def test_many_classes_show_the_largest_twenty():
+    info = _info()
+    info["splits"]["train"]["per_class"] = {f"class{n:04d}": n for n in range(1000)}
+    line = format_summary(info, "out", 1.0).splitlines()[3]
+    assert line.endswith("class0999 999, class0998 998, class0997 997, class0996 996, class0995 995, "
+                         "class0994 994, class0993 993, class0992 992, class0991 991, class0990 990, "
+                         "class0989 989, class0988 988, class0987 987, class0986 986, class0985 985, "
+                         "class0984 984, class0983 983, class0982 982, class0981 981, class0980 980 "
+                         "and 980 more classes (see dataset_info.json)")
+    assert len(line) < 600

@@ -343,7 +343,7 @@ def test_wrong_invocations_fail_with_one_line(argv, message, tree, bucket, s3_fl
 
 
 @pytest.mark.parametrize("endpoint,message", [
-    ("proxy", "S3 rejected the credentials for bucket"),
+    ("proxy", "S3 refused HeadBucket on bucket"),
     ("http://127.0.0.1:9", "cannot reach the S3 endpoint"),
 ], ids=["credentials-rejected", "unreachable"])
 def test_endpoint_problems_fail_fast(endpoint, message, tree, s3_endpoint, bucket, capsys):
