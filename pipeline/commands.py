@@ -12,7 +12,9 @@ import contextlib
 import difflib
 import logging
 import re
+import signal
 import sys
+import threading
 
 import botocore.exceptions
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -152,16 +154,55 @@ def reject_unknown(parser, unknown):
 
 def run(prog, work, secrets, failed="failed"):
     """Runs `work()` (which returns an exit code), turning what it raises into
-    one line on stderr: UsageError exits 2, anything else 1, its line starting
-    with `failed` (the traceback is logged at DEBUG)."""
+    one line on stderr: UsageError exits 2, SIGINT (Ctrl-C) 130 and SIGTERM
+    143, anything else 1, its line starting with `failed` (the traceback is
+    logged at DEBUG)."""
+    received = []
     try:
-        return work()
+        with _stop_on_signals(received):
+            return work()
+    except KeyboardInterrupt:
+        return _interrupted(prog, received)
     except UsageError as e:
         return fail(prog, redact(str(e), secrets), code=2)
     except Exception as e:
+        if received:  # A runner wraps the interrupt it met (RuntimeError: KeyboardInterrupt).
+            return _interrupted(prog, received)
         logging.getLogger(prog).debug(failed, exc_info=True)
         return fail(prog, redact(f"{failed}: {headline(e)}", secrets)
                     + " (rerun with --log_level DEBUG for the traceback)", code=1)
+
+
+# The shell's convention: 128 + the signal's number.
+_SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@contextlib.contextmanager
+def _stop_on_signals(received):
+    """SIGINT and SIGTERM both stop the work as Ctrl-C does (KeyboardInterrupt
+    in the main thread), and `received` records which came. SIGTERM's default
+    ends the process without any cleanup, and a container's PID 1 (SageMaker)
+    ignores it altogether."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, stop) for signum in _SIGNAL_EXIT_CODES}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupted(prog, received):
+    signum = received[0] if received else signal.SIGINT
+    return fail(prog, f"interrupted by {signal.Signals(signum).name}; nothing partial is left "
+                      "under a final name", code=_SIGNAL_EXIT_CODES[signum])
 
 
 _TRACEBACK = "Traceback (most recent call last):"

@@ -57,3 +57,26 @@ def test_sigkill_mid_write_then_rerun(tree, tmp_path):
     for name in os.listdir(clean):
         with open(os.path.join(killed, name), "rb") as a, open(os.path.join(clean, name), "rb") as b:
             assert a.read() == b.read(), name
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_mid_write_stops_with_one_line(signum, code, tree, tmp_path):
+    out = str(tmp_path / "out")
+    process = subprocess.Popen(_command(tree, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + _WAIT_S
+    while not (os.path.isdir(out) and any(is_temporary(n) for n in os.listdir(out))):
+        assert process.poll() is None, "the run ended before it was caught writing"
+        assert time.monotonic() < deadline, "no shard was being written"
+        time.sleep(0.02)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=_WAIT_S)
+    assert process.returncode == code
+    lines = [line for line in err.strip().splitlines() if not line.startswith("progress: ")]
+    assert lines == [f"im2tfrecord: error: interrupted by {signal.Signals(signum).name}; "
+                     "nothing partial is left under a final name"], err[-2000:]
+    left = os.listdir(out)
+    assert "dataset_info.json" not in left
+    for name in left:
+        if parse_shard_name(name):
+            with open(os.path.join(out, name), "rb") as f:
+                list(tfrecord.read_records(f.read()))

@@ -3,7 +3,10 @@ tree (no AWS, no Docker), and the launcher's request."""
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -14,6 +17,8 @@ from tests.records import read_examples
 from tests.records import read_labels
 from tests.records import save_image
 from tests.records import shard_paths
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerProcessing"
 IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/im2tfrecord-sagemaker:latest"
@@ -29,7 +34,8 @@ def _images(root, counts):
 
 
 def _environ(root):
-    return {entrypoint.ROOT_ENV: str(root), entrypoint.CONFIG_DIR_ENV: str(root / "config")}
+    return {entrypoint.ROOT_ENV: str(root), entrypoint.CONFIG_DIR_ENV: str(root / "config"),
+            entrypoint.FAILURE_FILE_ENV: str(root / "ml-output" / "message")}
 
 
 def _resource_config(root, host, hosts):
@@ -126,14 +132,39 @@ def test_several_instances_without_labels_file_is_refused(tmp_path, capsys):
     assert entrypoint.main(["--num_shards", "1"], environ=_environ(tmp_path)) == 2
     assert "2 instances each convert a slice of the images: pass --labels_file" in _error_line(capsys)
     assert not (tmp_path / "output").exists()
+    assert "pass --labels_file" in (tmp_path / "ml-output" / "message").read_text()
 
 
-def test_a_failing_job_exits_non_zero(tmp_path, capsys):
+def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path, capsys):
     (tmp_path / "input" / "images").mkdir(parents=True)  # The channel came down empty.
-    assert entrypoint.main([], environ=_environ(tmp_path)) != 0
+    assert entrypoint.main([], environ=_environ(tmp_path)) == 2
     err = capsys.readouterr().err
     assert "im2tfrecord: error: --input" in err and "holds no files" in err
     assert not (tmp_path / "output" / "tfrecords" / "dataset_info.json").exists()
+    # SageMaker shows /opt/ml/output/message as the job's FailureReason.
+    message = (tmp_path / "ml-output" / "message").read_text()
+    assert message == f"im2tfrecord: error: --input {tmp_path}/input/images holds no files " \
+                      "(expected <label>/<image> files below it)"
+
+
+def test_sigterm_stops_the_container_with_143(tmp_path):
+    # SageMaker stops a job with SIGTERM; as PID 1 the default action would be ignored.
+    for n in range(150):
+        save_image(str(tmp_path / "input" / "images" / "a" / f"{n}.png"), size=(400, 300), fmt="PNG")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runners.sagemaker.entrypoint", "--decode_threads", "1"],
+        env={**os.environ, **_environ(tmp_path)}, cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "output" / "tfrecords"
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(".inprogress-" in name for name in os.listdir(out))):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-2000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err[-2000:]
+    assert (tmp_path / "ml-output" / "message").read_text() == (
+        "im2tfrecord: error: interrupted by SIGTERM; nothing partial is left under a final name")
 
 
 @pytest.mark.parametrize("count,distribution", [(1, "FullyReplicated"), (3, "ShardedByS3Key")])

@@ -37,6 +37,9 @@ DEFAULT_PROCESSING_ROOT = "/opt/ml/processing"
 # Where SageMaker writes resourceconfig.json (current_host, hosts).
 DEFAULT_CONFIG_DIR = "/opt/ml/config"
 RESOURCE_CONFIG_FILE = "resourceconfig.json"
+# SageMaker shows this file's text as the job's FailureReason.
+DEFAULT_FAILURE_FILE = "/opt/ml/output/message"
+FAILURE_FILE_ENV = "IM2TFRECORD_FAILURE_FILE"
 ROOT_ENV = "IM2TFRECORD_PROCESSING_ROOT"
 CONFIG_DIR_ENV = "IM2TFRECORD_CONFIG_DIR"
 
@@ -79,15 +82,51 @@ def main(argv=None, environ=None):
         paths = _paths(ours, root, host, hosts)
     except _UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        _write_failure(environ.get(FAILURE_FILE_ENV) or DEFAULT_FAILURE_FILE, f"{PROG}: error: {e}")
         return 2
     # Paths only: the other arguments may hold S3 credentials, which must
     # not reach CloudWatch.
     where = f"host {host} of {len(hosts)}" if len(hosts) > 1 else "one instance"
     print(f"{PROG}: {where}; " + "; ".join(f"{k} {v}" for k, v in paths.items()), flush=True)
     args = [item for flag, value in paths.items() for item in (f"--{flag}", value)]
-    code = cli.main(args + rest)
+    errors = _LastErrorLine(sys.stderr)
+    sys.stderr = errors
+    try:
+        code = cli.main(args + rest)  # SIGTERM (a stop request) ends it with 143.
+    finally:
+        sys.stderr = errors.stream
     sys.stdout.flush()
+    if code != 0:
+        _write_failure(environ.get(FAILURE_FILE_ENV) or DEFAULT_FAILURE_FILE,
+                       errors.last or f"{PROG}: exit code {code}")
     return code
+
+
+class _LastErrorLine:
+    """stderr as it is, keeping the last `... error: ...` line for SageMaker."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.last = None
+
+    def write(self, text):
+        for line in text.splitlines():
+            if ": error: " in line:
+                self.last = line
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _write_failure(path, line):
+    """The one-line reason, where SageMaker looks for it (its limit is 1 KiB)."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(line[:1024])
+    except OSError as e:
+        print(f"{PROG}: cannot write the failure reason to {path}: {e}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
