@@ -59,11 +59,18 @@ examples:
       --image_size 224 --resize_mode center_crop --s3_region_name eu-west-1
 
 Without --runner, the job runs in this process on Beam's local runner.
+--help shows the Beam options a user of this tool sets; --help_all shows all.
 
 other commands (each has its own --help):
   im2tfrecord upload LOCAL_DIR s3://bucket/prefix   copy an image tree to S3
   im2tfrecord inspect PREFIX                        counts, checks, contact sheet
 """
+
+# The Beam option groups `--help` shows: what a user of this tool sets (where
+# it runs, S3, Flink/Spark and their workers). `--help_all` shows all of them
+# (GCP, Azure, Dataflow test options, ...); every one is accepted either way.
+_HELP_GROUPS = ("StandardOptions", "S3Options", "DirectOptions", "PortableOptions", "JobServerOptions",
+                "FlinkRunnerOptions", "SparkRunnerOptions")
 
 # Subcommand -> module whose main(argv) runs it. Conversion needs no word of
 # its own (`im2tfrecord --input ...`), but `convert` is accepted too.
@@ -92,10 +99,13 @@ def main(argv=None):
     if argv == ["--version"]:
         print(f"{_PROG} {__version__}")
         return 0
-    parser = _parser()
-    if "-h" in argv or "--help" in argv:
-        parser.print_help()
+    if "--help_all" in argv:
+        _parser().print_help()
         return 0
+    if "-h" in argv or "--help" in argv:
+        _parser(_HELP_GROUPS).print_help()
+        return 0
+    parser = _parser()
     try:
         options = _parse(parser, argv)
     except UsageError as e:
@@ -190,8 +200,9 @@ def _local_runner(options):
     return None  # Beam builds the named runner from the options.
 
 
-def _parser():
-    """Our options first, then every Beam option group, as one parser."""
+def _parser(groups=None):
+    """Our options first, then Beam's option groups (those named in `groups`,
+    or all of them), as one parser."""
     parser = _BeamArgumentParser(
         prog=_PROG, usage=("%(prog)s [convert] --input PATH --output PATH [options]\n"
                                   "       %(prog)s {upload,inspect} ... (see their --help)"),
@@ -200,7 +211,7 @@ def _parser():
     ConvertOptions._add_argparse_args(parser.add_argument_group("conversion options"))
     beam_classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
     for cls in beam_classes.values():
-        if cls is ConvertOptions:
+        if cls is ConvertOptions or (groups is not None and cls.__name__ not in groups):
             continue
         group = parser.add_argument_group(f"Beam {cls.__name__}")
         group.add_value_provider_argument = functools.partial(

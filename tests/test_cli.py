@@ -35,6 +35,14 @@ def test_help_lists_our_options_then_beams(capsys):
                  "--labels_file", "--schema", "--max_pixels", "--runner", "--s3_endpoint_url"):
         assert flag in out, flag
     assert out.index("--num_shards") < out.index("--runner")
+    # Only the Beam groups a user of this tool needs; --help_all has the rest.
+    for flag in ("--environment_type", "--flink_master", "--spark_master_url", "--job_endpoint"):
+        assert flag in out, flag
+    for flag in ("--dataflow_endpoint", "--azure_connection_string", "--setup_file"):
+        assert flag not in out, flag
+    assert len(out.splitlines()) < 320
+    assert main(["--help_all"]) == 0
+    assert "--dataflow_endpoint" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args,expected", [
