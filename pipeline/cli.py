@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import _BeamArgumentParser
 from pipeline import __version__
 from pipeline import commands
 from pipeline import convert
+from pipeline import plan
 from pipeline import progress
 from pipeline import read
 from pipeline import summary
@@ -122,6 +123,8 @@ def main(argv=None):
 def _check_and_run(options):
     output = check(options)
     _make_local_paths_absolute(options.view_as(ConvertOptions))
+    if options.view_as(ConvertOptions).plan:
+        return plan.run_plan(options)
     return _run(options, output)
 
 

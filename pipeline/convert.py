@@ -11,12 +11,16 @@ Beam's WriteToTFRecord (TFRecord only). Either way the last step writes
 labels.txt, errors.jsonl and, last, dataset_info.json.
 """
 
+import json
 import os
 
+from apache_beam import Create
 from apache_beam import Filter
 from apache_beam import FlatMap
 from apache_beam import Flatten
 from apache_beam import Map
+from apache_beam import combiners
+from apache_beam.pvalue import AsSingleton
 from apache_beam.io.filesystems import FileSystems
 
 import pipeline
@@ -59,17 +63,10 @@ _MIB = 1024 * 1024
 def build(p, options):
     """Adds the whole conversion to pipeline `p`, configured by `options`."""
     convert = options.view_as(ConvertOptions)
-    fixed_labels = read_fixed_labels(convert.labels_file)
     settings = image_settings(options)
     s3 = s3_settings(options)
     workers = concurrency(convert)
-
-    matched = p | "MatchImages" >> MatchImages(convert.input, s3)
-    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
-    class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
-    placed = keyed.keyed | "AssignSplits" >> AssignSplits(
-        convert.input, convert.seed, convert.validation_ratio, convert.test_ratio,
-        convert.splits_from_folders)
+    matched, keyed, class_names, placed = _match_label_split(p, convert, s3)
 
     write = _write_with_beam if convert.writer == "beam" else _write_as_streams
     shards, class_counts, write_errors = write(
@@ -79,6 +76,56 @@ def build(p, options):
     shards | "Finalize" >> Finalize(
         convert.output, run_description(convert, settings), s3, class_names, class_counts,
         errors, matched[SKIPPED])
+
+
+def build_plan(p, options, plan_path):
+    """Adds the stages before decoding to pipeline `p`, and writes what they
+    planned as JSON to the local file `plan_path` (see pipeline/plan.py)."""
+    convert = options.view_as(ConvertOptions)
+    s3 = s3_settings(options)
+    matched, keyed, class_names, split = _match_label_split(p, convert, s3)
+    placed = split["placed"]
+    record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(image_settings(options), s3)
+    shards = (placed
+              | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB,
+                                           record_bytes if convert.shard_size_mb else None)
+              | "ShardSizes" >> Map(lambda shard: [*shard[0][:2], len(list(shard[1]))])
+              | "AllShards" >> combiners.ToList())
+    counts = (placed | "SplitAndClass" >> Map(lambda image: (image.split, image.label))
+              | "CountClasses" >> combiners.Count.PerElement()
+              | "AllCounts" >> combiners.ToList())
+    errors = (keyed.errors, split[ERRORS]) | "PlanErrors" >> Flatten()
+
+    def document(shards, counts, record_bytes, classes, failed, skipped):
+        return {"shards": sorted(shards), "counts": sorted([*key, n] for key, n in counts),
+                "record_bytes": record_bytes, "classes": list(classes),
+                "failed": failed, "skipped": skipped}
+
+    (p | "Plan" >> Create([None])
+       | "Document" >> Map(lambda _, *sides: document(*sides),
+                           AsSingleton(shards), AsSingleton(counts), AsSingleton(record_bytes),
+                           AsSingleton(class_names),
+                           AsSingleton(errors | "CountFailed" >> combiners.Count.Globally()),
+                           AsSingleton(matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally()))
+       | "WritePlan" >> Map(_write_json, plan_path))
+
+
+def _write_json(document, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(document, f)
+
+
+def _match_label_split(p, convert, s3):
+    """The stages every run starts with: match the files, key each by its
+    class, name the classes, give each image its split."""
+    fixed_labels = read_fixed_labels(convert.labels_file)
+    matched = p | "MatchImages" >> MatchImages(convert.input, s3)
+    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
+    class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
+    placed = keyed.keyed | "AssignSplits" >> AssignSplits(
+        convert.input, convert.seed, convert.validation_ratio, convert.test_ratio,
+        convert.splits_from_folders)
+    return matched, keyed, class_names, placed
 
 
 def _write_as_streams(placed, class_names, convert, settings, s3, workers):

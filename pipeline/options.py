@@ -57,6 +57,11 @@ class ConvertOptions(PipelineOptions):
             "--splits_from_folders", action="store_true",
             help="The input is already split: <input>/<split>/<label>/<image>.")
         parser.add_argument(
+            "--plan", action="store_true",
+            help="List, match, split and plan the shards, estimate the output's size from a "
+                 "sample of 32 images, print the plan and exit: nothing is written. Always "
+                 "runs here, whatever --runner says.")
+        parser.add_argument(
             "--overwrite", action="store_true",
             help="Replace a dataset already in --output completely (otherwise refuse).")
         parser.add_argument(

@@ -10,6 +10,7 @@ import urllib.parse
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import S3Options
+from apache_beam.options.pipeline_options import TestOptions
 
 from pipeline import commands
 from pipeline.commands import UsageError
@@ -61,6 +62,9 @@ def _check_values(convert, options):
         raise UsageError(str(e)) from None
     _check_split_names(convert)
     _check_endpoint(options)
+    if options.view_as(TestOptions).dry_run:
+        raise UsageError("--dry_run is Beam's test flag and would run the whole conversion; "
+                         "--plan shows what a run would write without writing anything")
     _check_output_place(convert)
     _check_splits(convert)
     _check_format(convert)

@@ -1,0 +1,45 @@
+"""--plan: the shard plan and counts of a run, printed, with nothing written;
+and the plan is what the run then does."""
+
+import json
+import os
+
+from pipeline.cli import main
+from tests.records import save_image
+
+
+def _tree(root):
+    for label in ("a", "b"):
+        for n in range(10):
+            save_image(str(root / label / f"{n}.png"), size=(40, 30), color=(20 * n, 90, 160), fmt="PNG")
+    (root / "a" / "notes.txt").write_text("not an image")  # Skipped by its extension.
+    return str(root)
+
+
+def test_plan_prints_what_the_run_will_do_and_writes_nothing(tmp_path, capsys):
+    tree, out = _tree(tmp_path / "in"), str(tmp_path / "out")
+    flags = ["--input", tree, "--output", out, "--num_shards", "3", "--validation_ratio", "0.2"]
+    assert main([*flags, "--plan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 10 images a class, 2 of them to validation; shards dealt round-robin by
+    # rank, class after class: train a -> 3,3,2 and b (from shard 2) -> 3,2,3.
+    assert lines[1:5] == [
+        "  matched 21 = to convert 20 + rejected before decoding 0 + skipped (not images) 1",
+        "  classes: 2 (a, b)",
+        "  train: 16 images (a 8, b 8) in 3 shards of 6, 5, 5 images",
+        "  validation: 4 images (a 2, b 2) in 3 shards of 2, 1, 1 images",
+    ]
+    assert lines[5].startswith("  estimated output: ")
+    assert not os.path.exists(out) or os.listdir(out) == []
+
+    assert main(flags) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        info = json.load(f)
+    assert [s["num_examples"] for s in info["splits"]["train"]["shards"]] == [6, 5, 5]
+    assert [s["num_examples"] for s in info["splits"]["validation"]["shards"]] == [2, 1, 1]
+
+
+def test_beams_dry_run_flag_is_refused(tmp_path, capsys):
+    tree = _tree(tmp_path / "in")
+    assert main(["--input", tree, "--output", str(tmp_path / "out"), "--dry_run", "true"]) == 2
+    assert "--plan shows what a run would write" in capsys.readouterr().err
