@@ -37,6 +37,8 @@ from transforms.encode import EncodeExamples
 from transforms.errors import ERRORS
 from transforms.layout import RECORDIO
 from transforms.label import ClassNames
+from transforms.label import FOLDERS
+from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
 from transforms.label import parse_labels_file
 from transforms.match import SKIPPED
@@ -73,9 +75,10 @@ def build(p, options):
         placed["placed"], class_names, convert, settings, s3, workers)
 
     errors = (keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
+    merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
     shards | "Finalize" >> Finalize(
         convert.output, run_description(convert, settings), s3, class_names, class_counts,
-        errors, matched[SKIPPED])
+        errors, matched[SKIPPED], merged_classes)
 
 
 def build_plan(p, options, plan_path):
@@ -120,7 +123,8 @@ def _match_label_split(p, convert, s3):
     class, name the classes, give each image its split."""
     fixed_labels = read_fixed_labels(convert.labels_file)
     matched = p | "MatchImages" >> MatchImages(convert.input, s3)
-    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(convert.input, fixed_labels)
+    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(
+        convert.input, fixed_labels, convert.label_from, convert.splits_from_folders)
     class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
     placed = keyed.keyed | "AssignSplits" >> AssignSplits(
         convert.input, convert.seed, convert.validation_ratio, convert.test_ratio,
@@ -182,6 +186,7 @@ def run_description(convert, settings):
         "source": convert.input,
         "seed": convert.seed,
         "writer": convert.writer,
+        "label_from": convert.label_from,
         **_record_layout(convert),
         "image": {
             "size": settings.size, "resize_mode": settings.resize_mode,

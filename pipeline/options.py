@@ -8,6 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms import encode
 from transforms import imaging
+from transforms import label
 from transforms import layout
 
 _DEFAULTS = imaging.ImageSettings()
@@ -53,6 +54,11 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--test_ratio", type=float, default=0.0,
             help="Share of each class that goes to the test split (default: %(default)s).")
+        parser.add_argument(
+            "--label_from", choices=label.LABEL_FROM, default=label.PARENT,
+            help="Where an image's class comes from: 'parent', the folder it is in; 'top', the "
+                 "first folder under --input (under the split folder with --splits_from_folders), "
+                 "for trees nested deeper than <label>/<image> (default: %(default)s).")
         parser.add_argument(
             "--splits_from_folders", action="store_true",
             help="The input is already split: <input>/<split>/<label>/<image>.")

@@ -48,6 +48,10 @@ def format_summary(info, output, seconds):
         lines.append("  errors: " + ", ".join(
             f"{reason} {n}" for reason, n in sorted(errors["by_reason"].items()))
             + f" (one row each in {errors['file']})")
+    for merged in info.get("warnings", {}).get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
+        lines.append(f"  warning: class {merged['class']!r} gathers images from several folders "
+                     f"({', '.join(merged['folders'])}); --label_from top takes the class from "
+                     "the first folder under --input")
     shards = _SHARD_FILES.get(info.get("format"), "the shards")
     lines.append(f"  output: {output} (labels.txt, errors.jsonl, dataset_info.json and {shards})")
     return "\n".join(lines)

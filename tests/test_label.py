@@ -4,8 +4,12 @@ from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
 from tests.beam_util import local_pipeline
+from transforms.label import PARENT
+from transforms.label import TOP
 from transforms.label import ClassNames
+from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
+from transforms.label import label_and_folder
 from transforms.label import parent_label
 from transforms.label import parse_labels_file
 from transforms.label import relative_path
@@ -55,3 +59,25 @@ def test_class_names_from_a_fixed_list_keep_its_order():
     with local_pipeline() as p:
         names = p | beam.Create([("a", "x")]) | ClassNames(fixed=["z", "a"])
         assert_that(names, equal_to([["z", "a"]]))
+
+
+def test_label_and_folder_by_mode():
+    assert label_and_folder("cats/2019/a.jpg") == ("2019", "cats/2019")
+    assert label_and_folder("cats/2019/a.jpg", TOP) == ("cats", "cats")
+    assert label_and_folder("a.jpg") == (None, None)
+    assert label_and_folder("a.jpg", TOP) == (None, None)
+    # With split folders, the split is not part of the class or its folder.
+    assert label_and_folder("train/cats/2019/a.jpg", PARENT, True) == ("2019", "cats/2019")
+    assert label_and_folder("train/cats/2019/a.jpg", TOP, True) == ("cats", "cats")
+    # Too shallow for a split and a class: AssignSplits rejects it (no_split).
+    assert label_and_folder("train/a.jpg", PARENT, True) == ("train", "train")
+    assert label_and_folder("train/a.jpg", TOP, True) == (None, None)
+
+
+def test_merged_classes_name_their_first_folders_whatever_the_order():
+    pairs = [("2019", f"{animal}/2019") for animal in ("dogs", "cats", "owls", "bats")] + [("2020", "cats/2020")]
+    expected = [{"class": "2019", "folders": ["bats/2019", "cats/2019", "dogs/2019"]}]
+    for order in (pairs, pairs[::-1]):
+        with local_pipeline() as p:
+            merged = p | beam.Create(order) | FoldersOfMergedClasses()
+            assert_that(merged, equal_to([expected]))

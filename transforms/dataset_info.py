@@ -27,7 +27,7 @@ from transforms.ownership import files_to_replace
 from transforms.storage import Storage
 
 
-def build_dataset_info(run, class_names, shards, class_counts, errors, skipped):
+def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, merged_classes=()):
     """The dataset_info.json document (a dict) of a finished run."""
     splits = {}
     for shard in sorted(shards, key=lambda s: (s.split, s.index)):
@@ -51,6 +51,8 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped):
         "counts": {"matched": written + len(errors) + skipped, "written": written,
                    "failed": len(errors), "skipped": skipped},
         "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
+        # Only when there is something to say, so that a clean dataset's file is unchanged.
+        **({"warnings": {"classes_from_several_folders": list(merged_classes)}} if merged_classes else {}),
     }
 
 
@@ -64,7 +66,7 @@ class _Finalize(beam.DoFn):
     def setup(self):
         self._storage = Storage(self._s3_client_settings)
 
-    def process(self, shards, class_names, class_counts, errors, skipped):
+    def process(self, shards, class_names, class_counts, errors, skipped, merged_classes):
         def path(name):
             return FileSystems.join(self._output, name)
 
@@ -74,7 +76,8 @@ class _Finalize(beam.DoFn):
         replaceable = files_to_replace(self._storage, self._output, self._storage.list_folder(self._output))
         stale = sorted(replaceable - keep)
         self._storage.delete([path(name) for name in stale])
-        info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped)
+        info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped,
+                                  merged_classes)
         self._storage.write(path(DATASET_INFO_FILE),
                             (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
         yield info
@@ -87,8 +90,10 @@ class Finalize(beam.PTransform):
     source, seed, writer, record layout, image settings, tool version.
     """
 
-    def __init__(self, output, run, s3_client_settings, class_names, class_counts, errors, skipped):
+    def __init__(self, output, run, s3_client_settings, class_names, class_counts, errors, skipped,
+                 merged_classes):
         super().__init__()
+        self._merged_classes = merged_classes
         self._output = output
         self._run = run
         self._s3_client_settings = s3_client_settings
@@ -106,4 +111,5 @@ class Finalize(beam.PTransform):
                 beam.pvalue.AsSingleton(self._class_names),
                 beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
                 beam.pvalue.AsList(self._errors),
-                beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally())))
+                beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
+                beam.pvalue.AsSingleton(self._merged_classes)))

@@ -1,4 +1,11 @@
-"""Stage 2: key each image path by its parent directory name, the class label.
+"""Stage 2: key each image path by its class label: by default its parent
+folder's name (--label_from parent), or the first folder under the input
+(--label_from top; under the split folder with --splits_from_folders).
+
+With `parent`, nested trees can merge classes silently: cats/2019/a.jpg and
+dogs/2019/b.jpg are both class "2019". `FoldersOfMergedClasses` finds every
+class whose images come from more than one folder (split folders aside), so
+the run can warn about it.
 
 Integer ids follow the im2rec and TFDS convention: a class's id is its
 position in the sorted list of distinct labels, unless `--labels_file` fixes
@@ -15,6 +22,10 @@ from transforms.errors import ERRORS
 from transforms.errors import error_row
 
 STAGE = "label"
+PARENT, TOP = "parent", "top"
+LABEL_FROM = (PARENT, TOP)
+# Folders named per merged class: enough to show the problem.
+_FOLDERS_KEPT = 3
 
 
 def _has_control_characters(name):
@@ -35,14 +46,29 @@ def parent_label(relative):
     return parts[-2] if len(parts) >= 2 and parts[-2] else None
 
 
-class _KeyByParentFolder(beam.DoFn):
+def label_and_folder(relative, label_from=PARENT, splits_from_folders=False):
+    """(label, the folder it came from, relative to the input with any split
+    folder left out); (None, None) for an image above the class level."""
+    parts = relative.split("/")
+    if label_from == TOP:
+        parts = parts[1:] if splits_from_folders else parts
+        return (parts[0], parts[0]) if len(parts) >= 2 and parts[0] else (None, None)
+    label = parent_label(relative)
+    folders = parts[1:-1] if splits_from_folders and len(parts) > 2 else parts[:-1]
+    return (label, "/".join(folders)) if label else (None, None)
 
-    def __init__(self, input_root, known_labels):
+
+class _KeyByClassFolder(beam.DoFn):
+
+    def __init__(self, input_root, known_labels, label_from, splits_from_folders):
         self._input_root = input_root
         self._known_labels = frozenset(known_labels) if known_labels is not None else None
+        self._label_from = label_from
+        self._splits_from_folders = splits_from_folders
 
     def process(self, path):
-        label = parent_label(relative_path(path, self._input_root))
+        label, folder = label_and_folder(relative_path(path, self._input_root), self._label_from,
+                                         self._splits_from_folders)
         if label is None:
             yield error_row(path, STAGE, "no_label",
                             "image is directly under --input; put it in a <label>/ folder")
@@ -55,20 +81,65 @@ class _KeyByParentFolder(beam.DoFn):
                             f"class folder {label!r} is not in --labels_file")
         else:
             yield label, path
+            yield beam.pvalue.TaggedOutput(FOLDERS, (label, folder))
+
+
+FOLDERS = "folders"
 
 
 class KeyByLabel(beam.PTransform):
-    """paths -> (label, path) pairs, with rejected paths on the ERRORS output."""
+    """paths -> (label, path) pairs, with rejected paths on the ERRORS output
+    and (label, folder) pairs on the FOLDERS output."""
 
-    def __init__(self, input_root, known_labels=None):
+    def __init__(self, input_root, known_labels=None, label_from=PARENT, splits_from_folders=False):
         super().__init__()
         self._input_root = input_root
         self._known_labels = known_labels
+        self._label_from = label_from
+        self._splits_from_folders = splits_from_folders
 
     def expand(self, paths):
         return paths | beam.ParDo(
-            _KeyByParentFolder(self._input_root, self._known_labels)).with_outputs(
-                ERRORS, main="keyed")
+            _KeyByClassFolder(self._input_root, self._known_labels, self._label_from,
+                              self._splits_from_folders)).with_outputs(ERRORS, FOLDERS, main="keyed")
+
+
+class _MergedClasses(beam.CombineFn):
+    """(label, folder) pairs -> [{"class", "folders"}] for every class found
+    in several folders. Keeps at most a few folders per class, so the
+    accumulator stays small however many images there are (the first few by
+    name, so the result does not depend on the order images arrive in)."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, folders, pair):
+        label, folder = pair
+        kept = folders.setdefault(label, set())
+        kept.add(folder)
+        if len(kept) > _FOLDERS_KEPT:  # The smallest names: the same on every runner.
+            kept.remove(max(kept))
+        return folders
+
+    def merge_accumulators(self, accumulators):
+        merged = {}
+        for folders in accumulators:
+            for label, kept in folders.items():
+                for folder in sorted(kept):
+                    self.add_input(merged, (label, folder))
+        return merged
+
+    def extract_output(self, folders):
+        return [{"class": label, "folders": sorted(kept)}
+                for label, kept in sorted(folders.items()) if len(kept) > 1]
+
+
+class FoldersOfMergedClasses(beam.PTransform):
+    """KeyByLabel's FOLDERS output -> one list: the classes that gather images
+    from several folders, each with (up to 3 of) those folders."""
+
+    def expand(self, folders):
+        return folders | beam.CombineGlobally(_MergedClasses())
 
 
 class ClassNames(beam.PTransform):
