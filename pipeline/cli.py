@@ -34,6 +34,7 @@ from pipeline import summary
 from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
 from pipeline.preflight import check
+from transforms import native_noise
 from transforms import ownership
 from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
@@ -89,6 +90,12 @@ _BEAM_RUNNER_LOGGERS = ("apache_beam.runners",)
 # Logs every start and stop of a job server's Java process at WARNING, the
 # stop from an exit handler, after the command's own logging set-up is gone.
 _JOB_SERVER_LOGGER = "apache_beam.utils.subprocess_server"
+
+
+def console_main():
+    """The `im2tfrecord` command and `python -m pipeline`."""
+    native_noise.quiet_libtiff()
+    return main()
 
 
 def main(argv=None):

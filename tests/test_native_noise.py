@@ -1,0 +1,55 @@
+"""libtiff's complaints about broken TIFFs stay off the command's stderr
+(transforms/native_noise.py), while everything else still gets through."""
+
+import csv
+import os
+import subprocess
+import sys
+
+from tests.conftest import NASTY
+from transforms.native_noise import is_libtiff_line
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _broken_tiffs(folder):
+    """Links to the nasty corpus's TIFFs that Pillow fails to decode."""
+    os.makedirs(folder)
+    with open(os.path.join(NASTY, "MANIFEST.csv"), newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["pil_format"] == "TIFF" and row["decode"] != "ok"]
+    assert len(rows) >= 5, "the corpus has broken TIFFs"
+    for row in rows:
+        os.symlink(os.path.join(NASTY, row["path"]), os.path.join(folder, os.path.basename(row["path"])))
+    return len(rows)
+
+
+def _libtiff_lines(stderr):
+    return [line for line in stderr.splitlines() if is_libtiff_line(line.encode())]
+
+
+def test_libtiff_lines_do_not_reach_the_command_line(tmp_path):
+    count = _broken_tiffs(str(tmp_path / "in" / "tiffs"))
+    args = ["--input", str(tmp_path / "in"), "--num_shards", "1"]
+    # The same conversion without the filter: libtiff does print (else this test proves nothing).
+    unfiltered = subprocess.run(
+        [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))",
+         *args, "--output", str(tmp_path / "a")], cwd=ROOT, capture_output=True, text=True)
+    assert unfiltered.returncode == 0 and len(_libtiff_lines(unfiltered.stderr)) >= 3, unfiltered.stderr
+    command = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "b")],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert command.returncode == 0, command.stderr
+    assert _libtiff_lines(command.stderr) == [], command.stderr
+    assert f"matched {count} = written" in command.stdout
+    # At DEBUG they are still there, as log records.
+    debug = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "c"),
+                            "--log_level", "DEBUG"], cwd=ROOT, capture_output=True, text=True)
+    assert "libtiff:_tiffReadProc: " in debug.stderr or "libtiff:TIFF" in debug.stderr
+
+
+def test_libtiff_line_shapes():
+    assert is_libtiff_line(b"_tiffReadProc: Invalid Read at loc 4909, eof: 4682.")
+    assert is_libtiff_line(b"TIFFFillStrip: Read error on strip 0; got 1 bytes, expected 10980.")
+    assert is_libtiff_line(b"tempfile.tif: WEBP compression support is not configured.")
+    assert not is_libtiff_line(b"progress: 10/20 files done (50%), 3.0 files/s")
+    assert not is_libtiff_line(b"im2tfrecord: error: the job failed: ValueError: x")
+    assert not is_libtiff_line(b"Traceback (most recent call last):")

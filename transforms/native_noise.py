@@ -1,0 +1,79 @@
+"""Keeps libtiff's messages about broken TIFFs off stderr.
+
+Pillow decodes compressed TIFFs with libtiff, whose C handlers print every
+complaint about a damaged file straight to file descriptor 2
+("_tiffReadProc: Invalid Read at loc ...", "TIFFFillStrip: Read error ..."):
+hundreds of lines on a corpus of scraped images, though the image itself then
+ends up as an error row with its own reason. No Python API reaches those
+handlers, so once per process stderr's descriptor is replaced by a pipe whose
+reader sends libtiff's lines to DEBUG logging and copies every other byte to
+the real stderr unchanged.
+"""
+
+import logging
+import os
+import re
+import sys
+import threading
+
+_LOGGER = logging.getLogger("libtiff")
+# libtiff's handlers print "<module or file>: <message>"; these are the
+# modules seen on damaged files (tif_*.c and Pillow's TiffDecode.c callbacks).
+_LIBTIFF_LINE = re.compile(
+    rb"^(?:_tiff\w+|TIFF\w+|\S+\.tiff?|LZW\w*|ZIP\w*|JPEG\w*|OJPEG\w*|Fax\w*|PackBits\w*|"
+    rb"LogLuv\w*|PixarLog\w*|WEBP\w*|ZSTD\w*|LERC\w*|Predictor\w*|Fax3\w*): ")
+
+_COULD_BE_LIBTIFF = re.compile(rb"^[_A-Z][\w.]*(?::( |$)|$)")
+
+_installed = False
+_lock = threading.Lock()
+
+
+def is_libtiff_line(line):
+    return bool(_LIBTIFF_LINE.match(line))
+
+
+def quiet_libtiff():
+    """Installs the filter once per process (a no-op if stderr has no
+    descriptor). For command-line entry points only: it takes over fd 2 for
+    the life of the process, which a test runner capturing fd 2 must not see."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        try:
+            sys.stderr.flush()
+            real = os.dup(2)
+        except (OSError, ValueError):
+            return
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        threading.Thread(target=_forward, args=(read_end, real), name="libtiff-filter", daemon=True).start()
+        _installed = True
+
+
+def _forward(read_end, real):
+    with os.fdopen(read_end, "rb", buffering=0) as source:
+        pending = b""
+        while True:
+            chunk = source.read(65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = re.split(rb"(?<=[\r\n])", pending)
+            # A live progress line ends in \r, or not at all yet: only what
+            # could still become a libtiff line waits for its end.
+            if pending and not _COULD_BE_LIBTIFF.match(pending):
+                lines.append(pending)
+                pending = b""
+            kept = []
+            for line in lines:
+                if is_libtiff_line(line):
+                    _LOGGER.debug("%s", line.decode("utf-8", "replace").rstrip())
+                else:
+                    kept.append(line)
+            if kept:
+                os.write(real, b"".join(kept))
+        if pending:
+            os.write(real, pending)
