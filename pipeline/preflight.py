@@ -5,11 +5,19 @@ Every check raises `UsageError` with a message fit to print as is; none of the
 messages may contain credentials.
 """
 
+import json
 import os
+import socket
 import urllib.parse
+import urllib.request
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.portability import common_urns
+from apache_beam.options.pipeline_options import FlinkRunnerOptions
+from apache_beam.options.pipeline_options import PortableOptions
 from apache_beam.options.pipeline_options import S3Options
+from apache_beam.options.pipeline_options import SparkRunnerOptions
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import TestOptions
 
 from pipeline import commands
@@ -35,6 +43,7 @@ def check(options):
     _check_values(convert, options)
     # One client for every check, built only when a path is on S3.
     store = storage.Storage(storage.s3_settings(options), max_attempts=commands.PREFLIGHT_S3_ATTEMPTS)
+    _check_runner(options)
     _check_input(convert.input, store)
     if convert.splits_from_folders:
         listed = store.list_children(convert.input)
@@ -115,6 +124,40 @@ def _check_named_splits(convert, splits):
                          f"{', '.join(sorted(splits))}")
 
 
+# How long a cluster's address may take to answer before the run is refused.
+_CLUSTER_TIMEOUT_S = 5
+
+
+def _check_runner(options):
+    """A Flink or Spark master that does not answer, or a worker environment
+    Beam does not know, is found now rather than a minute into the job."""
+    environment = options.view_as(PortableOptions).environment_type
+    if environment and not (environment == "LOOPBACK" or environment.startswith("beam:env:")
+                            or hasattr(common_urns.environments, environment)):
+        raise UsageError(f"--environment_type {environment!r} is not one Beam knows: use PROCESS, "
+                         "LOOPBACK, EXTERNAL or DOCKER")
+    runner = (options.view_as(StandardOptions).runner or "").lower()
+    if runner in ("flinkrunner", "flink"):
+        master = options.view_as(FlinkRunnerOptions).flink_master
+        if not master.startswith("["):  # [auto], [local]: Beam starts Flink itself.
+            url = (master if "://" in master else f"http://{master}").rstrip("/") + "/config"
+            try:
+                with urllib.request.urlopen(url, timeout=_CLUSTER_TIMEOUT_S) as answer:
+                    json.load(answer)["flink-version"]
+            except (OSError, ValueError, KeyError) as e:
+                raise UsageError(f"--flink_master {master}: no Flink REST API answers there ({e}); "
+                                 "is the cluster running?") from None
+    elif runner in ("sparkrunner", "spark"):
+        master = options.view_as(SparkRunnerOptions).spark_master_url
+        if master.startswith("spark://"):
+            host, _, port = master[len("spark://"):].partition(":")
+            try:
+                socket.create_connection((host, int(port or 7077)), timeout=_CLUSTER_TIMEOUT_S).close()
+            except (OSError, ValueError) as e:
+                raise UsageError(f"--spark_master_url {master}: no Spark master answers there ({e}); "
+                                 "is the cluster running?") from None
+
+
 def _check_splits(convert):
     ratios = (("--validation_ratio", convert.validation_ratio), ("--test_ratio", convert.test_ratio))
     for flag, ratio in ratios:
@@ -182,12 +225,18 @@ def _check_input(path, store):
             "--input", bucket)
         empty = listing.get("KeyCount", 0) == 0
     else:
+        if "://" not in path and not os.path.exists(path):
+            raise UsageError(f"--input {path} does not exist")
         try:
             empty = not FileSystems.match([input_pattern(path)], limits=[1])[0].metadata_list
         except Exception:  # Beam raises when the folder itself is missing.
             empty = True
     if empty:
         raise UsageError(f"--input {path} holds no files (expected <label>/<image> files below it)")
+    listed = store.list_children(path)
+    if listed is not None and listed[0] and not listed[1]:
+        raise UsageError(f"--input {path} holds files but no folders: an image's class is the "
+                         "folder it is in, so point --input at the folder above the class folders")
 
 
 def _check_output(path, store):

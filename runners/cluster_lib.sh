@@ -7,7 +7,8 @@ cache="${IM2TFRECORD_CACHE:-$root/.cache}"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
 
-die() { echo "$(basename "$(dirname "$0")")/cluster.sh: $*" >&2; exit 1; }
+die() { echo "$(basename "$(dirname "$0")")/$(basename "$0"): $*" >&2; exit 1; }
+say() { echo "$(basename "$(dirname "$0")")/$(basename "$0"): $*" >&2; }
 
 # fetch_distribution PYPI_NAME VERSION -> prints the unpacked sdist's folder.
 # Flink's and Spark's Java distributions ship inside these PyPI sdists (the
@@ -73,7 +74,7 @@ wait_until() {
 
 # stop_daemons: ends every process group started here (TERM, then KILL).
 stop_daemons() {
-  local pidfile pid
+  local pidfile pid stopped=0
   for pidfile in "$state"/*.pid; do
     [ -e "$pidfile" ] || continue
     pid="$(cat "$pidfile")"
@@ -85,8 +86,10 @@ stop_daemons() {
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     rm -f "$pidfile"
+    stopped=$((stopped + 1))
   done
   rm -f "$state/address"
+  [ "$stopped" -eq 0 ] || say "stopped $stopped process group(s)"
 }
 
 # http_ok URL: the URL answers 2xx.

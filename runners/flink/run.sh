@@ -6,7 +6,8 @@
 #   runners/flink/cluster.sh start      # or use a cluster of your own:
 #   FLINK_MASTER=jobmanager:8081 runners/flink/run.sh --input s3://b/in --output s3://b/out
 #
-# FLINK_MASTER     default: the standalone cluster's address (runners/flink/cluster.sh)
+# FLINK_MASTER     default: the address of this clone's standalone cluster
+#                  (runners/flink/cluster.sh start); none running and none named: exit 2
 # FLINK_JOB_SERVER_JAR  default: runners/job_server.sh flink
 # PARALLELISM      default: 2
 # ENVIRONMENT_TYPE, ENVIRONMENT_CONFIG, SDK_WORKER: where the Python SDK
@@ -15,7 +16,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
-master="${FLINK_MASTER:-$(cat "$cache/clusters/flink/address" 2>/dev/null || echo localhost:8081)}"
+master="${FLINK_MASTER:-$(cat "$cache/clusters/flink/address" 2>/dev/null || true)}"
+if [ -z "$master" ]; then
+  echo "flink/run.sh: no Flink cluster: start this clone's with runners/flink/cluster.sh start," \
+       "or name yours with FLINK_MASTER=..." >&2
+  exit 2
+fi
 jar="${FLINK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" flink | tail -n 1)}"
 worker_environment_args flink
 exec "$python" -m pipeline \

@@ -42,12 +42,13 @@ start() {
   stop_daemons
   command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
   local home port webui
+  say "starting Spark $SPARK_VERSION (a master, $WORKERS worker(s) of $WORKER_CORES cores; logs in $state)"
   home="$(fetch_distribution pyspark "$SPARK_VERSION")/deps"
   port="$(free_port "$MASTER_PORT")"; webui="$(free_port 8080)"
   write_sdk_worker "$state/sdk-worker"
   mkdir -p "$state/work" "$state/tmp"
   export SPARK_HOME="$home" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOG_DIR="$state" SPARK_LOCAL_DIRS="$state/tmp"
-  # Workers' UI and ports: free ones, on 127.0.0.1 like everything else.
+  # The workers' web UIs start at 18081, clear of Flink's 8081.: free ones, on 127.0.0.1 like everything else.
   export SPARK_WORKER_OPTS="-Dspark.worker.cleanup.enabled=true"
   start_daemon master "$home/bin/spark-class" org.apache.spark.deploy.master.Master \
     --host 127.0.0.1 --port "$port" --webui-port "$webui"
@@ -59,7 +60,7 @@ start() {
   for n in $(seq 1 "$WORKERS"); do
     mkdir -p "$state/work/$n"
     start_daemon "worker-$n" "$home/bin/spark-class" org.apache.spark.deploy.worker.Worker \
-      --host 127.0.0.1 --port 0 --webui-port "$(free_port $((8080 + n)))" \
+      --host 127.0.0.1 --port 0 --webui-port "$(free_port $((18080 + n)))" \
       --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" --work-dir "$state/work/$n" \
       "spark://127.0.0.1:$port"
   done

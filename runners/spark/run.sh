@@ -6,13 +6,19 @@
 #   runners/spark/cluster.sh start      # or use a cluster of your own:
 #   SPARK_MASTER=spark://master:7077 runners/spark/run.sh --input s3://b/in --output s3://b/out
 #
-# SPARK_MASTER     default: the standalone cluster's address (runners/spark/cluster.sh)
+# SPARK_MASTER     default: the address of this clone's standalone cluster
+#                  (runners/spark/cluster.sh start); none running and none named: exit 2
 # SPARK_JOB_SERVER_JAR  default: runners/job_server.sh spark
 # ENVIRONMENT_TYPE, ENVIRONMENT_CONFIG, SDK_WORKER: as for runners/flink/run.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
-master="${SPARK_MASTER:-$(cat "$cache/clusters/spark/address" 2>/dev/null || echo spark://localhost:7077)}"
+master="${SPARK_MASTER:-$(cat "$cache/clusters/spark/address" 2>/dev/null || true)}"
+if [ -z "$master" ]; then
+  echo "spark/run.sh: no Spark cluster: start this clone's with runners/spark/cluster.sh start," \
+       "or name yours with SPARK_MASTER=..." >&2
+  exit 2
+fi
 jar="${SPARK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" spark | tail -n 1)}"
 # The job server is Spark's driver, which executors call back: with a master on
 # this machine, keep the driver on loopback too instead of the host's address.
