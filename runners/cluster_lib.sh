@@ -111,6 +111,21 @@ SH
   chmod +x "$1"
 }
 
+# cluster_master ENGINE VARIABLE: the value of VARIABLE (FLINK_MASTER, ...) if
+# set, else the address of this clone's running standalone cluster; with
+# neither, one line and exit 2 (never a guess such as localhost:8081, which
+# may be someone else's cluster).
+cluster_master() {
+  local given="${!2:-}" address
+  if [ -n "$given" ]; then echo "$given"; return; fi
+  address="$(cat "$cache/clusters/$1/address" 2>/dev/null || true)"
+  if [ -z "$address" ]; then
+    echo "$1/run.sh: no cluster: start this clone's with runners/$1/cluster.sh start, or name yours with $2=..." >&2
+    exit 2
+  fi
+  echo "$address"
+}
+
 # worker_environment_args ENGINE: the Beam flags for the SDK workers' environment,
 # from ENVIRONMENT_TYPE (default PROCESS) and ENVIRONMENT_CONFIG, into the array
 # `environment_args`.

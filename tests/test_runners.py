@@ -61,3 +61,16 @@ def test_cluster_launchers_build_valid_command_lines(target, runner, flag, tmp_p
     assert everything.get("setup_file") is None
     assert int(everything["environment_cache_millis"]) > 0
     assert options.view_as(ConvertOptions).output == "s3://b/out"
+
+
+@pytest.mark.parametrize("target,variable", [("flink", "FLINK_MASTER"), ("spark", "SPARK_MASTER")])
+def test_cluster_launchers_refuse_without_a_cluster(target, variable, tmp_path):
+    # No address given and no cluster of this clone's running: never a guess
+    # such as localhost:8081, which may be another user's cluster.
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    env.update(IM2TFRECORD_CACHE=str(tmp_path), PYTHON=sys.executable)
+    result = subprocess.run([os.path.join(ROOT, "runners", target, "run.sh"), "--input", "x", "--output", "y"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"{target}/run.sh: no cluster: start this clone's with runners/{target}/"
+                                     f"cluster.sh start, or name yours with {variable}=...")

@@ -16,12 +16,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
-master="${FLINK_MASTER:-$(cat "$cache/clusters/flink/address" 2>/dev/null || true)}"
-if [ -z "$master" ]; then
-  echo "flink/run.sh: no Flink cluster: start this clone's with runners/flink/cluster.sh start," \
-       "or name yours with FLINK_MASTER=..." >&2
-  exit 2
-fi
+master="$(cluster_master flink FLINK_MASTER)"
 jar="${FLINK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" flink | tail -n 1)}"
 worker_environment_args flink
 exec "$python" -m pipeline \

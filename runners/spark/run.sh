@@ -13,12 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
-master="${SPARK_MASTER:-$(cat "$cache/clusters/spark/address" 2>/dev/null || true)}"
-if [ -z "$master" ]; then
-  echo "spark/run.sh: no Spark cluster: start this clone's with runners/spark/cluster.sh start," \
-       "or name yours with SPARK_MASTER=..." >&2
-  exit 2
-fi
+master="$(cluster_master spark SPARK_MASTER)"
 jar="${SPARK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" spark | tail -n 1)}"
 # The job server is Spark's driver, which executors call back: with a master on
 # this machine, keep the driver on loopback too instead of the host's address.
