@@ -46,6 +46,7 @@ def test_cluster_launchers_build_valid_command_lines(target, runner, flag, tmp_p
                         f"json.dump(sys.argv[1:], open({str(tmp_path / 'args.json')!r}, 'w'))\n")
     recorder.chmod(recorder.stat().st_mode | stat.S_IXUSR)
     env = dict(os.environ, PYTHON=str(recorder), FLINK_JOB_SERVER_JAR="/jars/flink.jar",
+               FLINK_MASTER="jobmanager:8081", SPARK_MASTER="spark://master:7077",
                SPARK_JOB_SERVER_JAR="/jars/spark.jar", ENVIRONMENT_TYPE="PROCESS",
                ENVIRONMENT_CONFIG='{"command": "/opt/beam/boot"}')
     subprocess.run([os.path.join(ROOT, "runners", target, "run.sh"), "--input", "s3://b/in",
@@ -54,7 +55,8 @@ def test_cluster_launchers_build_valid_command_lines(target, runner, flag, tmp_p
     assert args[:2] == ["-m", "pipeline"]
     options = _parse(_parser(), args[2:])
     everything = options.get_all_options()
-    assert everything["runner"] == runner and everything[flag]
+    assert everything["runner"] == runner
+    assert everything[flag] == {"flink": "jobmanager:8081", "spark": "spark://master:7077"}[target]
     assert everything["environment_type"] == "PROCESS"
     assert everything["environment_config"] == '{"command": "/opt/beam/boot"}'
     # PROCESS workers have the package installed: nothing to build and stage.
