@@ -74,7 +74,7 @@ def build(p, options):
     shards, class_counts, write_errors = write(
         placed["placed"], class_names, convert, settings, s3, workers)
 
-    errors = (keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
+    errors = (matched[ERRORS], keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
     merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
     shards | "Finalize" >> Finalize(
         convert.output, run_description(convert, settings), s3, class_names, class_counts,
@@ -97,7 +97,7 @@ def build_plan(p, options, plan_path):
     counts = (placed | "SplitAndClass" >> Map(lambda image: (image.split, image.label))
               | "CountClasses" >> combiners.Count.PerElement()
               | "AllCounts" >> combiners.ToList())
-    errors = (keyed.errors, split[ERRORS]) | "PlanErrors" >> Flatten()
+    errors = (matched[ERRORS], keyed.errors, split[ERRORS]) | "PlanErrors" >> Flatten()
 
     def document(shards, counts, record_bytes, classes, failed, skipped):
         return {"shards": sorted(shards), "counts": sorted([*key, n] for key, n in counts),

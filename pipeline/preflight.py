@@ -26,6 +26,7 @@ from pipeline.commands import s3_call
 from pipeline.options import ConvertOptions
 from pipeline.options import image_settings
 from transforms import storage
+from transforms import listing
 from transforms import ownership
 from transforms.layout import RECORDIO
 from transforms.label import parse_labels_file
@@ -220,13 +221,15 @@ def _check_input(path, store):
         bucket, prefix = storage.split_s3_path(path.rstrip("/") + "/")
         client = store.s3_client()
         s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
-        listing = s3_call(
+        first = s3_call(
             lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1),
             "--input", bucket)
-        empty = listing.get("KeyCount", 0) == 0
-    else:
-        if "://" not in path and not os.path.exists(path):
+        empty = first.get("KeyCount", 0) == 0
+    elif "://" not in path:
+        if not os.path.exists(path):
             raise UsageError(f"--input {path} does not exist")
+        empty = not listing.has_files(path)
+    else:
         try:
             empty = not FileSystems.match([input_pattern(path)], limits=[1])[0].metadata_list
         except Exception:  # Beam raises when the folder itself is missing.

@@ -7,9 +7,15 @@ top level of `--input` is listed first, and each class folder is matched as a
 pattern of its own after a reshuffle: workers list the classes in parallel
 (README, "Scale"). Files directly under `--input` go straight on.
 
-Files with other extensions (`.DS_Store`, `README.txt`, folder markers) are
-counted as skipped, not silently dropped, so that
-matched = written + failed + skipped holds at the end of a run.
+A local input is walked instead, by the listing rule of listing.py (symlinks
+followed at any depth, loops broken, dangling links reported): the top-level
+split would buy nothing on a local disk, and Beam's globs do not follow
+symlinked folders.
+
+Files with other extensions (`README.txt`, folder markers) and hidden files
+(any part of the path starting with ".") are counted as skipped, dangling
+symlinks and symlink loops become error rows: none is silently dropped, so
+that matched = written + failed + skipped holds at the end of a run.
 """
 
 import posixpath
@@ -23,10 +29,14 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline import progress
+from transforms import listing
+from transforms.errors import ERRORS
 from transforms.errors import METRICS_NAMESPACE
+from transforms.errors import error_row
 from transforms.storage import Storage
 
-SKIPPED = "skipped"  # Tag of the output of files without an image extension.
+SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
+STAGE = "match"
 # Beam's globs cannot quote, but a one-character class matches that character.
 _GLOB_CHARACTER = re.compile(r"([\[?*])")
 IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"))
@@ -70,7 +80,24 @@ class _ListTopLevel(beam.DoFn):
             yield beam.pvalue.TaggedOutput(_TOP_LEVEL, FileMetadata(path, 0))
 
 
+class _WalkLocal(beam.DoFn):
+    """local input root -> the FileMetadata of every file below it; dangling
+    symlinks and symlink loops on ERRORS (they count as matched)."""
+
+    def process(self, root):
+        for path, kind in listing.walk(root):
+            if kind == listing.FILE:
+                yield FileMetadata(path, 0)
+            else:
+                Metrics.counter(METRICS_NAMESPACE, "matched").inc()
+                progress.add_matched(1)
+                yield error_row(path, STAGE, kind, listing.MESSAGES[kind])
+
+
 class _KeepImages(beam.DoFn):
+
+    def __init__(self, input_root):
+        self._root = input_root.rstrip("/") + "/"
 
     def setup(self):
         self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
@@ -79,7 +106,8 @@ class _KeepImages(beam.DoFn):
     def process(self, metadata):
         self._matched.inc()
         progress.add_matched(1)
-        if has_image_extension(metadata.path):
+        relative = metadata.path[len(self._root):] if metadata.path.startswith(self._root) else metadata.path
+        if has_image_extension(metadata.path) and not listing.is_hidden(relative):
             yield metadata.path
         else:
             self._skipped.inc()
@@ -88,7 +116,8 @@ class _KeepImages(beam.DoFn):
 
 
 class MatchImages(beam.PTransform):
-    """PBegin -> {"images": image paths under `input_root`, SKIPPED: other paths}."""
+    """PBegin -> {"images": image paths under `input_root`, SKIPPED: other
+    paths, ERRORS: error rows of links that lead nowhere or in a circle}."""
 
     def __init__(self, input_root, s3_client_settings):
         super().__init__()
@@ -96,19 +125,25 @@ class MatchImages(beam.PTransform):
         self._s3_client_settings = s3_client_settings
 
     def expand(self, pbegin):
-        listed = (
-            pbegin
-            | "Root" >> beam.Create([self._input_root])
-            | "ListTopLevel" >> beam.ParDo(_ListTopLevel(self._s3_client_settings)).with_outputs(
-                _TOP_LEVEL, main="patterns"))
+        root = pbegin | "Root" >> beam.Create([self._input_root])
+        if "://" in self._input_root:  # No symlinks on S3: nothing to report.
+            files = self._match_by_folder(root)
+            errors = pbegin | "NoListingErrors" >> beam.Create([])
+        else:
+            walked = root | "WalkLocal" >> beam.ParDo(_WalkLocal()).with_outputs(ERRORS, main="files")
+            files, errors = walked.files, walked[ERRORS]
+        matched = files | "KeepImages" >> beam.ParDo(_KeepImages(self._input_root)).with_outputs(
+            SKIPPED, main="images")
+        # One listing emits every path from a single bundle; spread the work
+        # that follows over all workers.
+        return {"images": matched.images | "Spread" >> beam.Reshuffle(), SKIPPED: matched[SKIPPED],
+                ERRORS: errors}
+
+    def _match_by_folder(self, root):
+        listed = root | "ListTopLevel" >> beam.ParDo(_ListTopLevel(self._s3_client_settings)).with_outputs(
+            _TOP_LEVEL, main="patterns")
         in_folders = (
             listed.patterns
             | "SpreadFolders" >> beam.Reshuffle()
             | "MatchFolders" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW))
-        matched = (
-            (in_folders, listed[_TOP_LEVEL])
-            | "AllFiles" >> beam.Flatten()
-            | "KeepImages" >> beam.ParDo(_KeepImages()).with_outputs(SKIPPED, main="images"))
-        # One listing emits every path from a single bundle; spread the work
-        # that follows over all workers.
-        return {"images": matched.images | "Spread" >> beam.Reshuffle(), SKIPPED: matched[SKIPPED]}
+        return (in_folders, listed[_TOP_LEVEL]) | "AllFiles" >> beam.Flatten()

@@ -10,6 +10,7 @@ reader sends libtiff's lines to DEBUG logging and copies every other byte to
 the real stderr unchanged.
 """
 
+import atexit
 import logging
 import os
 import re
@@ -49,8 +50,27 @@ def quiet_libtiff():
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
         os.close(write_end)
-        threading.Thread(target=_forward, args=(read_end, real), name="libtiff-filter", daemon=True).start()
+        forwarder = threading.Thread(target=_forward, args=(read_end, real), name="libtiff-filter",
+                                     daemon=True)
+        forwarder.start()
+        atexit.register(_restore, real, forwarder)
         _installed = True
+
+
+# At exit, how long the last lines may take to get through (a child process
+# that inherited the pipe keeps it open, so its end may never come).
+_DRAIN_TIMEOUT_S = 2
+
+
+def _restore(real, forwarder):
+    """Puts the real stderr back, which ends the pipe, and lets the forwarder
+    pass on what is still in it: the last line is often the one that matters."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os.dup2(real, 2)
+    forwarder.join(_DRAIN_TIMEOUT_S)
 
 
 def _forward(read_end, real):
