@@ -27,6 +27,7 @@ import botocore.exceptions
 from pipeline import commands
 from pipeline import upload_object
 from pipeline.commands import UsageError
+from transforms import listing
 from transforms import storage
 
 _PROG = "im2tfrecord upload"
@@ -37,9 +38,10 @@ Files whose object is already there with the same bytes are skipped (judged by
 the ETag S3 computes, or else by the SHA-256 each upload stores as metadata
 x-amz-meta-sha256), so rerunning the same command uploads only what is missing,
 and resumes a big file's multipart upload that an interrupted run left. Other
-objects at those keys are replaced; nothing is deleted. Hidden files and folders
-(.name) are left out unless --include_hidden. Symlinked files are followed,
-symlinked folders are not. A progress line goes to stderr; the report, to
+objects at those keys are replaced; nothing is deleted. Files are listed as the
+converter lists them: symlinks to files and folders are followed, a loop or a
+dangling link is a failed file, and hidden files and folders (.name) are
+counted but left out unless --include_hidden. A progress line goes to stderr; the report, to
 stdout, lists every file that failed, with the reason.
 """
 _EPILOG = """\
@@ -170,31 +172,27 @@ def _run(args, settings, bucket, prefix, secrets):
     return report.exit_code()
 
 
+# The problem of a hidden file left out: counted in the report, not uploaded.
+_HIDDEN = "hidden"
+
+
 def _local_files(root, include_hidden, includes, excludes):
     """(path below root with '/' separators, problem or None) of each file to
-    upload, folder by folder in name order."""
-    folders = [""]
-    while folders:
-        folder = folders.pop()
-        try:
-            with os.scandir(os.path.join(root, folder)) as scan:
-                entries = sorted(scan, key=lambda entry: entry.name)
-        except OSError as e:
-            yield folder or ".", f"cannot list the folder: {e.strerror or e}"
-            continue
-        subfolders = []
-        for entry in entries:
-            if entry.name.startswith(".") and not include_hidden:
-                continue
-            path = f"{folder}/{entry.name}" if folder else entry.name
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.append(path)
-            elif entry.is_symlink() and entry.is_dir():  # A link cycle would never end.
-                logging.getLogger(_PROG).info("not following the symlinked folder %s", path)
-            elif ((not includes or any(fnmatch.fnmatchcase(path, glob) for glob in includes))
-                  and not any(fnmatch.fnmatchcase(path, glob) for glob in excludes)):
-                yield path, None
-        folders += reversed(subfolders)
+    upload, folder by folder, by the converter's listing rule
+    (transforms/listing.py): symlinks followed, loops and dangling links
+    reported as problems, hidden files flagged _HIDDEN unless included."""
+    if not os.path.isdir(root):
+        yield ".", "cannot list the folder: not a folder"
+        return
+    for full, kind in listing.walk(root):
+        path = os.path.relpath(full, root).replace(os.sep, "/")
+        if kind != listing.FILE:
+            yield path, listing.MESSAGES[kind]
+        elif listing.is_hidden(path) and not include_hidden:
+            yield path, _HIDDEN
+        elif ((not includes or any(fnmatch.fnmatchcase(path, glob) for glob in includes))
+              and not any(fnmatch.fnmatchcase(path, glob) for glob in excludes)):
+            yield path, None
 
 
 def _with_listings(files, uploader, prefix):
@@ -202,13 +200,16 @@ def _with_listings(files, uploader, prefix):
     the object at its key, from one listing per folder: a request for a
     thousand files, not one each. The walk gives a folder's files together,
     so one folder's listing is held at a time."""
-    folder, listing = None, None
+    folder, objects = None, None
     for path, problem in files:
+        if problem:  # Nothing to compare with: no listing needed.
+            yield path, problem, upload_object.NOT_LISTED
+            continue
         parent, _, name = path.rpartition("/")
         if parent != folder and not uploader.stop.is_set():  # Stopped: only counted.
             folder = parent
-            listing = uploader.list_folder("".join(f"{part}/" for part in (prefix, parent) if part))
-        listed = upload_object.NOT_LISTED if listing is None else listing.get(name)
+            objects = uploader.list_folder("".join(f"{part}/" for part in (prefix, parent) if part))
+        listed = upload_object.NOT_LISTED if objects is None else objects.get(name)
         yield path, problem, listed
 
 
@@ -223,6 +224,10 @@ def _upload_all(uploader, root, prefix, files, threads, report, progress):
         pending = set()
         try:
             for path, problem, listed in _with_listings(files, uploader, prefix):
+                if problem == _HIDDEN:
+                    report.hidden += 1
+                    progress.add_file()
+                    continue
                 if uploader.stop.is_set():
                     report.not_attempted += 1
                     continue
@@ -278,7 +283,7 @@ class _Report:
     def __init__(self, secrets):
         self._secrets = secrets
         self.files = self.bytes = self.replaced = self.resumed = 0
-        self.skipped = self.skipped_bytes = self.not_attempted = 0
+        self.skipped = self.skipped_bytes = self.not_attempted = self.hidden = 0
         self.failures, self.planned = [], []
         self.stop_reason, self.interrupted = None, False
 
@@ -299,11 +304,12 @@ class _Report:
     def format(self, destination, seconds, dry_run):
         verb = "would upload" if dry_run else "uploaded"
         rate = self.bytes / _MB / seconds if seconds > 0 else 0.0
-        total = self.files + self.skipped + len(self.failures) + self.not_attempted
+        total = self.files + self.skipped + len(self.failures) + self.not_attempted + self.hidden
         lines = [f"{verb} {self.files} files ({self.bytes / _MB:.1f} MB) to {destination}"
                  + (" (dry run: nothing changed)" if dry_run else f" in {seconds:.1f} s ({rate:.1f} MB/s)"),
                  f"  files: {total} = {verb} {self.files} + skipped (already there) {self.skipped} "
                  f"({self.skipped_bytes / _MB:.1f} MB) + failed {len(self.failures)}"
+                 + (f" + hidden (not uploaded) {self.hidden}" if self.hidden else "")
                  + (f" + not attempted {self.not_attempted}" if self.not_attempted else "")]
         notes = ([f"{'would replace' if dry_run else 'replaced'} {self.replaced} different objects"]
                  if self.replaced else []) + (

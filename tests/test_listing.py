@@ -58,3 +58,16 @@ def test_an_input_of_linked_class_folders_is_not_empty(tmp_path):
         os.makedirs(tmp_path / "in", exist_ok=True)
         os.symlink(tmp_path / "real" / label, tmp_path / "in" / label)
     assert main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--num_shards", "1"]) == 0
+
+
+def test_upload_lists_the_same_tree_the_same_way(tmp_path):
+    from pipeline import upload
+
+    root = _tree(tmp_path)
+    listed = dict(upload._local_files(root, False, [], []))
+    assert listed == {
+        ".thumbs/x.png": upload._HIDDEN, "cats/.hidden.png": upload._HIDDEN,
+        "cats/a.png": None, "cats/more/b.png": None, "dogs/c.png": None,
+        "cats/gone.png": listing.MESSAGES[listing.DANGLING_SYMLINK],
+        "cats/loop": listing.MESSAGES[listing.SYMLINK_LOOP],
+    }

@@ -41,8 +41,9 @@ def _flags(endpoint):
 
 @pytest.fixture
 def tree(tmp_path):
-    """Images in two class folders, an empty file, a 12 MiB file; and what
-    is not uploaded: hidden files, a symlinked folder."""
+    """Images in two class folders, an empty file, a 12 MiB file, links to a
+    file and to a folder (followed, as the converter does); and what is not
+    uploaded: hidden files (counted)."""
     root = tmp_path / "tree"
     for label, color in (("a", (200, 30, 30)), ("b", (30, 30, 200))):
         for n in range(6):
@@ -63,6 +64,7 @@ def _expected(root):
     files = {f"{label}/{n}.png": (root / label / f"{n}.png").read_bytes() for label in "ab" for n in range(6)}
     files.update({"b/empty.txt": b"", _BIG: (root / _BIG).read_bytes(),
                   "c/link.png": (root / "a" / "0.png").read_bytes()})
+    files.update({f"linked/{n}.png": (root / "a" / f"{n}.png").read_bytes() for n in range(6)})
     return files
 
 
@@ -77,10 +79,11 @@ def _objects(s3_client, bucket, prefix):
 def _counts(out):
     """(uploaded, skipped, failed, not attempted) from the report."""
     match = re.search(r"files: (\d+) = (?:would upload|uploaded) (\d+) \+ skipped \(already there\) (\d+) "
-                      r"\([\d.]+ MB\) \+ failed (\d+)(?: \+ not attempted (\d+))?", out)
+                      r"\([\d.]+ MB\) \+ failed (\d+)(?: \+ hidden \(not uploaded\) (\d+))?"
+                      r"(?: \+ not attempted (\d+))?", out)
     assert match, out
-    total, uploaded, skipped, failed, not_attempted = (int(g or 0) for g in match.groups())
-    assert total == uploaded + skipped + failed + not_attempted
+    total, uploaded, skipped, failed, hidden, not_attempted = (int(g or 0) for g in match.groups())
+    assert total == uploaded + skipped + failed + hidden + not_attempted
     return uploaded, skipped, failed, not_attempted
 
 
@@ -127,8 +130,9 @@ def test_changed_files_are_replaced(tree, s3_client, bucket, s3_flags, capsys):
     (tree / _BIG).write_bytes(big)
     assert len(big) == 12 * _MIB + 7
     code, out, _ = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, *s3_flags)
-    assert code == 0 and _counts(out)[:2] == (2, len(_expected(tree)) - 2), out
-    assert "replaced 2 different objects" in out
+    # a/3.png is also linked/3.png (a symlinked folder): 3 objects changed.
+    assert code == 0 and _counts(out)[:2] == (3, len(_expected(tree)) - 3), out
+    assert "replaced 3 different objects" in out
     assert _objects(s3_client, bucket, "p") == _expected(tree)
 
 
@@ -314,14 +318,15 @@ def test_include_exclude_and_hidden(tree, s3_client, bucket, s3_flags, capsys):
                         "--include_hidden", *s3_flags)
     assert code == 0, out
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert keys == {f"a/{n}.png" for n in range(6)} | {"a/.hidden/x.png", "c/link.png"}
+    assert keys == ({f"{folder}/{n}.png" for folder in ("a", "linked") for n in range(6)}
+                    | {"a/.hidden/x.png", "linked/.hidden/x.png", "c/link.png"})
 
 
 def test_unreadable_file_is_listed_and_the_rest_uploaded(tree, s3_client, bucket, s3_flags, capsys):
     (tree / "b" / "broken.png").symlink_to(tree / "nowhere.png")
     code, out, _ = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, *s3_flags)
     assert code == 1 and _counts(out)[:3] == (len(_expected(tree)), 0, 1), out
-    assert "  failed: b/broken.png: cannot read the file: No such file or directory" in out
+    assert "  failed: b/broken.png: symbolic link to a file or folder that does not exist" in out
     assert _objects(s3_client, bucket, "p") == _expected(tree)
 
 
@@ -370,7 +375,8 @@ def test_progress_line_counts_files_bytes_and_eta(tree):
     progress.add_file()
     progress.add_bytes(6 * _MIB)
     line = progress.line()
-    assert re.fullmatch(r"progress: 1/15 files, 6\.3/12\.\d MB, [\d.]+ MB/s, ETA \d+ s", line), line
+    # 21 files: 15 real, 6 through the linked folder; 3 hidden ones counted too.
+    assert re.fullmatch(r"progress: 1/24 files, 6\.3/12\.\d MB, [\d.]+ MB/s, ETA \d+ s", line), line
 
 
 @needs_hymenoptera
