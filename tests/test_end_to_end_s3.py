@@ -56,6 +56,9 @@ def test_hymenoptera_s3_to_s3_four_shards(s3_client, bucket, s3_flags, tmp_path)
         assert record["image/filename"].decode().startswith(label + "/")
         assert min(record["pixels"].shape[:2]) <= 128
     assert "ants/imageNotFound.gif" in written  # A valid GIF, even if a placeholder.
+    assert failed == set()  # Every hymenoptera file decodes: a run failing most of them must not pass.
+    # One S3 connection per fetch thread and per shard upload: none dropped.
+    assert "Connection pool is full" not in result.stderr
 
     summary = result.stdout
     assert f"matched {uploaded} = written {len(written)} + failed {len(failed)} + skipped" in summary

@@ -98,6 +98,11 @@ class Concurrency:
 class ConvertingDoFn(beam.DoFn):
     """Base for DoFns that convert images: a thread pool and a Storage per worker."""
 
+    # S3 connections needed beside one per fetch thread (a subclass that also
+    # uploads says how many uploads run at once): a pool smaller than the
+    # threads using it makes urllib3 drop connections ("Connection pool is full").
+    extra_connections = 0
+
     def __init__(self, settings, s3_client_settings, concurrency):
         self._settings = settings
         self._s3_client_settings = s3_client_settings
@@ -107,7 +112,7 @@ class ConvertingDoFn(beam.DoFn):
         threads = self._concurrency.fetch_threads
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fetch")
         self._decode_slots = threading.BoundedSemaphore(self._concurrency.decode_threads)
-        self._storage = Storage(self._s3_client_settings, max_connections=threads)
+        self._storage = Storage(self._s3_client_settings, max_connections=threads + self.extra_connections)
 
     def teardown(self):
         self._pool.shutdown(wait=True)

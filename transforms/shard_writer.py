@@ -114,6 +114,8 @@ class _Written:
 
 class _WriteShard(ConvertingDoFn):
 
+    extra_connections = _SHARDS_AT_ONCE
+
     def __init__(self, output, shard_format, settings, s3_client_settings, concurrency):
         super().__init__(settings, s3_client_settings, concurrency)
         self._output = output
