@@ -88,6 +88,11 @@ class CorruptShardError(ValueError):
     """A shard whose bytes do not match what dataset_info.json says of it."""
 
 
+class DatasetUnreadableError(OSError):
+    """The dataset cannot be reached: no credentials, a refused request, an
+    endpoint that does not answer. The message says which, and what to pass."""
+
+
 def load_info(prefix, s3=None):
     """The dataset_info.json of the dataset at `prefix` (a folder or s3:// prefix)."""
     return read_info(_storage(s3), os.fspath(prefix))
@@ -101,8 +106,18 @@ def read_info(storage, prefix):
     path = FileSystems.join(prefix, DATASET_INFO_FILE)
     try:
         data = storage.read(path)
+    except botocore.exceptions.NoCredentialsError:
+        raise DatasetUnreadableError(
+            f"cannot read {path}: no S3 credentials found; pass s3={{'aws_access_key_id': ..., "
+            "'aws_secret_access_key': ...}} or set up the AWS credential chain") from None
+    except botocore.exceptions.EndpointConnectionError as e:
+        raise DatasetUnreadableError(f"cannot read {path}: the S3 endpoint does not answer ({e})") from None
     except (FileNotFoundError, botocore.exceptions.ClientError) as e:
         if not _is_missing(e):
+            if isinstance(e, botocore.exceptions.ClientError):
+                code = e.response.get("Error", {}).get("Code") or e.response.get(
+                    "ResponseMetadata", {}).get("HTTPStatusCode")
+                raise DatasetUnreadableError(f"cannot read {path}: S3 refused it ({code})") from None
             raise
         raise FileNotFoundError(
             f"not an im2tfrecord dataset (no {DATASET_INFO_FILE}): {prefix} (the converter "

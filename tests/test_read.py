@@ -355,3 +355,17 @@ def test_hymenoptera_reads_back_as_the_source_photos(tmp_path):
         assert sorted(label for _, label in pairs) == sorted(item["label"] for item in items)
         written += len(items)
     assert written == info["counts"]["written"]
+
+
+def test_unreachable_s3_datasets_fail_with_one_clear_error(remote, s3_settings, monkeypatch, tmp_path):
+    _, prefix = remote
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    no_keys = {k: v for k, v in s3_settings.items() if not k.startswith("aws_")}
+    with pytest.raises(read.DatasetUnreadableError, match=r"dataset_info.json: no S3 credentials found"):
+        read.load_info(prefix, s3=no_keys)
+    wrong = dict(s3_settings, endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(read.DatasetUnreadableError, match=r"the S3 endpoint does not answer"):
+        read.load_info(prefix, s3=wrong)
