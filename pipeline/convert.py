@@ -76,9 +76,12 @@ def build(p, options):
 
     errors = (matched[ERRORS], keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
     merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
+    # Counted as the listing gave them, apart from what later stages report.
+    listed = ((matched["images"], matched[SKIPPED], matched[ERRORS]) | "Listed" >> Flatten()
+              | "CountListed" >> combiners.Count.Globally())
     shards | "Finalize" >> Finalize(
         convert.output, run_description(convert, settings), s3, class_names, class_counts,
-        errors, matched[SKIPPED], merged_classes)
+        errors, matched[SKIPPED], listed, merged_classes)
 
 
 def build_plan(p, options, plan_path):
@@ -187,6 +190,7 @@ def run_description(convert, settings):
         "seed": convert.seed,
         "writer": convert.writer,
         "label_from": convert.label_from,
+        "requested_splits": [] if convert.splits_from_folders else ratio_splits(convert),
         **_record_layout(convert),
         "image": {
             "size": settings.size, "resize_mode": settings.resize_mode,

@@ -48,7 +48,15 @@ def format_summary(info, output, seconds):
         lines.append("  errors: " + ", ".join(
             f"{reason} {n}" for reason, n in sorted(errors["by_reason"].items()))
             + f" (one row each in {errors['file']})")
-    for merged in info.get("warnings", {}).get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
+    warnings = info.get("warnings", {})
+    for split in warnings.get("empty_splits", []):
+        lines.append(f"  warning: the {split} split asked for got no images: every class is too "
+                     "small for its ratio (see dataset_info.json per_class)")
+    small = warnings.get("classes_with_fewer_images_than_shards")
+    if small:
+        lines.append(f"  warning: {small['count']} classes have fewer images than their split has "
+                     "shards, so some shards lack them (see dataset_info.json)")
+    for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
         lines.append(f"  warning: class {merged['class']!r} gathers images from several folders "
                      f"({', '.join(merged['folders'])}); --label_from top takes the class from "
                      "the first folder under --input")

@@ -27,8 +27,15 @@ from transforms.ownership import files_to_replace
 from transforms.storage import Storage
 
 
-def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, merged_classes=()):
-    """The dataset_info.json document (a dict) of a finished run."""
+# Classes named in a warning list, at most: the count says how many in all.
+_WARNED_CLASSES = 100
+
+
+def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, matched, merged_classes=()):
+    """The dataset_info.json document (a dict) of a finished run. `matched` is
+    counted from the listing itself, not derived: if an image went missing
+    between the listing and the shards, matched != written + failed + skipped
+    says so."""
     splits = {}
     for shard in sorted(shards, key=lambda s: (s.split, s.index)):
         split = splits.setdefault(shard.split, {"num_examples": 0, "num_bytes": 0, "shards": []})
@@ -48,12 +55,27 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, 
         **run,
         "labels": list(class_names),
         "splits": splits,
-        "counts": {"matched": written + len(errors) + skipped, "written": written,
-                   "failed": len(errors), "skipped": skipped},
+        "counts": {"matched": matched, "written": written, "failed": len(errors), "skipped": skipped},
         "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
-        # Only when there is something to say, so that a clean dataset's file is unchanged.
-        **({"warnings": {"classes_from_several_folders": list(merged_classes)}} if merged_classes else {}),
+        **_warnings(run, splits, merged_classes),
     }
+
+
+def _warnings(run, splits, merged_classes):
+    """What the summary warns about; only when there is something to say, so
+    that a clean dataset's file stays as it was."""
+    warnings = {}
+    if merged_classes:
+        warnings["classes_from_several_folders"] = list(merged_classes)
+    empty = [split for split in run.get("requested_splits", []) if split not in splits]
+    if empty:
+        warnings["empty_splits"] = empty
+    small = [{"split": name, "class": label, "images": count, "shards": split["num_shards"]}
+             for name, split in sorted(splits.items())
+             for label, count in sorted(split.get("per_class", {}).items()) if count < split["num_shards"]]
+    if small:
+        warnings["classes_with_fewer_images_than_shards"] = {"count": len(small), "first": small[:_WARNED_CLASSES]}
+    return {"warnings": warnings} if warnings else {}
 
 
 class _Finalize(beam.DoFn):
@@ -66,7 +88,7 @@ class _Finalize(beam.DoFn):
     def setup(self):
         self._storage = Storage(self._s3_client_settings)
 
-    def process(self, shards, class_names, class_counts, errors, skipped, merged_classes):
+    def process(self, shards, class_names, class_counts, errors, skipped, matched, merged_classes):
         def path(name):
             return FileSystems.join(self._output, name)
 
@@ -77,7 +99,7 @@ class _Finalize(beam.DoFn):
         stale = sorted(replaceable - keep)
         self._storage.delete([path(name) for name in stale])
         info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped,
-                                  merged_classes)
+                                  matched, merged_classes)
         self._storage.write(path(DATASET_INFO_FILE),
                             (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
         yield info
@@ -91,8 +113,9 @@ class Finalize(beam.PTransform):
     """
 
     def __init__(self, output, run, s3_client_settings, class_names, class_counts, errors, skipped,
-                 merged_classes):
+                 matched, merged_classes):
         super().__init__()
+        self._matched = matched
         self._merged_classes = merged_classes
         self._output = output
         self._run = run
@@ -112,4 +135,5 @@ class Finalize(beam.PTransform):
                 beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
                 beam.pvalue.AsList(self._errors),
                 beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
+                beam.pvalue.AsSingleton(self._matched),
                 beam.pvalue.AsSingleton(self._merged_classes)))
