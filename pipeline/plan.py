@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline import convert
+from pipeline.options import ConvertOptions
 from pipeline.summary import MAX_CLASSES_SHOWN
 
 # Shards listed one by one up to this many per split; past it, the range.
@@ -30,7 +31,7 @@ def run_plan(options, output=print):
             convert.build_plan(p, options, path)
         with open(path, encoding="utf-8") as f:
             plan = json.load(f)
-    output(format_plan(plan, options.view_as(convert.ConvertOptions)))
+    output(format_plan(plan, options.view_as(ConvertOptions)))
     return 0
 
 
