@@ -197,6 +197,7 @@ def run_description(convert, settings):
             "format": settings.image_format, "jpeg_quality": settings.jpeg_quality,
             "color": settings.color, "keep_original": settings.keep_original,
             "max_pixels": settings.max_pixels, "max_seconds": settings.max_seconds,
+            "min_size": settings.min_size,
             "background": list(imaging.BACKGROUND),
         },
     }

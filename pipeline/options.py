@@ -114,6 +114,11 @@ class ConvertOptions(PipelineOptions):
             help="An image still converting after this many seconds becomes a too_slow error "
                  "row; checked between Pillow's 64 KiB decoding steps (default: %(default)s).")
         parser.add_argument(
+            "--min_size", type=int, default=_DEFAULTS.min_size,
+            help="Images whose shorter side is below this many pixels become too_small error "
+                 "rows instead of being stored smaller than --image_size (images are never "
+                 "upscaled); 0 keeps them all and counts them in the summary (default: %(default)s).")
+        parser.add_argument(
             "--decode_threads", type=int, default=0,
             help="Images decoded at once per worker; 0 means one per core: more only fight "
                  "over Python's GIL (default: %(default)s).")
@@ -138,7 +143,8 @@ def image_settings(options):
         color=convert.color,
         keep_original=convert.keep_original,
         max_pixels=convert.max_pixels,
-        max_seconds=convert.max_seconds_per_image)
+        max_seconds=convert.max_seconds_per_image,
+        min_size=convert.min_size)
 
 
 def record_schema(convert):

@@ -95,34 +95,43 @@ class DatasetUnreadableError(OSError):
 
 def load_info(prefix, s3=None):
     """The dataset_info.json of the dataset at `prefix` (a folder or s3:// prefix)."""
-    return read_info(_storage(s3), os.fspath(prefix))
+    return _reader_info(_storage(s3), os.fspath(prefix))
 
 
 def read_info(storage, prefix):
     """dataset_info.json at `prefix`, read with a `transforms.storage.Storage`.
 
     FileNotFoundError when there is none; S3 errors other than a missing key
-    are raised as they come."""
+    are raised as they come (the commands turn them into their own lines)."""
     path = FileSystems.join(prefix, DATASET_INFO_FILE)
     try:
         data = storage.read(path)
+    except (FileNotFoundError, botocore.exceptions.ClientError) as e:
+        if not _is_missing(e):
+            raise
+        raise FileNotFoundError(
+            f"not an im2tfrecord dataset (no {DATASET_INFO_FILE}): {prefix} (the converter "
+            f"writes it last: without it the dataset is incomplete or being written)") from None
+    return json.loads(data.decode("utf-8"))
+
+
+def _reader_info(storage, prefix):
+    """read_info for the readers a training script calls: a dataset that
+    cannot be reached is one DatasetUnreadableError saying why, not a
+    botocore traceback."""
+    path = FileSystems.join(prefix, DATASET_INFO_FILE)
+    try:
+        return read_info(storage, prefix)
     except botocore.exceptions.NoCredentialsError:
         raise DatasetUnreadableError(
             f"cannot read {path}: no S3 credentials found; pass s3={{'aws_access_key_id': ..., "
             "'aws_secret_access_key': ...}} or set up the AWS credential chain") from None
     except botocore.exceptions.EndpointConnectionError as e:
         raise DatasetUnreadableError(f"cannot read {path}: the S3 endpoint does not answer ({e})") from None
-    except (FileNotFoundError, botocore.exceptions.ClientError) as e:
-        if not _is_missing(e):
-            if isinstance(e, botocore.exceptions.ClientError):
-                code = e.response.get("Error", {}).get("Code") or e.response.get(
-                    "ResponseMetadata", {}).get("HTTPStatusCode")
-                raise DatasetUnreadableError(f"cannot read {path}: S3 refused it ({code})") from None
-            raise
-        raise FileNotFoundError(
-            f"not an im2tfrecord dataset (no {DATASET_INFO_FILE}): {prefix} (the converter "
-            f"writes it last: without it the dataset is incomplete or being written)") from None
-    return json.loads(data.decode("utf-8"))
+    except botocore.exceptions.ClientError as e:
+        code = e.response.get("Error", {}).get("Code") or e.response.get("ResponseMetadata", {}).get(
+            "HTTPStatusCode")
+        raise DatasetUnreadableError(f"cannot read {path}: S3 refused it ({code})") from None
 
 
 def num_examples(info, split="train"):
@@ -145,7 +154,7 @@ def iter_examples(prefix, split="train", s3=None, decode=True, shuffle_buffer=0,
     FileNotFoundError here rather than at the first next().
     """
     prefix, storage = os.fspath(prefix), _storage(s3)
-    info = read_info(storage, prefix)
+    info = _reader_info(storage, prefix)
     shards = _shards(info, prefix, split)
     image_key, label_key = _KEYS[info["schema"]]
     mode = "L" if info["image"]["color"] == "grayscale" else "RGB"
@@ -192,7 +201,7 @@ def tf_dataset(prefix, split="train", s3=None, image_size=None, shuffle_buffer=0
 
     prefix = os.fspath(prefix)
     storage = _storage(s3, streams=num_parallel_reads)
-    info = read_info(storage, prefix)
+    info = _reader_info(storage, prefix)
     shards = {shard.path: shard for shard in _shards(info, prefix, split)}
     image_key, label_key = _KEYS[info["schema"]]
     spec = {key: tf.io.FixedLenFeature([], tf.string if info["features"][key] == "bytes" else tf.int64)

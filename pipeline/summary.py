@@ -52,6 +52,11 @@ def format_summary(info, output, seconds):
     for split in warnings.get("empty_splits", []):
         lines.append(f"  warning: the {split} split asked for got no images: every class is too "
                      "small for its ratio (see dataset_info.json per_class)")
+    short = warnings.get("images_smaller_than_requested")
+    if short:
+        lines.append(f"  warning: {short['count']} images are stored smaller than --image_size asked "
+                     f"(never upscaled; the smallest side is {short['smallest_side']} px): "
+                     "--min_size N makes such images error rows instead")
     small = warnings.get("classes_with_fewer_images_than_shards")
     if small:
         lines.append(f"  warning: {small['count']} classes have fewer images than their split has "

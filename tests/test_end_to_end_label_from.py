@@ -22,7 +22,7 @@ def _info(out):
 
 def test_parent_merges_and_warns(tmp_path, capsys):
     tree, out = _nested_tree(tmp_path / "in"), str(tmp_path / "out")
-    assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "16"]) == 0
     assert read_labels(out) == ["2019", "2020"]
     assert _info(out)["warnings"] == {"classes_from_several_folders": [
         {"class": "2019", "folders": ["cats/2019", "dogs/2019"]}]}
@@ -32,7 +32,8 @@ def test_parent_merges_and_warns(tmp_path, capsys):
 
 def test_top_takes_the_first_folder(tmp_path, capsys):
     tree, out = _nested_tree(tmp_path / "in"), str(tmp_path / "out")
-    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--label_from", "top"]) == 0
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--label_from", "top",
+                 "--image_size", "16"]) == 0
     info = _info(out)
     assert read_labels(out) == ["cats", "dogs"]
     assert info["splits"]["train"]["per_class"] == {"cats": 3, "dogs": 1}

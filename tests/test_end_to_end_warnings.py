@@ -4,6 +4,7 @@ import json
 import os
 
 from pipeline.cli import main
+from tests.records import read_errors
 from tests.records import save_image
 
 
@@ -12,7 +13,7 @@ def test_tiny_classes_warn_of_an_empty_split_and_thin_shards(tmp_path, capsys):
         save_image(str(tmp_path / "in" / label / "1.png"), fmt="PNG")
     out = str(tmp_path / "out")
     assert main(["--input", str(tmp_path / "in"), "--output", out, "--validation_ratio", "0.1",
-                 "--num_shards", "3"]) == 0
+                 "--num_shards", "3", "--image_size", "32"]) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
     # One image a class: none goes to validation, and each class misses a shard.
@@ -33,7 +34,40 @@ def test_a_clean_dataset_has_no_warnings(tmp_path, capsys):
         for n in range(4):
             save_image(str(tmp_path / "in" / label / f"{n}.png"), fmt="PNG")
     out = str(tmp_path / "out")
-    assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "2"]) == 0
+    assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "2",
+                 "--image_size", "48"]) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:
         assert "warnings" not in json.load(f)
     assert "warning" not in capsys.readouterr().out
+
+
+def _sizes_tree(root):
+    # Shorter sides 20, 30, 60 and 100 px.
+    for n, size in enumerate(((20, 40), (50, 30), (60, 90), (100, 100))):
+        save_image(str(root / "a" / f"{n}.png"), size=size, fmt="PNG")
+    return str(root)
+
+
+def test_images_smaller_than_asked_are_counted(tmp_path, capsys):
+    tree, out = _sizes_tree(tmp_path / "in"), str(tmp_path / "out")
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "64",
+                 "--resize_mode", "center_crop"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        info = json.load(f)
+    assert info["warnings"] == {"images_smaller_than_requested": {"count": 3, "smallest_side": 20}}
+    assert ("warning: 3 images are stored smaller than --image_size asked (never upscaled; the smallest "
+            "side is 20 px)") in capsys.readouterr().out
+
+
+def test_min_size_makes_them_error_rows(tmp_path):
+    tree, out = _sizes_tree(tmp_path / "in"), str(tmp_path / "out")
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "64",
+                 "--min_size", "50"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        info = json.load(f)
+    rows = sorted((os.path.basename(row["path"]), row["reason"], row["message"]) for row in read_errors(out))
+    assert rows == [("0.png", "too_small", "the shorter side is 20 px, below --min_size=50"),
+                    ("1.png", "too_small", "the shorter side is 30 px, below --min_size=50")]
+    assert info["counts"]["written"] == 2 and info["image"]["min_size"] == 50
+    # 60 px is still short of 64: counted, not rejected.
+    assert info["warnings"] == {"images_smaller_than_requested": {"count": 1, "smallest_side": 60}}

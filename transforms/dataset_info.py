@@ -57,11 +57,11 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, 
         "splits": splits,
         "counts": {"matched": matched, "written": written, "failed": len(errors), "skipped": skipped},
         "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
-        **_warnings(run, splits, merged_classes),
+        **_warnings(run, splits, shards, merged_classes),
     }
 
 
-def _warnings(run, splits, merged_classes):
+def _warnings(run, splits, shards, merged_classes):
     """What the summary warns about; only when there is something to say, so
     that a clean dataset's file stays as it was."""
     warnings = {}
@@ -75,6 +75,11 @@ def _warnings(run, splits, merged_classes):
              for label, count in sorted(split.get("per_class", {}).items()) if count < split["num_shards"]]
     if small:
         warnings["classes_with_fewer_images_than_shards"] = {"count": len(small), "first": small[:_WARNED_CLASSES]}
+    short = [shard for shard in shards if shard.smaller_than_requested]
+    if short:
+        warnings["images_smaller_than_requested"] = {
+            "count": sum(shard.smaller_than_requested for shard in short),
+            "smallest_side": min(shard.smallest_side for shard in short)}
     return {"warnings": warnings} if warnings else {}
 
 

@@ -72,6 +72,9 @@ class ImageSettings:
     # Far above the 1-3 s a max_pixels photo takes here, so only a pathological
     # file hits it (as a `too_slow` error row), however busy the worker.
     max_seconds: float = 60.0
+    # Images whose upright shorter side is below this are too_small error rows
+    # (0: none): without it, a 80x80 image stays 80x80 in a 224 px dataset.
+    min_size: int = 0
 
     def __post_init__(self):
         if self.size < 1:
@@ -88,6 +91,8 @@ class ImageSettings:
             raise ValueError(f"--max_pixels must be at least 1, got {self.max_pixels}")
         if not self.max_seconds > 0:
             raise ValueError(f"--max_seconds_per_image must be above 0, got {self.max_seconds:g}")
+        if self.min_size < 0:
+            raise ValueError(f"--min_size must be 0 or more, got {self.min_size}")
 
     @property
     def mode(self):
@@ -101,6 +106,16 @@ class ConvertedImage:
     height: int
     channels: int
     format: str  # "JPEG" or "PNG", as the classic converters wrote it.
+
+
+def smaller_than_requested(width, height, settings):
+    """True if a stored image falls short of --image_size where its mode
+    means to reach it: the shorter side (shorter_side, center_crop) or the
+    longer side (fit); `exact` always reaches it. Images are never upscaled."""
+    if settings.resize_mode == "exact":
+        return False
+    side = max(width, height) if settings.resize_mode == "fit" else min(width, height)
+    return side < settings.size
 
 
 def target_size(width, height, settings):
@@ -130,6 +145,9 @@ def _convert(source, data, settings):
     image = _open(source, settings)
     orientation = _orientation(image)
     upright = _upright_size(image.size, orientation)
+    if min(upright) < settings.min_size:  # From the header: nothing decoded yet.
+        raise ImageError("too_small", f"the shorter side is {min(upright)} px, below "
+                                      f"--min_size={settings.min_size}")
     resized = target_size(*upright, settings)
     final = _final_size(resized, settings)
 

@@ -50,6 +50,10 @@ class ShardInfo:
     sha256: str
     per_class: dict = None
     side_files: dict = None
+    # Records stored smaller than --image_size asked (imaging.smaller_than_requested),
+    # and the shortest side among them.
+    smaller_than_requested: int = 0
+    smallest_side: int = None
 
     def files(self):
         """Every file name of this shard."""

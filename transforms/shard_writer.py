@@ -38,6 +38,7 @@ from transforms.encode import encode_record
 from transforms.errors import ERRORS
 from transforms.errors import METRICS_NAMESPACE
 from transforms.errors import error_row
+from transforms.imaging import smaller_than_requested
 from transforms.layout import RECORDIO
 from transforms.layout import RECORDIO_SUFFIX
 from transforms.layout import SHARD_SUFFIX
@@ -151,7 +152,7 @@ class _WriteShard(ConvertingDoFn):
         (split, index, num_shards), images = shard
         label_ids = {name: i for i, name in enumerate(class_names)}
         name = shard_name(split, index, num_shards, self._format.suffix)
-        per_class, failures = {}, []
+        per_class, failures, small = {}, [], []
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
             hashing = _HashingWriter(sink)
             records = self._format.records(hashing, label_ids)
@@ -161,6 +162,8 @@ class _WriteShard(ConvertingDoFn):
                     continue
                 records.write(DecodedImage(image.label, image.relative_path, result))
                 per_class[image.label] = per_class.get(image.label, 0) + 1
+                if smaller_than_requested(result.width, result.height, self._settings):
+                    small.append(min(result.width, result.height))
                 progress.add_finished(1)
         side_files = {}
         for role, (suffix, data) in records.side_files().items():
@@ -169,7 +172,8 @@ class _WriteShard(ConvertingDoFn):
                 sink.write(data)
         return _Written(failures, ShardInfo(
             split, index, num_shards, name, sum(per_class.values()), hashing.num_bytes,
-            hashing.hexdigest(), dict(sorted(per_class.items())), side_files or None))
+            hashing.hexdigest(), dict(sorted(per_class.items())), side_files or None,
+            len(small), min(small, default=None)))
 
     def _outputs(self, written):
         """Error rows, counters and the ShardInfo of a shard now in place; only
