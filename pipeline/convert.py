@@ -147,7 +147,8 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
                                      convert.shard_size_mb * _MIB, record_bytes)
         | "WriteShardStreams" >> WriteShardStreams(
             convert.output, class_names, shard_format(convert.format, record_schema(convert)),
-            settings, s3, workers))
+            settings, s3, workers, fingerprint=json.dumps(run_description(convert, settings), sort_keys=True),
+            reuse=not convert.overwrite))
     class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
         lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()])
     return written[SHARDS], class_counts, written[ERRORS]

@@ -24,6 +24,7 @@ from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.ownership import files_to_replace
+from transforms.resume import is_done_record
 from transforms.storage import Storage
 
 
@@ -100,13 +101,15 @@ class _Finalize(beam.DoFn):
         self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
         self._storage.write(path(ERRORS_FILE), errors_file_bytes(errors))
         keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {f for s in shards for f in s.files()}
-        replaceable = files_to_replace(self._storage, self._output, self._storage.list_folder(self._output))
-        stale = sorted(replaceable - keep)
+        names = self._storage.list_folder(self._output)
+        stale = sorted(files_to_replace(self._storage, self._output, names) - keep)
         self._storage.delete([path(name) for name in stale])
         info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped,
                                   matched, merged_classes)
         self._storage.write(path(DATASET_INFO_FILE),
                             (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+        # Complete now: the shards' resume records have served.
+        self._storage.delete([path(name) for name in names if is_done_record(name)])
         yield info
 
 

@@ -30,6 +30,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline import progress
 from transforms import recordio
+from transforms import resume
 from transforms import tfrecord
 from transforms.decode import ConvertingDoFn
 from transforms.decode import DecodedImage
@@ -117,10 +118,14 @@ class _WriteShard(ConvertingDoFn):
 
     extra_connections = _SHARDS_AT_ONCE
 
-    def __init__(self, output, shard_format, settings, s3_client_settings, concurrency):
+    def __init__(self, output, shard_format, settings, s3_client_settings, concurrency,
+                 fingerprint=None, reuse=False):
         super().__init__(settings, s3_client_settings, concurrency)
         self._output = output
         self._format = shard_format
+        self._fingerprint = fingerprint  # None: keep no resume records.
+        self._reuse = reuse
+        self._names = None
 
     def setup(self):
         super().setup()
@@ -152,6 +157,16 @@ class _WriteShard(ConvertingDoFn):
         (split, index, num_shards), images = shard
         label_ids = {name: i for i, name in enumerate(class_names)}
         name = shard_name(split, index, num_shards, self._format.suffix)
+        key = None
+        if self._fingerprint is not None:
+            key = resume.shard_key(self._fingerprint, class_names, [image.path for image in images])
+            if self._reuse:
+                if self._names is None:  # What an earlier attempt left: listed once per worker.
+                    self._names = set(self._storage.list_folder(self._output))
+                reused = resume.reusable(self._storage, self._output, name, key, self._names)
+                if reused:
+                    info, failures = reused
+                    return _Written([(path, Failure(*rest)) for path, *rest in failures], info)
         per_class, failures, small = {}, [], []
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
             hashing = _HashingWriter(sink)
@@ -170,10 +185,14 @@ class _WriteShard(ConvertingDoFn):
             side_files[role] = shard_name(split, index, num_shards, suffix)
             with self._storage.open_atomic(FileSystems.join(self._output, side_files[role])) as sink:
                 sink.write(data)
-        return _Written(failures, ShardInfo(
+        info = ShardInfo(
             split, index, num_shards, name, sum(per_class.values()), hashing.num_bytes,
             hashing.hexdigest(), dict(sorted(per_class.items())), side_files or None,
-            len(small), min(small, default=None)))
+            len(small), min(small, default=None))
+        if key is not None:
+            resume.record(self._storage, self._output, key, info,
+                          [(path, f.stage, f.reason, f.message) for path, f in failures])
+        return _Written(failures, info)
 
     def _outputs(self, written):
         """Error rows, counters and the ShardInfo of a shard now in place; only
@@ -187,10 +206,17 @@ class _WriteShard(ConvertingDoFn):
 
 
 class WriteShardStreams(beam.PTransform):
-    """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on ERRORS."""
+    """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on ERRORS.
 
-    def __init__(self, output, class_names, shard_format, settings, s3_client_settings, concurrency):
+    With a `fingerprint` (the run's settings, as text), each shard leaves a
+    resume record; with `reuse` too, shards an interrupted attempt completed
+    with the same settings and images are reused (resume.py)."""
+
+    def __init__(self, output, class_names, shard_format, settings, s3_client_settings, concurrency,
+                 fingerprint=None, reuse=False):
         super().__init__()
+        self._fingerprint = fingerprint
+        self._reuse = reuse
         self._output = output
         self._class_names = class_names
         self._format = shard_format
@@ -201,5 +227,5 @@ class WriteShardStreams(beam.PTransform):
     def expand(self, shards):
         return shards | beam.ParDo(
             _WriteShard(self._output, self._format, self._settings, self._s3_client_settings,
-                        self._concurrency),
+                        self._concurrency, self._fingerprint, self._reuse),
             beam.pvalue.AsSingleton(self._class_names)).with_outputs(SHARDS, ERRORS)

@@ -1,0 +1,80 @@
+"""Complete shards of an interrupted run, reused by the rerun.
+
+As each shard is in place, the writer records what it holds beside it: a
+hidden `.im2tfrecord-done-<shard>.json` with the shard's ShardInfo (size,
+sha256, counts), its error rows, and a key. The key is a hash of everything
+that decides the shard's bytes: the run's settings (dataset_info.json's run
+description), the class names (label ids) and the sorted paths planned into
+the shard. A rerun with the same options plans the same shards; for each
+whose key matches a record and whose file still has the recorded size and
+sha256 (read back in full: a shard is trusted only if its bytes are), the
+writer reuses it instead of converting its images again. A rerun with other
+options, or --overwrite, converts everything.
+
+The records are removed when the dataset is complete (dataset_info.py), so a
+finished dataset holds none.
+"""
+
+import dataclasses
+import hashlib
+import json
+
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.layout import ShardInfo
+
+DONE_PREFIX = ".im2tfrecord-done-"
+_READ_CHUNK = 1 << 20
+
+
+def is_done_record(name):
+    return name.startswith(DONE_PREFIX) and name.endswith(".json")
+
+
+def _record_path(output, shard_file):
+    return FileSystems.join(output, f"{DONE_PREFIX}{shard_file}.json")
+
+
+def shard_key(fingerprint, class_names, paths):
+    """The hash of what decides a shard's bytes."""
+    digest = hashlib.sha256(fingerprint.encode("utf-8"))
+    for part in (*class_names, "\0", *sorted(paths)):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()
+
+
+def record(storage, output, key, info, failures):
+    """Notes a shard now in place. `failures` are (path, stage, reason, message)."""
+    body = {"key": key, "info": dataclasses.asdict(info), "failures": [list(f) for f in failures]}
+    storage.write(_record_path(output, info.file), json.dumps(body, sort_keys=True).encode("utf-8"))
+
+
+def reusable(storage, output, shard_file, key, names):
+    """(ShardInfo, failures) of a shard an earlier attempt completed with the
+    same key and whose bytes are still those it recorded; else None. `names`
+    are the output's files now."""
+    record_name = f"{DONE_PREFIX}{shard_file}.json"
+    if record_name not in names:
+        return None
+    try:
+        body = json.loads(storage.read(FileSystems.join(output, record_name)))
+        if body["key"] != key:
+            return None
+        info = ShardInfo(**body["info"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not all(name in names for name in info.files()) or not _has_bytes(storage, output, info):
+        return None
+    return info, [tuple(failure) for failure in body["failures"]]
+
+
+def _has_bytes(storage, output, info):
+    digest, size = hashlib.sha256(), 0
+    try:
+        with storage.open_read(FileSystems.join(output, info.file)) as stream:
+            for chunk in iter(lambda: stream.read(_READ_CHUNK), b""):
+                digest.update(chunk)
+                size += len(chunk)
+    except Exception:  # Whatever stops the read-back, the shard is converted again.
+        return False
+    return size == info.num_bytes and digest.hexdigest() == info.sha256
