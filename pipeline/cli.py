@@ -152,6 +152,8 @@ def _run(options, output):
     # S3 it is also the write probe: a bucket we may not write to fails here,
     # in a second, not after all the decoding.
     _claim_output(storage, convert_options.output, output.owned)
+    if output.killed_run and is_s3(convert_options.output):
+        ownership.abort_leftover_uploads(storage, convert_options.output)
     if convert_options.overwrite:
         # From here until the new dataset_info.json is written, the output
         # does not claim to be a complete dataset.
@@ -159,7 +161,14 @@ def _run(options, output):
     with progress.Reporter(), _quiet_worker_shutdown():
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         convert.build(pipeline, options)
-        pipeline.run().wait_until_finish()
+        result = pipeline.run()
+        try:
+            result.wait_until_finish()
+        except BaseException:
+            # Ctrl-C, SIGTERM: a job on a Flink cluster outlives its client,
+            # and would go on writing while the user reruns.
+            _cancel(result)
+            raise
     seconds = time.monotonic() - start
     ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)
@@ -168,6 +177,13 @@ def _run(options, output):
     except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
         sys.stdout = open(os.devnull, "w")
     return 0
+
+
+def _cancel(result):
+    try:
+        result.cancel()
+    except Exception:  # Already failed or finished, or the local runner: nothing to stop.
+        logging.getLogger(_PROG).debug("cancelling the job", exc_info=True)
 
 
 def _claim_output(storage, output, owned):

@@ -41,6 +41,7 @@ from transforms.label import FOLDERS
 from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
 from transforms.label import parse_labels_file
+from transforms.match import MATCHED
 from transforms.match import SKIPPED
 from transforms.match import MatchImages
 from transforms.shard import EstimateRecordBytes
@@ -76,12 +77,9 @@ def build(p, options):
 
     errors = (matched[ERRORS], keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
     merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
-    # Counted as the listing gave them, apart from what later stages report.
-    listed = ((matched["images"], matched[SKIPPED], matched[ERRORS]) | "Listed" >> Flatten()
-              | "CountListed" >> combiners.Count.Globally())
     shards | "Finalize" >> Finalize(
         convert.output, run_description(convert, settings), s3, class_names, class_counts,
-        errors, matched[SKIPPED], listed, merged_classes)
+        errors, matched[SKIPPED], matched[MATCHED], merged_classes)
 
 
 def build_plan(p, options, plan_path):

@@ -5,8 +5,10 @@ Every check raises `UsageError` with a message fit to print as is; none of the
 messages may contain credentials.
 """
 
+import dataclasses
 import json
 import os
+import re
 import socket
 import urllib.parse
 import urllib.request
@@ -44,13 +46,14 @@ def check(options):
     _check_values(convert, options)
     # One client for every check, built only when a path is on S3.
     store = storage.Storage(storage.s3_settings(options), max_attempts=commands.PREFLIGHT_S3_ATTEMPTS)
-    _check_runner(options)
+    if not convert.plan:  # A plan runs here, whatever --runner says.
+        _check_runner(options)
     _check_input(convert.input, store)
     if convert.splits_from_folders:
         listed = store.list_children(convert.input)
         if listed is not None:  # With --splits_from_folders, the top folders are the splits.
             _check_named_splits(convert, [folder.rstrip("/").rsplit("/", 1)[-1] for folder in listed[1]])
-    _check_output(convert.output, store)
+    _check_output(convert.output, store, create=not convert.plan)
     output = _check_output_is_ours(convert, store)
     if convert.labels_file:
         _check_readable(convert.labels_file, "--labels_file", store)
@@ -125,6 +128,9 @@ def _check_named_splits(convert, splits):
                          f"{', '.join(sorted(splits))}")
 
 
+# What Beam's WriteToTFRecord deletes in --output before finalizing (--writer beam).
+_BEAM_SHARD_GLOB = re.compile(r"^[^/]+-.*-of-\d{5}\.tfrecord$")
+
 # How long a cluster's address may take to answer before the run is refused.
 _CLUSTER_TIMEOUT_S = 5
 
@@ -193,6 +199,13 @@ def _check_output_is_ours(convert, store):
     replace a complete dataset without --overwrite. What a killed run of ours
     left (its run marker is still there) is replaced: nothing complete is lost."""
     found = ownership.survey(store, convert.output)
+    if convert.writer == "beam":
+        # Beam's sink removes every <split>-*-of-NNNNN.tfrecord before it
+        # finalizes, a wider pattern than our shard names: none may be foreign.
+        owned = set(found.owned)
+        found = dataclasses.replace(found, foreign=found.foreign + tuple(
+            name for name in store.list_folder(convert.output)
+            if _BEAM_SHARD_GLOB.match(name) and name not in owned and name not in found.foreign))
     if found.foreign:
         raise UsageError(f"--output {convert.output} holds files named like a dataset's that no run "
                          f"of im2tfrecord marked as its own ({_some(found.foreign)}); nothing was "
@@ -242,10 +255,12 @@ def _check_input(path, store):
                          "folder it is in, so point --input at the folder above the class folders")
 
 
-def _check_output(path, store):
+def _check_output(path, store, create=True):
     if storage.is_s3(path):
         bucket, _ = storage.split_s3_path(path.rstrip("/") + "/")
         s3_call(lambda: store.s3_client().head_bucket(Bucket=bucket), "--output", bucket)
+        return
+    if not create:  # --plan writes nothing, not even the folder.
         return
     try:
         FileSystems.mkdirs(path)

@@ -186,10 +186,10 @@ def _local_files(root, include_hidden, includes, excludes):
         return
     for full, kind in listing.walk(root):
         path = os.path.relpath(full, root).replace(os.sep, "/")
-        if kind != listing.FILE:
-            yield path, listing.MESSAGES[kind]
-        elif listing.is_hidden(path) and not include_hidden:
+        if listing.is_hidden(path) and not include_hidden:
             yield path, _HIDDEN
+        elif kind != listing.FILE:
+            yield path, listing.MESSAGES[kind]
         elif ((not includes or any(fnmatch.fnmatchcase(path, glob) for glob in includes))
               and not any(fnmatch.fnmatchcase(path, glob) for glob in excludes)):
             yield path, None

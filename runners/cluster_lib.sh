@@ -3,6 +3,8 @@
 # files, waiting for them, and stopping them without leaving a process behind.
 # Expects $root (the project) and $state (this cluster's folder) to be set.
 
+# set -e inside $(...) too (bash clears it there otherwise).
+shopt -s inherit_errexit
 cache="${IM2TFRECORD_CACHE:-$root/.cache}"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
@@ -22,9 +24,9 @@ fetch_distribution() {
          "$name==$version" -d "$work" >"$work/pip.log" 2>&1; then
       die "could not download $name==$version from PyPI: $(tail -n 1 "$work/pip.log")"
     fi
-    tar -xzf "$work/$name-$version.tar.gz" -C "$work"
+    tar -xzf "$work/$name-$version.tar.gz" -C "$work" || die "could not unpack $name-$version.tar.gz"
     rm -rf "$dest"
-    mv "$work/$name-$version" "$dest"
+    mv "$work/$name-$version" "$dest" || die "could not move $name-$version into $cache/dist"
     rm -rf "$work"
   fi
   echo "$dest"
@@ -45,12 +47,27 @@ for port in (int(sys.argv[1]), 0):
 PY
 }
 
-# alive NAME: its pid file names a running process.
-alive() {
+# started_at PID: the process's start time (clock ticks since boot), which
+# tells a daemon of ours from a process that reuses its number after a reboot.
+started_at() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+
+# ours NAME: the pid its pid file names, if that process is still the one we started.
+ours() {
   local pid
   pid="$(cat "$state/$1.pid" 2>/dev/null)" || return 1
-  kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && [ "$(started_at "$pid")" = "$(cat "$state/$1.start" 2>/dev/null)" ] && echo "$pid"
 }
+
+# alive NAME: its pid file names a running process of ours.
+alive() { ours "$1" >/dev/null; }
+
+# stop_if_start_fails: from here until start_done, a failure (a die, or any
+# failing command under set -e) stops what this start began.
+stop_if_start_fails() {
+  starting=1
+  trap 'if [ "${starting:-0}" = 1 ]; then stop_daemons; fi' EXIT
+}
+start_done() { starting=0; }
 
 # start_daemon NAME COMMAND...: runs COMMAND in its own session (so stop can
 # end its whole process group), output to $state/NAME.log.
@@ -58,6 +75,7 @@ start_daemon() {
   local name="$1"; shift
   setsid "$@" >"$state/$name.log" 2>&1 < /dev/null &
   echo $! >"$state/$name.pid"
+  started_at $! >"$state/$name.start"
 }
 
 # wait_until SECONDS DESCRIPTION COMMAND...: retries COMMAND twice a second.
@@ -74,18 +92,20 @@ wait_until() {
 
 # stop_daemons: ends every process group started here (TERM, then KILL).
 stop_daemons() {
-  local pidfile pid stopped=0
+  local pidfile name pid stopped=0 pids=()
   for pidfile in "$state"/*.pid; do
     [ -e "$pidfile" ] || continue
-    pid="$(cat "$pidfile")"
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    name="$(basename "$pidfile" .pid)"
+    # A pid file from before a reboot may name someone else's process now.
+    if pid="$(ours "$name")"; then
+      kill -TERM -- "-$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+    rm -f "$pidfile" "$state/$name.start"
   done
-  for pidfile in "$state"/*.pid; do
-    [ -e "$pidfile" ] || continue
-    pid="$(cat "$pidfile")"
+  for pid in ${pids[@]+"${pids[@]}"}; do
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
+    kill -KILL -- "-$pid" 2>/dev/null || true
     stopped=$((stopped + 1))
   done
   rm -f "$state/address"

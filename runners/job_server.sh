@@ -68,7 +68,7 @@ if ! mvn -B -q -f "$root/runners/job_server/$engine.pom.xml" dependency:copy-dep
   fi
   fail "could not resolve $module:$fallback_version with its dependencies (see $log)"
 fi
-python3 "$root/runners/job_server/thin_jar.py" "$dir.partial/$(basename "$assembled")" "$main" "$dir.partial/lib" "${jar_flags[@]}"
+python3 "$root/runners/job_server/thin_jar.py" "$dir.partial/$(basename "$assembled")" "$main" "$dir.partial/lib" ${jar_flags[@]+"${jar_flags[@]}"}
 rm -rf "$dir"
 mv "$dir.partial" "$dir"
 echo "$assembled"

@@ -71,3 +71,22 @@ def test_upload_lists_the_same_tree_the_same_way(tmp_path):
         "cats/gone.png": listing.MESSAGES[listing.DANGLING_SYMLINK],
         "cats/loop": listing.MESSAGES[listing.SYMLINK_LOOP],
     }
+
+
+def test_links_above_the_input_and_endless_chains_are_not_followed(tmp_path):
+    root = tmp_path / "in"
+    save_image(str(root / "cats" / "a.png"), fmt="PNG")
+    save_image(str(tmp_path / "secret" / "b.png"), fmt="PNG")
+    os.symlink("../..", root / "cats" / "up")  # Encloses the input: would walk all of tmp_path.
+    os.symlink("/", root / "cats" / "slash")
+    os.symlink("ping", root / "cats" / "pong")  # ping -> pong -> ping: ELOOP.
+    os.symlink("pong", root / "cats" / "ping")
+    os.symlink("nowhere", root / "cats" / ".#lock.png")  # An editor's lock file: hidden.
+    assert [(os.path.relpath(path, root), kind) for path, kind in listing.walk(str(root))] == [
+        ("cats/.#lock.png", "dangling_symlink"), ("cats/a.png", "file"), ("cats/ping", "symlink_loop"),
+        ("cats/pong", "symlink_loop"), ("cats/slash", "symlink_loop"), ("cats/up", "symlink_loop")]
+    out = str(tmp_path / "out")
+    assert main(["--input", str(root), "--output", out, "--num_shards", "1"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        # The hidden lock file is skipped, not an error; secret/b.png is never read.
+        assert json.load(f)["counts"] == {"matched": 6, "written": 1, "failed": 4, "skipped": 1}

@@ -43,7 +43,7 @@ def test_libtiff_lines_do_not_reach_the_command_line(tmp_path):
     # At DEBUG they are still there, as log records.
     debug = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "c"),
                             "--log_level", "DEBUG"], cwd=ROOT, capture_output=True, text=True)
-    assert "libtiff:_tiffReadProc: " in debug.stderr or "libtiff:TIFF" in debug.stderr
+    assert "DEBUG libtiff: _tiffReadProc: " in debug.stderr or "DEBUG libtiff: TIFF" in debug.stderr
 
 
 def test_libtiff_line_shapes():

@@ -122,3 +122,26 @@ def test_survey_sorts_files_into_owned_and_foreign(tmp_path):
     _write(out, {"dataset_info.json": b'{"splits": {}}'})
     assert not survey(Storage({}), out).complete
     assert "dataset_info.json" in survey(Storage({}), out).foreign
+
+
+def test_beam_writer_refuses_files_its_sink_would_delete(tree, tmp_path, capsys):
+    # Beam deletes <split>-*-of-NNNNN.tfrecord before finalizing: a wider
+    # pattern than our shard names, so such a file must not be someone else's.
+    out = str(tmp_path / "out")
+    _write(out, {"train-old-of-00001.tfrecord": b"keep me"})
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--writer", "beam", "--overwrite"]) == 2
+    assert "train-old-of-00001.tfrecord" in _error_lines(capsys)[0]
+    assert _read_all(out) == {"train-old-of-00001.tfrecord": b"keep me"}
+    # The default writer touches only its own names: it goes ahead and leaves the file.
+    assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
+    assert _read_all(out)["train-old-of-00001.tfrecord"] == b"keep me"
+
+
+def test_a_killed_s3_runs_multipart_uploads_are_aborted(tree, s3_client, bucket, s3_flags):
+    # What SIGKILL leaves on S3: the marker and an unfinished shard upload.
+    s3_client.put_object(Bucket=bucket, Key=f"out/{RUN_MARKER_FILE}", Body=b'{"owned": [], "tool": "im2tfrecord"}')
+    s3_client.create_multipart_upload(Bucket=bucket, Key="out/train-00003-of-00004.tfrecord")
+    s3_client.create_multipart_upload(Bucket=bucket, Key="elsewhere/train-00000-of-00001.tfrecord")
+    assert main(["--input", tree, "--output", f"s3://{bucket}/out", "--num_shards", "1", *s3_flags]) == 0
+    left = [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+    assert left == ["elsewhere/train-00000-of-00001.tfrecord"]

@@ -30,13 +30,20 @@ def test_plan_prints_what_the_run_will_do_and_writes_nothing(tmp_path, capsys):
         "  validation: 4 images (a 2, b 2) in 3 shards of 2, 1, 1 images",
     ]
     assert lines[5].startswith("  estimated output: ")
-    assert not os.path.exists(out) or os.listdir(out) == []
+    assert not os.path.exists(out)
 
     assert main(flags) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
     assert [s["num_examples"] for s in info["splits"]["train"]["shards"]] == [6, 5, 5]
     assert [s["num_examples"] for s in info["splits"]["validation"]["shards"]] == [2, 1, 1]
+
+
+def test_plan_runs_here_whatever_the_runner(tmp_path, capsys):
+    tree = _tree(tmp_path / "in")
+    assert main(["--input", tree, "--output", str(tmp_path / "out"), "--plan", "--runner", "FlinkRunner",
+                 "--flink_master", "127.0.0.1:9"]) == 0
+    assert "  classes: 2 (a, b)" in capsys.readouterr().out
 
 
 def test_beams_dry_run_flag_is_refused(tmp_path, capsys):

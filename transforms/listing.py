@@ -3,8 +3,10 @@
 
 - Symlinks to files and to folders are followed at any depth, as `find -L`
   does: a symlinked class folder, or a `more/` link inside one, is read.
-- A symlink to a folder that encloses it (a loop) is not followed forever: it
-  is reported once, as SYMLINK_LOOP, and not entered.
+- A symlink to a folder that encloses it (a loop, or a link up to / or to
+  any folder above the input) is not followed: it is reported once, as
+  SYMLINK_LOOP, and not entered; so is a chain of links that never ends.
+- Anything that cannot be listed or examined is reported as UNREADABLE.
 - A symlink to nothing is reported as DANGLING_SYMLINK.
 - Hidden files and folders (a name starting with ".") are listed like others;
   `is_hidden` tells the caller, which skips and counts them.
@@ -13,15 +15,19 @@ So every path `find -L` lists is yielded once (a loop's entry as the link
 itself), in sorted order, and callers can account for each.
 """
 
+import errno
 import os
 
 FILE = "file"
 DANGLING_SYMLINK = "dangling_symlink"
 SYMLINK_LOOP = "symlink_loop"
+UNREADABLE = "unreadable"
 
 MESSAGES = {
     DANGLING_SYMLINK: "symbolic link to a file or folder that does not exist",
-    SYMLINK_LOOP: "symbolic link to a folder that contains it; not followed",
+    SYMLINK_LOOP: "symbolic link to a folder that contains it (or a chain of links that never "
+                  "ends); not followed",
+    UNREADABLE: "cannot be listed or examined (permissions?)",
 }
 
 
@@ -31,23 +37,47 @@ def walk(root):
     yield from _walk(root, {os.path.realpath(root)})
 
 
+_FOLDER = "folder"
+
+
 def _walk(folder, ancestors):
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError:
+        yield folder, UNREADABLE
         return
     for entry in entries:
-        if entry.is_dir():  # Follows symlinks.
-            real = os.path.realpath(entry.path)
-            if real in ancestors:
-                yield entry.path, SYMLINK_LOOP
-            else:
-                yield from _walk(entry.path, ancestors | {real})
-        elif entry.is_file():
-            yield entry.path, FILE
-        elif entry.is_symlink() and not os.path.exists(entry.path):
-            yield entry.path, DANGLING_SYMLINK
-        # Sockets, pipes and devices are not files anyone converts.
+        try:
+            kind = _kind(entry)
+        except OSError as e:
+            kind = SYMLINK_LOOP if e.errno == errno.ELOOP else UNREADABLE
+        if kind != _FOLDER:
+            if kind:
+                yield entry.path, kind
+            continue
+        real = os.path.realpath(entry.path)
+        # A folder that is, or encloses, one on the way here: following it
+        # would walk in a circle (or the whole disk, for a link to /).
+        if any(os.path.commonpath([real, seen]) == real for seen in ancestors):
+            yield entry.path, SYMLINK_LOOP
+        else:
+            yield from _walk(entry.path, ancestors | {real})
+
+
+def _kind(entry):
+    """FILE, _FOLDER (both through symlinks), DANGLING_SYMLINK, or None for
+    sockets, pipes and devices, which are not files anyone converts. Raises
+    OSError (ELOOP) for a chain of links that never ends."""
+    if entry.is_dir():
+        return _FOLDER
+    if entry.is_file():
+        return FILE
+    if entry.is_symlink():
+        try:
+            os.stat(entry.path)
+        except FileNotFoundError:
+            return DANGLING_SYMLINK
+    return None
 
 
 def is_hidden(relative):

@@ -36,6 +36,7 @@ from transforms.errors import error_row
 from transforms.storage import Storage
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
+MATCHED = "matched"  # Tag of the count of every path the listing gave.
 STAGE = "match"
 # Beam's globs cannot quote, but a one-character class matches that character.
 _GLOB_CHARACTER = re.compile(r"([\[?*])")
@@ -82,11 +83,14 @@ class _ListTopLevel(beam.DoFn):
 
 class _WalkLocal(beam.DoFn):
     """local input root -> the FileMetadata of every file below it; dangling
-    symlinks and symlink loops on ERRORS (they count as matched)."""
+    symlinks, symlink loops and unreadable entries on ERRORS."""
 
     def process(self, root):
+        prefix = root.rstrip("/") + "/"
         for path, kind in listing.walk(root):
-            if kind == listing.FILE:
+            # A hidden entry is skipped whatever it is (an editor's lock file
+            # is a dangling link): _KeepImages counts it as such.
+            if kind == listing.FILE or listing.is_hidden(path[len(prefix):]):
                 yield FileMetadata(path, 0)
             else:
                 Metrics.counter(METRICS_NAMESPACE, "matched").inc()
@@ -117,7 +121,8 @@ class _KeepImages(beam.DoFn):
 
 class MatchImages(beam.PTransform):
     """PBegin -> {"images": image paths under `input_root`, SKIPPED: other
-    paths, ERRORS: error rows of links that lead nowhere or in a circle}."""
+    paths, ERRORS: error rows of links that lead nowhere or in a circle,
+    MATCHED: one number, every path listed}."""
 
     def __init__(self, input_root, s3_client_settings):
         super().__init__()
@@ -134,10 +139,18 @@ class MatchImages(beam.PTransform):
             files, errors = walked.files, walked[ERRORS]
         matched = files | "KeepImages" >> beam.ParDo(_KeepImages(self._input_root)).with_outputs(
             SKIPPED, main="images")
+        # Counted here, as the listing gave them, apart from what later stages
+        # report. (Counts, not a Flatten of the outputs: Beam's Flink job
+        # server rejects a pipeline where one PCollection feeds two Flattens.)
+        count = (
+            (files | "CountFiles" >> beam.combiners.Count.Globally(),
+             errors | "CountListingErrors" >> beam.combiners.Count.Globally())
+            | "BothCounts" >> beam.Flatten()
+            | "Matched" >> beam.CombineGlobally(sum))
         # One listing emits every path from a single bundle; spread the work
         # that follows over all workers.
         return {"images": matched.images | "Spread" >> beam.Reshuffle(), SKIPPED: matched[SKIPPED],
-                ERRORS: errors}
+                ERRORS: errors, MATCHED: count}
 
     def _match_by_folder(self, root):
         listed = root | "ListTopLevel" >> beam.ParDo(_ListTopLevel(self._s3_client_settings)).with_outputs(

@@ -6,8 +6,8 @@ complaint about a damaged file straight to file descriptor 2
 hundreds of lines on a corpus of scraped images, though the image itself then
 ends up as an error row with its own reason. No Python API reaches those
 handlers, so once per process stderr's descriptor is replaced by a pipe whose
-reader sends libtiff's lines to DEBUG logging and copies every other byte to
-the real stderr unchanged.
+reader drops libtiff's lines (shows them, prefixed, at --log_level DEBUG) and
+copies every other byte to the real stderr unchanged.
 """
 
 import atexit
@@ -17,7 +17,6 @@ import re
 import sys
 import threading
 
-_LOGGER = logging.getLogger("libtiff")
 # libtiff's handlers print "<module or file>: <message>"; these are the
 # modules seen on damaged files (tif_*.c and Pillow's TiffDecode.c callbacks).
 _LIBTIFF_LINE = re.compile(
@@ -87,13 +86,16 @@ def _forward(read_end, real):
             if pending and not _COULD_BE_LIBTIFF.match(pending):
                 lines.append(pending)
                 pending = b""
-            kept = []
-            for line in lines:
-                if is_libtiff_line(line):
-                    _LOGGER.debug("%s", line.decode("utf-8", "replace").rstrip())
-                else:
-                    kept.append(line)
-            if kept:
-                os.write(real, b"".join(kept))
-        if pending:
-            os.write(real, pending)
+            # At DEBUG, libtiff's lines are shown with a prefix, written here
+            # directly: logging them would write into this very pipe, which
+            # only this thread drains.
+            debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+            kept = [(b"DEBUG libtiff: " + line if debug else b"") if is_libtiff_line(line) else line
+                    for line in lines]
+            _write_all(real, b"".join(kept))
+        _write_all(real, pending)
+
+
+def _write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]

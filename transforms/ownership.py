@@ -27,6 +27,7 @@ from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.layout import is_dataset_file
 from transforms.storage import is_temporary
+from transforms.storage import split_s3_path
 
 RUN_MARKER_FILE = ".im2tfrecord-run.json"
 _TOOL_NAME = "im2tfrecord"
@@ -40,6 +41,7 @@ class OutputSurvey:
     complete: bool
     owned: tuple
     foreign: tuple
+    killed_run: bool = False  # A run marker without dataset_info.json.
 
 
 def survey(storage, output):
@@ -53,7 +55,8 @@ def survey(storage, output):
     else:
         owned = {name for name in dataset_named if is_temporary(name)}
     return OutputSurvey(complete=listed is not None, owned=tuple(sorted(owned)),
-                        foreign=tuple(name for name in dataset_named if name not in owned))
+                        foreign=tuple(name for name in dataset_named if name not in owned),
+                        killed_run=RUN_MARKER_FILE in names and listed is None)
 
 
 def _files_named_by_info(storage, output):
@@ -87,6 +90,19 @@ def files_to_replace(storage, output, names):
     if RUN_MARKER_FILE in names:  # No marker: a pipeline built without the CLI.
         owned = set(json.loads(storage.read(FileSystems.join(output, RUN_MARKER_FILE)))["owned"])
     return {name for name in names if name in owned or is_temporary(name)}
+
+
+def abort_leftover_uploads(storage, output):
+    """Aborts the S3 multipart uploads of shards a killed run of ours left
+    (SIGKILL gives open_atomic no chance to): invisible, but billed until
+    aborted. Only uploads of dataset-named keys directly under `output`."""
+    bucket, prefix = split_s3_path(output.rstrip("/") + "/")
+    client = storage.s3_client()
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+        for upload in page.get("Uploads", []):
+            name = upload["Key"][len(prefix):]
+            if "/" not in name and is_dataset_file(name):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
 def remove_marker(storage, output):

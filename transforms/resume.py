@@ -2,10 +2,12 @@
 
 As each shard is in place, the writer records what it holds beside it: a
 hidden `.im2tfrecord-done-<shard>.json` with the shard's ShardInfo (size,
-sha256, counts), its error rows, and a key. The key is a hash of everything
-that decides the shard's bytes: the run's settings (dataset_info.json's run
-description), the class names (label ids) and the sorted paths planned into
-the shard. A rerun with the same options plans the same shards; for each
+sha256, counts), its side files' sha256, its error rows, and a key. The key
+is a hash of everything that decides the shard's bytes: the run's settings
+(dataset_info.json's run description), the class names (label ids), the
+sorted paths planned into the shard with each local file's size and mtime,
+and Pillow's version. A shard that met a failure another attempt might not
+(a read error, a timeout) leaves no record. A rerun with the same options plans the same shards; for each
 whose key matches a record and whose file still has the recorded size and
 sha256 (read back in full: a shard is trusted only if its bytes are), the
 writer reuses it instead of converting its images again. A rerun with other
@@ -18,6 +20,9 @@ finished dataset holds none.
 import dataclasses
 import hashlib
 import json
+import os
+
+import PIL
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -36,16 +41,38 @@ def _record_path(output, shard_file):
 
 
 def shard_key(fingerprint, class_names, paths):
-    """The hash of what decides a shard's bytes."""
-    digest = hashlib.sha256(fingerprint.encode("utf-8"))
-    for part in (*class_names, "\0", *sorted(paths)):
+    """The hash of what decides a shard's bytes: the settings, the class
+    names, each source path with (for a local file) its size and mtime, and
+    the decoder's version."""
+    digest = hashlib.sha256(f"{fingerprint}\0Pillow {PIL.__version__}".encode("utf-8"))
+    for part in (*class_names, "\0", *(f"{path}\0{_source_state(path)}" for path in sorted(paths))):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
 
 
-def record(storage, output, key, info, failures):
-    """Notes a shard now in place. `failures` are (path, stage, reason, message)."""
-    body = {"key": key, "info": dataclasses.asdict(info), "failures": [list(f) for f in failures]}
+def _source_state(path):
+    """A local file's size and mtime: a file replaced since is converted again.
+    (S3 sources are keyed by path alone: the listing carries no ETag here.)"""
+    if "://" in path:
+        return ""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+# Failures that another attempt may not meet: a shard that had one is not reused.
+_TRANSIENT_REASONS = frozenset({"read_error", "too_slow"})
+
+
+def record(storage, output, key, info, failures, side_file_hashes):
+    """Notes a shard now in place. `failures` are (path, stage, reason,
+    message); `side_file_hashes` maps each side file's name to its sha256."""
+    if any(failure[2] in _TRANSIENT_REASONS for failure in failures):
+        return
+    body = {"key": key, "info": dataclasses.asdict(info), "failures": [list(f) for f in failures],
+            "side_files": side_file_hashes}
     storage.write(_record_path(output, info.file), json.dumps(body, sort_keys=True).encode("utf-8"))
 
 
@@ -63,18 +90,21 @@ def reusable(storage, output, shard_file, key, names):
         info = ShardInfo(**body["info"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not all(name in names for name in info.files()) or not _has_bytes(storage, output, info):
+    expected = {info.file: (info.num_bytes, info.sha256)}
+    expected.update({name: (None, sha256) for name, sha256 in body.get("side_files", {}).items()})
+    if set(info.files()) != set(expected) or not all(
+            name in names and _has_bytes(storage, output, name, *want) for name, want in expected.items()):
         return None
     return info, [tuple(failure) for failure in body["failures"]]
 
 
-def _has_bytes(storage, output, info):
-    digest, size = hashlib.sha256(), 0
+def _has_bytes(storage, output, name, size, sha256):
+    digest, seen = hashlib.sha256(), 0
     try:
-        with storage.open_read(FileSystems.join(output, info.file)) as stream:
+        with storage.open_read(FileSystems.join(output, name)) as stream:
             for chunk in iter(lambda: stream.read(_READ_CHUNK), b""):
                 digest.update(chunk)
-                size += len(chunk)
+                seen += len(chunk)
     except Exception:  # Whatever stops the read-back, the shard is converted again.
         return False
-    return size == info.num_bytes and digest.hexdigest() == info.sha256
+    return (size is None or seen == size) and digest.hexdigest() == sha256

@@ -180,9 +180,10 @@ class _WriteShard(ConvertingDoFn):
                 if smaller_than_requested(result.width, result.height, self._settings):
                     small.append(min(result.width, result.height))
                 progress.add_finished(1)
-        side_files = {}
+        side_files, side_hashes = {}, {}
         for role, (suffix, data) in records.side_files().items():
             side_files[role] = shard_name(split, index, num_shards, suffix)
+            side_hashes[side_files[role]] = hashlib.sha256(data).hexdigest()
             with self._storage.open_atomic(FileSystems.join(self._output, side_files[role])) as sink:
                 sink.write(data)
         info = ShardInfo(
@@ -191,7 +192,7 @@ class _WriteShard(ConvertingDoFn):
             len(small), min(small, default=None))
         if key is not None:
             resume.record(self._storage, self._output, key, info,
-                          [(path, f.stage, f.reason, f.message) for path, f in failures])
+                          [(path, f.stage, f.reason, f.message) for path, f in failures], side_hashes)
         return _Written(failures, info)
 
     def _outputs(self, written):

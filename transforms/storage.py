@@ -298,6 +298,13 @@ class Storage:
                 Bucket=bucket, Prefix=prefix, Delimiter="/")
             return sorted(item["Key"][len(prefix):] for page in pages
                           for item in page.get("Contents", []))
+        if "://" not in folder:
+            # Not a glob: a folder named out[1] must list itself, not out1.
+            try:
+                with os.scandir(folder) as entries:
+                    return sorted(entry.name for entry in entries if entry.is_file())
+            except (FileNotFoundError, NotADirectoryError):
+                return []
         if not FileSystems.exists(folder):
             return []
         matches = FileSystems.match([FileSystems.join(folder.rstrip("/"), "*")])[0].metadata_list

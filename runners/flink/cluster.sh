@@ -113,6 +113,7 @@ start() {
 
   local jm; mapfile -t jm < <(resource_params "$dist" "$conf" JM)
   [ "${#jm[@]}" -eq 2 ] || die "Flink's BashJavaUtils did not compute the JobManager's memory"
+  stop_if_start_fails
   # shellcheck disable=SC2086  # the computed flags are word lists
   start_daemon jobmanager java ${jm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$dist/lib/*" \
     org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$conf" ${jm[1]}
@@ -127,9 +128,9 @@ start() {
       org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$conf" ${tm[1]}
   done
   if ! wait_until "$START_TIMEOUT_S" "TaskManagers" registered_taskmanagers; then
-    stop_daemons
     die "the TaskManagers did not register with the JobManager within ${START_TIMEOUT_S}s (logs: $state)"
   fi
+  start_done
   cat "$state/address"
 }
 

@@ -50,12 +50,13 @@ start() {
   export SPARK_HOME="$home" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOG_DIR="$state" SPARK_LOCAL_DIRS="$state/tmp"
   # The workers' web UIs start at 18081, clear of Flink's 8081.: free ones, on 127.0.0.1 like everything else.
   export SPARK_WORKER_OPTS="-Dspark.worker.cleanup.enabled=true"
+  stop_if_start_fails
   start_daemon master "$home/bin/spark-class" org.apache.spark.deploy.master.Master \
     --host 127.0.0.1 --port "$port" --webui-port "$webui"
   echo "127.0.0.1:$webui" >"$state/webui"
   echo "spark://127.0.0.1:$port" >"$state/address"
   wait_until 30 "master" http_ok "http://127.0.0.1:$webui/json/" \
-    || { stop_daemons; die "the Spark master did not start within 30s (log: $state/master.log)"; }
+    || die "the Spark master did not start within 30s (log: $state/master.log)"
   local n
   for n in $(seq 1 "$WORKERS"); do
     mkdir -p "$state/work/$n"
@@ -65,9 +66,9 @@ start() {
       "spark://127.0.0.1:$port"
   done
   if ! wait_until "$START_TIMEOUT_S" "workers" alive_workers; then
-    stop_daemons
     die "the Spark workers did not register with the master within ${START_TIMEOUT_S}s (logs: $state)"
   fi
+  start_done
   cat "$state/address"
 }
 
