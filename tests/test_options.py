@@ -65,7 +65,7 @@ def test_run_description_names_the_format_and_its_record_layout():
     (["--schema", "default"], "drop --schema"),
 ])
 def test_recordio_refuses_what_it_cannot_do(flags, message, tmp_path):
-    options = PipelineOptions(["--input", str(tmp_path), "--output", str(tmp_path / "out"),
+    options = PipelineOptions(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                                "--format", "recordio", *flags])
     with pytest.raises(UsageError, match=message):
         check(options)
