@@ -54,9 +54,17 @@ def format_summary(info, output, seconds):
                      "small for its ratio (see dataset_info.json per_class)")
     short = warnings.get("images_smaller_than_requested")
     if short:
-        lines.append(f"  warning: {short['count']} images are stored smaller than --image_size asked "
+        lines.append(f"  warning: {_count(short['count'], 'image')} {'is' if short['count'] == 1 else 'are'} "
+                     "stored smaller than --image_size asked "
                      f"(never upscaled; the smallest side is {short['smallest_side']} px): "
                      "--min_size N makes such images error rows instead")
+    for name, one, several in (("images_flat", "is one flat colour", "are one flat colour"),
+                               ("images_like_noise", "looks like noise", "look like noise")):
+        odd = warnings.get(name)
+        if odd:
+            shown = ", ".join(odd["first"][:3]) + (", ..." if odd["count"] > 3 else "")
+            lines.append(f"  warning: {_count(odd['count'], 'image')} {one if odd['count'] == 1 else several}, "
+                         f"written all the same: {shown} (all in dataset_info.json)")
     small = warnings.get("classes_with_fewer_images_than_shards")
     if small:
         lines.append(f"  warning: {small['count']} classes have fewer images than their split has "

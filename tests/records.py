@@ -61,3 +61,22 @@ def read_labels(output_dir):
 
 def mean_color(pixels):
     return tuple(np.asarray(pixels, dtype=np.float64).reshape(-1, pixels.shape[-1]).mean(axis=0))
+
+
+def photo_pixels(size=(64, 48), seed=0):
+    """Photo-like RGB pixels: smooth shapes and mild sensor noise, neither a
+    flat colour nor noise to pixel_checks.content_kind."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = (100 + 60 * np.sin(x / (7.0 + seed % 5)) * np.cos(y / 9.0)
+            + 40 * ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(size) / 3) ** 2))
+    pixels = np.stack([base, base * 0.8, 255 - base], axis=-1) + rng.normal(0, 3, (height, width, 3))
+    return pixels.clip(0, 255).astype(np.uint8)
+
+
+def save_photo(path, size=(64, 48), seed=0, fmt=None):
+    """Writes a photo-like image (`photo_pixels`); returns its path."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(photo_pixels(size, seed)).save(path, format=fmt)
+    return path

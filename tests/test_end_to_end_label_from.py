@@ -6,12 +6,12 @@ import os
 
 from pipeline.cli import main
 from tests.records import read_labels
-from tests.records import save_image
+from tests.records import save_photo
 
 
 def _nested_tree(root):
     for path in ("cats/2019/a.png", "cats/2019/b.png", "cats/2020/c.png", "dogs/2019/d.png"):
-        save_image(str(root / path), size=(32, 24), fmt="PNG")
+        save_photo(str(root / path), size=(32, 24), fmt="PNG")
     return str(root)
 
 
@@ -43,7 +43,7 @@ def test_top_takes_the_first_folder(tmp_path, capsys):
 
 def test_top_under_split_folders(tmp_path):
     for path in ("train/cats/2019/a.png", "train/dogs/x/b.png", "test/cats/2020/c.png"):
-        save_image(str(tmp_path / "in" / path), size=(32, 24), fmt="PNG")
+        save_photo(str(tmp_path / "in" / path), size=(32, 24), fmt="PNG")
     out = str(tmp_path / "out")
     assert main(["--input", str(tmp_path / "in"), "--output", out, "--splits_from_folders",
                  "--label_from", "top", "--num_shards", "1"]) == 0

@@ -4,13 +4,19 @@ import json
 import os
 
 from pipeline.cli import main
+import numpy as np
+from PIL import Image
+
 from tests.records import read_errors
+from tests.records import read_examples
 from tests.records import save_image
+from tests.records import save_photo
+from tests.records import shard_paths
 
 
 def test_tiny_classes_warn_of_an_empty_split_and_thin_shards(tmp_path, capsys):
     for label in ("a", "b"):
-        save_image(str(tmp_path / "in" / label / "1.png"), fmt="PNG")
+        save_photo(str(tmp_path / "in" / label / "1.png"), fmt="PNG")
     out = str(tmp_path / "out")
     assert main(["--input", str(tmp_path / "in"), "--output", out, "--validation_ratio", "0.1",
                  "--num_shards", "3", "--image_size", "32"]) == 0
@@ -32,7 +38,7 @@ def test_tiny_classes_warn_of_an_empty_split_and_thin_shards(tmp_path, capsys):
 def test_a_clean_dataset_has_no_warnings(tmp_path, capsys):
     for label in ("a", "b"):
         for n in range(4):
-            save_image(str(tmp_path / "in" / label / f"{n}.png"), fmt="PNG")
+            save_photo(str(tmp_path / "in" / label / f"{n}.png"), seed=n)
     out = str(tmp_path / "out")
     assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "2",
                  "--image_size", "48"]) == 0
@@ -44,7 +50,7 @@ def test_a_clean_dataset_has_no_warnings(tmp_path, capsys):
 def _sizes_tree(root):
     # Shorter sides 20, 30, 60 and 100 px.
     for n, size in enumerate(((20, 40), (50, 30), (60, 90), (100, 100))):
-        save_image(str(root / "a" / f"{n}.png"), size=size, fmt="PNG")
+        save_photo(str(root / "a" / f"{n}.png"), size=size, seed=n, fmt="PNG")
     return str(root)
 
 
@@ -71,3 +77,25 @@ def test_min_size_makes_them_error_rows(tmp_path):
     assert info["counts"]["written"] == 2 and info["image"]["min_size"] == 50
     # 60 px is still short of 64: counted, not rejected.
     assert info["warnings"] == {"images_smaller_than_requested": {"count": 1, "smallest_side": 60}}
+
+
+def test_flat_and_noise_images_are_written_and_named_in_a_warning(tmp_path, capsys):
+    tree = tmp_path / "in"
+    for n in range(3):
+        save_photo(str(tree / "cats" / f"photo{n}.png"), size=(80, 60), seed=n)
+    save_image(str(tree / "cats" / "placeholder.png"), size=(80, 60), color=(128, 128, 128))
+    noise = np.random.default_rng(5).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    os.makedirs(tree / "dogs")
+    Image.fromarray(noise).save(tree / "dogs" / "static.png")
+    save_photo(str(tree / "dogs" / "photo.png"), size=(80, 60), seed=9)
+    out = str(tmp_path / "out")
+    assert main(["--input", str(tree), "--output", out, "--num_shards", "1", "--image_size", "40"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        info = json.load(f)
+    assert info["warnings"] == {"images_flat": {"count": 1, "first": ["cats/placeholder.png"]},
+                                "images_like_noise": {"count": 1, "first": ["dogs/static.png"]}}
+    assert info["counts"] == {"matched": 6, "written": 6, "failed": 0, "skipped": 0}
+    assert len(read_examples(shard_paths(out))) == 6  # Warned of, not rejected.
+    summary = capsys.readouterr().out
+    assert "warning: 1 image is one flat colour, written all the same: cats/placeholder.png" in summary
+    assert "warning: 1 image looks like noise, written all the same: dogs/static.png" in summary

@@ -24,12 +24,15 @@ from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.ownership import files_to_replace
+from transforms.pixel_checks import FLAT
+from transforms.pixel_checks import NOISE
 from transforms.resume import is_done_record
 from transforms.storage import Storage
 
 
-# Classes named in a warning list, at most: the count says how many in all.
+# Classes (paths) named in a warning list, at most: the count says how many in all.
 _WARNED_CLASSES = 100
+_WARNED_PATHS = 100
 
 
 def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, matched, merged_classes=()):
@@ -81,6 +84,10 @@ def _warnings(run, splits, shards, merged_classes):
         warnings["images_smaller_than_requested"] = {
             "count": sum(shard.smaller_than_requested for shard in short),
             "smallest_side": min(shard.smallest_side for shard in short)}
+    for kind, name in ((FLAT, "images_flat"), (NOISE, "images_like_noise")):
+        paths = sorted(path for shard in shards for path in (shard.odd_content or {}).get(kind, ()))
+        if paths:
+            warnings[name] = {"count": len(paths), "first": paths[:_WARNED_PATHS]}
     return {"warnings": warnings} if warnings else {}
 
 

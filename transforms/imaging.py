@@ -24,6 +24,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from transforms import pixel_checks
+
 RESIZE_MODES = ("shorter_side", "fit", "exact", "center_crop")
 IMAGE_FORMATS = ("jpeg", "png")
 COLORS = ("rgb", "grayscale")
@@ -106,6 +108,9 @@ class ConvertedImage:
     height: int
     channels: int
     format: str  # "JPEG" or "PNG", as the classic converters wrote it.
+    # pixel_checks.FLAT or NOISE for a stored image that looks like no photo
+    # (counted in the summary's warnings, never rejected); None otherwise.
+    content: str = None
 
 
 def smaller_than_requested(width, height, settings):
@@ -160,16 +165,20 @@ def _convert(source, data, settings):
         # Asks for at least the resized size, so the final resample still
         # starts from more pixels than it produces.
         image.draft(settings.mode, _upright_size(resized, orientation))
-    _load(image)
+    if image.format in pixel_checks.UNSTABLE_FORMATS:
+        _load_twice(image, source, settings)
+    else:
+        _load(image)
     source.check()
     image = _apply_orientation(image, orientation)
     image = _to_mode(image, settings.mode)
     source.check()
     image = _resize(image, resized, final, settings)
     source.check()
+    encoded = _encode(image, settings)
     return ConvertedImage(
-        _encode(image, settings), image.width, image.height, len(image.getbands()),
-        _PIL_FORMAT[settings.image_format])
+        encoded, image.width, image.height, len(image.getbands()), _PIL_FORMAT[settings.image_format],
+        pixel_checks.content_kind(image, len(encoded), settings.image_format))
 
 
 class _OverTime(Exception):
@@ -195,6 +204,10 @@ class _DeadlineFile(io.BytesIO):
     def check(self):
         if time.monotonic() > self._deadline:
             raise _OverTime()
+
+    def reopened(self):
+        """The same bytes from the start, with the same deadline."""
+        return _DeadlineFile(self.getvalue(), self._deadline)
 
 
 def _open(source, settings):
@@ -232,6 +245,13 @@ def _load(image):
         raise ImageError("too_large", str(e)) from e
     except Exception as e:
         raise ImageError("decode_error", f"{type(e).__name__}: {e}") from e
+
+
+def _load_twice(image, source, settings):
+    try:
+        pixel_checks.load_twice(image, lambda: _open(source.reopened(), settings), _load)
+    except pixel_checks.UnstableDecodeError as e:
+        raise ImageError("unstable_decode", str(e)) from None
 
 
 def _orientation(image):

@@ -54,6 +54,9 @@ class ShardInfo:
     # and the shortest side among them.
     smaller_than_requested: int = 0
     smallest_side: int = None
+    # Relative paths of records whose pixels look like no photo, by
+    # pixel_checks kind ({"flat": [...], "noise": [...]}), if any.
+    odd_content: dict = None
 
     def files(self):
         """Every file name of this shard."""

@@ -167,7 +167,7 @@ class _WriteShard(ConvertingDoFn):
                 if reused:
                     info, failures = reused
                     return _Written([(path, Failure(*rest)) for path, *rest in failures], info)
-        per_class, failures, small = {}, [], []
+        per_class, failures, small, odd = {}, [], [], {}
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
             hashing = _HashingWriter(sink)
             records = self._format.records(hashing, label_ids)
@@ -179,6 +179,8 @@ class _WriteShard(ConvertingDoFn):
                 per_class[image.label] = per_class.get(image.label, 0) + 1
                 if smaller_than_requested(result.width, result.height, self._settings):
                     small.append(min(result.width, result.height))
+                if result.content:
+                    odd.setdefault(result.content, []).append(image.relative_path)
                 progress.add_finished(1)
         side_files, side_hashes = {}, {}
         for role, (suffix, data) in records.side_files().items():
@@ -189,7 +191,7 @@ class _WriteShard(ConvertingDoFn):
         info = ShardInfo(
             split, index, num_shards, name, sum(per_class.values()), hashing.num_bytes,
             hashing.hexdigest(), dict(sorted(per_class.items())), side_files or None,
-            len(small), min(small, default=None))
+            len(small), min(small, default=None), odd or None)
         if key is not None:
             resume.record(self._storage, self._output, key, info,
                           [(path, f.stage, f.reason, f.message) for path, f in failures], side_hashes)
