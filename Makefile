@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup java demo test clean
+.PHONY: setup java demo test mutants clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ java:
 
 test: $(STAMP) java
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# Deliberate breakages (tests/mutants.py) the suite must catch, each in a copy.
+mutants: $(STAMP)
+	$(PY) -m tests.mutants
 
 clean:
 	rm -rf demo build *.egg-info

@@ -82,3 +82,28 @@ needs_hymenoptera = pytest.mark.skipif(
     not os.path.isdir(HYMENOPTERA), reason="../shared/data/hymenoptera is not present")
 needs_nasty = pytest.mark.skipif(
     not os.path.isdir(NASTY), reason="../shared/data/nasty is not present")
+
+
+# In CI (CI=true) a skipped test is a failure: a skip there would hide one
+# (shared data gone missing, MXNet's environment not built). Only these may
+# skip, each with the reason it is not a failure.
+SKIPS_ALLOWED_IN_CI = {
+    "tests/test_sagemaker.py::test_launch_without_dry_run_sends_the_same_request":
+        "tests the boto3 route, which the launcher takes only where the SageMaker SDK is not installed",
+}
+
+
+def _in_ci():
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _in_ci() and item.nodeid not in SKIPS_ALLOWED_IN_CI \
+            and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (f"skipped in CI, where a skip is a failure unless it is in "
+                           f"tests/conftest.py SKIPS_ALLOWED_IN_CI: {reason}")

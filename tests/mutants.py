@@ -1,0 +1,164 @@
+"""The mutation check: deliberate breakages the suite must catch.
+
+Each mutant is one edit to a copy of the project (never to the checkout
+itself), plus the tests that exist to catch it. The copy's tests run against
+the copy's code; a mutant is killed when one of them fails, and the check
+names that test. A mutant that survives, or whose edit no longer applies
+(the code it breaks has moved: update the mutant), fails the check.
+
+    make mutants                        # every mutant
+    python -m tests.mutants --list      # what they are
+    python -m tests.mutants orientation_swap crc_skipped
+
+Not part of `make test` (each mutant reruns a few test files, a few minutes
+in all); `.ci/run` runs it after the suite.
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+# What a copy leaves out: environments, caches and history, none of which the
+# tests need from the copy (they run with this checkout's Python).
+_NOT_COPIED = shutil.ignore_patterns(".venv", ".cache", ".git", ".hypothesis", ".pytest_cache",
+                                     "*.egg-info", "__pycache__", "demo")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    name: str
+    what: str
+    file: str
+    old: str
+    new: str
+    tests: tuple
+
+
+MUTANTS = (
+    Mutant("orientation_swap", "EXIF orientations 5<->7 and 6<->8 swapped",
+           "transforms/imaging.py",
+           "        5: Image.Transpose.TRANSPOSE,\n        6: Image.Transpose.ROTATE_270,\n"
+           "        7: Image.Transpose.TRANSVERSE,\n        8: Image.Transpose.ROTATE_90,\n",
+           "        7: Image.Transpose.TRANSPOSE,\n        8: Image.Transpose.ROTATE_270,\n"
+           "        5: Image.Transpose.TRANSVERSE,\n        6: Image.Transpose.ROTATE_90,\n",
+           ("tests/test_imaging.py",)),
+    Mutant("decoder_always_raises", "convert_image raises TypeError for every image",
+           "transforms/imaging.py",
+           '    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""\n',
+           '    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""\n'
+           '    raise TypeError("mutant")\n',
+           ("tests/test_decode_fuzz.py",)),
+    Mutant("shard_order_by_hash", "records ordered in a shard by Python's per-process hash()",
+           "transforms/shard_writer.py",
+           "    return image.order, image.relative_path\n",
+           "    return hash(image.relative_path), image.relative_path\n",
+           ("tests/test_end_to_end_shards.py",)),
+    Mutant("error_row_dropped", "the first failure of each shard never becomes an error row",
+           "transforms/shard_writer.py",
+           "        for path, failure in written.failures:\n",
+           "        for path, failure in written.failures[1:]:\n",
+           ("tests/test_end_to_end_local.py", "tests/test_listing.py")),
+    Mutant("redaction_off", "credentials are no longer blanked in log lines",
+           "pipeline/commands.py",
+           '        text = text.replace(secret, "***")\n',
+           "        pass\n",
+           ("tests/test_cli.py", "tests/test_inspect_dataset.py")),
+    Mutant("label_from_grandparent", "the class taken one folder level too high",
+           "transforms/label.py",
+           "    return parts[-2] if len(parts) >= 2 and parts[-2] else None\n",
+           "    return parts[-3] if len(parts) >= 3 and parts[-3] else None\n",
+           ("tests/test_label.py",)),
+    Mutant("crc_skipped", "records framed with a zero data crc",
+           "transforms/tfrecord.py",
+           'record, struct.pack("<I", _masked_crc32c(record))))',
+           'record, struct.pack("<I", 0)))',
+           ("tests/test_tfrecord.py",)),
+    Mutant("unstable_decode_unchecked", "TIFFs decoded once: memory the decoder never filled is written",
+           "transforms/pixel_checks.py",
+           'UNSTABLE_FORMATS = ("TIFF",)\n',
+           "UNSTABLE_FORMATS = ()\n",
+           ("tests/test_pixel_checks.py",)),
+    Mutant("split_ratio_rounding", "validation takes floor instead of round of its share",
+           "transforms/split.py",
+           "    validation = math.floor(n * validation_ratio + 0.5)\n",
+           "    validation = math.floor(n * validation_ratio)\n",
+           ("tests/test_split.py",)),
+)
+
+
+def _copy_with(mutant, workdir):
+    """A copy of the project with the mutant's edit, beside a link to the shared data."""
+    copy = os.path.join(workdir, "project")
+    shutil.copytree(ROOT, copy, ignore=_NOT_COPIED, symlinks=True)
+    if os.path.isdir(SHARED):
+        os.symlink(SHARED, os.path.join(workdir, "shared"))
+    path = os.path.join(copy, mutant.file)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text.count(mutant.old) != 1:
+        raise SystemExit(f"mutant {mutant.name}: its edit no longer applies to {mutant.file} "
+                         f"(found {text.count(mutant.old)} times); update tests/mutants.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(mutant.old, mutant.new))
+    return copy
+
+
+def _run_tests(copy, tests):
+    """(exit code, names of the failed tests) of the tests run in `copy`."""
+    env = dict(os.environ, PYTHONPATH=copy, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("CI", None)  # A skip here is not a catch; the report says so.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-rfs", "-p", "no:cacheprovider", *tests],
+        cwd=copy, env=env, capture_output=True, text=True)
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
+    return result.returncode, failed, result.stdout
+
+
+def check(mutant):
+    """(killed, what caught it or why not)."""
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as workdir:
+        copy = _copy_with(mutant, workdir)
+        code, failed, output = _run_tests(copy, mutant.tests)
+    if failed:
+        return True, f"killed by {failed[0]}"
+    if code == 0:
+        return False, "SURVIVED: every test passed"
+    return False, f"not judged: pytest exited {code}\n{output[-2000:]}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="mutants to check (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    args = parser.parse_args(argv)
+    by_name = {m.name: m for m in MUTANTS}
+    unknown = [n for n in args.names if n not in by_name]
+    if unknown:
+        parser.error(f"unknown mutants {unknown}; known: {', '.join(by_name)}")
+    chosen = [by_name[n] for n in args.names] or list(MUTANTS)
+    if args.list:
+        for m in chosen:
+            print(f"{m.name}: {m.what} ({m.file}; caught by {', '.join(m.tests)})")
+        return 0
+    survivors = 0
+    for m in chosen:
+        start = time.monotonic()
+        killed, verdict = check(m)
+        survivors += not killed
+        print(f"{m.name}: {m.what}: {verdict} ({time.monotonic() - start:.0f} s)", flush=True)
+    print(f"{len(chosen) - survivors} of {len(chosen)} mutants killed")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
