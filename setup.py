@@ -36,5 +36,5 @@ setuptools.setup(
         # tfx-bsl is the encoder bench/bench_encode.py compares ours with.
         "bench": ["tfx-bsl>=1.21,<2", "tensorflow>=2.16"],
     },
-    entry_points={"console_scripts": ["im2tfrecord=pipeline.cli:console_main"]},
+    entry_points={"console_scripts": ["im2tfrecord=pipeline:console_main"]},
 )

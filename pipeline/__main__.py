@@ -2,6 +2,6 @@
 
 import sys
 
-from pipeline.cli import console_main
+from pipeline import console_main
 
 sys.exit(console_main())

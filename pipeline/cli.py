@@ -176,7 +176,16 @@ def _run(options, output):
         print(summary.format_summary(info, convert_options.output, seconds), flush=True)
     except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
         sys.stdout = open(os.devnull, "w")
+    if not info["counts"]["written"]:  # A dataset of nothing is no success.
+        return commands.fail(_PROG, f"no image was written: {_nothing_written(info)}", code=1)
     return 0
+
+
+def _nothing_written(info):
+    failed = info["counts"]["failed"]
+    if failed:
+        return f"all {failed} failed (one row each in {info['errors']['file']})"
+    return "the input holds no image files"
 
 
 def _cancel(result):

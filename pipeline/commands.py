@@ -130,10 +130,18 @@ def redacted_logging(level, secrets, quiet=()):
             handler.addFilter(log_filter)
     old_level = root.level
     root.setLevel(level)
+    # Pillow's plugins log their complaints about a damaged file ("More samples
+    # per pixel than can be decoded"), whose image ends up as a record or an
+    # error row with its own reason anyway: shown at DEBUG only.
+    pillow = logging.getLogger("PIL")
+    old_pillow_level = pillow.level
+    if logging.getLevelName(level) != logging.DEBUG:
+        pillow.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         root.setLevel(old_level)
+        pillow.setLevel(old_pillow_level)
         for handler in handlers:
             for log_filter in filters:
                 handler.removeFilter(log_filter)

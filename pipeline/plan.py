@@ -47,7 +47,9 @@ def format_plan(plan, convert_options):
     lines = [
         f"plan for {convert_options.input} -> {convert_options.output} (nothing was written):",
         f"  matched {to_convert + plan['failed'] + plan['skipped']} = to convert {to_convert} "
-        f"+ rejected before decoding {plan['failed']} + skipped (not images) {plan['skipped']}",
+        f"+ rejected before decoding {plan['failed']} + skipped (not images) {plan['skipped']}"
+        + (" (images under --min_size are found only when converting: the plan reads no image)"
+           if convert_options.min_size else ""),
         f"  classes: {len(plan['classes'])}"
         + (f" ({', '.join(plan['classes'][:MAX_CLASSES_SHOWN])}"
            + (f" and {len(plan['classes']) - MAX_CLASSES_SHOWN} more)" if len(plan["classes"]) > MAX_CLASSES_SHOWN
@@ -57,7 +59,7 @@ def format_plan(plan, convert_options):
         counts = shards.get(split, [])
         per_class = ", ".join(f"{label} {n}" for label, n in sorted(splits[split].items())[:MAX_CLASSES_SHOWN])
         lines.append(f"  {split}: {sum(splits[split].values())} images ({per_class}) in "
-                     f"{len(counts)} shards of {_shard_counts(counts)} images")
+                     f"{len(counts)} {'shard' if len(counts) == 1 else 'shards'} of {_shard_counts(counts)} images")
     lines.append(f"  estimated output: {_megabytes(to_convert * record_bytes)} "
                  f"({_megabytes(record_bytes)} per record, from a sample of converted images)")
     return "\n".join(lines)

@@ -35,6 +35,9 @@ from transforms.label import parse_labels_file
 from transforms.match import input_pattern
 from transforms.shard import parse_num_shards
 from transforms.split import SPLITS
+from transforms.split import TEST
+from transforms.split import TRAIN
+from transforms.split import VALIDATION
 
 
 
@@ -53,15 +56,14 @@ def check(options):
         listed = store.list_children(convert.input)
         if listed is not None:  # With --splits_from_folders, the top folders are the splits.
             _check_named_splits(convert, [folder.rstrip("/").rsplit("/", 1)[-1] for folder in listed[1]])
-    _check_output(convert.output, store, create=not convert.plan)
-    output = _check_output_is_ours(convert, store)
-    if convert.labels_file:
+    if convert.labels_file:  # Before --output is created: a refused run leaves nothing.
         _check_readable(convert.labels_file, "--labels_file", store)
         try:
             parse_labels_file(store.read(convert.labels_file).decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise UsageError(f"--labels_file {convert.labels_file}: {e}") from None
-    return output
+    _check_output(convert.output, store, create=not convert.plan)
+    return _check_output_is_ours(convert, store)
 
 
 def _check_values(convert, options):
@@ -107,7 +109,8 @@ def _check_output_place(convert):
         raise UsageError(f"--output {convert.output} is a file; name a folder")
     if storage.is_s3(output) == storage.is_s3(source):
         if not storage.is_s3(output):
-            output, source = os.path.abspath(output), os.path.abspath(source)
+            # Resolved, so a link to a folder inside the input is inside it too.
+            output, source = os.path.realpath(output), os.path.realpath(source)
         if output == source or output.startswith(source + "/"):
             raise UsageError(f"--output {convert.output} is inside --input {convert.input}: its "
                              "files would be read as images next time; choose a folder outside it")
@@ -117,15 +120,26 @@ def _check_split_names(convert):
     """--num_shards may name only splits the run makes: a typo (valid=1)
     would otherwise leave that split silently at the default count."""
     if not convert.splits_from_folders:
-        _check_named_splits(convert, SPLITS)
+        made = [split for split, ratio in ((TRAIN, 1), (VALIDATION, convert.validation_ratio),
+                                           (TEST, convert.test_ratio)) if ratio > 0]
+        _check_named_splits(convert, made)
 
 
 def _check_named_splits(convert, splits):
-    named = {split for split in parse_num_shards(convert.num_shards) if split is not None}
-    unknown = sorted(named - set(splits))
+    """Per-split --num_shards names each split the run makes, and no other."""
+    counts = parse_num_shards(convert.num_shards)
+    if None in counts or convert.shard_size_mb:
+        return
+    made = ", ".join(sorted(splits)) or "none"
+    unknown = sorted(set(counts) - set(splits))
     if unknown:
-        raise UsageError(f"--num_shards names split {unknown[0]!r}, but the splits are "
-                         f"{', '.join(sorted(splits))}")
+        raise UsageError(f"--num_shards names split {unknown[0]!r}, but this run makes only: {made}"
+                         + ("" if convert.splits_from_folders or unknown[0] not in SPLITS else
+                            f" (--{unknown[0]}_ratio makes the {unknown[0]} split)"))
+    missing = sorted(set(splits) - set(counts))
+    if missing:
+        raise UsageError(f"--num_shards gives no shard count for split {missing[0]!r}: name every "
+                         f"split this run makes ({made}), or give one number for all")
 
 
 # What Beam's WriteToTFRecord deletes in --output before finalizing (--writer beam).

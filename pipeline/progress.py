@@ -43,18 +43,22 @@ def reset():
 
 
 class Reporter:
-    """Prints 'progress: done/matched images, rate' to stderr until stopped."""
+    """Prints 'progress: done/matched images, rate' to stderr until stopped.
 
-    def __init__(self, stream=sys.stderr, interval_s=_INTERVAL_S):
+    `clock` (seconds, monotonic) is there for tests, which call `report`
+    themselves rather than wait for the thread."""
+
+    def __init__(self, stream=sys.stderr, interval_s=_INTERVAL_S, clock=time.monotonic):
         self._stream = stream
         self._interval_s = interval_s
+        self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-        self._start = time.monotonic()
+        self._start = clock()
 
     def __enter__(self):
         reset()
-        self._start = time.monotonic()
+        self._start = self._clock()
         self._thread.start()
         return self
 
@@ -64,8 +68,12 @@ class Reporter:
 
     def _run(self):
         while not self._stop.wait(self._interval_s):
-            matched, finished = snapshot()
-            if matched:
-                elapsed = time.monotonic() - self._start
-                print(f"progress: {finished}/{matched} files done ({100 * finished // matched}%), "
-                      f"{finished / elapsed:.1f} files/s", file=self._stream, flush=True)
+            self.report()
+
+    def report(self):
+        """Prints the progress line once, if anything was matched here."""
+        matched, finished = snapshot()
+        if matched:
+            elapsed = self._clock() - self._start
+            print(f"progress: {finished}/{matched} files done ({100 * finished // matched}%), "
+                  f"{finished / elapsed:.1f} files/s", file=self._stream, flush=True)

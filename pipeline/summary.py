@@ -17,7 +17,7 @@ MAX_CLASSES_SHOWN = 20
 
 
 def _count(n, noun):
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
 
 
 def _per_class(counts):
@@ -42,7 +42,8 @@ def format_summary(info, output, seconds):
     for name, split in sorted(info["splits"].items()):
         per_class = _per_class(split.get("per_class", {}))
         lines.append(f"  {name}: {_count(split['num_examples'], 'image')} in "
-                     f"{_count(split['num_shards'], 'shard')} ({split['num_bytes']} bytes): {per_class}")
+                     f"{_count(split['num_shards'], 'shard')} ({split['num_bytes']} bytes)"
+                     + (f": {per_class}" if per_class else ""))
     errors = info["errors"]
     if errors["count"]:
         lines.append("  errors: " + ", ".join(
@@ -65,10 +66,15 @@ def format_summary(info, output, seconds):
             shown = ", ".join(odd["first"][:3]) + (", ..." if odd["count"] > 3 else "")
             lines.append(f"  warning: {_count(odd['count'], 'image')} {one if odd['count'] == 1 else several}, "
                          f"written all the same: {shown} (all in dataset_info.json)")
+    empty = warnings.get("classes_without_images")
+    if empty:
+        names = ", ".join(empty["first"][:MAX_CLASSES_SHOWN]) + (", ..." if empty["count"] > MAX_CLASSES_SHOWN else "")
+        lines.append(f"  warning: {_count(empty['count'], 'class')} in labels.txt {'has' if empty['count'] == 1 else 'have'} "
+                     f"no image in any split: {names}")
     small = warnings.get("classes_with_fewer_images_than_shards")
     if small:
-        lines.append(f"  warning: {small['count']} classes have fewer images than their split has "
-                     "shards, so some shards lack them (see dataset_info.json)")
+        lines.append(f"  warning: {_count(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
+                     "fewer images than their split has shards, so some shards lack them (see dataset_info.json)")
     for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
         lines.append(f"  warning: class {merged['class']!r} gathers images from several folders "
                      f"({', '.join(merged['folders'])}); --label_from top takes the class from "

@@ -1,5 +1,6 @@
 """The command line: help, fail-fast checks with one clear line, summary."""
 
+import json
 import os
 
 import pytest
@@ -63,8 +64,17 @@ def test_help_lists_our_options_then_beams(capsys):
      "--environment_type 'BOGUS' is not one Beam knows"),
     (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}/nope.txt"], "does not exist"),
     # Found by a new user: each was accepted, or failed only after the work.
-    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1"],
-     "--num_shards names split 'valid', but the splits are test, train, validation"),
+    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1", "--validation_ratio", "0.2"],
+     "--num_shards names split 'valid', but this run makes only: train, validation"),
+    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,validation=1"],
+     "--num_shards names split 'validation', but this run makes only: train "
+     "(--validation_ratio makes the validation split)"),
+    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2", "--validation_ratio", "0.2"],
+     "--num_shards gives no shard count for split 'validation': name every split this run makes "
+     "(train, validation), or give one number for all"),
+    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,train=3"],
+     "--num_shards names split 'train' twice"),
+    (["--input", "{tree}", "--output", "{link_into_tree}"], "is inside --input"),
     (["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],
      "--s3_endpoint_url must be a URL"),
     (["--input", "{tree}", "--output", "{file}"], "is a file; name a folder"),
@@ -81,11 +91,16 @@ def test_wrong_invocations_fail_fast_with_one_line(args, expected, image_tree, t
     labels = {"blank_line_labels": "cats\n\ndogs\n", "empty_labels": "\n", "twice_labels": "cats\ndogs\ncats\n"}
     for name, text in labels.items():
         (tmp_path / name).write_text(text)
+    # A link outside the input to a folder inside it: the output would land in the input.
+    os.makedirs(os.path.join(image_tree, "inner"))
+    os.symlink(os.path.join(image_tree, "inner"), tmp_path / "link_into_tree")
     values = {"tree": image_tree, "out": str(tmp_path / "out"), "empty": str(tmp_path / "empty"),
-              "file": str(tmp_path / "file"), **{name: str(tmp_path / name) for name in labels}}
+              "file": str(tmp_path / "file"), "link_into_tree": str(tmp_path / "link_into_tree"),
+              **{name: str(tmp_path / name) for name in labels}}
     assert main([a.format(**values) for a in args]) == 2
     assert expected in _error_line(capsys)
-    assert not (tmp_path / "out" / "labels.txt").exists()
+    assert not (tmp_path / "out").exists()  # Refused before --output was created.
+    assert os.listdir(os.path.join(image_tree, "inner")) == []
     assert not os.path.exists(os.path.join(image_tree, "shards"))
     assert (tmp_path / "file").read_bytes() == b"not a folder"
 
@@ -100,7 +115,7 @@ def test_num_shards_split_names_come_from_the_folders(tmp_path, capsys):
     save_image(str(tmp_path / "in" / "holdout" / "cats" / "2.jpg"))
     common = ["--input", str(tmp_path / "in"), "--splits_from_folders"]
     assert main([*common, "--output", str(tmp_path / "a"), "--num_shards", "train=1,validation=1"]) == 2
-    assert "names split 'validation', but the splits are holdout, train" in _error_line(capsys)
+    assert "names split 'validation', but this run makes only: holdout, train" in _error_line(capsys)
     assert main([*common, "--output", str(tmp_path / "b"), "--num_shards", "train=1,holdout=1"]) == 0
 
 
@@ -175,3 +190,41 @@ def test_debug_logs_name_no_credentials(s3_client, bucket, s3_flags, image_tree,
     assert "botocore" in result.stderr and "Authorization" in result.stderr  # Debug logging was on.
     for secret in (ACCESS_KEY, SECRET_KEY):
         assert secret not in result.stderr and secret not in result.stdout
+
+
+def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path):
+    # Beam's import takes seconds: a Ctrl-C then (a typo spotted) met a traceback.
+    # -X importtime reports each import as it completes, so the signal goes
+    # when the child is provably inside Beam's import, however slow the machine.
+    import signal
+    import subprocess
+    import sys
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "pipeline", "--input", str(tmp_path),
+         "--output", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "apache_beam." in line:
+            process.send_signal(signal.SIGINT)
+            break
+    lines.extend(process.stderr)
+    assert process.wait(timeout=120) == 130
+    ours = [line for line in lines if not line.startswith("import time:")]
+    assert ours == ["im2tfrecord: interrupted by SIGINT while starting; nothing was written\n"]
+
+
+def test_a_run_that_writes_nothing_fails_and_names_the_empty_class(tmp_path, capsys):
+    save_image(str(tmp_path / "in" / "cats" / "1.jpg"))
+    (tmp_path / "in" / "dogs").mkdir()
+    (tmp_path / "in" / "dogs" / "empty.jpg").write_bytes(b"")
+    out = str(tmp_path / "out")
+    assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "1"]) == 0
+    assert "warning: 1 class in labels.txt has no image in any split: dogs" in capsys.readouterr().out
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        assert json.load(f)["warnings"]["classes_without_images"] == {"count": 1, "first": ["dogs"]}
+    (tmp_path / "in" / "cats" / "1.jpg").write_bytes(b"GIF89a")
+    assert main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "none"), "--num_shards", "1"]) == 1
+    assert _error_line(capsys) == ("im2tfrecord: error: no image was written: all 2 failed "
+                                   "(one row each in errors.jsonl)")

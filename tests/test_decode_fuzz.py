@@ -1,7 +1,11 @@
 """Property test of the decode step on mutated image bytes: whatever the
-bytes, it yields a record or an error row, and never raises out of the DoFn."""
+bytes, it yields a record or an error row, and never raises out of the DoFn.
+An error row must be earned: a documented decode reason, and `decode_error`
+only for bytes Pillow itself cannot load, so a step that rejects everything
+fails here."""
 
 import io
+import warnings
 
 import numpy as np
 from hypothesis import HealthCheck
@@ -30,6 +34,26 @@ def _seed_images():
 
 
 SEEDS = _seed_images()
+
+# The error reasons of the decode stage (README, "Errors").
+DECODE_REASONS = {"decode_error", "too_large", "too_small", "too_slow", "empty_file",
+                  "unstable_decode"}
+# What the README says files are parsed as: JPEG (including MPO), PNG, GIF,
+# BMP, WebP or TIFF, whatever the extension.
+PARSED_AS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF")
+
+
+def _pillow_loads(data):
+    """True if Pillow alone, without our limits or conversions, opens and
+    loads the bytes as one of the formats we parse."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=PARSED_AS) as image:
+                image.load()
+    except Exception:
+        return False
+    return True
 
 
 @st.composite
@@ -84,4 +108,31 @@ def test_mutated_bytes_give_a_record_or_an_error_row(blobs):
             decoded.load()
             assert decoded.size == (output.image.width, output.image.height)
         else:
-            assert output.tag == ERRORS and output.value["reason"] and output.value["message"]
+            row = output.value
+            assert output.tag == ERRORS and row["stage"] == "decode" and row["message"]
+            assert row["reason"] in DECODE_REASONS, row
+            if row["reason"] == "decode_error":
+                assert not _pillow_loads(files[row["path"]]), f"Pillow loads what we rejected: {row}"
+
+
+def test_seeds_and_seeds_with_trailing_bytes_become_records():
+    # The unmutated seeds are valid images, and bytes after an image's end
+    # (left by careless tools, or a download with junk appended) do not change
+    # what is decoded: every one is a record, the same record as its seed's.
+    tail = b"trailing garbage \x00\xff" * 8
+    files = {f"/in/label/{i}.img": seed for i, seed in enumerate(SEEDS)}
+    files.update({f"/in/label/{i}-tail.img": seed + tail for i, seed in enumerate(SEEDS)})
+    fn = _decode_fn(files)
+    try:
+        outputs = list(fn.process([("label", path) for path in files]))
+    finally:
+        fn.teardown()
+    records = {}
+    for output in outputs:
+        assert isinstance(output, DecodedImage), output.value
+        records[output.relative_path] = output.image
+    assert sorted(records) == sorted(path[len("/in/"):] for path in files)
+    for i in range(len(SEEDS)):
+        # 56x40 seeds, shorter side to 32: 44.8 rounds to 45.
+        assert (records[f"label/{i}.img"].width, records[f"label/{i}.img"].height) == (45, 32)
+        assert records[f"label/{i}-tail.img"].encoded == records[f"label/{i}.img"].encoded

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from PIL import ImageOps
 
 from tests.records import jpeg_bytes
 from transforms import imaging
@@ -54,20 +55,36 @@ def test_center_crop_keeps_the_center():
     assert (pixels[:, :, 2] > 250).all() and (pixels[:, :, 0] < 5).all()
 
 
+# Where the stored top-left corner is seen once upright, per EXIF orientation
+# (worked out from the EXIF 2.3 tag 0x0112 table: which side the stored row 0
+# and column 0 are seen on). 5..8 also swap width and height.
+_UPRIGHT_CORNER_OF_STORED_TOP_LEFT = {
+    1: "top_left", 2: "top_right", 3: "bottom_right", 4: "bottom_left",
+    5: "top_left", 6: "top_right", 7: "bottom_right", 8: "bottom_left",
+}
+
+
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_makes_the_image_upright(orientation):
-    # Stored landscape with a red left half; orientations 5..8 stand it up.
+    # Stored landscape, blue with a red top-left quarter: the corner the red
+    # lands in and the aspect together tell the 8 orientations apart.
     stored = Image.new("RGB", (80, 40), (0, 0, 255))
-    stored.paste((255, 0, 0), (0, 0, 40, 40))
+    stored.paste((255, 0, 0), (0, 0, 40, 20))
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = _encode(stored, "JPEG", exif=exif, quality=95)
     out = convert_image(data, ImageSettings(size=1000, image_format="png"))
     expected = (80, 40) if orientation <= 4 else (40, 80)
     assert (out.width, out.height) == expected
-    upright = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()
-    transposed = imaging._apply_orientation(Image.fromarray(upright), orientation)
-    np.testing.assert_allclose(_pixels(out), np.asarray(transposed), atol=3)
+    pixels = _pixels(out)
+    height, width = pixels.shape[:2]
+    corners = {"top_left": pixels[5, 5], "top_right": pixels[5, width - 6],
+               "bottom_left": pixels[height - 6, 5], "bottom_right": pixels[height - 6, width - 6]}
+    red = sorted(name for name, (r, g, b) in corners.items() if r > 200 and b < 55)
+    assert red == [_UPRIGHT_CORNER_OF_STORED_TOP_LEFT[orientation]]
+    # Pillow's own reading of the tag agrees, pixel for pixel.
+    reference = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    np.testing.assert_allclose(pixels, np.asarray(reference), atol=3)
 
 
 def test_corrupt_exif_counts_as_upright():
@@ -204,3 +221,16 @@ def test_time_bound_stops_a_slow_image_between_decoder_steps(monkeypatch):
     assert error.value.reason == "too_slow"
     assert "--max_seconds_per_image=100" in str(error.value)
     assert convert_image(jpeg_bytes((64, 48)), settings).width == 64  # Never upscaled.
+
+
+def test_max_pixels_above_pillows_own_limit_is_ours_to_set():
+    # 180 MP: over twice Pillow's default bomb limit (89.5 MP), which refused it
+    # whatever --max_pixels said. A bilevel PNG keeps the file small.
+    out = io.BytesIO()
+    Image.new("1", (15000, 12000), 1).save(out, format="PNG")
+    converted = convert_image(out.getvalue(), ImageSettings(size=64, max_pixels=200_000_000))
+    assert (converted.width, converted.height) == (80, 64)
+    with pytest.raises(ImageError) as refused:
+        convert_image(out.getvalue(), ImageSettings(size=64, max_pixels=100_000_000))
+    assert refused.value.reason == "too_large"
+    assert str(refused.value) == "15000x12000 = 180000000 pixels is over --max_pixels=100000000"

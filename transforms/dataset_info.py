@@ -61,14 +61,18 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, 
         "splits": splits,
         "counts": {"matched": matched, "written": written, "failed": len(errors), "skipped": skipped},
         "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
-        **_warnings(run, splits, shards, merged_classes),
+        **_warnings(run, class_names, splits, shards, merged_classes),
     }
 
 
-def _warnings(run, splits, shards, merged_classes):
+def _warnings(run, class_names, splits, shards, merged_classes):
     """What the summary warns about; only when there is something to say, so
     that a clean dataset's file stays as it was."""
     warnings = {}
+    written = {label for split in splits.values() for label, n in split.get("per_class", {}).items() if n}
+    without = [label for label in class_names if label not in written]
+    if without:  # Every image failed, or a --labels_file class had no folder.
+        warnings["classes_without_images"] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
     if merged_classes:
         warnings["classes_from_several_folders"] = list(merged_classes)
     empty = [split for split in run.get("requested_splits", []) if split not in splits]

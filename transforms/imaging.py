@@ -39,6 +39,15 @@ BACKGROUND = (255, 255, 255)
 # the decoders Pillow may try reduces what a hostile file can reach.
 _ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF")
 Image.init()  # Registers every plugin; Image.open(formats=...) expects them.
+# Our own --max_pixels check (from the header, in _open) replaces Pillow's
+# decompression-bomb limit, which would otherwise refuse images above twice its
+# default (179 MP) whatever --max_pixels says, with a message naming its limit.
+Image.MAX_IMAGE_PIXELS = None
+# Pillow warns about damaged data it has worked around (bad EXIF, "Truncated
+# File Read", malformed MPO/APNG): noise in a million-image log, about images
+# that end up as records or error rows anyway. One filter for the process:
+# warnings.catch_warnings around each decode is not thread-safe.
+warnings.filterwarnings("ignore", module=r"PIL\.")
 
 # Pillow's resize first shrinks by an integer factor with a box filter while the
 # image is at least this many times the target, then resamples: much faster,
@@ -212,12 +221,7 @@ class _DeadlineFile(io.BytesIO):
 
 def _open(source, settings):
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about damaged metadata it has already worked around
-            # (bad EXIF, malformed MPO/APNG), which is noise in a million-image
-            # log; our own max_pixels check replaces its bomb warning.
-            warnings.simplefilter("ignore")
-            image = Image.open(source, formats=_ALLOWED_FORMATS)
+        image = Image.open(source, formats=_ALLOWED_FORMATS)
     except _OverTime:
         raise
     except Image.DecompressionBombError as e:
@@ -236,9 +240,7 @@ def _open(source, settings):
 
 def _load(image):
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # As in _open.
-            image.load()
+        image.load()
     except _OverTime:
         raise
     except Image.DecompressionBombError as e:

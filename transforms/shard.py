@@ -29,6 +29,8 @@ def parse_num_shards(text):
     counts = {}
     for part in text.split(","):
         split, _, count = part.partition("=")
+        if split.strip() in counts:
+            raise ValueError(f"--num_shards names split {split.strip()!r} twice")
         counts[split.strip()] = _positive(count, f"--num_shards for {split.strip()!r}")
     return counts
 
