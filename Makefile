@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup java demo test mutants clean
+.PHONY: setup java demo test mutants mutmut clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: $(STAMP) java
 # Deliberate breakages (tests/mutants.py) the suite must catch, each in a copy.
 mutants: $(STAMP)
 	$(PY) -m tests.mutants
+
+# mutmut over the core modules (setup.cfg); not a dependency, so installed here.
+# Leaves its copies in mutants/ (ignored); `$(VENV)/bin/mutmut results` lists survivors.
+mutmut: $(STAMP)
+	$(PY) -m pip install --quiet mutmut==3.8.1
+	$(VENV)/bin/mutmut run --max-children 2
 
 clean:
 	rm -rf demo build *.egg-info

@@ -21,6 +21,7 @@ import apache_beam as beam
 import grpc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
@@ -35,6 +36,9 @@ from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
 from pipeline.preflight import check
 from transforms import native_noise
+from transforms.errors import METRICS_NAMESPACE
+from transforms.shard_writer import REUSED_IMAGES
+from transforms.shard_writer import REUSED_SHARDS
 from transforms import ownership
 from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
@@ -60,8 +64,13 @@ examples:
   im2tfrecord --input s3://bucket/photos --output s3://bucket/shards \\
       --image_size 224 --resize_mode center_crop --s3_region_name eu-west-1
 
-Without --runner, the job runs in this process on Beam's local runner.
---help shows the Beam options a user of this tool sets; --help_all shows all.
+Without --runner (or with DirectRunner, whatever Beam's --runner help says),
+the job runs in this process on Beam's in-process runner, never Prism.
+--help shows the Beam options a user of this tool sets; --help_all shows all;
+--version prints the version.
+
+exit codes: 0 done; 1 the job failed, or wrote no image; 2 a wrong invocation
+(nothing was run); 130 Ctrl-C, 143 SIGTERM (rerun to go on).
 
 other commands (each has its own --help):
   im2tfrecord upload LOCAL_DIR s3://bucket/prefix   copy an image tree to S3
@@ -173,7 +182,7 @@ def _run(options, output):
     ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)
     try:
-        print(summary.format_summary(info, convert_options.output, seconds), flush=True)
+        print(summary.format_summary(info, convert_options.output, seconds, _reused(result)), flush=True)
     except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
         sys.stdout = open(os.devnull, "w")
     if not info["counts"]["written"]:  # A dataset of nothing is no success.
@@ -186,6 +195,20 @@ def _nothing_written(info):
     if failed:
         return f"all {failed} failed (one row each in {info['errors']['file']})"
     return "the input holds no image files"
+
+
+def _reused(result):
+    """(shards, images) this run reused from an interrupted one, from the job's
+    counters; None where the runner reports none."""
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
+    except Exception:  # Not every runner serves metrics; the summary then says nothing.
+        return None
+    totals = {}
+    for counter in counters:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
+    return totals.get(REUSED_SHARDS, 0), totals.get(REUSED_IMAGES, 0)
 
 
 def _cancel(result):
@@ -235,10 +258,18 @@ def _local_runner(options):
     return None  # Beam builds the named runner from the options.
 
 
+class _OneLineErrorParser(_BeamArgumentParser):
+    """argparse prints its usage and exits on a bad value: here the error is
+    the one line every other wrong invocation gives."""
+
+    def error(self, message):
+        raise UsageError(f"{message}; see --help")
+
+
 def _parser(groups=None):
     """Our options first, then Beam's option groups (those named in `groups`,
     or all of them), as one parser."""
-    parser = _BeamArgumentParser(
+    parser = _OneLineErrorParser(
         prog=_PROG, usage=("%(prog)s [convert] --input PATH --output PATH [options]\n"
                                   "       %(prog)s {upload,inspect} ... (see their --help)"),
         description=_DESCRIPTION, epilog=_EPILOG, allow_abbrev=False,

@@ -28,8 +28,9 @@ def _per_class(counts):
             + f" and {len(counts) - MAX_CLASSES_SHOWN} more classes (see dataset_info.json)")
 
 
-def format_summary(info, output, seconds):
-    """Human-readable lines for the end of a run."""
+def format_summary(info, output, seconds, reused=None):
+    """Human-readable lines for the end of a run. `reused` is (shards, images)
+    kept from an interrupted run, if the runner counted them."""
     counts = info["counts"]
     rate = counts["written"] / seconds if seconds > 0 else 0.0
     balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
@@ -39,6 +40,9 @@ def format_summary(info, output, seconds):
         f" + skipped (not images) {counts['skipped']}"
         + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
     ]
+    if reused and reused[0]:
+        lines.append(f"  resumed: {_count(reused[0], 'shard')} ({_count(reused[1], 'image')}) complete from "
+                     "an interrupted run were verified and kept; the rest were converted")
     for name, split in sorted(info["splits"].items()):
         per_class = _per_class(split.get("per_class", {}))
         lines.append(f"  {name}: {_count(split['num_examples'], 'image')} in "

@@ -41,7 +41,8 @@ def test_help_lists_our_options_then_beams(capsys):
         assert flag in out, flag
     for flag in ("--dataflow_endpoint", "--azure_connection_string", "--setup_file"):
         assert flag not in out, flag
-    assert len(out.splitlines()) < 320
+    assert len(out.splitlines()) < 330
+    assert "--version prints the version" in out and "exit codes: 0 done; 1 the job failed" in out
     assert main(["--help_all"]) == 0
     assert "--dataflow_endpoint" in capsys.readouterr().out
 
@@ -75,6 +76,10 @@ def test_help_lists_our_options_then_beams(capsys):
     (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,train=3"],
      "--num_shards names split 'train' twice"),
     (["--input", "{tree}", "--output", "{link_into_tree}"], "is inside --input"),
+    (["--input", "{tree}", "--output", "{out}", "--resize_mode", "crop"],
+     "argument --resize_mode: invalid choice: 'crop' (choose from 'shorter_side', 'fit', 'exact', "
+     "'center_crop'); see --help"),
+    (["--input", "{tree}", "--output", "{out}", "--dry_run"], "argument --dry_run: expected one argument"),
     (["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],
      "--s3_endpoint_url must be a URL"),
     (["--input", "{tree}", "--output", "{file}"], "is a file; name a folder"),

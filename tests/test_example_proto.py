@@ -50,3 +50,33 @@ def test_parse_reads_back_ours_and_tensorflows():
 def test_parse_rejects_malformed_bytes(data):
     with pytest.raises(ValueError):
         parse_example(data)
+
+
+def _field(number, wire, payload):
+    """One protobuf field: tag varint, then the payload (length-prefixed for wire type 2)."""
+    tag = bytes([number << 3 | wire])
+    return tag + (bytes([len(payload)]) + payload if wire == 2 else payload)
+
+
+def test_parse_reads_unpacked_lists_and_skips_unknown_fields():
+    # Writers other than TensorFlow's may leave lists unpacked (one field per
+    # value) and add fields this reader does not know: read the one, skip the other.
+    import struct
+    floats = _field(2, 2, _field(1, 5, struct.pack("<f", 0.5)) + _field(1, 5, struct.pack("<f", -2.0)))
+    ints = _field(3, 2, _field(1, 0, b"\x05") + _field(1, 0, b"\xac\x02"))  # 5, 300
+    entries = (_field(1, 2, _field(1, 2, b"f") + _field(2, 2, floats))
+               + _field(1, 2, _field(1, 2, b"i") + _field(2, 2, ints)))
+    example = _field(1, 2, entries) + _field(9, 1, bytes(8)) + _field(10, 0, b"\x03")
+    assert parse_example(example) == {"f": [0.5, -2.0], "i": [5, 300]}
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"\x0a\x05abc", "truncated Example"),
+    (b"\x0d\x00\x00", "truncated Example"),
+    (b"\x0a\xff", "malformed varint in Example"),
+    (b"\x0f", "not an Example (wire type 7)"),
+])
+def test_malformed_bytes_are_named(data, message):
+    with pytest.raises(ValueError) as malformed:
+        parse_example(data)
+    assert str(malformed.value) == message

@@ -1,6 +1,8 @@
 """A run killed with SIGKILL mid-write leaves nothing partial under a final
 name, and a rerun produces exactly what an uninterrupted run does."""
 
+import functools
+import json
 import os
 import signal
 import subprocess
@@ -28,32 +30,65 @@ def tree(tmp_path_factory):
     return str(root)
 
 
-def _command(tree, out):
+def _command(tree, out, num_shards=4):
     # One decode at a time keeps the run long enough to be caught mid-write.
-    return [sys.executable, "-m", "pipeline", "--input", tree, "--output", out, "--num_shards", "4",
-            "--decode_threads", "1", "--image_format", "png"]
+    return [sys.executable, "-m", "pipeline", "--input", tree, "--output", out, "--num_shards",
+            str(num_shards), "--decode_threads", "1", "--image_format", "png"]
+
+
+def _freeze_when(process, out, ready):
+    """Stops the run (SIGSTOP) at the first look at `out` where `ready(names)`
+    holds. Each look is taken with the run stopped (waitpid reports the stop
+    once every thread has stopped), so what was seen is what a SIGKILL leaves."""
+    deadline = time.monotonic() + _WAIT_S
+    while True:
+        assert time.monotonic() < deadline, "the run was never caught in the state looked for"
+        os.kill(process.pid, signal.SIGSTOP)
+        _, status = os.waitpid(process.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            process.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError("the run ended before it was caught")
+        if ready(os.listdir(out) if os.path.isdir(out) else []):
+            return
+        os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.02)
+
+
+def _one_done_another_writing(names):
+    """A shard complete (in place, with its resume record) while another is
+    still being written (a temporary, or in place without its record)."""
+    done = {n[len(RESUME_PREFIX):-len(".json")] for n in names if n.startswith(RESUME_PREFIX)}
+    in_place = {n for n in names if parse_shard_name(n)}
+    return bool(done & in_place) and (any(is_temporary(n) for n in names) or bool(in_place - done))
 
 
 def test_sigkill_mid_write_then_rerun(tree, tmp_path):
     killed, clean = str(tmp_path / "killed"), str(tmp_path / "clean")
-    process = subprocess.Popen(_command(tree, killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + _WAIT_S
-    while not (os.path.isdir(killed) and any(is_temporary(n) for n in os.listdir(killed))):
-        assert process.poll() is None, "the run ended before it was caught writing"
-        assert time.monotonic() < deadline, "no shard was being written"
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    # 8 shards, written two at a time: for most of the writing a complete
+    # shard stands beside one still being written.
+    command = functools.partial(_command, tree, num_shards=8)
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _freeze_when(process, killed, _one_done_another_writing)
+    finally:
+        process.kill()  # SIGKILL; none if the run had already ended.
+        process.wait()
 
     left = os.listdir(killed)
     assert "dataset_info.json" not in left
+    in_place = {}
     for name in left:
-        if parse_shard_name(name):  # A shard under its final name is complete.
+        if parse_shard_name(name):
             with open(os.path.join(killed, name), "rb") as f:
-                list(tfrecord.read_records(f.read()))
+                in_place[name] = f.read()
+            list(tfrecord.read_records(in_place[name]))  # Every record's crc checks.
+    assert in_place, sorted(left)
 
-    subprocess.run(_command(tree, killed), check=True, capture_output=True)
-    subprocess.run(_command(tree, clean), check=True, capture_output=True)
+    subprocess.run(command(killed), check=True, capture_output=True)
+    subprocess.run(command(clean), check=True, capture_output=True)
+    for name, data in in_place.items():  # Complete: all of an uninterrupted run's bytes.
+        with open(os.path.join(clean, name), "rb") as f:
+            assert data == f.read(), name
     assert sorted(os.listdir(killed)) == sorted(os.listdir(clean))
     for name in os.listdir(clean):
         with open(os.path.join(killed, name), "rb") as a, open(os.path.join(clean, name), "rb") as b:
@@ -116,12 +151,21 @@ def test_rerun_after_a_kill_reuses_the_complete_shards(tree, tmp_path):
     killed, clean = str(tmp_path / "killed"), str(tmp_path / "clean")
     complete = _kill_after_a_complete_shard(tree, killed)
     before = _inodes(killed, complete)
-    subprocess.run(_command(tree, killed), check=True, capture_output=True)
+    rerun = subprocess.run(_command(tree, killed), check=True, capture_output=True, text=True)
     subprocess.run(_command(tree, clean), check=True, capture_output=True)
     _assert_same_files(killed, clean)
     # The complete shards were kept, not converted and written again (a new
     # file would have a new inode: shards are written beside and renamed).
     assert _inodes(killed, complete) == before
+    # And the summary says so, with the kept shards' own record counts.
+    with open(os.path.join(clean, "dataset_info.json")) as f:
+        sizes = {s["file"]: s["num_examples"] for split in json.load(f)["splits"].values()
+                 for s in split["shards"]}
+    kept = sum(sizes[name] for name in complete)
+    shards = f"{len(complete)} shard" + ("" if len(complete) == 1 else "s")
+    images = f"{kept} image" + ("" if kept == 1 else "s")
+    assert (f"  resumed: {shards} ({images}) complete from an interrupted run were verified "
+            "and kept; the rest were converted") in rerun.stdout.splitlines()
 
 
 def test_a_complete_shard_whose_bytes_changed_is_converted_again(tree, tmp_path):

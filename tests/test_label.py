@@ -81,3 +81,29 @@ def test_merged_classes_name_their_first_folders_whatever_the_order():
         with local_pipeline() as p:
             merged = p | beam.Create(order) | FoldersOfMergedClasses()
             assert_that(merged, equal_to([expected]))
+
+
+def test_key_by_label_outputs_in_full():
+    # Every output of the stage, messages included: the error rows are what a
+    # user reads in errors.jsonl (found by mutmut: messages, the control
+    # character check and the folders output were unchecked).
+    paths = ["/in/ants/1.jpg", "/in/top.jpg", "/in/bad\tname/2.jpg", "/in/wasps/3.jpg", "/in/ants/2019/4.jpg"]
+    with local_pipeline() as p:
+        keyed = p | beam.Create(paths) | KeyByLabel("/in/", known_labels=["ants", "bad\tname", "2019"])
+        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("2019", "/in/ants/2019/4.jpg")]),
+                    label="keyed")
+        assert_that(keyed.folders, equal_to([("ants", "ants"), ("2019", "ants/2019")]), label="folders")
+        assert_that(keyed.errors, equal_to([
+            {"path": "/in/top.jpg", "stage": "label", "reason": "no_label",
+             "message": "image is directly under --input; put it in a <label>/ folder"},
+            {"path": "/in/bad\tname/2.jpg", "stage": "label", "reason": "bad_label",
+             "message": "class folder 'bad\\tname' contains control characters (labels.txt holds one "
+                        "class per line)"},
+            {"path": "/in/wasps/3.jpg", "stage": "label", "reason": "unknown_label",
+             "message": "class folder 'wasps' is not in --labels_file"}]), label="errors")
+
+
+def test_top_takes_the_first_folder_at_any_depth():
+    assert label_and_folder("cats/a.jpg", TOP) == ("cats", "cats")
+    assert label_and_folder("cats/2019/x/a.jpg", TOP) == ("cats", "cats")
+    assert label_and_folder("train/cats/a.jpg", TOP, True) == ("cats", "cats")

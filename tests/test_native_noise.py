@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import NASTY
+from tests.records import save_image
 from transforms.native_noise import is_libtiff_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +29,9 @@ def _libtiff_lines(stderr):
 
 
 def test_libtiff_lines_do_not_reach_the_command_line(tmp_path):
-    count = _broken_tiffs(str(tmp_path / "in" / "tiffs"))
+    # One good image too: a run that writes nothing fails (exit 1).
+    count = _broken_tiffs(str(tmp_path / "in" / "tiffs")) + 1
+    save_image(str(tmp_path / "in" / "good" / "1.png"))
     args = ["--input", str(tmp_path / "in"), "--num_shards", "1"]
     # The same conversion without the filter: libtiff does print (else this test proves nothing).
     unfiltered = subprocess.run(

@@ -135,16 +135,20 @@ def test_several_instances_without_labels_file_is_refused(tmp_path, capsys):
     assert "pass --labels_file" in (tmp_path / "ml-output" / "message").read_text()
 
 
-def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path, capsys):
+def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path):
     (tmp_path / "input" / "images").mkdir(parents=True)  # The channel came down empty.
-    assert entrypoint.main([], environ=_environ(tmp_path)) == 2
-    err = capsys.readouterr().err
-    assert "im2tfrecord: error: --input" in err and "holds no files" in err
+    # Run as the container runs it: SageMaker sees the process's exit code.
+    result = subprocess.run([sys.executable, "-m", "runners.sagemaker.entrypoint"],
+                            env={**os.environ, **_environ(tmp_path)}, cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    why = (f"im2tfrecord: error: --input {tmp_path}/input/images holds no files "
+           "(expected <label>/<image> files below it)")
+    # Nothing under --input is a wrong invocation: exit 2, one line (README, "Exit codes").
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [why]
     assert not (tmp_path / "output" / "tfrecords" / "dataset_info.json").exists()
     # SageMaker shows /opt/ml/output/message as the job's FailureReason.
-    message = (tmp_path / "ml-output" / "message").read_text()
-    assert message == f"im2tfrecord: error: --input {tmp_path}/input/images holds no files " \
-                      "(expected <label>/<image> files below it)"
+    assert (tmp_path / "ml-output" / "message").read_text() == why
 
 
 def test_sigterm_stops_the_container_with_143(tmp_path):

@@ -57,6 +57,21 @@ def _writer(out, name):
     return fn
 
 
+def _uninterrupted(out, name, shard):
+    """{file: bytes} that a writer which never died writes for `shard`."""
+    fn = _writer(out, name)
+    outputs = _outputs(fn, shard)
+    fn.teardown()
+    assert len(outputs) == 1
+    return {file: (out / file).read_bytes() for file in os.listdir(out)}
+
+
+def _assert_same_bytes(out, expected):
+    assert sorted(os.listdir(out)) == sorted(expected)
+    for file, data in expected.items():
+        assert (out / file).read_bytes() == data, file
+
+
 def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     shard = _shard(tmp_path / "in", 12)
     out = tmp_path / "out"
@@ -76,6 +91,8 @@ def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     assert info.side_files is None and os.listdir(out) == [info.file]
     filenames = [r["image/filename"].decode() for r in read_examples([str(out / info.file)])]
     assert sorted(filenames) == sorted(image.relative_path for image in shard[1])
+    # Every record once, in its place: the bytes of a writer that never died.
+    _assert_same_bytes(out, _uninterrupted(tmp_path / "uninterrupted", "tfrecord", shard))
 
 
 def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
@@ -117,3 +134,4 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
     assert len(payloads) == len(listed) == len(indexed) == 12
     assert sorted(line.split("\t")[2] for line in listed) == sorted(i.relative_path for i in shard[1])
     assert [recordio.unpack_header(p)[0].id for p in payloads] == list(range(12))
+    _assert_same_bytes(out, _uninterrupted(tmp_path / "uninterrupted", "recordio", shard))

@@ -39,3 +39,17 @@ def test_iter_records_streams_in_small_reads():
     assert list(tfrecord.iter_records(Trickle(data))) == records
     with pytest.raises(ValueError, match="truncated record at byte 1032"):
         list(tfrecord.iter_records(Trickle(data[:-3])))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda d: d[:-2], "truncated record at byte 21"),
+    (lambda d: d[:21 + 7], "truncated record header at byte 21"),
+    (lambda d: d[:21] + bytes([d[21] ^ 1]) + d[22:], "corrupt record length at byte 21"),
+    (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "corrupt record data at byte 21"),
+])
+def test_damage_is_named_with_its_offset(damage, message):
+    # Two records of 5 bytes: the second starts at 12 + 5 + 4 = 21.
+    data = tfrecord.frame(b"first") + tfrecord.frame(b"other")
+    with pytest.raises(ValueError) as damaged:
+        list(tfrecord.read_records(damage(data)))
+    assert str(damaged.value) == message

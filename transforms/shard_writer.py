@@ -102,6 +102,11 @@ def shard_format(name, schema=None):
     return ShardFormat(SHARD_SUFFIX, functools.partial(TFRecordShard, schema=schema))
 
 
+# Counters of the shards (and their images) an interrupted run completed and
+# this one reused: the summary says so, or its rate would be a mystery.
+REUSED_SHARDS = "reused_shards"
+REUSED_IMAGES = "reused_images"
+
 # Shards each worker writes at once. With one, the cores idle while a shard's
 # last images finish; two share the decode slots and keep them full.
 _SHARDS_AT_ONCE = 2
@@ -112,6 +117,7 @@ class _Written:
     """What writing one shard produced, handed back to the bundle's thread."""
     failures: list  # (path, Failure)
     info: ShardInfo
+    reused: bool = False  # Completed by an interrupted run, verified, kept.
 
 
 class _WriteShard(ConvertingDoFn):
@@ -166,7 +172,7 @@ class _WriteShard(ConvertingDoFn):
                 reused = resume.reusable(self._storage, self._output, name, key, self._names)
                 if reused:
                     info, failures = reused
-                    return _Written([(path, Failure(*rest)) for path, *rest in failures], info)
+                    return _Written([(path, Failure(*rest)) for path, *rest in failures], info, reused=True)
         per_class, failures, small, odd = {}, [], [], {}
         with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
             hashing = _HashingWriter(sink)
@@ -205,6 +211,9 @@ class _WriteShard(ConvertingDoFn):
         for label, count in written.info.per_class.items():
             Metrics.counter(METRICS_NAMESPACE, f"class/{label}").inc(count)
         self._written.inc(written.info.num_examples)
+        if written.reused:
+            Metrics.counter(METRICS_NAMESPACE, REUSED_SHARDS).inc()
+            Metrics.counter(METRICS_NAMESPACE, REUSED_IMAGES).inc(written.info.num_examples)
         yield TaggedOutput(SHARDS, written.info)
 
 
