@@ -13,6 +13,7 @@ import pytest
 from pipeline.cli import main
 from tests.records import save_image
 from transforms.ownership import RUN_MARKER_FILE
+from transforms.ownership import files_to_replace
 from transforms.ownership import survey
 from transforms.storage import Storage
 
@@ -122,6 +123,20 @@ def test_survey_sorts_files_into_owned_and_foreign(tmp_path):
     _write(out, {"dataset_info.json": b'{"splits": {}}'})
     assert not survey(Storage({}), out).complete
     assert "dataset_info.json" in survey(Storage({}), out).foreign
+
+
+def test_only_what_the_marker_claims_and_our_temporaries_are_replaced(tmp_path):
+    # The last guard, after the run's start refused foreign files: a file named
+    # like ours that appeared since (not in the marker) is never removed.
+    out = str(tmp_path)
+    temporary = ".train-00000-of-00002.tfrecord.inprogress-" + "0" * 32
+    _write(out, {RUN_MARKER_FILE: json.dumps({"owned": ["train-00000-of-00002.tfrecord"]}).encode(),
+                 "train-00000-of-00002.tfrecord": b"ours", "train-00001-of-00002.tfrecord": b"theirs",
+                 "labels.txt": b"theirs", temporary: b""})
+    names = os.listdir(out)
+    assert files_to_replace(Storage({}), out, names) == {"train-00000-of-00002.tfrecord", temporary}
+    os.remove(os.path.join(out, RUN_MARKER_FILE))  # No marker: only temporaries.
+    assert files_to_replace(Storage({}), out, os.listdir(out)) == {temporary}
 
 
 def test_beam_writer_refuses_files_its_sink_would_delete(tree, tmp_path, capsys):
