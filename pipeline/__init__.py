@@ -15,6 +15,6 @@ def console_main():
         from pipeline import cli
         return cli.console_main()
     except KeyboardInterrupt:
-        print("im2tfrecord: interrupted by SIGINT while starting; nothing was written",
+        print("im2tfrecord: error: interrupted by SIGINT while starting; nothing was written",
               file=sys.stderr)
         return 130

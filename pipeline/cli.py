@@ -13,6 +13,7 @@ import functools
 import importlib
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -169,15 +170,18 @@ def _run(options, output):
         storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
     with progress.Reporter(), _quiet_worker_shutdown():
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
-        convert.build(pipeline, options)
-        result = pipeline.run()
         try:
-            result.wait_until_finish()
-        except BaseException:
-            # Ctrl-C, SIGTERM: a job on a Flink cluster outlives its client,
-            # and would go on writing while the user reruns.
-            _cancel(result)
-            raise
+            convert.build(pipeline, options)
+            result = pipeline.run()
+            try:
+                result.wait_until_finish()
+            except BaseException:
+                # Ctrl-C, SIGTERM: a job on a Flink cluster outlives its client,
+                # and would go on writing while the user reruns.
+                _cancel(result)
+                raise
+        finally:  # Beam removes it only once run() is reached: not on an early Ctrl-C.
+            shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
     seconds = time.monotonic() - start
     ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)

@@ -145,6 +145,10 @@ def _check_named_splits(convert, splits):
 # What Beam's WriteToTFRecord deletes in --output before finalizing (--writer beam).
 _BEAM_SHARD_GLOB = re.compile(r"^[^/]+-.*-of-\d{5}\.tfrecord$")
 
+# Runner names Beam resolves (its create_runner takes the class name, any
+# case, with or without "Runner"; a dotted path names a class of one's own).
+_RUNNER_NAMES = frozenset(path.rsplit(".", 1)[-1].lower() for path in StandardOptions.ALL_KNOWN_RUNNERS)
+
 # How long a cluster's address may take to answer before the run is refused.
 _CLUSTER_TIMEOUT_S = 5
 
@@ -158,6 +162,9 @@ def _check_runner(options):
         raise UsageError(f"--environment_type {environment!r} is not one Beam knows: use PROCESS, "
                          "LOOPBACK, EXTERNAL or DOCKER")
     runner = (options.view_as(StandardOptions).runner or "").lower()
+    if runner and "." not in runner and not {runner, runner + "runner"} & _RUNNER_NAMES:
+        raise UsageError(f"--runner {options.view_as(StandardOptions).runner!r} is not a Beam runner: "
+                         "leave it out to run here, or use FlinkRunner, SparkRunner, PortableRunner, ...")
     if runner in ("flinkrunner", "flink"):
         master = options.view_as(FlinkRunnerOptions).flink_master
         if not master.startswith("["):  # [auto], [local]: Beam starts Flink itself.
@@ -290,3 +297,5 @@ def _check_readable(path, flag, store):
                  missing=f"{flag} {path} does not exist")
     elif not FileSystems.exists(path):
         raise UsageError(f"{flag} {path} does not exist")
+    elif os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a folder; name a file")

@@ -41,8 +41,9 @@ def format_summary(info, output, seconds, reused=None):
         + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
     ]
     if reused and reused[0]:
+        rest = "; the rest were converted" if reused[0] < sum(s["num_shards"] for s in info["splits"].values()) else ""
         lines.append(f"  resumed: {_count(reused[0], 'shard')} ({_count(reused[1], 'image')}) complete from "
-                     "an interrupted run were verified and kept; the rest were converted")
+                     f"an interrupted run were verified and kept{rest}")
     for name, split in sorted(info["splits"].items()):
         per_class = _per_class(split.get("per_class", {}))
         lines.append(f"  {name}: {_count(split['num_examples'], 'image')} in "

@@ -64,6 +64,8 @@ def test_help_lists_our_options_then_beams(capsys):
     (["--input", "{tree}", "--output", "{out}", "--environment_type", "BOGUS"],
      "--environment_type 'BOGUS' is not one Beam knows"),
     (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}/nope.txt"], "does not exist"),
+    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}"], "is a folder; name a file"),
+    (["--input", "{tree}", "--output", "{out}", "--runner", "Nonsense"], "--runner 'Nonsense' is not a Beam runner"),
     # Found by a new user: each was accepted, or failed only after the work.
     (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1", "--validation_ratio", "0.2"],
      "--num_shards names split 'valid', but this run makes only: train, validation"),
@@ -217,7 +219,7 @@ def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path):
     lines.extend(process.stderr)
     assert process.wait(timeout=120) == 130
     ours = [line for line in lines if not line.startswith("import time:")]
-    assert ours == ["im2tfrecord: interrupted by SIGINT while starting; nothing was written\n"]
+    assert ours == ["im2tfrecord: error: interrupted by SIGINT while starting; nothing was written\n"]
 
 
 def test_a_run_that_writes_nothing_fails_and_names_the_empty_class(tmp_path, capsys):

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -78,6 +79,22 @@ def test_reruns_give_identical_bytes_whatever_the_concurrency(tree, tmp_path):
     third = str(tmp_path / "c")
     _run("--input", tree, "--output", third, "--num_shards", "3", "--seed", "1")
     assert _files(third)["train-00000-of-00003.tfrecord"] != _files(first)["train-00000-of-00003.tfrecord"]
+
+
+def test_the_same_tree_elsewhere_gives_the_same_shards(tree, tmp_path):
+    # Splits and shard order hash each path relative to --input: moving the
+    # tree (another machine, another bucket) must not reshuffle the dataset.
+    here, elsewhere = tmp_path / "here" / "tree", tmp_path / "else" / "where" / "tree"
+    shutil.copytree(tree, here)
+    shutil.copytree(tree, elsewhere)
+    for root, out in ((here, "a"), (elsewhere, "b")):
+        _run("--input", str(root), "--output", str(tmp_path / out), "--num_shards", "2",
+             "--validation_ratio", "0.25")
+    first, second = _files(str(tmp_path / "a")), _files(str(tmp_path / "b"))
+    shards = [name for name in first if name.endswith(".tfrecord")]
+    assert len(shards) == 4
+    for name in shards + ["labels.txt"]:
+        assert first[name] == second[name], name
 
 
 def test_shards_are_balanced_and_labels_mixed(tree, tmp_path):

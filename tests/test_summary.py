@@ -38,3 +38,13 @@ def test_many_classes_show_the_largest_twenty():
                          "class0984 984, class0983 983, class0982 982, class0981 981, class0980 980 "
                          "and 980 more classes (see dataset_info.json)")
     assert len(line) < 600
+
+
+def test_a_resumed_run_says_what_it_kept():
+    # 3 shards in all (train 2, test 1).
+    lines = format_summary(_info(), "out", 1.0, reused=(2, 5)).splitlines()
+    assert lines[2] == ("  resumed: 2 shards (5 images) complete from an interrupted run were verified "
+                        "and kept; the rest were converted")
+    lines = format_summary(_info(), "out", 1.0, reused=(3, 7)).splitlines()
+    assert lines[2] == "  resumed: 3 shards (7 images) complete from an interrupted run were verified and kept"
+    assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, reused=(0, 0)).splitlines())
