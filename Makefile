@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup java demo test mutants mutmut clean
+.PHONY: setup java demo lint test mutants mutmut clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ demo: $(STAMP)
 java:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven; }
+
+# ruff (ruff.toml): errors and likely bugs. Not a dependency of the tool, so
+# installed here, pinned.
+lint: $(STAMP)
+	$(PY) -m pip install --quiet ruff==0.17.6
+	$(VENV)/bin/ruff check .
 
 test: $(STAMP) java
 	$(PY) -m pytest tests $(PYTEST_ARGS)

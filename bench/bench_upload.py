@@ -124,10 +124,10 @@ def scenario_rows(endpoint, trees, runs, cleaner):
     rows = []
     for name, root in trees:
         rows.append((name, tree_bytes(root) / 1e6,
-                     median_seconds(runs, lambda n: ours(endpoint, root, f"ours{n}"), cleaner),
-                     median_seconds(runs, lambda n: ours(endpoint, root, f"one{n}", "--threads", "1"),
+                     median_seconds(runs, lambda n, root=root: ours(endpoint, root, f"ours{n}"), cleaner),
+                     median_seconds(runs, lambda n, root=root: ours(endpoint, root, f"one{n}", "--threads", "1"),
                                     cleaner),
-                     median_seconds(runs, lambda n: loop(client, root, f"loop{n}"), cleaner)))
+                     median_seconds(runs, lambda n, root=root: loop(client, root, f"loop{n}"), cleaner)))
     small = trees[0][1]
     ours(endpoint, small, "again")
     loop(client, small, "again-loop")

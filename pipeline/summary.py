@@ -74,8 +74,9 @@ def format_summary(info, output, seconds, reused=None):
     empty = warnings.get("classes_without_images")
     if empty:
         names = ", ".join(empty["first"][:MAX_CLASSES_SHOWN]) + (", ..." if empty["count"] > MAX_CLASSES_SHOWN else "")
-        lines.append(f"  warning: {_count(empty['count'], 'class')} in labels.txt {'has' if empty['count'] == 1 else 'have'} "
-                     f"no image in any split: {names}")
+        verb = "has" if empty["count"] == 1 else "have"
+        lines.append(f"  warning: {_count(empty['count'], 'class')} in labels.txt {verb} no image in any "
+                     f"split: {names}")
     small = warnings.get("classes_with_fewer_images_than_shards")
     if small:
         lines.append(f"  warning: {_count(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "

@@ -15,7 +15,6 @@ import argparse
 import concurrent.futures
 import fnmatch
 import functools
-import logging
 import os
 import stat
 import sys

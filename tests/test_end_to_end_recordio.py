@@ -102,7 +102,7 @@ def test_mxnet_reads_every_record_by_key_and_by_scan(tree, tmp_path, mxnet_pytho
 
     read = _read_all_with_mxnet(mxnet_python, out)
     seen = []
-    for split, entry in shards:
+    for _split, entry in shards:
         listed = _list(out, entry)
         records = read[entry["file"]]
         assert len(records["by_key"]) == len(listed) == entry["num_examples"] > 0
@@ -231,7 +231,7 @@ def test_hymenoptera_jpegs_read_back_with_mxnet(tmp_path, mxnet_python):
     for _, entry in _shards(out):
         records = read[entry["file"]]
         assert records["scan"] == [{k: v for k, v in r.items() if k != "key"} for r in records["by_key"]]
-        for (index, label, path), payload, record in zip(
+        for (index, _label, path), payload, record in zip(
                 _list(out, entry), _payloads(out, entry), records["by_key"]):
             assert record["header"] == [0, float(["ants", "bees"].index(path.split("/")[0])), index, 0]
             # The same JPEG as Pillow decodes it, within what two JPEG decoders differ by.
