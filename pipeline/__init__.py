@@ -1,6 +1,7 @@
-"""im2tfrecord's pipeline: options, composition of the stages, command line.
+"""im2tfrecord's commands (convert, upload, inspect) and the reader `pipeline.read`.
 
-Kept free of heavy imports so that `transforms/` can use `pipeline.progress`.
+Kept free of heavy imports: a training job imports `pipeline.read`, and the
+console entry point below must start before Beam's import.
 """
 
 __version__ = "0.1.0"

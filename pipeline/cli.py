@@ -37,7 +37,7 @@ from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
 from pipeline.preflight import check
 from transforms import native_noise
-from transforms.errors import METRICS_NAMESPACE
+from transforms.metrics import METRICS_NAMESPACE
 from transforms.shard_writer import REUSED_IMAGES
 from transforms.shard_writer import REUSED_SHARDS
 from transforms import ownership

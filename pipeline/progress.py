@@ -1,45 +1,19 @@
-"""Progress of a run inside this process, for the command line's progress line.
+"""The conversion's progress line, printed while the job runs.
 
-Beam metrics reach the launcher only when the job ends. On the local runner the
-stages run in the launcher's own process, so they also bump these counters,
-which a reporter thread prints while the job runs. On remote runners the
-counters stay at zero in the launcher and no progress line is printed.
+It reads the in-process counters the stages bump (transforms/metrics.py):
+on the local runner they run in this process; on remote runners the counters
+stay at zero here and no progress line is printed.
 """
 
 import sys
 import threading
 import time
 
-_lock = threading.Lock()
-_matched = 0
-_finished = 0
+from transforms.metrics import reset
+from transforms.metrics import snapshot
 
 # How often the progress line is printed, in seconds.
 _INTERVAL_S = 5.0
-
-
-def add_matched(n):
-    global _matched
-    with _lock:
-        _matched += n
-
-
-def add_finished(n):
-    """Counts inputs that reached their end: written, failed or skipped."""
-    global _finished
-    with _lock:
-        _finished += n
-
-
-def snapshot():
-    with _lock:
-        return _matched, _finished
-
-
-def reset():
-    global _matched, _finished
-    with _lock:
-        _matched = _finished = 0
 
 
 class Reporter:

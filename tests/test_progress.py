@@ -2,6 +2,7 @@ import io
 import threading
 
 from pipeline import progress
+from transforms import metrics
 
 # An interval no test reaches: the reporter's thread stays asleep and the test
 # calls `report` itself, so nothing depends on when a timer fires.
@@ -36,8 +37,8 @@ class _Stream(io.StringIO):
 def test_reporter_prints_done_out_of_matched():
     stream, clock = io.StringIO(), _Clock()
     with progress.Reporter(stream=stream, interval_s=_NEVER_S, clock=clock) as reporter:
-        progress.add_matched(10)
-        progress.add_finished(4)
+        metrics.add_matched(10)
+        metrics.add_finished(4)
         clock.now += 2.0
         reporter.report()
     assert stream.getvalue() == "progress: 4/10 files done (40%), 2.0 files/s\n"
@@ -55,7 +56,7 @@ def test_reporter_thread_reports_every_interval():
     # Waits for the line itself, however late the thread runs on a busy machine.
     stream = _Stream("progress: 4/10 files done (40%), ")
     with progress.Reporter(stream=stream, interval_s=0.01):
-        progress.add_matched(10)
-        progress.add_finished(4)
+        metrics.add_matched(10)
+        metrics.add_finished(4)
         assert stream.seen.wait(timeout=60), stream.getvalue()
     assert stream.getvalue().splitlines()[-1].endswith(" files/s")

@@ -7,9 +7,8 @@ import in workers, and faster than the alternatives (bench/bench_encode.py).
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline import progress
-from transforms.errors import METRICS_NAMESPACE
 from transforms.example_proto import serialize_example
+from transforms import metrics
 
 # Feature keys of TensorFlow's classic image converters, so that existing
 # readers work unchanged. `image/filename` is the path relative to --input.
@@ -60,15 +59,15 @@ class _Encode(beam.DoFn):
         self._label_ids = None
 
     def setup(self):
-        self._written = Metrics.counter(METRICS_NAMESPACE, "written")
+        self._written = Metrics.counter(metrics.METRICS_NAMESPACE, "written")
 
     def process(self, image, class_names):
         if class_names is not self._class_names:  # The side input is fixed per run.
             self._class_names = class_names
             self._label_ids = {name: i for i, name in enumerate(class_names)}
-        Metrics.counter(METRICS_NAMESPACE, f"class/{image.label}").inc()
+        Metrics.counter(metrics.METRICS_NAMESPACE, f"class/{image.label}").inc()
         self._written.inc()
-        progress.add_finished(1)
+        metrics.add_finished(1)
         yield encode_record(image, self._label_ids, self._schema)
 
 

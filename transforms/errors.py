@@ -12,21 +12,15 @@ import json
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline import progress
+from transforms import metrics
 
-# Namespace of every Beam metric the pipeline reports (see pipeline/summary.py).
-METRICS_NAMESPACE = "im2tfrecord"
 ERRORS = "errors"  # Tag of the error output of every stage that can reject.
-
-
-def failed_counter_name(reason):
-    return f"failed/{reason}"
 
 
 def error_row(path, stage, reason, message):
     """A tagged error output; also counts the failure by reason."""
-    Metrics.counter(METRICS_NAMESPACE, failed_counter_name(reason)).inc()
-    progress.add_finished(1)
+    Metrics.counter(metrics.METRICS_NAMESPACE, metrics.failed_counter_name(reason)).inc()
+    metrics.add_finished(1)
     row = {"path": path, "stage": stage, "reason": reason, "message": message}
     return beam.pvalue.TaggedOutput(ERRORS, row)
 

@@ -28,12 +28,11 @@ from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipeline import progress
 from transforms import listing
 from transforms.errors import ERRORS
-from transforms.errors import METRICS_NAMESPACE
 from transforms.errors import error_row
 from transforms.storage import Storage
+from transforms import metrics
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
 MATCHED = "matched"  # Tag of the count of every path the listing gave.
@@ -93,8 +92,8 @@ class _WalkLocal(beam.DoFn):
             if kind == listing.FILE or listing.is_hidden(path[len(prefix):]):
                 yield FileMetadata(path, 0)
             else:
-                Metrics.counter(METRICS_NAMESPACE, "matched").inc()
-                progress.add_matched(1)
+                Metrics.counter(metrics.METRICS_NAMESPACE, "matched").inc()
+                metrics.add_matched(1)
                 yield error_row(path, STAGE, kind, listing.MESSAGES[kind])
 
 
@@ -104,18 +103,18 @@ class _KeepImages(beam.DoFn):
         self._root = input_root.rstrip("/") + "/"
 
     def setup(self):
-        self._matched = Metrics.counter(METRICS_NAMESPACE, "matched")
-        self._skipped = Metrics.counter(METRICS_NAMESPACE, "skipped")
+        self._matched = Metrics.counter(metrics.METRICS_NAMESPACE, "matched")
+        self._skipped = Metrics.counter(metrics.METRICS_NAMESPACE, "skipped")
 
     def process(self, metadata):
         self._matched.inc()
-        progress.add_matched(1)
+        metrics.add_matched(1)
         relative = metadata.path[len(self._root):] if metadata.path.startswith(self._root) else metadata.path
         if has_image_extension(metadata.path) and not listing.is_hidden(relative):
             yield metadata.path
         else:
             self._skipped.inc()
-            progress.add_finished(1)
+            metrics.add_finished(1)
             yield beam.pvalue.TaggedOutput(SKIPPED, metadata.path)
 
 

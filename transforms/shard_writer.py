@@ -28,7 +28,6 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline import progress
 from transforms import recordio
 from transforms import resume
 from transforms import tfrecord
@@ -37,7 +36,6 @@ from transforms.decode import DecodedImage
 from transforms.decode import Failure
 from transforms.encode import encode_record
 from transforms.errors import ERRORS
-from transforms.errors import METRICS_NAMESPACE
 from transforms.errors import error_row
 from transforms.imaging import smaller_than_requested
 from transforms.layout import RECORDIO
@@ -45,6 +43,7 @@ from transforms.layout import RECORDIO_SUFFIX
 from transforms.layout import SHARD_SUFFIX
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
+from transforms import metrics
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
 
@@ -136,7 +135,7 @@ class _WriteShard(ConvertingDoFn):
     def setup(self):
         super().setup()
         self._shards = concurrent.futures.ThreadPoolExecutor(_SHARDS_AT_ONCE, thread_name_prefix="shard")
-        self._written = Metrics.counter(METRICS_NAMESPACE, "written")
+        self._written = Metrics.counter(metrics.METRICS_NAMESPACE, "written")
 
     def teardown(self):
         self._shards.shutdown(wait=True)
@@ -187,7 +186,7 @@ class _WriteShard(ConvertingDoFn):
                     small.append(min(result.width, result.height))
                 if result.content:
                     odd.setdefault(result.content, []).append(image.relative_path)
-                progress.add_finished(1)
+                metrics.add_finished(1)
         side_files, side_hashes = {}, {}
         for role, (suffix, data) in records.side_files().items():
             side_files[role] = shard_name(split, index, num_shards, suffix)
@@ -209,11 +208,11 @@ class _WriteShard(ConvertingDoFn):
         for path, failure in written.failures:
             yield error_row(path, failure.stage, failure.reason, failure.message)
         for label, count in written.info.per_class.items():
-            Metrics.counter(METRICS_NAMESPACE, f"class/{label}").inc(count)
+            Metrics.counter(metrics.METRICS_NAMESPACE, f"class/{label}").inc(count)
         self._written.inc(written.info.num_examples)
         if written.reused:
-            Metrics.counter(METRICS_NAMESPACE, REUSED_SHARDS).inc()
-            Metrics.counter(METRICS_NAMESPACE, REUSED_IMAGES).inc(written.info.num_examples)
+            Metrics.counter(metrics.METRICS_NAMESPACE, REUSED_SHARDS).inc()
+            Metrics.counter(metrics.METRICS_NAMESPACE, REUSED_IMAGES).inc(written.info.num_examples)
         yield TaggedOutput(SHARDS, written.info)
 
 

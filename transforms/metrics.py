@@ -1,0 +1,48 @@
+"""What the stages count: Beam metrics, and the same progress in this process.
+
+Beam's counters (namespace METRICS_NAMESPACE) reach the launcher when the job
+ends, from any runner. On the local runner the stages also run in the
+launcher's own process, so they bump the in-process counters here as well,
+which the command line's progress line reads while the job runs
+(pipeline/progress.py). On remote runners those stay at zero in the launcher
+and no progress line is printed.
+"""
+
+import threading
+
+# Namespace of every Beam metric the pipeline reports.
+METRICS_NAMESPACE = "im2tfrecord"
+
+_lock = threading.Lock()
+_matched = 0
+_finished = 0
+
+
+def failed_counter_name(reason):
+    return f"failed/{reason}"
+
+
+def add_matched(n):
+    """Counts inputs the listing found."""
+    global _matched
+    with _lock:
+        _matched += n
+
+
+def add_finished(n):
+    """Counts inputs that reached their end: written, failed or skipped."""
+    global _finished
+    with _lock:
+        _finished += n
+
+
+def snapshot():
+    """(matched, finished) in this process so far."""
+    with _lock:
+        return _matched, _finished
+
+
+def reset():
+    global _matched, _finished
+    with _lock:
+        _matched = _finished = 0
