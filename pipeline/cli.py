@@ -21,8 +21,8 @@ import time
 import apache_beam as beam
 import grpc
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
@@ -37,10 +37,10 @@ from pipeline.commands import UsageError
 from pipeline.options import ConvertOptions
 from pipeline.preflight import check
 from transforms import native_noise
-from transforms.metrics import METRICS_NAMESPACE
-from transforms.shard_writer import REUSED_IMAGES
-from transforms.shard_writer import REUSED_SHARDS
 from transforms import ownership
+from transforms.metrics import METRICS_NAMESPACE
+from transforms.metrics import REUSED_IMAGES
+from transforms.metrics import REUSED_SHARDS
 from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
 from transforms.storage import is_s3

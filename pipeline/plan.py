@@ -18,6 +18,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from pipeline import convert
 from pipeline.options import ConvertOptions
 from pipeline.summary import MAX_CLASSES_SHOWN
+from pipeline.summary import counted
 
 # Shards listed one by one up to this many per split; past it, the range.
 _SHARDS_SHOWN = 8
@@ -59,7 +60,7 @@ def format_plan(plan, convert_options):
         counts = shards.get(split, [])
         per_class = ", ".join(f"{label} {n}" for label, n in sorted(splits[split].items())[:MAX_CLASSES_SHOWN])
         lines.append(f"  {split}: {sum(splits[split].values())} images ({per_class}) in "
-                     f"{len(counts)} {'shard' if len(counts) == 1 else 'shards'} of {_shard_counts(counts)} images")
+                     f"{counted(len(counts), 'shard')} of {_shard_counts(counts)} images")
     lines.append(f"  estimated output: {_megabytes(to_convert * record_bytes)} "
                  f"({_megabytes(record_bytes)} per record, from a sample of converted images)")
     return "\n".join(lines)

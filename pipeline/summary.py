@@ -16,7 +16,8 @@ _SHARD_FILES = {RECORDIO: "a .rec, .idx and .lst per shard"}
 MAX_CLASSES_SHOWN = 20
 
 
-def _count(n, noun):
+def counted(n, noun):
+    """'1 image', '2 images', '2 classes'."""
     return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
 
 
@@ -35,19 +36,19 @@ def format_summary(info, output, seconds, reused=None):
     rate = counts["written"] / seconds if seconds > 0 else 0.0
     balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
     lines = [
-        f"wrote {_count(counts['written'], 'image')} in {seconds:.1f} s ({rate:.1f} images/s)",
+        f"wrote {counted(counts['written'], 'image')} in {seconds:.1f} s ({rate:.1f} images/s)",
         f"  matched {counts['matched']} = written {counts['written']} + failed {counts['failed']}"
         f" + skipped (not images) {counts['skipped']}"
         + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
     ]
     if reused and reused[0]:
         rest = "; the rest were converted" if reused[0] < sum(s["num_shards"] for s in info["splits"].values()) else ""
-        lines.append(f"  resumed: {_count(reused[0], 'shard')} ({_count(reused[1], 'image')}) complete from "
+        lines.append(f"  resumed: {counted(reused[0], 'shard')} ({counted(reused[1], 'image')}) complete from "
                      f"an interrupted run were verified and kept{rest}")
     for name, split in sorted(info["splits"].items()):
         per_class = _per_class(split.get("per_class", {}))
-        lines.append(f"  {name}: {_count(split['num_examples'], 'image')} in "
-                     f"{_count(split['num_shards'], 'shard')} ({split['num_bytes']} bytes)"
+        lines.append(f"  {name}: {counted(split['num_examples'], 'image')} in "
+                     f"{counted(split['num_shards'], 'shard')} ({split['num_bytes']} bytes)"
                      + (f": {per_class}" if per_class else ""))
     errors = info["errors"]
     if errors["count"]:
@@ -60,7 +61,7 @@ def format_summary(info, output, seconds, reused=None):
                      "small for its ratio (see dataset_info.json per_class)")
     short = warnings.get("images_smaller_than_requested")
     if short:
-        lines.append(f"  warning: {_count(short['count'], 'image')} {'is' if short['count'] == 1 else 'are'} "
+        lines.append(f"  warning: {counted(short['count'], 'image')} {'is' if short['count'] == 1 else 'are'} "
                      "stored smaller than --image_size asked "
                      f"(never upscaled; the smallest side is {short['smallest_side']} px): "
                      "--min_size N makes such images error rows instead")
@@ -69,17 +70,17 @@ def format_summary(info, output, seconds, reused=None):
         odd = warnings.get(name)
         if odd:
             shown = ", ".join(odd["first"][:3]) + (", ..." if odd["count"] > 3 else "")
-            lines.append(f"  warning: {_count(odd['count'], 'image')} {one if odd['count'] == 1 else several}, "
+            lines.append(f"  warning: {counted(odd['count'], 'image')} {one if odd['count'] == 1 else several}, "
                          f"written all the same: {shown} (all in dataset_info.json)")
     empty = warnings.get("classes_without_images")
     if empty:
         names = ", ".join(empty["first"][:MAX_CLASSES_SHOWN]) + (", ..." if empty["count"] > MAX_CLASSES_SHOWN else "")
         verb = "has" if empty["count"] == 1 else "have"
-        lines.append(f"  warning: {_count(empty['count'], 'class')} in labels.txt {verb} no image in any "
+        lines.append(f"  warning: {counted(empty['count'], 'class')} in labels.txt {verb} no image in any "
                      f"split: {names}")
     small = warnings.get("classes_with_fewer_images_than_shards")
     if small:
-        lines.append(f"  warning: {_count(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
+        lines.append(f"  warning: {counted(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
                      "fewer images than their split has shards, so some shards lack them (see dataset_info.json)")
     for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
         lines.append(f"  warning: class {merged['class']!r} gathers images from several folders "

@@ -7,8 +7,8 @@ import in workers, and faster than the alternatives (bench/bench_encode.py).
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.example_proto import serialize_example
 from transforms import metrics
+from transforms.example_proto import serialize_example
 
 # Feature keys of TensorFlow's classic image converters, so that existing
 # readers work unchanged. `image/filename` is the path relative to --input.

@@ -29,10 +29,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms import listing
+from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.storage import Storage
-from transforms import metrics
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
 MATCHED = "matched"  # Tag of the count of every path the listing gave.

@@ -12,6 +12,10 @@ import threading
 
 # Namespace of every Beam metric the pipeline reports.
 METRICS_NAMESPACE = "im2tfrecord"
+# Counters of the shards (and their images) an interrupted run completed and
+# this one reused: the summary says so, or its rate would be a mystery.
+REUSED_SHARDS = "reused_shards"
+REUSED_IMAGES = "reused_images"
 
 _lock = threading.Lock()
 _matched = 0

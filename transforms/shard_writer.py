@@ -28,6 +28,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import metrics
 from transforms import recordio
 from transforms import resume
 from transforms import tfrecord
@@ -43,7 +44,6 @@ from transforms.layout import RECORDIO_SUFFIX
 from transforms.layout import SHARD_SUFFIX
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
-from transforms import metrics
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
 
@@ -100,11 +100,6 @@ def shard_format(name, schema=None):
         return ShardFormat(RECORDIO_SUFFIX, recordio.ShardWriter)
     return ShardFormat(SHARD_SUFFIX, functools.partial(TFRecordShard, schema=schema))
 
-
-# Counters of the shards (and their images) an interrupted run completed and
-# this one reused: the summary says so, or its rate would be a mystery.
-REUSED_SHARDS = "reused_shards"
-REUSED_IMAGES = "reused_images"
 
 # Shards each worker writes at once. With one, the cores idle while a shard's
 # last images finish; two share the decode slots and keep them full.
@@ -211,8 +206,8 @@ class _WriteShard(ConvertingDoFn):
             Metrics.counter(metrics.METRICS_NAMESPACE, f"class/{label}").inc(count)
         self._written.inc(written.info.num_examples)
         if written.reused:
-            Metrics.counter(metrics.METRICS_NAMESPACE, REUSED_SHARDS).inc()
-            Metrics.counter(metrics.METRICS_NAMESPACE, REUSED_IMAGES).inc(written.info.num_examples)
+            Metrics.counter(metrics.METRICS_NAMESPACE, metrics.REUSED_SHARDS).inc()
+            Metrics.counter(metrics.METRICS_NAMESPACE, metrics.REUSED_IMAGES).inc(written.info.num_examples)
         yield TaggedOutput(SHARDS, written.info)
 
 
