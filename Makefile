@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 # Converts a generated demo image tree (no downloads) with the local runner.
 demo: $(STAMP)
-	$(PY) -m pipeline.demo_images demo/images
+	$(PY) -m pipeline.convert.demo_images demo/images
 	rm -rf demo/out
 	$(PY) -m pipeline --input demo/images --output demo/out --num_shards 2 --image_size 128
 
@@ -27,11 +27,14 @@ java:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven; }
 
-# ruff (ruff.toml): errors and likely bugs. Not a dependency of the tool, so
-# installed here, pinned.
-lint: $(STAMP)
+# ruff (ruff.toml): errors, likely bugs and import order, then the format.
+# Not a dependency of the tool, so installed here, pinned; it reads the files
+# only, so the project itself need not be installed.
+lint:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet ruff==0.17.6
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP) java
 	$(PY) -m pytest tests $(PYTEST_ARGS)

@@ -11,8 +11,9 @@ import re
 import setuptools
 
 # One version, kept in pipeline/__init__.py (dataset_info.json records it).
-VERSION = re.search(r'__version__ = "([^"]+)"',
-                    (pathlib.Path(__file__).parent / "pipeline" / "__init__.py").read_text())[1]
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (pathlib.Path(__file__).parent / "pipeline" / "__init__.py").read_text()
+)[1]
 
 setuptools.setup(
     name="im2tfrecord",

@@ -17,15 +17,17 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from transforms.decode import DecodedImage  # noqa: E402
-from transforms.encode import example_features  # noqa: E402
 from transforms.example_proto import serialize_example  # noqa: E402
 from transforms.imaging import ConvertedImage  # noqa: E402
+from transforms.schema import example_features  # noqa: E402
 
 
 def _images(n):
     payload = os.urandom(20_000)  # About a 256 px JPEG.
-    return [DecodedImage("ants" if i % 2 else "bees", f"ants/{i}.jpg",
-                         ConvertedImage(payload, 256, 256, 3, "JPEG")) for i in range(n)]
+    return [
+        DecodedImage("ants" if i % 2 else "bees", f"ants/{i}.jpg", ConvertedImage(payload, 256, 256, 3, "JPEG"))
+        for i in range(n)
+    ]
 
 
 def _ours(images, label_ids):
@@ -35,13 +37,17 @@ def _ours(images, label_ids):
 def _tfx_bsl(images, label_ids, batch_size=64):
     import pyarrow as pa
     from tfx_bsl.coders import example_coder
+
     encoder = example_coder.RecordBatchToExamplesEncoder()
     out = []
     for start in range(0, len(images), batch_size):
-        rows = [example_features(d, label_ids[d.label], "default") for d in images[start:start + batch_size]]
-        columns = {key: pa.array([[row[key]] for row in rows],
-                                 pa.list_(pa.int64() if isinstance(rows[0][key], int) else pa.binary()))
-                   for key in rows[0]}
+        rows = [example_features(d, label_ids[d.label], "default") for d in images[start : start + batch_size]]
+        columns = {
+            key: pa.array(
+                [[row[key]] for row in rows], pa.list_(pa.int64() if isinstance(rows[0][key], int) else pa.binary())
+            )
+            for key in rows[0]
+        }
         out.extend(encoder.encode(pa.RecordBatch.from_pydict(columns)))
     return out
 
@@ -55,13 +61,24 @@ def _tensorflow(images, label_ids):
     def i(v):
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
 
-    return [tf.train.Example(features=tf.train.Features(feature={
-        "image/encoded": b(d.image.encoded), "image/format": b(b"JPEG"),
-        "image/height": i(d.image.height), "image/width": i(d.image.width),
-        "image/channels": i(3), "image/colorspace": b(b"RGB"),
-        "image/class/label": i(label_ids[d.label]), "image/class/text": b(d.label.encode()),
-        "image/filename": b(d.relative_path.encode()),
-    })).SerializeToString() for d in images]
+    return [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "image/encoded": b(d.image.encoded),
+                    "image/format": b(b"JPEG"),
+                    "image/height": i(d.image.height),
+                    "image/width": i(d.image.width),
+                    "image/channels": i(3),
+                    "image/colorspace": b(b"RGB"),
+                    "image/class/label": i(label_ids[d.label]),
+                    "image/class/text": b(d.label.encode()),
+                    "image/filename": b(d.relative_path.encode()),
+                }
+            )
+        ).SerializeToString()
+        for d in images
+    ]
 
 
 def _import_seconds(statement):
@@ -77,9 +94,11 @@ def main():
     args = parser.parse_args()
     images, label_ids = _images(args.records), {"ants": 0, "bees": 1}
     _tensorflow(images[:10], label_ids)  # Pays the TensorFlow import outside the timing.
-    methods = (("ours", _ours, "pass"),
-               ("tfx_bsl", _tfx_bsl, "from tfx_bsl.coders import example_coder"),
-               ("tensorflow", _tensorflow, "import tensorflow"))
+    methods = (
+        ("ours", _ours, "pass"),
+        ("tfx_bsl", _tfx_bsl, "from tfx_bsl.coders import example_coder"),
+        ("tensorflow", _tensorflow, "import tensorflow"),
+    )
     base = _import_seconds("pass")
     results = {}
     for name, fn, import_statement in methods:
@@ -94,8 +113,10 @@ def main():
         per_1000 = statistics.median(times) / args.records * 1000
         results[name] = per_1000
         cost = statistics.median(_import_seconds(import_statement) for _ in range(3)) - base
-        print(f"{name:>10}: {per_1000 * 1000:7.1f} ms per 1,000 records, import {max(cost, 0):.2f} s, "
-              f"same bytes every run: {stable}")
+        print(
+            f"{name:>10}: {per_1000 * 1000:7.1f} ms per 1,000 records, import {max(cost, 0):.2f} s, "
+            f"same bytes every run: {stable}"
+        )
     for name in ("tfx_bsl", "tensorflow"):
         print(f"{name} takes {results[name] / results['ours']:.2f}x the time of ours")
     print(f"(median of {args.runs} runs of {args.records} records)")

@@ -53,9 +53,13 @@ def main():
     server, endpoint = start_moto_server(os.path.join(tempfile.mkdtemp(), "moto.log"))
     try:
         client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1",
-            aws_access_key_id="bench", aws_secret_access_key="bench-secret-key",
-            config=boto3.session.Config(max_pool_connections=args.workers))
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench-secret-key",
+            config=boto3.session.Config(max_pool_connections=args.workers),
+        )
         client.create_bucket(Bucket="listing")
         keys = [f"in/class_{f:04d}/{n:06d}.jpg" for f in range(args.folders) for n in range(args.per_folder)]
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -73,15 +77,18 @@ def main():
         page = serial / math.ceil(total / _PAGE)
         print(f"{total} keys in {args.folders} folders on the local S3 server:")
         print(f"  serial listing (Beam's match):              {serial:6.2f} s  ({page * 1000:.0f} ms per page)")
-        print(f"  top level + {args.workers} parallel folder listings: {spread:6.2f} s  "
-              f"({serial / spread:.1f}x faster)")
+        print(
+            f"  top level + {args.workers} parallel folder listings: {spread:6.2f} s  ({serial / spread:.1f}x faster)"
+        )
         for n, classes in ((1_000_000, 1000), (100_000_000, 1000)):
             pages = n / _PAGE
             per_class_pages = math.ceil(n / classes / _PAGE)
             for workers in (16, 128):
                 rounds = math.ceil(classes / workers)
-                print(f"  {n:>11,} keys, {classes} classes: serial {pages * page / 60:7.1f} min; "
-                      f"{workers} workers {rounds * per_class_pages * page / 60:6.1f} min")
+                print(
+                    f"  {n:>11,} keys, {classes} classes: serial {pages * page / 60:7.1f} min; "
+                    f"{workers} workers {rounds * per_class_pages * page / 60:6.1f} min"
+                )
     finally:
         stop_server(server)
 

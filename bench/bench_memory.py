@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/bench_memory.py [--images N] [--runs R]
 Converts N and 10*N synthetic 320x240 JPEGs with each writer (the default
 deterministic writer and --writer beam) on the local runner, each run in a
 fresh process, and reports the median peak RSS of R runs and the ratio
-10N / N. Target (issue 3): the default writer's ratio at most 1.5.
+10N / N. Target: the default writer's ratio at most 1.5.
 Results go to bench/results/memory.json.
 """
 
@@ -29,8 +29,9 @@ CACHE = os.path.join(ROOT, ".cache", "bench-images")
 def peak_rss_mb(args):
     """Runs the CLI in a child process; returns (peak RSS in MB, seconds)."""
     start = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(process.stderr.read().decode()[-2000:])
@@ -43,8 +44,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     sizes = {"N": args.images, "10N": 10 * args.images}
-    trees = {label: make_tree(os.path.join(CACHE, f"mem-{n}"), classes=2, per_class=n // 2)
-             for label, n in sizes.items()}
+    trees = {
+        label: make_tree(os.path.join(CACHE, f"mem-{n}"), classes=2, per_class=n // 2) for label, n in sizes.items()
+    }
     results = {}
     for writer in ("deterministic", "beam"):
         for label, tree in trees.items():
@@ -52,22 +54,29 @@ def main():
             for _ in range(args.runs):
                 out = tempfile.mkdtemp(prefix="im2tfrecord-bench-")
                 try:
-                    peak, elapsed = peak_rss_mb(["--input", tree, "--output", out, "--writer", writer,
-                                                 "--num_shards", "4"])
+                    peak, elapsed = peak_rss_mb(
+                        ["--input", tree, "--output", out, "--writer", writer, "--num_shards", "4"]
+                    )
                 finally:
                     shutil.rmtree(out)
                 peaks.append(peak)
                 seconds.append(elapsed)
             results[(writer, label)] = (statistics.median(peaks), statistics.median(seconds))
-            print(f"{writer:>13} {label:>3} ({sizes[label]:>5} images): peak RSS "
-                  f"{results[(writer, label)][0]:7.1f} MB, {results[(writer, label)][1]:5.1f} s "
-                  f"(median of {args.runs})", flush=True)
+            print(
+                f"{writer:>13} {label:>3} ({sizes[label]:>5} images): peak RSS "
+                f"{results[(writer, label)][0]:7.1f} MB, {results[(writer, label)][1]:5.1f} s "
+                f"(median of {args.runs})",
+                flush=True,
+            )
     summary = {}
     for writer in ("deterministic", "beam"):
         ratio = results[(writer, "10N")][0] / results[(writer, "N")][0]
-        summary[writer] = {"N": sizes["N"], "peak_rss_mb_N": round(results[(writer, "N")][0], 1),
-                           "peak_rss_mb_10N": round(results[(writer, "10N")][0], 1),
-                           "ratio": round(ratio, 2)}
+        summary[writer] = {
+            "N": sizes["N"],
+            "peak_rss_mb_N": round(results[(writer, "N")][0], 1),
+            "peak_rss_mb_10N": round(results[(writer, "10N")][0], 1),
+            "ratio": round(ratio, 2),
+        }
         print(f"{writer:>13}: 10N/N peak RSS ratio {ratio:.2f}")
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "memory.json"), "w") as f:

@@ -32,21 +32,36 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from images import make_tree  # noqa: E402
+
 from pipeline import read  # noqa: E402
 from tests.servers import start_moto_server  # noqa: E402
 from tests.servers import stop_server  # noqa: E402
 
 CACHE = os.path.join(ROOT, ".cache", "bench-images")
-S3_KEYS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench-secret-key",
-           "region_name": "us-east-1"}
+S3_KEYS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench-secret-key", "region_name": "us-east-1"}
 BUCKET = "bench-read"
 
 
 def convert(images, shards, output):
     source = make_tree(os.path.join(CACHE, f"read-{images}"), classes=2, per_class=images // 2)
-    result = subprocess.run([sys.executable, "-m", "pipeline", "--input", source, "--output", output,
-                             "--num_shards", str(shards), "--image_size", "256"],
-                            cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--input",
+            source,
+            "--output",
+            output,
+            "--num_shards",
+            str(shards),
+            "--image_size",
+            "256",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
         sys.exit(f"conversion failed:\n{result.stderr[-3000:]}")
 
@@ -65,18 +80,23 @@ def baseline(output):
 
     info = read.load_info(output)
     files = [os.path.join(output, shard["file"]) for shard in info["splits"]["train"]["shards"]]
-    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
-            "image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+    spec = {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+    }
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
-        return (tf.io.decode_image(features["image/encoded"], channels=3, expand_animations=False),
-                features["image/class/label"])
+        return (
+            tf.io.decode_image(features["image/encoded"], channels=3, expand_animations=False),
+            features["image/class/label"],
+        )
 
-    return (tf.data.Dataset.from_tensor_slices(files)
-            .interleave(tf.data.TFRecordDataset, cycle_length=len(files),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-            .map(parse, num_parallel_calls=tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices(files)
+        .interleave(tf.data.TFRecordDataset, cycle_length=len(files), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    )
 
 
 def python_stream(output):
@@ -105,8 +125,7 @@ def measure(rows, runs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
@@ -127,13 +146,17 @@ def run(args, work):
             ("tf_dataset, local", lambda: read.tf_dataset(output, "train")),
             ("tf_dataset, local through the Python stream", lambda: python_stream(output)),
             ("tf_dataset, S3 (moto)", lambda: read.tf_dataset(remote, "train", s3=s3)),
-            ("tf_dataset, S3 (moto), deterministic=False",
-             lambda: read.tf_dataset(remote, "train", s3=s3, deterministic=False)),
+            (
+                "tf_dataset, S3 (moto), deterministic=False",
+                lambda: read.tf_dataset(remote, "train", s3=s3, deterministic=False),
+            ),
             ("iter_examples, local", lambda: read.iter_examples(output, "train")),
             ("iter_examples, S3 (moto)", lambda: read.iter_examples(remote, "train", s3=s3)),
         ]
-        print(f"{args.images} images of 256 px JPEG in {args.shards} shards; {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.1f} before; median of {args.runs}")
+        print(
+            f"{args.images} images of 256 px JPEG in {args.shards} shards; {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f} before; median of {args.runs}"
+        )
         results = measure(rows, args.runs)
         base = results[rows[0][0]][1]
         for name, (count, rate) in results.items():

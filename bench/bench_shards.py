@@ -25,10 +25,16 @@ HYMENOPTERA = os.path.join(ROOT, "..", "shared", "data", "hymenoptera")
 def _labels_per_shard(out):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
+
     spec = {"image/class/label": tf.io.FixedLenFeature([], tf.int64)}
     shards = sorted(n for n in os.listdir(out) if n.endswith(".tfrecord"))
-    return [[int(tf.io.parse_single_example(r, spec)["image/class/label"])
-             for r in tf.data.TFRecordDataset(os.path.join(out, name))] for name in shards]
+    return [
+        [
+            int(tf.io.parse_single_example(r, spec)["image/class/label"])
+            for r in tf.data.TFRecordDataset(os.path.join(out, name))
+        ]
+        for name in shards
+    ]
 
 
 def _runs(labels):
@@ -44,23 +50,47 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", default=None)
     args = parser.parse_args()
-    source = args.input or (HYMENOPTERA if os.path.isdir(HYMENOPTERA) else
-                            make_tree(os.path.join(ROOT, ".cache", "bench-images", "shards"), 2, 200))
+    source = args.input or (
+        HYMENOPTERA
+        if os.path.isdir(HYMENOPTERA)
+        else make_tree(os.path.join(ROOT, ".cache", "bench-images", "shards"), 2, 200)
+    )
     print(f"input: {source}")
     for writer in ("deterministic", "beam"):
         outs = [tempfile.mkdtemp(prefix="im2tfrecord-shards-") for _ in range(2)]
         for out in outs:
-            subprocess.run([sys.executable, "-m", "pipeline", "--input", source, "--output", out,
-                            "--writer", writer, "--num_shards", "4", "--overwrite"],
-                           cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline",
+                    "--input",
+                    source,
+                    "--output",
+                    out,
+                    "--writer",
+                    writer,
+                    "--num_shards",
+                    "4",
+                    "--overwrite",
+                ],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
         shards = _labels_per_shard(outs[0])
         names = sorted(os.listdir(outs[0]))
-        identical = all(filecmp.cmp(os.path.join(outs[0], n), os.path.join(outs[1], n), shallow=False)
-                        for n in names if n.endswith(".tfrecord"))
+        identical = all(
+            filecmp.cmp(os.path.join(outs[0], n), os.path.join(outs[1], n), shallow=False)
+            for n in names
+            if n.endswith(".tfrecord")
+        )
         stats = [_runs(labels) for labels in shards]
-        print(f"{writer:>13}: records per shard {[len(s) for s in shards]}, "
-              f"label runs per shard {[r for r, _ in stats]}, longest run {[m for _, m in stats]}, "
-              f"reruns byte-identical: {identical}")
+        print(
+            f"{writer:>13}: records per shard {[len(s) for s in shards]}, "
+            f"label runs per shard {[r for r, _ in stats]}, longest run {[m for _, m in stats]}, "
+            f"reruns byte-identical: {identical}"
+        )
 
 
 if __name__ == "__main__":

@@ -29,13 +29,16 @@ import boto3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from pipeline import upload  # noqa: E402
+from pipeline.upload import main as upload  # noqa: E402
 from tests.servers import start_moto_server  # noqa: E402
 from tests.servers import stop_server  # noqa: E402
 
 _BUCKET = "bench"
-_CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "bench-access-key",
-                "aws_secret_access_key": "bench-secret-key"}
+_CREDENTIALS = {
+    "region_name": "us-east-1",
+    "aws_access_key_id": "bench-access-key",
+    "aws_secret_access_key": "bench-secret-key",
+}
 
 
 class LatencyProxy:
@@ -78,15 +81,19 @@ def make_tree(root, count, size):
 
 
 def tree_bytes(root):
-    return sum(os.path.getsize(os.path.join(folder, name))
-               for folder, _, names in os.walk(root) for name in names)
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(root) for name in names)
 
 
 def ours(endpoint, root, prefix, *flags):
-    argv = [root, f"s3://{_BUCKET}/{prefix}", f"--s3_endpoint_url={endpoint}",
-            f"--s3_region_name={_CREDENTIALS['region_name']}",
-            f"--s3_access_key_id={_CREDENTIALS['aws_access_key_id']}",
-            f"--s3_secret_access_key={_CREDENTIALS['aws_secret_access_key']}", *flags]
+    argv = [
+        root,
+        f"s3://{_BUCKET}/{prefix}",
+        f"--s3_endpoint_url={endpoint}",
+        f"--s3_region_name={_CREDENTIALS['region_name']}",
+        f"--s3_access_key_id={_CREDENTIALS['aws_access_key_id']}",
+        f"--s3_secret_access_key={_CREDENTIALS['aws_secret_access_key']}",
+        *flags,
+    ]
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
         assert upload.main(argv) == 0
 
@@ -123,18 +130,27 @@ def scenario_rows(endpoint, trees, runs, cleaner):
     client = boto3.session.Session().client("s3", endpoint_url=endpoint, **_CREDENTIALS)
     rows = []
     for name, root in trees:
-        rows.append((name, tree_bytes(root) / 1e6,
-                     median_seconds(runs, lambda n, root=root: ours(endpoint, root, f"ours{n}"), cleaner),
-                     median_seconds(runs, lambda n, root=root: ours(endpoint, root, f"one{n}", "--threads", "1"),
-                                    cleaner),
-                     median_seconds(runs, lambda n, root=root: loop(client, root, f"loop{n}"), cleaner)))
+        rows.append(
+            (
+                name,
+                tree_bytes(root) / 1e6,
+                median_seconds(runs, lambda n, root=root: ours(endpoint, root, f"ours{n}"), cleaner),
+                median_seconds(runs, lambda n, root=root: ours(endpoint, root, f"one{n}", "--threads", "1"), cleaner),
+                median_seconds(runs, lambda n, root=root: loop(client, root, f"loop{n}"), cleaner),
+            )
+        )
     small = trees[0][1]
     ours(endpoint, small, "again")
     loop(client, small, "again-loop")
-    rows.append((f"rerun, {trees[0][0]}: all there", tree_bytes(small) / 1e6,
-                 median_seconds(runs, lambda n: ours(endpoint, small, "again")),
-                 median_seconds(runs, lambda n: ours(endpoint, small, "again", "--threads", "1")),
-                 median_seconds(runs, lambda n: loop(client, small, "again-loop"))))
+    rows.append(
+        (
+            f"rerun, {trees[0][0]}: all there",
+            tree_bytes(small) / 1e6,
+            median_seconds(runs, lambda n: ours(endpoint, small, "again")),
+            median_seconds(runs, lambda n: ours(endpoint, small, "again", "--threads", "1")),
+            median_seconds(runs, lambda n: loop(client, small, "again-loop")),
+        )
+    )
     clear(cleaner)
     return rows
 
@@ -150,8 +166,7 @@ def print_table(title, rows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=600)
     parser.add_argument("--small_kb", type=int, default=100)
     parser.add_argument("--big", type=int, default=4)
@@ -167,15 +182,17 @@ def main():
         cleaner.create_bucket(Bucket=_BUCKET)
         small = args.tree or make_tree(os.path.join(work, "small"), args.small, args.small_kb * 1000)
         big = make_tree(os.path.join(work, "big"), args.big, args.big_mb * 1024 * 1024)
-        small_name = (os.path.basename(args.tree.rstrip("/")) if args.tree
-                      else f"{args.small} x {args.small_kb} KB")
+        small_name = os.path.basename(args.tree.rstrip("/")) if args.tree else f"{args.small} x {args.small_kb} KB"
         trees = [(small_name, small), (f"{args.big} x {args.big_mb} MiB", big)]
         port = int(endpoint.rsplit(":", 1)[1])
         for latency_ms in (int(ms) for ms in args.latency_ms.split(",")):
             via = LatencyProxy(port, latency_ms / 1000).endpoint if latency_ms else endpoint
             rows = scenario_rows(via, trees, args.runs, cleaner)
-            print_table(f"\nmedian of {args.runs} runs, local moto server, {os.cpu_count()} CPUs, "
-                        f"{latency_ms} ms added to each response", rows)
+            print_table(
+                f"\nmedian of {args.runs} runs, local moto server, {os.cpu_count()} CPUs, "
+                f"{latency_ms} ms added to each response",
+                rows,
+            )
     finally:
         stop_server(server)
 

@@ -31,6 +31,4 @@ def make_tree(root, classes=2, per_class=100, size=(320, 240), seed=0):
 
 
 def folder_bytes(root):
-    return sum(os.path.getsize(os.path.join(folder, name))
-               for folder, _, names in os.walk(root) for name in names)
-
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(root) for name in names)

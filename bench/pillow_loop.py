@@ -24,8 +24,7 @@ def convert(path, size, draft):
     image = image.convert("RGB")
     scale = size / min(image.size)
     if scale < 1:
-        image = image.resize((round(image.width * scale), round(image.height * scale)),
-                             Image.Resampling.BICUBIC)
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return len(data)
@@ -41,8 +40,12 @@ def main():
     parser.add_argument("--draft", action="store_true")
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
-    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(args.root)
-                   for name in names if not name.startswith("."))
+    paths = sorted(
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(args.root)
+        for name in names
+        if not name.startswith(".")
+    )
     start = time.monotonic()
     with multiprocessing.Pool(os.cpu_count()) as pool:
         read = sum(pool.map(_convert, [(p, args.size, args.draft) for p in paths], chunksize=8))

@@ -18,8 +18,11 @@ folder without it is not a finished dataset, and is refused.
   iter_examples(prefix, split)    iterator of (numpy uint8 HxWxC, int label)
 
 C is 3 for --color rgb, 1 for grayscale. `iter_examples` needs no TensorFlow
-(Pillow decodes); `tf_dataset` needs tensorflow installed (the converter does
-not depend on it) and imports it only when called.
+(Pillow decodes) and reads either --format (through its adapter in
+transforms/formats/); `tf_dataset` reads TFRecord datasets, needs tensorflow
+installed (the converter does not depend on it) and imports it only when
+called. Importing this module loads no Apache Beam: a training job pays for
+boto3, numpy and Pillow only.
 
 Checks: every record's crc32c, always. Shards streamed by this module (all of
 `iter_examples`, and S3 shards in `tf_dataset`) are also checked at their end
@@ -46,7 +49,6 @@ EMR, the environment, a profile).
 """
 
 import collections
-import hashlib
 import io
 import itertools
 import json
@@ -55,21 +57,16 @@ import random
 
 import botocore.exceptions
 import numpy as np
-from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from transforms import tfrecord
-from transforms.encode import DEFAULT_SCHEMA
-from transforms.encode import SIMPLE_SCHEMA
-from transforms.example_proto import parse_example
+from transforms import formats
+from transforms import schema as schemas
+from transforms.hashing import HashingReader
 from transforms.layout import DATASET_INFO_FILE
-from transforms.layout import TFRECORD
 from transforms.storage import Storage
 from transforms.storage import is_s3
-
-# (image key, label key) of each record schema (transforms/encode.py).
-_KEYS = {DEFAULT_SCHEMA: ("image/encoded", "image/class/label"), SIMPLE_SCHEMA: ("image", "label")}
-_FILENAME_KEY = "image/filename"  # The path below --input; the default schema only.
+from transforms.storage import join
+from transforms.storage import s3_error_code
 
 # Shards read at once by tf_dataset. S3 reads mostly wait on the network, so
 # more streams than cores overlap the waits; TFDS interleaves 16 files too.
@@ -103,7 +100,7 @@ def read_info(storage, prefix):
 
     FileNotFoundError when there is none; S3 errors other than a missing key
     are raised as they come (the commands turn them into their own lines)."""
-    path = FileSystems.join(prefix, DATASET_INFO_FILE)
+    path = join(prefix, DATASET_INFO_FILE)
     try:
         data = storage.read(path)
     except (FileNotFoundError, botocore.exceptions.ClientError) as e:
@@ -111,7 +108,8 @@ def read_info(storage, prefix):
             raise
         raise FileNotFoundError(
             f"not an im2tfrecord dataset (no {DATASET_INFO_FILE}): {prefix} (the converter "
-            f"writes it last: without it the dataset is incomplete or being written)") from None
+            f"writes it last: without it the dataset is incomplete or being written)"
+        ) from None
     return json.loads(data.decode("utf-8"))
 
 
@@ -119,18 +117,18 @@ def _reader_info(storage, prefix):
     """read_info for the readers a training script calls: a dataset that
     cannot be reached is one DatasetUnreadableError saying why, not a
     botocore traceback."""
-    path = FileSystems.join(prefix, DATASET_INFO_FILE)
+    path = join(prefix, DATASET_INFO_FILE)
     try:
         return read_info(storage, prefix)
     except botocore.exceptions.NoCredentialsError:
         raise DatasetUnreadableError(
             f"cannot read {path}: no S3 credentials found; pass s3={{'aws_access_key_id': ..., "
-            "'aws_secret_access_key': ...}} or set up the AWS credential chain") from None
+            "'aws_secret_access_key': ...}} or set up the AWS credential chain"
+        ) from None
     except botocore.exceptions.EndpointConnectionError as e:
         raise DatasetUnreadableError(f"cannot read {path}: the S3 endpoint does not answer ({e})") from None
     except botocore.exceptions.ClientError as e:
-        code = e.response.get("Error", {}).get("Code") or e.response.get("ResponseMetadata", {}).get(
-            "HTTPStatusCode")
+        code = s3_error_code(e) or e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         raise DatasetUnreadableError(f"cannot read {path}: S3 refused it ({code})") from None
 
 
@@ -139,8 +137,7 @@ def num_examples(info, split="train"):
     return _split(info, split)["num_examples"]
 
 
-def iter_examples(prefix, split="train", s3=None, decode=True, shuffle_buffer=0, seed=None,
-                  as_supervised=True):
+def iter_examples(prefix, split="train", s3=None, decode=True, shuffle_buffer=0, seed=None, as_supervised=True):
     """Iterates over the records of `split` as (image, label) pairs.
 
     image: numpy uint8 array HxWxC, decoded by Pillow, or the encoded bytes
@@ -156,7 +153,7 @@ def iter_examples(prefix, split="train", s3=None, decode=True, shuffle_buffer=0,
     prefix, storage = os.fspath(prefix), _storage(s3)
     info = _reader_info(storage, prefix)
     shards = _shards(info, prefix, split)
-    image_key, label_key = _KEYS[info["schema"]]
+    record_format, schema = _format_and_schema(info)
     mode = "L" if info["image"]["color"] == "grayscale" else "RGB"
     labels = info["labels"]
     rng = random.Random(seed)
@@ -164,26 +161,39 @@ def iter_examples(prefix, split="train", s3=None, decode=True, shuffle_buffer=0,
         rng.shuffle(shards)
 
     def examples():
-        records = (record for shard in shards for record in _stream_records(storage, shard))
+        records = ((shard, record) for shard in shards for record in _stream_records(storage, shard, record_format))
         if shuffle_buffer > 0:
             records = _shuffled(records, shuffle_buffer, rng)
-        for record in records:
-            features = parse_example(record)
-            image = features[image_key][0]
-            image = _decode(image, mode) if decode else image
-            label = features[label_key][0]
+        for shard, record in records:
+            values, issues = record_format.fields(record, schema)
+            if issues:
+                raise CorruptShardError(f"{shard.path}: {issues[0][1]}")
+            image = _decode(values["image"], mode) if decode else values["image"]
+            label = values["label"]
             if as_supervised:
                 yield image, label
             else:
-                filename = features.get(_FILENAME_KEY, [None])[0]
-                yield {"image": image, "label": label, "class_name": labels[label],
-                       "filename": filename.decode("utf-8") if filename is not None else None}
+                filename = values.get("filename")
+                yield {
+                    "image": image,
+                    "label": label,
+                    "class_name": labels[label],
+                    "filename": filename.decode("utf-8") if filename is not None else None,
+                }
 
     return examples()
 
 
-def tf_dataset(prefix, split="train", s3=None, image_size=None, shuffle_buffer=0, seed=None,
-               num_parallel_reads=_PARALLEL_READS, deterministic=True):
+def tf_dataset(
+    prefix,
+    split="train",
+    s3=None,
+    image_size=None,
+    shuffle_buffer=0,
+    seed=None,
+    num_parallel_reads=_PARALLEL_READS,
+    deterministic=True,
+):
     """A `tf.data.Dataset` of (image, label) of `split`; needs tensorflow.
 
     image: uint8 [H, W, C], with a static shape when every image has the same
@@ -202,23 +212,32 @@ def tf_dataset(prefix, split="train", s3=None, image_size=None, shuffle_buffer=0
     prefix = os.fspath(prefix)
     storage = _storage(s3, streams=num_parallel_reads)
     info = _reader_info(storage, prefix)
+    record_format, schema = _format_and_schema(info)
+    if record_format.name != formats.TFRECORD:
+        raise ValueError(
+            f"tf_dataset reads tfrecord datasets; this one is {record_format.name}: "
+            "read it with iter_examples, or with MXNet/SageMaker"
+        )
     shards = {shard.path: shard for shard in _shards(info, prefix, split)}
-    image_key, label_key = _KEYS[info["schema"]]
-    spec = {key: tf.io.FixedLenFeature([], tf.string if info["features"][key] == "bytes" else tf.int64)
-            for key in (image_key, label_key)}
+    image_key, label_key = schemas.KEYS[schema]["image"], schemas.KEYS[schema]["label"]
+    spec = {
+        key: tf.io.FixedLenFeature([], tf.string if info["features"][key] == "bytes" else tf.int64)
+        for key in (image_key, label_key)
+    }
     channels = 1 if info["image"]["color"] == "grayscale" else 3
     stored_shape = [*(_fixed_size(info) or (None, None)), channels]
     resize_to = (image_size, image_size) if isinstance(image_size, int) else image_size
 
     def stream_chunks(path):
-        records = _stream_records(storage, shards[path.decode("utf-8")])
+        records = _stream_records(storage, shards[path.decode("utf-8")], record_format)
         yield from iter(lambda: list(itertools.islice(records, _RECORDS_PER_CHUNK)), [])
 
     def read_shard(path):
         if not is_s3(prefix):  # TensorFlow opens these itself, faster.
             return tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES)
         return tf.data.Dataset.from_generator(
-            stream_chunks, args=(path,), output_signature=tf.TensorSpec([None], tf.string)).unbatch()
+            stream_chunks, args=(path,), output_signature=tf.TensorSpec([None], tf.string)
+        ).unbatch()
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
@@ -232,8 +251,12 @@ def tf_dataset(prefix, split="train", s3=None, image_size=None, shuffle_buffer=0
     files = tf.data.Dataset.from_tensor_slices(tf.constant(list(shards), dtype=tf.string))
     if shuffle_buffer > 0:
         files = files.shuffle(len(shards), seed=seed)
-    records = files.interleave(read_shard, cycle_length=max(1, min(num_parallel_reads, len(shards))),
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    records = files.interleave(
+        read_shard,
+        cycle_length=max(1, min(num_parallel_reads, len(shards))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     if shuffle_buffer > 0:
         records = records.shuffle(shuffle_buffer, seed=seed)
     return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -249,7 +272,7 @@ def _storage(s3, streams=0):
 
 def _is_missing(error):
     if isinstance(error, botocore.exceptions.ClientError):
-        return error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+        return s3_error_code(error) in ("NoSuchKey", "404")
     return isinstance(error, FileNotFoundError)
 
 
@@ -262,11 +285,16 @@ def _split(info, split):
 
 def _shards(info, prefix, split):
     """The split's shards, in order, as `_Shard`s with full paths."""
-    fmt = info.get("format", TFRECORD)
-    if fmt != TFRECORD:
-        raise ValueError(f"format {fmt}: read it with MXNet/SageMaker; this reader reads tfrecord")
-    return [_Shard(FileSystems.join(prefix, shard["file"]), shard["num_examples"], shard["sha256"])
-            for shard in _split(info, split)["shards"]]
+    return [
+        _Shard(join(prefix, shard["file"]), shard["num_examples"], shard["sha256"])
+        for shard in _split(info, split)["shards"]
+    ]
+
+
+def _format_and_schema(info):
+    """The dataset's RecordFormat, and its schema (None where records have no feature keys)."""
+    record_format = formats.get(info.get("format", formats.TFRECORD))
+    return record_format, (info.get("schema", schemas.DEFAULT_SCHEMA) if record_format.has_schema else None)
 
 
 def _fixed_size(info):
@@ -279,36 +307,13 @@ def _fixed_size(info):
     return (image["size"], image["size"]) if image["resize_mode"] == "exact" else None
 
 
-class _HashingReader(io.RawIOBase):
-    """Passes a stream through, hashing every byte read (under a buffer, so in
-    large pieces)."""
-
-    def __init__(self, stream):
-        super().__init__()
-        self._stream = stream
-        self.sha256 = hashlib.sha256()
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        data = self._stream.read(len(buffer))
-        self.sha256.update(data)
-        buffer[:len(data)] = data
-        return len(data)
-
-    def close(self):
-        self._stream.close()
-        super().close()
-
-
-def _stream_records(storage, shard):
+def _stream_records(storage, shard, record_format):
     """Yields the records of one shard; checks count and sha256 at its end."""
-    hashing = _HashingReader(storage.open_read(shard.path))
+    hashing = HashingReader(storage.open_read(shard.path))
     count = 0
     try:
         with io.BufferedReader(hashing, _READ_BUFFER_BYTES) as stream:
-            for record in tfrecord.iter_records(stream):
+            for record in record_format.iter_records(stream):
                 count += 1
                 yield record
     except ValueError as e:  # iter_records: a corrupt or truncated record.
@@ -316,12 +321,12 @@ def _stream_records(storage, shard):
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         raise OSError(f"{shard.path}: {e}") from e  # S3's errors do not name the object.
     if count != shard.num_examples:
-        raise CorruptShardError(f"{shard.path}: {count} records, but {DATASET_INFO_FILE} "
-                                f"says {shard.num_examples}")
-    if hashing.sha256.hexdigest() != shard.sha256:
+        raise CorruptShardError(f"{shard.path}: {count} records, but {DATASET_INFO_FILE} says {shard.num_examples}")
+    if hashing.hexdigest() != shard.sha256:
         raise CorruptShardError(
-            f"{shard.path}: sha256 {hashing.sha256.hexdigest()} differs from {DATASET_INFO_FILE}'s "
-            f"{shard.sha256}: the file changed after the dataset was written")
+            f"{shard.path}: sha256 {hashing.hexdigest()} differs from {DATASET_INFO_FILE}'s "
+            f"{shard.sha256}: the file changed after the dataset was written"
+        )
 
 
 def _shuffled(items, buffer_size, rng):

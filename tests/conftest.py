@@ -1,6 +1,7 @@
 """Shared fixtures: a real S3 server over HTTP, image trees, shared data sets."""
 
 import os
+import re
 import uuid
 
 import boto3
@@ -20,9 +21,20 @@ HYMENOPTERA = os.path.join(SHARED_DATA, "hymenoptera")
 NASTY = os.path.join(SHARED_DATA, "nasty")
 
 # Distinctive fake credentials, so tests can grep outputs and logs for leaks.
+# The progress line every command may print to stderr on a long run
+# (pipeline/progress.py): not part of what a test asserts of its errors.
+_PROGRESS_LINE = re.compile(r"^(converting|uploading|checking): ")
+
+
+def stderr_lines(text):
+    """The lines of a command's stderr, without its progress lines."""
+    return [line for line in text.strip().splitlines() if not _PROGRESS_LINE.match(line)]
+
+
 ACCESS_KEY = "AKIATESTKEYID0000042"
 SECRET_KEY = "test-secret-key-DO-NOT-LEAK-9f8e7d"
 REGION = "us-east-1"
+
 
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
@@ -34,8 +46,12 @@ def s3_endpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def s3_client(s3_endpoint):
     return boto3.session.Session().client(
-        "s3", endpoint_url=s3_endpoint, region_name=REGION,
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
 
 
 @pytest.fixture
@@ -48,8 +64,12 @@ def bucket(s3_client):
 @pytest.fixture
 def s3_flags(s3_endpoint):
     """The CLI flags that point Beam and our S3 client at the test server."""
-    return [f"--s3_endpoint_url={s3_endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
-            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+    return [
+        f"--s3_endpoint_url={s3_endpoint}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        f"--s3_region_name={REGION}",
+    ]
 
 
 def upload_tree(s3_client, local_root, bucket, prefix):
@@ -70,7 +90,7 @@ def download_prefix(s3_client, bucket, prefix, local_dir):
     paginator = s3_client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix + "/"):
         for item in page.get("Contents", []):
-            name = item["Key"][len(prefix) + 1:]
+            name = item["Key"][len(prefix) + 1 :]
             target = os.path.join(local_dir, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             s3_client.download_file(bucket, item["Key"], target)
@@ -79,17 +99,18 @@ def download_prefix(s3_client, bucket, prefix, local_dir):
 
 
 needs_hymenoptera = pytest.mark.skipif(
-    not os.path.isdir(HYMENOPTERA), reason="../shared/data/hymenoptera is not present")
-needs_nasty = pytest.mark.skipif(
-    not os.path.isdir(NASTY), reason="../shared/data/nasty is not present")
+    not os.path.isdir(HYMENOPTERA), reason="../shared/data/hymenoptera is not present"
+)
+needs_nasty = pytest.mark.skipif(not os.path.isdir(NASTY), reason="../shared/data/nasty is not present")
 
 
 # In CI (CI=true) a skipped test is a failure: a skip there would hide one
 # (shared data gone missing, MXNet's environment not built). Only these may
 # skip, each with the reason it is not a failure.
 SKIPS_ALLOWED_IN_CI = {
-    "tests/test_sagemaker.py::test_launch_without_dry_run_sends_the_same_request":
-        "tests the boto3 route, which the launcher takes only where the SageMaker SDK is not installed",
+    "tests/test_sagemaker.py::test_launch_without_dry_run_sends_the_same_request": (
+        "tests the boto3 route, which the launcher takes only where the SageMaker SDK is not installed"
+    ),
 }
 
 
@@ -101,9 +122,9 @@ def _in_ci():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.skipped and _in_ci() and item.nodeid not in SKIPS_ALLOWED_IN_CI \
-            and not hasattr(report, "wasxfail"):
+    if report.skipped and _in_ci() and item.nodeid not in SKIPS_ALLOWED_IN_CI and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = (f"skipped in CI, where a skip is a failure unless it is in "
-                           f"tests/conftest.py SKIPS_ALLOWED_IN_CI: {reason}")
+        report.longrepr = (
+            f"skipped in CI, where a skip is a failure unless it is in tests/conftest.py SKIPS_ALLOWED_IN_CI: {reason}"
+        )

@@ -24,8 +24,10 @@ import threading
 import time
 import urllib.parse
 
-_ERROR_XML = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-              '<Message>injected by the test proxy</Message></Error>').encode()
+_ERROR_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+    "<Message>injected by the test proxy</Message></Error>"
+).encode()
 
 
 def operation(method, path):
@@ -55,13 +57,12 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         import sys
+
         self.handler_errors.append(sys.exc_info()[1])
 
 
 class FaultProxy:
-
-    def __init__(self, upstream, period=10, stall_s=1.0, deny=(), bucket_gone_after=None,
-                 deny_keys_ending=()):
+    def __init__(self, upstream, period=10, stall_s=1.0, deny=(), bucket_gone_after=None, deny_keys_ending=()):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.deny = frozenset(deny)
         self.deny_keys_ending = tuple(deny_keys_ending)
@@ -167,7 +168,7 @@ class FaultProxy:
                 if self.command == "HEAD":
                     return
                 if kind == "truncate" and len(data) > 1:
-                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
                     return self._reset()
                 self.wfile.write(data)

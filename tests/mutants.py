@@ -29,8 +29,9 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 
 # What a copy leaves out: environments, caches and history, none of which the
 # tests need from the copy (they run with this checkout's Python).
-_NOT_COPIED = shutil.ignore_patterns(".venv", ".cache", ".git", ".hypothesis", ".pytest_cache",
-                                     "*.egg-info", "__pycache__", "demo")
+_NOT_COPIED = shutil.ignore_patterns(
+    ".venv", ".cache", ".git", ".hypothesis", ".pytest_cache", "*.egg-info", "__pycache__", "demo"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,79 +45,122 @@ class Mutant:
 
 
 MUTANTS = (
-    Mutant("orientation_swap", "EXIF orientations 5<->7 and 6<->8 swapped",
-           "transforms/imaging.py",
-           "        5: Image.Transpose.TRANSPOSE,\n        6: Image.Transpose.ROTATE_270,\n"
-           "        7: Image.Transpose.TRANSVERSE,\n        8: Image.Transpose.ROTATE_90,\n",
-           "        7: Image.Transpose.TRANSPOSE,\n        8: Image.Transpose.ROTATE_270,\n"
-           "        5: Image.Transpose.TRANSVERSE,\n        6: Image.Transpose.ROTATE_90,\n",
-           ("tests/test_imaging.py",)),
-    Mutant("decoder_always_raises", "convert_image raises TypeError for every image",
-           "transforms/imaging.py",
-           '    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""\n',
-           '    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""\n'
-           '    raise TypeError("mutant")\n',
-           ("tests/test_decode_fuzz.py",)),
-    Mutant("shard_order_by_hash", "records ordered in a shard by Python's per-process hash()",
-           "transforms/shard_writer.py",
-           "    return image.order, image.relative_path\n",
-           "    return hash(image.relative_path), image.relative_path\n",
-           ("tests/test_end_to_end_shards.py",)),
-    Mutant("error_row_dropped", "the first failure of each shard never becomes an error row",
-           "transforms/shard_writer.py",
-           "        for path, failure in written.failures:\n",
-           "        for path, failure in written.failures[1:]:\n",
-           ("tests/test_end_to_end_local.py", "tests/test_listing.py")),
-    Mutant("redaction_off", "credentials are no longer blanked in log lines",
-           "pipeline/commands.py",
-           '        text = text.replace(secret, "***")\n',
-           "        pass\n",
-           ("tests/test_cli.py", "tests/test_inspect_dataset.py")),
-    Mutant("label_from_grandparent", "the class taken one folder level too high",
-           "transforms/label.py",
-           "    return parts[-2] if len(parts) >= 2 and parts[-2] else None\n",
-           "    return parts[-3] if len(parts) >= 3 and parts[-3] else None\n",
-           ("tests/test_label.py",)),
-    Mutant("crc_skipped", "records framed with a zero data crc",
-           "transforms/tfrecord.py",
-           'record, struct.pack("<I", _masked_crc32c(record))))',
-           'record, struct.pack("<I", 0)))',
-           ("tests/test_tfrecord.py",)),
-    Mutant("unstable_decode_unchecked", "TIFFs decoded once: memory the decoder never filled is written",
-           "transforms/pixel_checks.py",
-           'UNSTABLE_FORMATS = ("TIFF",)\n',
-           "UNSTABLE_FORMATS = ()\n",
-           ("tests/test_pixel_checks.py",)),
-    Mutant("resume_trusts_unread_shards", "a rerun reuses a recorded shard without checking its bytes",
-           "transforms/resume.py",
-           "    return (size is None or seen == size) and digest.hexdigest() == sha256\n",
-           "    return True\n",
-           ("tests/test_killed_run.py",)),
-    Mutant("resume_ignores_source_changes", "a source file edited since the interrupted run keeps its old shard",
-           "transforms/resume.py",
-           '    if "://" in path:\n        return ""\n',
-           '    if "://" in path or True:\n        return ""\n',
-           ("tests/test_resume.py",)),
-    Mutant("hash_of_absolute_path", "splits and shard order hash the absolute path, not the one under --input",
-           "transforms/split.py",
-           "        placed = Placed(seeded_hash(self._seed, relative), relative, path, label,\n",
-           "        placed = Placed(seeded_hash(self._seed, path), relative, path, label,\n",
-           ("tests/test_end_to_end_shards.py",)),
-    Mutant("foreign_files_replaced", "files the run did not write are removed as if they were ours",
-           "transforms/ownership.py",
-           "    return {name for name in names if name in owned or is_temporary(name)}\n",
-           "    return {name for name in names if is_dataset_file(name)}\n",
-           ("tests/test_ownership.py",)),
-    Mutant("hidden_files_read", "hidden files and folders are converted, not skipped",
-           "transforms/listing.py",
-           "    return any(part.startswith(\".\") for part in relative.split(\"/\"))\n",
-           "    return False\n",
-           ("tests/test_listing.py",)),
-    Mutant("split_ratio_rounding", "validation takes floor instead of round of its share",
-           "transforms/split.py",
-           "    validation = math.floor(n * validation_ratio + 0.5)\n",
-           "    validation = math.floor(n * validation_ratio)\n",
-           ("tests/test_split.py",)),
+    Mutant(
+        "orientation_swap",
+        "EXIF orientations 5<->7 and 6<->8 swapped",
+        "transforms/imaging.py",
+        "        5: Image.Transpose.TRANSPOSE,\n        6: Image.Transpose.ROTATE_270,\n"
+        "        7: Image.Transpose.TRANSVERSE,\n        8: Image.Transpose.ROTATE_90,\n",
+        "        7: Image.Transpose.TRANSPOSE,\n        8: Image.Transpose.ROTATE_270,\n"
+        "        5: Image.Transpose.TRANSVERSE,\n        6: Image.Transpose.ROTATE_90,\n",
+        ("tests/test_imaging.py",),
+    ),
+    Mutant(
+        "decoder_always_raises",
+        "convert_image raises TypeError for every image",
+        "transforms/imaging.py",
+        '    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""\n',
+        '    """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""\n'
+        '    raise TypeError("mutant")\n',
+        ("tests/test_decode_fuzz.py",),
+    ),
+    Mutant(
+        "shard_order_by_hash",
+        "records ordered in a shard by Python's per-process hash()",
+        "transforms/shard_writer.py",
+        "    return image.order, image.relative_path\n",
+        "    return hash(image.relative_path), image.relative_path\n",
+        ("tests/test_end_to_end_shards.py",),
+    ),
+    Mutant(
+        "error_row_dropped",
+        "the first failure of each shard never becomes an error row",
+        "transforms/shard_writer.py",
+        "        for path, failure in written.failures:\n",
+        "        for path, failure in written.failures[1:]:\n",
+        ("tests/test_end_to_end_local.py", "tests/test_listing.py"),
+    ),
+    Mutant(
+        "redaction_off",
+        "credentials are no longer blanked in log lines",
+        "pipeline/command.py",
+        '        text = text.replace(secret, "***")\n',
+        "        pass\n",
+        ("tests/test_cli.py", "tests/test_inspect_dataset.py"),
+    ),
+    Mutant(
+        "label_from_grandparent",
+        "the class taken one folder level too high",
+        "transforms/label.py",
+        "    return parts[-2] if len(parts) >= 2 and parts[-2] else None\n",
+        "    return parts[-3] if len(parts) >= 3 and parts[-3] else None\n",
+        ("tests/test_label.py",),
+    ),
+    Mutant(
+        "crc_skipped",
+        "records framed with a zero data crc",
+        "transforms/formats/tfrecord.py",
+        'record, struct.pack("<I", _masked_crc32c(record)))',
+        'record, struct.pack("<I", 0))',
+        ("tests/test_tfrecord.py",),
+    ),
+    Mutant(
+        "unstable_decode_unchecked",
+        "TIFFs decoded once: memory the decoder never filled is written",
+        "transforms/pixel_checks.py",
+        'UNSTABLE_FORMATS = ("TIFF",)\n',
+        "UNSTABLE_FORMATS = ()\n",
+        ("tests/test_pixel_checks.py",),
+    ),
+    Mutant(
+        "resume_trusts_unread_shards",
+        "a rerun reuses a recorded shard without checking its bytes",
+        "transforms/resume.py",
+        "    return (size is None or seen == size) and digest.hexdigest() == sha256\n",
+        "    return True\n",
+        ("tests/test_killed_run.py",),
+    ),
+    Mutant(
+        "resume_ignores_source_changes",
+        "a source file edited since the interrupted run keeps its old shard",
+        "transforms/resume.py",
+        '    if "://" in path:\n        return ""\n',
+        '    if "://" in path or True:\n        return ""\n',
+        ("tests/test_resume.py",),
+    ),
+    Mutant(
+        "hash_of_absolute_path",
+        "splits and shard order hash the absolute path, not the one under --input",
+        "transforms/split.py",
+        "            seeded_hash(self._seed, relative), relative, path, label, "
+        'seeded_hash(self._seed, relative, b"order")\n',
+        '            seeded_hash(self._seed, path), relative, path, label, seeded_hash(self._seed, path, b"order")\n',
+        ("tests/test_end_to_end_shards.py",),
+    ),
+    Mutant(
+        "foreign_files_replaced",
+        "files the run did not write are removed as if they were ours",
+        "transforms/ownership.py",
+        "    return {name for name in names if name in owned or is_temporary(name)}\n",
+        "    return {name for name in names if is_dataset_file(name)}\n",
+        ("tests/test_ownership.py",),
+    ),
+    Mutant(
+        "hidden_files_read",
+        "hidden files and folders are converted, not skipped",
+        "transforms/listing.py",
+        '    return any(part.startswith(".") for part in relative.split("/"))\n',
+        "    return False\n",
+        ("tests/test_listing.py",),
+    ),
+    Mutant(
+        "split_ratio_rounding",
+        "validation takes floor instead of round of its share",
+        "transforms/split.py",
+        "    validation = math.floor(n * validation_ratio + 0.5)\n",
+        "    validation = math.floor(n * validation_ratio)\n",
+        ("tests/test_split.py",),
+    ),
 )
 
 
@@ -130,8 +174,10 @@ def _copy_with(mutant, workdir):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     if text.count(mutant.old) != 1:
-        raise SystemExit(f"mutant {mutant.name}: its edit no longer applies to {mutant.file} "
-                         f"(found {text.count(mutant.old)} times); update tests/mutants.py")
+        raise SystemExit(
+            f"mutant {mutant.name}: its edit no longer applies to {mutant.file} "
+            f"(found {text.count(mutant.old)} times); update tests/mutants.py"
+        )
     with open(path, "w", encoding="utf-8") as f:
         f.write(text.replace(mutant.old, mutant.new))
     return copy
@@ -143,7 +189,11 @@ def _run_tests(copy, tests):
     env.pop("CI", None)  # A skip here is not a catch; the report says so.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-x", "-q", "-rfs", "-p", "no:cacheprovider", *tests],
-        cwd=copy, env=env, capture_output=True, text=True)
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
     return result.returncode, failed, result.stdout
 
@@ -161,8 +211,9 @@ def check(mutant):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="mutants to check (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     args = parser.parse_args(argv)

@@ -71,17 +71,30 @@ def _make():
         if _read(_STAMP) == wanted:
             return _PYTHON
         shutil.rmtree(VENV, ignore_errors=True)
-        base = shutil.which(_BASE_PYTHON) or (
-            sys.executable if sys.version_info[:2] == (3, 11) else None)
+        base = shutil.which(_BASE_PYTHON) or (sys.executable if sys.version_info[:2] == (3, 11) else None)
         if base is None:
             raise Unavailable(f"no {_BASE_PYTHON} to make {VENV}")
         _run([base, "-m", "venv", VENV], "python3.11 -m venv")
-        _run([_PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-              "--timeout", str(_PIP_TIMEOUT_S), "--retries", "1", *REQUIREMENTS],
-             f"pip install {' '.join(REQUIREMENTS)}")
+        _run(
+            [
+                _PYTHON,
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--timeout",
+                str(_PIP_TIMEOUT_S),
+                "--retries",
+                "1",
+                *REQUIREMENTS,
+            ],
+            f"pip install {' '.join(REQUIREMENTS)}",
+        )
         # An install that cannot import is a broken set-up, not a missing network.
-        check = subprocess.run([_PYTHON, "-I", "-c", "import cv2, mxnet.recordio"],
-                               capture_output=True, text=True, cwd=VENV)
+        check = subprocess.run(
+            [_PYTHON, "-I", "-c", "import cv2, mxnet.recordio"], capture_output=True, text=True, cwd=VENV
+        )
         if check.returncode:
             pytest.fail(f"MXNet installed in {VENV} but does not import:\n{check.stderr[-3000:]}")
         with open(_STAMP, "w", encoding="utf-8") as f:
@@ -176,13 +189,17 @@ elif "list" in request:
 def run_mxnet(python, request, cwd):
     """Runs _SCRIPT with `request` in the side environment; its JSON, if any."""
     # -I and a neutral cwd: nothing of ours (or a stray module) shadows MXNet's imports.
-    result = subprocess.run([python, "-I", "-c", _SCRIPT, json.dumps(request)], cwd=cwd,
-                            capture_output=True, text=True, timeout=_READ_TIMEOUT_S)
+    result = subprocess.run(
+        [python, "-I", "-c", _SCRIPT, json.dumps(request)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=_READ_TIMEOUT_S,
+    )
     assert result.returncode == 0, f"MXNet script failed:\n{result.stderr[-3000:]}"
     return json.loads(result.stdout) if result.stdout.strip() else None
 
 
 def read_with_mxnet(python, shards, cwd, images=True):
     """{rec path: {"by_key": [...], "scan": [...]}} for [(rec, idx), ...], read by MXNet."""
-    return run_mxnet(python, {"read": [list(map(str, pair)) for pair in shards], "images": images},
-                     cwd)
+    return run_mxnet(python, {"read": [list(map(str, pair)) for pair in shards], "images": images}, cwd)

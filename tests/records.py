@@ -69,8 +69,11 @@ def photo_pixels(size=(64, 48), seed=0):
     width, height = size
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
-    base = (100 + 60 * np.sin(x / (7.0 + seed % 5)) * np.cos(y / 9.0)
-            + 40 * ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(size) / 3) ** 2))
+    base = (
+        100
+        + 60 * np.sin(x / (7.0 + seed % 5)) * np.cos(y / 9.0)
+        + 40 * ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(size) / 3) ** 2)
+    )
     pixels = np.stack([base, base * 0.8, 255 - base], axis=-1) + rng.normal(0, 3, (height, width, 3))
     return pixels.clip(0, 255).astype(np.uint8)
 

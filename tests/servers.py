@@ -21,8 +21,9 @@ def start_local_server(command_for_port, log_path, extra_env=None):
     accepts connections; returns (process, port). A failed start names the log."""
     port = free_port()
     with open(log_path, "wb") as log:  # The child keeps its own handle.
-        process = subprocess.Popen(command_for_port(port), stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, **(extra_env or {})))
+        process = subprocess.Popen(
+            command_for_port(port), stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, **(extra_env or {}))
+        )
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -39,8 +40,8 @@ def start_local_server(command_for_port, log_path, extra_env=None):
 def start_moto_server(log_path, extra_env=None):
     """moto's S3 server; returns (process, endpoint URL)."""
     process, port = start_local_server(
-        lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        log_path, extra_env)
+        lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log_path, extra_env
+    )
     return process, f"http://127.0.0.1:{port}"
 
 

@@ -6,12 +6,13 @@ import os
 import pytest
 
 import pipeline
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import SECRET_KEY
+from tests.conftest import stderr_lines
+from tests.records import save_image
 from tests.servers import start_moto_server
 from tests.servers import stop_server
-from tests.records import save_image
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def image_tree(tmp_path):
 
 
 def _error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
+    err = stderr_lines(capsys.readouterr().err)
     assert len(err) == 1, err
     assert err[0].startswith("im2tfrecord: error: ")
     return err[0]
@@ -31,9 +32,22 @@ def _error_line(capsys):
 def test_help_lists_our_options_then_beams(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for flag in ("--input", "--output", "--num_shards", "--image_size", "--resize_mode",
-                 "--image_format", "--jpeg_quality", "--keep_original", "--color",
-                 "--labels_file", "--schema", "--max_pixels", "--runner", "--s3_endpoint_url"):
+    for flag in (
+        "--input",
+        "--output",
+        "--num_shards",
+        "--image_size",
+        "--resize_mode",
+        "--image_format",
+        "--jpeg_quality",
+        "--keep_original",
+        "--color",
+        "--labels_file",
+        "--schema",
+        "--max_pixels",
+        "--runner",
+        "--s3_endpoint_url",
+    ):
         assert flag in out, flag
     assert out.index("--num_shards") < out.index("--runner")
     # Only the Beam groups a user of this tool needs; --help_all has the rest.
@@ -47,51 +61,88 @@ def test_help_lists_our_options_then_beams(capsys):
     assert "--dataflow_endpoint" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--output", "x"], "--input is required"),
-    (["--input", "{tree}"], "--output is required"),
-    (["--input", "{tree}", "--output", "{out}", "--num_shards", "0"], "--num_shards must be at least 1"),
-    (["--input", "{tree}", "--output", "{out}", "--image_size", "0"], "--image_size must be at least 1"),
-    (["--input", "{tree}", "--output", "{out}", "--jpeg_quality", "0"], "--jpeg_quality must be"),
-    (["--input", "{tree}", "--output", "{out}", "--num_shard", "3"], "did you mean --num_shards"),
-    (["--input", "{empty}", "--output", "{out}"], "holds no files"),
-    (["--input", "{tree}/missing", "--output", "{out}"], "does not exist"),
-    (["--input", "{tree}/cats", "--output", "{out}"], "holds files but no folders"),
-    (["--input", "{tree}", "--output", "{out}", "--runner", "FlinkRunner", "--flink_master", "127.0.0.1:9"],
-     "--flink_master 127.0.0.1:9: no Flink REST API answers there"),
-    (["--input", "{tree}", "--output", "{out}", "--runner", "SparkRunner", "--spark_master_url",
-      "spark://127.0.0.1:9"], "--spark_master_url spark://127.0.0.1:9: no Spark master answers there"),
-    (["--input", "{tree}", "--output", "{out}", "--environment_type", "BOGUS"],
-     "--environment_type 'BOGUS' is not one Beam knows"),
-    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}/nope.txt"], "does not exist"),
-    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}"], "is a folder; name a file"),
-    (["--input", "{tree}", "--output", "{out}", "--runner", "Nonsense"], "--runner 'Nonsense' is not a Beam runner"),
-    # Found by a new user: each was accepted, or failed only after the work.
-    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1", "--validation_ratio", "0.2"],
-     "--num_shards names split 'valid', but this run makes only: train, validation"),
-    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,validation=1"],
-     "--num_shards names split 'validation', but this run makes only: train "
-     "(--validation_ratio makes the validation split)"),
-    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2", "--validation_ratio", "0.2"],
-     "--num_shards gives no shard count for split 'validation': name every split this run makes "
-     "(train, validation), or give one number for all"),
-    (["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,train=3"],
-     "--num_shards names split 'train' twice"),
-    (["--input", "{tree}", "--output", "{link_into_tree}"], "is inside --input"),
-    (["--input", "{tree}", "--output", "{out}", "--resize_mode", "crop"],
-     "argument --resize_mode: invalid choice: 'crop' (choose from 'shorter_side', 'fit', 'exact', "
-     "'center_crop'); see --help"),
-    (["--input", "{tree}", "--output", "{out}", "--dry_run"], "argument --dry_run: expected one argument"),
-    (["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],
-     "--s3_endpoint_url must be a URL"),
-    (["--input", "{tree}", "--output", "{file}"], "is a file; name a folder"),
-    (["--input", "{tree}", "--output", "{tree}/shards"], "is inside --input"),
-    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{blank_line_labels}"],
-     "labels file line 2 is blank"),
-    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{empty_labels}"], "labels file is empty"),
-    (["--input", "{tree}", "--output", "{out}", "--labels_file", "{twice_labels}"],
-     "names class 'cats' twice (lines 1 and 3)"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--output", "x"], "--input is required"),
+        (["--input", "{tree}"], "--output is required"),
+        (["--input", "{tree}", "--output", "{out}", "--num_shards", "0"], "--num_shards must be at least 1"),
+        (["--input", "{tree}", "--output", "{out}", "--image_size", "0"], "--image_size must be at least 1"),
+        (["--input", "{tree}", "--output", "{out}", "--jpeg_quality", "0"], "--jpeg_quality must be"),
+        (["--input", "{tree}", "--output", "{out}", "--num_shard", "3"], "did you mean --num_shards"),
+        (["--input", "{empty}", "--output", "{out}"], "holds no files"),
+        (["--input", "{tree}/missing", "--output", "{out}"], "does not exist"),
+        (["--input", "{tree}/cats", "--output", "{out}"], "holds files but no folders"),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--runner", "FlinkRunner", "--flink_master", "127.0.0.1:9"],
+            "--flink_master 127.0.0.1:9: no Flink REST API answers there",
+        ),
+        (
+            [
+                "--input",
+                "{tree}",
+                "--output",
+                "{out}",
+                "--runner",
+                "SparkRunner",
+                "--spark_master_url",
+                "spark://127.0.0.1:9",
+            ],
+            "--spark_master_url spark://127.0.0.1:9: no Spark master answers there",
+        ),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--environment_type", "BOGUS"],
+            "--environment_type 'BOGUS' is not one Beam knows",
+        ),
+        (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}/nope.txt"], "does not exist"),
+        (["--input", "{tree}", "--output", "{out}", "--labels_file", "{tree}"], "is a folder; name a file"),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--runner", "Nonsense"],
+            "--runner 'Nonsense' is not a Beam runner",
+        ),
+        # Found by a new user: each was accepted, or failed only after the work.
+        (
+            ["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1", "--validation_ratio", "0.2"],
+            "--num_shards names split 'valid', but this run makes only: train, validation",
+        ),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,validation=1"],
+            "--num_shards names split 'validation', but this run makes only: train "
+            "(--validation_ratio makes the validation split)",
+        ),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2", "--validation_ratio", "0.2"],
+            "--num_shards gives no shard count for split 'validation': name every split this run makes "
+            "(train, validation), or give one number for all",
+        ),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,train=3"],
+            "--num_shards names split 'train' twice",
+        ),
+        (["--input", "{tree}", "--output", "{link_into_tree}"], "is inside --input"),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--resize_mode", "crop"],
+            "argument --resize_mode: invalid choice: 'crop' (choose from 'shorter_side', 'fit', 'exact', "
+            "'center_crop'); see --help",
+        ),
+        (["--input", "{tree}", "--output", "{out}", "--dry_run"], "argument --dry_run: expected one argument"),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],
+            "--s3_endpoint_url must be a URL",
+        ),
+        (["--input", "{tree}", "--output", "{file}"], "is a file; name a folder"),
+        (["--input", "{tree}", "--output", "{tree}/shards"], "is inside --input"),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--labels_file", "{blank_line_labels}"],
+            "labels file line 2 is blank",
+        ),
+        (["--input", "{tree}", "--output", "{out}", "--labels_file", "{empty_labels}"], "labels file is empty"),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--labels_file", "{twice_labels}"],
+            "names class 'cats' twice (lines 1 and 3)",
+        ),
+    ],
+)
 def test_wrong_invocations_fail_fast_with_one_line(args, expected, image_tree, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_bytes(b"not a folder")
@@ -101,9 +152,14 @@ def test_wrong_invocations_fail_fast_with_one_line(args, expected, image_tree, t
     # A link outside the input to a folder inside it: the output would land in the input.
     os.makedirs(os.path.join(image_tree, "inner"))
     os.symlink(os.path.join(image_tree, "inner"), tmp_path / "link_into_tree")
-    values = {"tree": image_tree, "out": str(tmp_path / "out"), "empty": str(tmp_path / "empty"),
-              "file": str(tmp_path / "file"), "link_into_tree": str(tmp_path / "link_into_tree"),
-              **{name: str(tmp_path / name) for name in labels}}
+    values = {
+        "tree": image_tree,
+        "out": str(tmp_path / "out"),
+        "empty": str(tmp_path / "empty"),
+        "file": str(tmp_path / "file"),
+        "link_into_tree": str(tmp_path / "link_into_tree"),
+        **{name: str(tmp_path / name) for name in labels},
+    }
     assert main([a.format(**values) for a in args]) == 2
     assert expected in _error_line(capsys)
     assert not (tmp_path / "out").exists()  # Refused before --output was created.
@@ -142,8 +198,12 @@ def test_empty_s3_prefix_fails_fast(s3_flags, bucket, capsys):
 
 
 def test_unreachable_endpoint_fails_fast(tmp_path, capsys):
-    flags = ["--s3_endpoint_url=http://127.0.0.1:9", f"--s3_access_key_id={ACCESS_KEY}",
-             f"--s3_secret_access_key={SECRET_KEY}", "--s3_region_name=us-east-1"]
+    flags = [
+        "--s3_endpoint_url=http://127.0.0.1:9",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        "--s3_region_name=us-east-1",
+    ]
     assert main(["--input", "s3://b/in", "--output", str(tmp_path), *flags]) == 2
     line = _error_line(capsys)
     assert "cannot reach the S3 endpoint" in line and SECRET_KEY not in line
@@ -151,11 +211,14 @@ def test_unreachable_endpoint_fails_fast(tmp_path, capsys):
 
 def test_rejected_credentials_fail_fast(tmp_path, capsys):
     # A second server that checks credentials: ours are not in its IAM.
-    process, endpoint = start_moto_server(tmp_path / "moto-auth.log",
-                                          {"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    process, endpoint = start_moto_server(tmp_path / "moto-auth.log", {"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
     try:
-        flags = [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
-                 f"--s3_secret_access_key={SECRET_KEY}", "--s3_region_name=us-east-1"]
+        flags = [
+            f"--s3_endpoint_url={endpoint}",
+            f"--s3_access_key_id={ACCESS_KEY}",
+            f"--s3_secret_access_key={SECRET_KEY}",
+            "--s3_region_name=us-east-1",
+        ]
         assert main(["--input", "s3://b/in", "--output", str(tmp_path), *flags]) == 2
     finally:
         stop_server(process)
@@ -179,8 +242,9 @@ def test_summary_adds_up(image_tree, tmp_path, capsys):
 
 
 def test_existing_dataset_on_s3_is_refused(s3_client, bucket, s3_flags, image_tree, capsys):
-    s3_client.put_object(Bucket=bucket, Key="out/dataset_info.json",
-                         Body=b'{"tool": {"name": "im2tfrecord"}, "splits": {}}')
+    s3_client.put_object(
+        Bucket=bucket, Key="out/dataset_info.json", Body=b'{"tool": {"name": "im2tfrecord"}, "splits": {}}'
+    )
     assert main(["--input", image_tree, "--output", f"s3://{bucket}/out", *s3_flags]) == 2
     assert "already holds a dataset (dataset_info.json)" in _error_line(capsys)
 
@@ -190,9 +254,24 @@ def test_debug_logs_name_no_credentials(s3_client, bucket, s3_flags, image_tree,
     # access key id: every log line goes through the redacting filter.
     import subprocess
     import sys
+
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "--input", image_tree, "--output", f"s3://{bucket}/out",
-         "--log_level", "DEBUG", *s3_flags], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--input",
+            image_tree,
+            "--output",
+            f"s3://{bucket}/out",
+            "--log_level",
+            "DEBUG",
+            *s3_flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "botocore" in result.stderr and "Authorization" in result.stderr  # Debug logging was on.
     for secret in (ACCESS_KEY, SECRET_KEY):
@@ -206,10 +285,23 @@ def test_ctrl_c_while_starting_is_one_line_and_130(tmp_path):
     import signal
     import subprocess
     import sys
+
     process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "pipeline", "--input", str(tmp_path),
-         "--output", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "pipeline",
+            "--input",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     lines = []
     for line in process.stderr:
         lines.append(line)
@@ -233,5 +325,6 @@ def test_a_run_that_writes_nothing_fails_and_names_the_empty_class(tmp_path, cap
         assert json.load(f)["warnings"]["classes_without_images"] == {"count": 1, "first": ["dogs"]}
     (tmp_path / "in" / "cats" / "1.jpg").write_bytes(b"GIF89a")
     assert main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "none"), "--num_shards", "1"]) == 1
-    assert _error_line(capsys) == ("im2tfrecord: error: no image was written: all 2 failed "
-                                   "(one row each in errors.jsonl)")
+    assert _error_line(capsys) == (
+        "im2tfrecord: error: no image was written: all 2 failed (one row each in errors.jsonl)"
+    )

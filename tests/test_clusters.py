@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import HYMENOPTERA
 from tests.conftest import NASTY
@@ -73,8 +73,13 @@ def clusters():
     try:
         for engine in ("flink", "spark"):
             started.append(engine)
-            result = subprocess.run([_script(engine, "cluster.sh"), "start"], env=env,
-                                    capture_output=True, text=True, timeout=_START_TIMEOUT_S)
+            result = subprocess.run(
+                [_script(engine, "cluster.sh"), "start"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=_START_TIMEOUT_S,
+            )
             assert result.returncode == 0, result.stderr[-3000:]
             addresses[engine] = result.stdout.strip().splitlines()[-1]
         yield addresses
@@ -88,10 +93,15 @@ def clusters():
 
 def run_on_cluster(clusters, engine, args, environment_type="PROCESS"):
     """The README's command: runners/<engine>/run.sh with the job's flags."""
-    env = dict(os.environ, PYTHON=sys.executable, ENVIRONMENT_TYPE=environment_type,
-               **{_MASTER_VARIABLE[engine]: clusters[engine]})
-    return subprocess.run([_script(engine, "run.sh"), *args], env=env, capture_output=True,
-                          text=True, timeout=_JOB_TIMEOUT_S)
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        ENVIRONMENT_TYPE=environment_type,
+        **{_MASTER_VARIABLE[engine]: clusters[engine]},
+    )
+    return subprocess.run(
+        [_script(engine, "run.sh"), *args], env=env, capture_output=True, text=True, timeout=_JOB_TIMEOUT_S
+    )
 
 
 def assert_same_files(expected_dir, actual_dir):
@@ -109,8 +119,7 @@ def local_hymenoptera(tmp_path_factory):
     outputs = {}
     for record_format in ("tfrecord", "recordio"):
         out = str(tmp_path_factory.mktemp("local") / record_format)
-        assert main(["--input", HYMENOPTERA, "--output", out, "--format", record_format,
-                     *_HYMENOPTERA_FLAGS]) == 0
+        assert main(["--input", HYMENOPTERA, "--output", out, "--format", record_format, *_HYMENOPTERA_FLAGS]) == 0
         outputs[record_format] = out
     return outputs
 
@@ -118,12 +127,16 @@ def local_hymenoptera(tmp_path_factory):
 @pytest.mark.parametrize("record_format", ["tfrecord", "recordio"])
 @pytest.mark.parametrize("environment_type", ["PROCESS", "LOOPBACK"])
 @pytest.mark.parametrize("engine", ["flink", "spark"])
-def test_hymenoptera_on_cluster_matches_local_runner(engine, environment_type, record_format, clusters,
-                                                     local_hymenoptera, tmp_path):
+def test_hymenoptera_on_cluster_matches_local_runner(
+    engine, environment_type, record_format, clusters, local_hymenoptera, tmp_path
+):
     out = str(tmp_path / "out")
-    result = run_on_cluster(clusters, engine, ["--input", HYMENOPTERA, "--output", out,
-                                               "--format", record_format, *_HYMENOPTERA_FLAGS],
-                            environment_type)
+    result = run_on_cluster(
+        clusters,
+        engine,
+        ["--input", HYMENOPTERA, "--output", out, "--format", record_format, *_HYMENOPTERA_FLAGS],
+        environment_type,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "matched 398 = written 398 + failed 0" in result.stdout
     assert_same_files(local_hymenoptera[record_format], out)
@@ -149,27 +162,52 @@ def s3_hymenoptera(s3_client, s3_endpoint, tmp_path_factory):
     bucket = "cluster-hymenoptera"
     s3_client.create_bucket(Bucket=bucket)
     assert upload_tree(s3_client, HYMENOPTERA, bucket, "in") == 398
-    assert main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/local",
-                 *_HYMENOPTERA_FLAGS, *_s3_flags(s3_endpoint)]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                f"s3://{bucket}/in",
+                "--output",
+                f"s3://{bucket}/local",
+                *_HYMENOPTERA_FLAGS,
+                *_s3_flags(s3_endpoint),
+            ]
+        )
+        == 0
+    )
     local = str(tmp_path_factory.mktemp("s3-local"))
     download_prefix(s3_client, bucket, "local", local)
     return bucket, local
 
 
 def _s3_flags(endpoint):
-    return [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
-            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+    return [
+        f"--s3_endpoint_url={endpoint}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        f"--s3_region_name={REGION}",
+    ]
 
 
 @pytest.mark.parametrize("engine", ["flink", "spark"])
-def test_s3_in_and_out_on_cluster_matches_local_runner(engine, clusters, s3_hymenoptera, s3_client,
-                                                        s3_endpoint, tmp_path):
+def test_s3_in_and_out_on_cluster_matches_local_runner(
+    engine, clusters, s3_hymenoptera, s3_client, s3_endpoint, tmp_path
+):
     # PROCESS workers get no pipeline options from Beam: the endpoint and
     # credentials reach them only inside our DoFns' own S3 settings.
     bucket, local = s3_hymenoptera
-    result = run_on_cluster(clusters, engine, ["--input", f"s3://{bucket}/in", "--output",
-                                               f"s3://{bucket}/{engine}", *_HYMENOPTERA_FLAGS,
-                                               *_s3_flags(s3_endpoint)])
+    result = run_on_cluster(
+        clusters,
+        engine,
+        [
+            "--input",
+            f"s3://{bucket}/in",
+            "--output",
+            f"s3://{bucket}/{engine}",
+            *_HYMENOPTERA_FLAGS,
+            *_s3_flags(s3_endpoint),
+        ],
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     download_prefix(s3_client, bucket, engine, str(tmp_path))
     assert_same_files(local, str(tmp_path))
@@ -199,10 +237,17 @@ def test_failing_job_on_cluster_ends_in_one_line(engine, clusters, s3_client, s3
     upload_tree(s3_client, str(tmp_path / "src"), bucket, "in")
     # Shard writes are denied; the launcher's own small writes (its run marker)
     # go through, so the failure happens on the cluster's workers.
-    with FaultProxy(s3_endpoint, period=10**9, deny=("PUT", "UploadPart", "CompleteMultipartUpload"),
-                    deny_keys_ending=(".tfrecord",)) as proxy:
-        result = run_on_cluster(clusters, engine, ["--input", f"s3://{bucket}/in", "--output",
-                                                   f"s3://{bucket}/out", *_s3_flags(proxy.endpoint)])
+    with FaultProxy(
+        s3_endpoint,
+        period=10**9,
+        deny=("PUT", "UploadPart", "CompleteMultipartUpload"),
+        deny_keys_ending=(".tfrecord",),
+    ) as proxy:
+        result = run_on_cluster(
+            clusters,
+            engine,
+            ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", *_s3_flags(proxy.endpoint)],
+        )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: the job failed:"), lines[-20:]

@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import contact_sheet
-from pipeline.cli import main as cli_main
-from pipeline.contact_sheet import CELL
-from pipeline.contact_sheet import GAP
-from pipeline.contact_sheet import HEADING_WIDTH
-from pipeline.contact_sheet import LINE_HEIGHT
-from pipeline.contact_sheet import TITLE_HEIGHT
-from pipeline.contact_sheet import Layout
-from pipeline.contact_sheet import Row
-from pipeline.contact_sheet import Sample
-from pipeline.contact_sheet import Samples
-from pipeline.inspect_check import run_checks
-from pipeline.inspect_info import describe
+from pipeline import main as cli_main
+from pipeline.inspection import contact_sheet
+from pipeline.inspection.checks import run_checks
+from pipeline.inspection.contact_sheet import CELL
+from pipeline.inspection.contact_sheet import GAP
+from pipeline.inspection.contact_sheet import HEADING_WIDTH
+from pipeline.inspection.contact_sheet import LINE_HEIGHT
+from pipeline.inspection.contact_sheet import TITLE_HEIGHT
+from pipeline.inspection.contact_sheet import Layout
+from pipeline.inspection.contact_sheet import Row
+from pipeline.inspection.contact_sheet import Sample
+from pipeline.inspection.contact_sheet import Samples
+from pipeline.inspection.dataset import describe
 from pipeline.read import read_info
 from tests.conftest import HYMENOPTERA
 from tests.conftest import needs_hymenoptera
@@ -56,8 +56,9 @@ def solid(color, size=(60, 40)):
 
 
 def test_each_row_shows_its_own_samples_at_the_documented_size():
-    rows = [Row(label, name, tuple(solid(color) for _ in range(3)))
-            for label, (name, color) in enumerate(COLORS.items())]
+    rows = [
+        Row(label, name, tuple(solid(color) for _ in range(3))) for label, (name, color) in enumerate(COLORS.items())
+    ]
     rows[1] = Row(1, "green", rows[1].samples[:2])  # A class with fewer samples than columns.
     (page,) = contact_sheet.render(rows, samples_per_class=3, title="t")
     assert page.size == expected_size(3, 3)
@@ -79,20 +80,26 @@ def test_thumbnails_are_letterboxed_into_the_cell():
 
 
 def test_many_classes_go_to_pages(tmp_path):
-    rows = [Row(label, f"class{label}", (solid((label, 0, 0)),))
-            for label in range(2 * contact_sheet.ROWS_PER_PAGE + 5)]
+    rows = [
+        Row(label, f"class{label}", (solid((label, 0, 0)),)) for label in range(2 * contact_sheet.ROWS_PER_PAGE + 5)
+    ]
     pages = contact_sheet.render(rows, samples_per_class=1, title="t", captions=False)
     assert [page.size for page in pages] == [expected_size(contact_sheet.ROWS_PER_PAGE, 1, False)] * 2 + [
-        expected_size(5, 1, False)]
+        expected_size(5, 1, False)
+    ]
     paths = contact_sheet.save(pages, str(tmp_path / "sheet.png"))
     assert [os.path.basename(p) for p in paths] == [
-        "sheet-001-of-003.png", "sheet-002-of-003.png", "sheet-003-of-003.png"]
+        "sheet-001-of-003.png",
+        "sheet-002-of-003.png",
+        "sheet-003-of-003.png",
+    ]
     assert all(os.path.exists(p) for p in paths)
 
 
 def test_empty_class_gets_a_row_saying_so():
-    (page,) = contact_sheet.render([Row(0, "cat", ()), Row(1, "dog", (solid((0, 0, 0)),))],
-                                   samples_per_class=2, title="t")
+    (page,) = contact_sheet.render(
+        [Row(0, "cat", ()), Row(1, "dog", (solid((0, 0, 0)),))], samples_per_class=2, title="t"
+    )
     assert page.size == expected_size(2, 2)
     assert close(cell_color(page, Layout(2), 1, 0), (0, 0, 0))
 
@@ -104,16 +111,14 @@ def dataset(tmp_path_factory):
         for n in range(PER_CLASS):
             save_image(str(images / name / f"{n}.png"), size=(48, 36 + 4 * n), color=color, fmt="PNG")
     out = tmp_path_factory.mktemp("dataset") / "out"
-    assert cli_main(["--input", str(images), "--output", str(out), "--num_shards", "3",
-                     "--image_size", "32"]) == 0
+    assert cli_main(["--input", str(images), "--output", str(out), "--num_shards", "3", "--image_size", "32"]) == 0
     return out
 
 
 @pytest.mark.parametrize("columns", [4, PER_CLASS + 1])
 def test_sheet_rows_show_the_classes_own_colors(columns, dataset, tmp_path, capsys):
     path = tmp_path / "sheet.png"
-    assert cli_main(["inspect", str(dataset), "--contact-sheet", str(path),
-                     "--samples_per_class", str(columns)]) == 0
+    assert cli_main(["inspect", str(dataset), "--contact-sheet", str(path), "--samples_per_class", str(columns)]) == 0
     assert f"contact sheet: {path}" in capsys.readouterr().out
     page = Image.open(path).convert("RGB")
     assert page.size == expected_size(len(COLORS), columns)
@@ -130,8 +135,9 @@ def test_quick_and_full_pass_pick_the_same_samples(dataset, tmp_path, capsys):
     sheets = []
     for n, flags in enumerate(([], ["--quick"], [])):
         path = tmp_path / f"sheet{n}.png"
-        assert cli_main(["inspect", str(dataset), "--contact_sheet", str(path),
-                         "--samples_per_class", "3", *flags]) == 0
+        assert (
+            cli_main(["inspect", str(dataset), "--contact_sheet", str(path), "--samples_per_class", "3", *flags]) == 0
+        )
         sheets.append(path.read_bytes())
     assert sheets[0] == sheets[1] == sheets[2]
 
@@ -139,8 +145,7 @@ def test_quick_and_full_pass_pick_the_same_samples(dataset, tmp_path, capsys):
 @needs_hymenoptera
 def test_hymenoptera_rows_hold_their_own_folders_photos(tmp_path, capsys):
     out = tmp_path / "out"
-    assert cli_main(["--input", HYMENOPTERA, "--output", str(out), "--num_shards", "2",
-                     "--image_size", "96"]) == 0
+    assert cli_main(["--input", HYMENOPTERA, "--output", str(out), "--num_shards", "2", "--image_size", "96"]) == 0
     storage = Storage({})
     dataset = describe(str(out), read_info(storage, str(out)))
     samples = Samples(6, len(dataset.labels))
@@ -153,6 +158,5 @@ def test_hymenoptera_rows_hold_their_own_folders_photos(tmp_path, capsys):
         assert all(np.asarray(s.thumbnail, dtype=float).std() > 10 for s in taken)
 
     path = tmp_path / "hymenoptera.png"
-    assert cli_main(["inspect", str(out), "--contact_sheet", str(path),
-                     "--samples_per_class", "6"]) == 0
+    assert cli_main(["inspect", str(out), "--contact_sheet", str(path), "--samples_per_class", "6"]) == 0
     assert Image.open(path).size == expected_size(2, 6)

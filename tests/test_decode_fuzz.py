@@ -14,9 +14,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from transforms.decode import Concurrency
 from transforms.decode import DecodedImage
 from transforms.decode import _DecodeBatch
-from transforms.decode import Concurrency
 from transforms.errors import ERRORS
 from transforms.imaging import ImageSettings
 
@@ -25,8 +25,15 @@ def _seed_images():
     pixels = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     image = Image.fromarray(pixels)
     seeds = []
-    for fmt, args in (("JPEG", {"quality": 80}), ("JPEG", {"progressive": True}), ("PNG", {}),
-                      ("GIF", {}), ("BMP", {}), ("WEBP", {}), ("TIFF", {"compression": "tiff_lzw"})):
+    for fmt, args in (
+        ("JPEG", {"quality": 80}),
+        ("JPEG", {"progressive": True}),
+        ("PNG", {}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("WEBP", {}),
+        ("TIFF", {"compression": "tiff_lzw"}),
+    ):
         out = io.BytesIO()
         image.save(out, format=fmt, **args)
         seeds.append(out.getvalue())
@@ -36,8 +43,7 @@ def _seed_images():
 SEEDS = _seed_images()
 
 # The error reasons of the decode stage (README, "Errors").
-DECODE_REASONS = {"decode_error", "too_large", "too_small", "too_slow", "empty_file",
-                  "unstable_decode"}
+DECODE_REASONS = {"decode_error", "too_large", "too_small", "too_slow", "empty_file", "unstable_decode"}
 # What the README says files are parsed as: JPEG (including MPO), PNG, GIF,
 # BMP, WebP or TIFF, whatever the extension.
 PARSED_AS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF")
@@ -71,7 +77,7 @@ def mutated(draw):
         elif action == "insert":
             data[position:position] = draw(st.binary(min_size=1, max_size=64))
         else:
-            data[position:position + 16] = bytes(len(data[position:position + 16]))
+            data[position : position + 16] = bytes(len(data[position : position + 16]))
     return bytes(data)
 
 
@@ -131,7 +137,7 @@ def test_seeds_and_seeds_with_trailing_bytes_become_records():
     for output in outputs:
         assert isinstance(output, DecodedImage), output.value
         records[output.relative_path] = output.image
-    assert sorted(records) == sorted(path[len("/in/"):] for path in files)
+    assert sorted(records) == sorted(path[len("/in/") :] for path in files)
     for i in range(len(SEEDS)):
         # 56x40 seeds, shorter side to 32: 44.8 rounds to 45.
         assert (records[f"label/{i}.img"].width, records[f"label/{i}.img"].height) == (45, 32)

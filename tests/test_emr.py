@@ -36,8 +36,8 @@ from apache_beam.transforms import environments
 from botocore.validate import ParamValidator
 from google.protobuf import struct_pb2
 
-from pipeline import cli
-from pipeline.options import ConvertOptions
+from pipeline.convert import main as cli
+from pipeline.convert.options import ConvertOptions
 
 EMR = pathlib.Path(__file__).resolve().parent.parent / "runners" / "emr"
 PREFIX = "/opt/im2tfrecord"  # Where bootstrap.sh installs everything.
@@ -59,10 +59,9 @@ def pipeline_args(command):
     """The im2tfrecord arguments of a command (a list of words), or None when
     the command does not run im2tfrecord. with-flink-master's address counts."""
     i = 0  # Past VAR=value words and wrappers, to the program itself.
-    while i < len(command) and (re.match(r"^\w+=", command[i])
-                                or os.path.basename(command[i]) in _WRAPPERS):
+    while i < len(command) and (re.match(r"^\w+=", command[i]) or os.path.basename(command[i]) in _WRAPPERS):
         i += 1
-    program, rest = (command[i], command[i + 1:]) if i < len(command) else ("", [])
+    program, rest = (command[i], command[i + 1 :]) if i < len(command) else ("", [])
     if os.path.basename(program) == "im2tfrecord":
         args = rest
     elif re.match(r"^python3?(\.\d+)?$", os.path.basename(program)) and rest[:2] == ["-m", "pipeline"]:
@@ -90,7 +89,7 @@ def step_commands(name):
 
 
 def parse(args):
-    """As the CLI parses them: raises pipeline.preflight.UsageError on unknown flags."""
+    """As the CLI parses them: raises pipeline.convert.preflight.UsageError on unknown flags."""
     return cli._parse(cli._parser(), args)
 
 
@@ -107,14 +106,15 @@ def check_command(args, runner):
         flink = options.view_as(FlinkRunnerOptions)
         assert flink.flink_master not in ("[auto]", "[local]")
         assert flink.flink_job_server_jar == (
-            f"{PREFIX}/jars/flink-{JOB_SERVER_VERSION}/beam-runners-flink-1.19-job-server-{JOB_SERVER_VERSION}.jar")
+            f"{PREFIX}/jars/flink-{JOB_SERVER_VERSION}/beam-runners-flink-1.19-job-server-{JOB_SERVER_VERSION}.jar"
+        )
     else:
         spark = options.view_as(SparkRunnerOptions)
         assert spark.spark_master_url == "yarn"
         assert spark.spark_job_server_jar == (
-            f"{PREFIX}/jars/spark-{JOB_SERVER_VERSION}/beam-runners-spark-3-job-server-{JOB_SERVER_VERSION}.jar")
-        assert options.view_as(JobServerOptions).job_server_java_launcher == (
-            f"{PREFIX}/bin/spark-submit-java")
+            f"{PREFIX}/jars/spark-{JOB_SERVER_VERSION}/beam-runners-spark-3-job-server-{JOB_SERVER_VERSION}.jar"
+        )
+        assert options.view_as(JobServerOptions).job_server_java_launcher == (f"{PREFIX}/bin/spark-submit-java")
     return options
 
 
@@ -127,11 +127,16 @@ def fake_command(folder, name, script):
 
 def run_helper(script, args, path_dir, **env):
     return subprocess.run(
-        [str(EMR / script), *args], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PATH": f"{path_dir}{os.pathsep}{os.environ['PATH']}", **env})
+        [str(EMR / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": f"{path_dir}{os.pathsep}{os.environ['PATH']}", **env},
+    )
 
 
 # --- syntax --------------------------------------------------------------
+
 
 def test_every_json_file_loads():
     names = {path.name for path in EMR.glob("*.json")}
@@ -182,6 +187,7 @@ def test_cluster_matches_the_emr_api():
 
 # --- commands ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name,runner", sorted(STEP_FILES.items()))
 def test_step_commands_are_valid_im2tfrecord_runs(name, runner):
     runs = [pipeline_args(args) for args in step_commands(name) if pipeline_args(args) is not None]
@@ -198,8 +204,7 @@ def test_flink_steps_start_the_session_before_the_job():
 
 
 def test_readme_commands_are_valid_im2tfrecord_runs():
-    runs = [args for args in map(pipeline_args, readme_commands((EMR / "README.md").read_text()))
-            if args is not None]
+    runs = [args for args in map(pipeline_args, readme_commands((EMR / "README.md").read_text())) if args is not None]
     runners = []
     for args in runs:
         runner = parse(args).view_as(StandardOptions).runner
@@ -211,8 +216,7 @@ def test_readme_commands_are_valid_im2tfrecord_runs():
 
 def test_readme_command_extraction_joins_continuations():
     text = "```sh\n# a comment\nim2tfrecord --input s3://b/i \\\n    --output 's3://b/o x'\nls\n```\n"
-    assert readme_commands(text) == [
-        ["im2tfrecord", "--input", "s3://b/i", "--output", "s3://b/o x"], ["ls"]]
+    assert readme_commands(text) == [["im2tfrecord", "--input", "s3://b/i", "--output", "s3://b/o x"], ["ls"]]
     assert pipeline_args(readme_commands(text)[0]) == ["--input", "s3://b/i", "--output", "s3://b/o x"]
 
 
@@ -245,21 +249,30 @@ fi
 
 def test_with_flink_master_appends_the_sessions_rest_address(tmp_path):
     fake_command(tmp_path, "yarn", _YARN_WITH_SESSIONS)
-    result = run_helper("with_flink_master.sh", ["printf", "%s\\n", "a", "b c"], tmp_path,
-                        SESSIONS="application_1700000000000_0003", PORT="40123")
+    result = run_helper(
+        "with_flink_master.sh",
+        ["printf", "%s\\n", "a", "b c"],
+        tmp_path,
+        SESSIONS="application_1700000000000_0003",
+        PORT="40123",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["a", "b c", FLINK_MASTER_FLAG]
 
 
-@pytest.mark.parametrize("sessions,port,message", [
-    ("", "40123", "found 0"),
-    ("application_1_0001 application_1_0002", "40123", "found 2"),
-    ("application_1_0001", "-1", "registered no REST address"),
-])
+@pytest.mark.parametrize(
+    "sessions,port,message",
+    [
+        ("", "40123", "found 0"),
+        ("application_1_0001 application_1_0002", "40123", "found 2"),
+        ("application_1_0001", "-1", "registered no REST address"),
+    ],
+)
 def test_with_flink_master_refuses_to_guess(tmp_path, sessions, port, message):
     fake_command(tmp_path, "yarn", _YARN_WITH_SESSIONS)
-    result = run_helper("with_flink_master.sh", ["echo", "ran"], tmp_path,
-                        SESSIONS=sessions, PORT=port, WITH_FLINK_MASTER_POLL_S="0")
+    result = run_helper(
+        "with_flink_master.sh", ["echo", "ran"], tmp_path, SESSIONS=sessions, PORT=port, WITH_FLINK_MASTER_POLL_S="0"
+    )
     assert result.returncode == 1
     assert "ran" not in result.stdout
     assert message in result.stderr
@@ -274,18 +287,30 @@ def test_spark_submit_java_runs_beams_job_server_command_under_spark_submit(tmp_
     # SubprocessServer turns every word into a string).
     command = [str(word) for word in SparkJarJobServer(options).subprocess_cmd_and_endpoint()[0]]
     assert command[0] == f"{PREFIX}/bin/spark-submit-java"
-    fake_command(tmp_path, "spark-submit", """\
+    fake_command(
+        tmp_path,
+        "spark-submit",
+        """\
         echo "OPTS=$SPARK_SUBMIT_OPTS"
         for arg in "$@"; do echo "$arg"; done
-    """)
-    result = run_helper("spark_submit_java.sh", command[1:], tmp_path,
-                        BEAM_SPARK_SUBMIT_ARGS="--conf spark.x=1")
+    """,
+    )
+    result = run_helper("spark_submit_java.sh", command[1:], tmp_path, BEAM_SPARK_SUBMIT_ARGS="--conf spark.x=1")
     assert result.returncode == 0, result.stderr
     opts, *submitted = result.stdout.splitlines()
-    job_server_args = command[command.index("-jar") + 2:]
-    assert submitted == ["--master", "yarn", "--deploy-mode", "client",
-                         "--class", "org.apache.beam.runners.spark.SparkJobServerDriver",
-                         "--conf", "spark.x=1", str(jar), *job_server_args]
+    job_server_args = command[command.index("-jar") + 2 :]
+    assert submitted == [
+        "--master",
+        "yarn",
+        "--deploy-mode",
+        "client",
+        "--class",
+        "org.apache.beam.runners.spark.SparkJobServerDriver",
+        "--conf",
+        "spark.x=1",
+        str(jar),
+        *job_server_args,
+    ]
     assert job_server_args[:2] == ["--spark-master-url", "yarn"]
     assert "--add-opens=java.base/java.nio=ALL-UNNAMED" in opts  # Beam's JVM options kept
 
@@ -294,8 +319,8 @@ def _staged(name):
     return beam_runner_api_pb2.ArtifactInformation(
         type_urn=common_urns.artifact_types.FILE.urn,
         role_urn=common_urns.artifact_roles.STAGING_TO.urn,
-        role_payload=beam_runner_api_pb2.ArtifactStagingToRolePayload(
-            staged_name=name).SerializeToString())
+        role_payload=beam_runner_api_pb2.ArtifactStagingToRolePayload(staged_name=name).SerializeToString(),
+    )
 
 
 def test_sdk_worker_starts_a_harness_that_runs_the_pipeline(tmp_path, capfd):
@@ -305,13 +330,17 @@ def test_sdk_worker_starts_a_harness_that_runs_the_pipeline(tmp_path, capfd):
     # provision service. And it notes a failed start: a runner would wait for
     # that worker forever, and so would this test.
     failed = tmp_path / "launcher-failed"
-    launcher = fake_command(tmp_path, "sdk-worker", f"""\
+    launcher = fake_command(
+        tmp_path,
+        "sdk-worker",
+        f"""\
         unset PYTHONPATH PYTHONHOME
         for arg in "$@"; do
           case "$arg" in --id=*) id="$arg" ;; --provision_endpoint=*) provision="$arg" ;; esac
         done
         {sys.executable} {EMR / "sdk_worker.py"} "$id" "$provision" || echo "exit $?" > {failed}
-    """)
+    """,
+    )
     pool = BeamFnExternalWorkerPoolServicer(use_process=True, container_executable=str(launcher))
     server = grpc.server(apache_beam.utils.thread_pool_executor.shared_unbounded_instance())
     beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(pool, server)
@@ -321,17 +350,25 @@ def test_sdk_worker_starts_a_harness_that_runs_the_pipeline(tmp_path, capfd):
     options.update({"beam:option:job_name:v1": "emr-launcher-test"})
     runner = FnApiRunner(
         default_environment=environments.ExternalEnvironment(
-            address, artifacts=[_staged("workflow.tar.gz"),
-                                _staged("submission_environment_dependencies.txt")]),
-        provision_info=ExtendedProvisionInfo(
-            beam_provision_api_pb2.ProvisionInfo(pipeline_options=options)))
+            address, artifacts=[_staged("workflow.tar.gz"), _staged("submission_environment_dependencies.txt")]
+        ),
+        provision_info=ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=options)),
+    )
     out = str(tmp_path / "ran.jsonl")
 
     def record(x):  # Local, so pickled by value: the worker cannot import this test module.
         with open(out, "a") as f:
-            f.write(json.dumps({"pid": os.getpid(), "worker": os.environ.get("WORKER_ID"),
-                                "options": os.environ.get("PIPELINE_OPTIONS", ""),
-                                "capabilities": os.environ.get("RUNNER_CAPABILITIES", "")}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "worker": os.environ.get("WORKER_ID"),
+                        "options": os.environ.get("PIPELINE_OPTIONS", ""),
+                        "capabilities": os.environ.get("RUNNER_CAPABILITIES", ""),
+                    }
+                )
+                + "\n"
+            )
 
     def run():
         with apache_beam.Pipeline(runner=runner) as p:
@@ -342,8 +379,7 @@ def test_sdk_worker_starts_a_harness_that_runs_the_pipeline(tmp_path, capfd):
     deadline = time.monotonic() + 120
     while job.is_alive() and not failed.exists() and time.monotonic() < deadline:
         job.join(0.2)
-    rows = [json.loads(line) for line in pathlib.Path(out).read_text().splitlines()] \
-        if os.path.exists(out) else []
+    rows = [json.loads(line) for line in pathlib.Path(out).read_text().splitlines()] if os.path.exists(out) else []
     for worker_id in {row["worker"] for row in rows}:
         pool.StopWorker(beam_fn_api_pb2.StopWorkerRequest(worker_id=worker_id), None)
     server.stop(None)

@@ -3,22 +3,24 @@ import pytest
 from tests.records import jpeg_bytes
 from tests.records import read_examples
 from transforms.decode import DecodedImage
-from transforms.encode import FEATURE_TYPES
-from transforms.encode import example_features
 from transforms.example_proto import serialize_example
 from transforms.imaging import ConvertedImage
+from transforms.schema import FEATURE_TYPES
+from transforms.schema import example_features
 
 LABEL_IDS = {"ants": 0, "bees": 1}
 
 
 def _images():
-    return [DecodedImage("bees", "bees/b.jpg", ConvertedImage(jpeg_bytes((40, 30)), 40, 30, 3, "JPEG")),
-            DecodedImage("ants", "ants/a.jpg", ConvertedImage(jpeg_bytes((20, 10), mode="L", color=90),
-                                                               20, 10, 1, "JPEG"))]
+    return [
+        DecodedImage("bees", "bees/b.jpg", ConvertedImage(jpeg_bytes((40, 30)), 40, 30, 3, "JPEG")),
+        DecodedImage("ants", "ants/a.jpg", ConvertedImage(jpeg_bytes((20, 10), mode="L", color=90), 20, 10, 1, "JPEG")),
+    ]
 
 
 def _write_and_read(tmp_path, schema):
     import tensorflow as tf
+
     path = str(tmp_path / "r.tfrecord")
     with tf.io.TFRecordWriter(path) as writer:
         for image in _images():

@@ -4,7 +4,7 @@ different classes and says so; `top` takes the class from the first folder."""
 import json
 import os
 
-from pipeline.cli import main
+from pipeline import main
 from tests.records import read_labels
 from tests.records import save_photo
 
@@ -24,16 +24,20 @@ def test_parent_merges_and_warns(tmp_path, capsys):
     tree, out = _nested_tree(tmp_path / "in"), str(tmp_path / "out")
     assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "16"]) == 0
     assert read_labels(out) == ["2019", "2020"]
-    assert _info(out)["warnings"] == {"classes_from_several_folders": [
-        {"class": "2019", "folders": ["cats/2019", "dogs/2019"]}]}
-    assert ("  warning: class '2019' gathers images from several folders (cats/2019, dogs/2019); "
-            "--label_from top takes the class from the first folder under --input") in capsys.readouterr().out
+    assert _info(out)["warnings"] == {
+        "classes_from_several_folders": [{"class": "2019", "folders": ["cats/2019", "dogs/2019"]}]
+    }
+    assert (
+        "  warning: class '2019' gathers images from several folders (cats/2019, dogs/2019); "
+        "--label_from top takes the class from the first folder under --input"
+    ) in capsys.readouterr().out
 
 
 def test_top_takes_the_first_folder(tmp_path, capsys):
     tree, out = _nested_tree(tmp_path / "in"), str(tmp_path / "out")
-    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--label_from", "top",
-                 "--image_size", "16"]) == 0
+    assert (
+        main(["--input", tree, "--output", out, "--num_shards", "1", "--label_from", "top", "--image_size", "16"]) == 0
+    )
     info = _info(out)
     assert read_labels(out) == ["cats", "dogs"]
     assert info["splits"]["train"]["per_class"] == {"cats": 3, "dogs": 1}
@@ -45,8 +49,22 @@ def test_top_under_split_folders(tmp_path):
     for path in ("train/cats/2019/a.png", "train/dogs/x/b.png", "test/cats/2020/c.png"):
         save_photo(str(tmp_path / "in" / path), size=(32, 24), fmt="PNG")
     out = str(tmp_path / "out")
-    assert main(["--input", str(tmp_path / "in"), "--output", out, "--splits_from_folders",
-                 "--label_from", "top", "--num_shards", "1"]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                str(tmp_path / "in"),
+                "--output",
+                out,
+                "--splits_from_folders",
+                "--label_from",
+                "top",
+                "--num_shards",
+                "1",
+            ]
+        )
+        == 0
+    )
     info = _info(out)
     assert info["splits"]["train"]["per_class"] == {"cats": 1, "dogs": 1}
     assert info["splits"]["test"]["per_class"] == {"cats": 1}

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pipeline.cli import main
+from pipeline import main
 from tests.records import mean_color
 from tests.records import read_errors
 from tests.records import read_examples
@@ -48,13 +48,14 @@ def test_every_image_is_written_or_an_error_row(tree, tmp_path, capsys):
         height, width = record["pixels"].shape[:2]
         assert (height, width) == (record["image/height"], record["image/width"])
         assert min(height, width) == min(100, min(height, width))  # shorter side, no upscale
-    sizes = {(r["image/filename"].decode().split("_")[-1], r["image/width"], r["image/height"])
-             for r in records}
+    sizes = {(r["image/filename"].decode().split("_")[-1], r["image/width"], r["image/height"]) for r in records}
     assert {("0.jpg", 150, 100), ("1.png", 100, 333), ("2.jpg", 64, 64), ("3.png", 100, 100)} == sizes
     errors = {(os.path.relpath(e["path"], tree), e["stage"], e["reason"]) for e in read_errors(tmp_path)}
-    assert errors == {("green/broken.jpg", "decode", "decode_error"),
-                      ("blue/empty.png", "decode", "empty_file"),
-                      ("stray.jpg", "label", "no_label")}
+    assert errors == {
+        ("green/broken.jpg", "decode", "decode_error"),
+        ("blue/empty.png", "decode", "empty_file"),
+        ("stray.jpg", "label", "no_label"),
+    }
     assert "matched 16 = written 12 + failed 3 + skipped (not images) 1" in capsys.readouterr().out
 
 
@@ -68,12 +69,27 @@ def test_labels_file_fixes_ids_and_rejects_other_classes(tree, tmp_path):
     assert {(r["image/class/text"], r["image/class/label"]) for r in records} == {(b"red", 0), (b"green", 1)}
     unknown = [e for e in read_errors(out) if e["reason"] == "unknown_label"]
     assert sorted(os.path.basename(e["path"]) for e in unknown) == sorted(
-        ["blue_0.jpg", "blue_1.png", "blue_2.jpg", "blue_3.png", "empty.png"])
+        ["blue_0.jpg", "blue_1.png", "blue_2.jpg", "blue_3.png", "empty.png"]
+    )
 
 
 def test_simple_schema_png_grayscale_center_crop(tree, tmp_path):
-    _run(tree, tmp_path, "--schema", "simple", "--image_format", "png", "--color", "grayscale",
-         "--resize_mode", "center_crop", "--image_size", "50", "--num_shards", "2")
+    _run(
+        tree,
+        tmp_path,
+        "--schema",
+        "simple",
+        "--image_format",
+        "png",
+        "--color",
+        "grayscale",
+        "--resize_mode",
+        "center_crop",
+        "--image_size",
+        "50",
+        "--num_shards",
+        "2",
+    )
     records = read_examples(shard_paths(tmp_path))
     assert len(records) == 12
     for record in records:

@@ -4,7 +4,7 @@ labels are the folder names as data, and nothing is written outside --output."""
 import json
 import os
 
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import download_prefix
 from tests.records import jpeg_bytes
 from tests.records import read_errors
@@ -15,8 +15,16 @@ from tests.records import shard_paths
 
 IMAGE = jpeg_bytes((24, 16))
 ODD_IMAGES = [
-    "ant s/a b.jpg", "ünïcödé/ü.jpg", "pct%20/x%2Fy.jpg", "plus+/a+b.jpg", "hash#/#1.jpg",
-    "what?/q?.jpg", "[x]/b[1].jpg", "star*/s*.jpg", "deep/er/nest/n.jpg", "train/t.jpg",
+    "ant s/a b.jpg",
+    "ünïcödé/ü.jpg",
+    "pct%20/x%2Fy.jpg",
+    "plus+/a+b.jpg",
+    "hash#/#1.jpg",
+    "what?/q?.jpg",
+    "[x]/b[1].jpg",
+    "star*/s*.jpg",
+    "deep/er/nest/n.jpg",
+    "train/t.jpg",
     "long/" + "a" * 900 + ".jpg",
 ]
 
@@ -24,14 +32,21 @@ ODD_IMAGES = [
 def test_odd_keys_on_s3(s3_client, bucket, s3_flags, tmp_path):
     for key in ODD_IMAGES:
         s3_client.put_object(Bucket=bucket, Key=f"in/{key}", Body=IMAGE)
-    for key, body in (("in/ants/", b""), ("in/ants/empty.jpg", b""), ("in/ants/.DS_Store", b"x"),
-                      ("in/ants/notes.txt", b"x"), ("in/ants/ok.jpg", IMAGE)):
+    for key, body in (
+        ("in/ants/", b""),
+        ("in/ants/empty.jpg", b""),
+        ("in/ants/.DS_Store", b"x"),
+        ("in/ants/notes.txt", b"x"),
+        ("in/ants/ok.jpg", IMAGE),
+    ):
         s3_client.put_object(Bucket=bucket, Key=key, Body=body)
-    assert main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out",
-                 "--num_shards", "2", *s3_flags]) == 0
+    assert main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--num_shards", "2", *s3_flags]) == 0
 
-    everything = {item["Key"] for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                  for item in page.get("Contents", [])}
+    everything = {
+        item["Key"]
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for item in page.get("Contents", [])
+    }
     written_keys = {k for k in everything if not k.startswith("in/")}
     assert all(k.startswith("out/") for k in written_keys), written_keys
     download_prefix(s3_client, bucket, "out", str(tmp_path))
@@ -41,7 +56,8 @@ def test_odd_keys_on_s3(s3_client, bucket, s3_flags, tmp_path):
         assert record["image/class/text"].decode() == record["image/filename"].decode().split("/")[-2]
     assert read_labels(tmp_path) == sorted({key.split("/")[-2] for key in ODD_IMAGES} | {"ants"})
     assert [(e["path"], e["reason"]) for e in read_errors(tmp_path)] == [
-        (f"s3://{bucket}/in/ants/empty.jpg", "empty_file")]
+        (f"s3://{bucket}/in/ants/empty.jpg", "empty_file")
+    ]
 
 
 def test_folder_names_are_data_not_paths(tmp_path):

@@ -12,21 +12,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import HYMENOPTERA
 from tests.conftest import download_prefix
 from tests.conftest import needs_hymenoptera
 from tests.mxnet_env import read_with_mxnet
 from tests.records import read_labels
 from tests.records import save_image
-from transforms import recordio
-from transforms import tfrecord
 from transforms.example_proto import parse_example
+from transforms.formats import recordio
+from transforms.formats import tfrecord
 
 # Per class, (width, height) of each image; every image has its own color.
-CLASSES = {"ants": [(40, 30), (31, 17), (64, 48), (23, 40), (50, 50), (33, 21), (18, 18)],
-           "bees": [(30, 40), (45, 25), (19, 33), (60, 20), (27, 27)],
-           "wasps": [(41, 29), (22, 38), (36, 36), (52, 24)]}
+CLASSES = {
+    "ants": [(40, 30), (31, 17), (64, 48), (23, 40), (50, 50), (33, 21), (18, 18)],
+    "bees": [(30, 40), (45, 25), (19, 33), (60, 20), (27, 27)],
+    "wasps": [(41, 29), (22, 38), (36, 36), (52, 24)],
+}
 SPLITS = ("train", "validation")
 
 
@@ -55,8 +57,7 @@ def _info(out):
 
 def _shards(out):
     """[(split, shard entry)] of dataset_info.json, in split and shard order."""
-    return [(split, entry) for split, info in sorted(_info(out)["splits"].items())
-            for entry in info["shards"]]
+    return [(split, entry) for split, info in sorted(_info(out)["splits"].items()) for entry in info["shards"]]
 
 
 def _list(out, entry):
@@ -85,15 +86,27 @@ def _read_all_with_mxnet(python, out):
 def test_mxnet_reads_every_record_by_key_and_by_scan(tree, tmp_path, mxnet_python, capsys):
     root, images = tree
     out = str(tmp_path / "out")
-    _run("--input", root, "--output", out, "--format", "recordio", "--validation_ratio", "0.25",
-         "--num_shards", "2", "--image_format", "png")
+    _run(
+        "--input",
+        root,
+        "--output",
+        out,
+        "--format",
+        "recordio",
+        "--validation_ratio",
+        "0.25",
+        "--num_shards",
+        "2",
+        "--image_format",
+        "png",
+    )
     assert "a .rec, .idx and .lst per shard" in capsys.readouterr().out
     labels = read_labels(out)
     assert labels == ["ants", "bees", "wasps"]
     shards = _shards(out)
     expected_files = {"labels.txt", "errors.jsonl", "dataset_info.json"}
     for split, entry in shards:
-        stem = entry["file"][:-len(".rec")]
+        stem = entry["file"][: -len(".rec")]
         assert entry["file"].startswith(split + "-") and entry["file"].endswith(".rec")
         assert (entry["index_file"], entry["list_file"]) == (stem + ".idx", stem + ".lst")
         expected_files |= {entry["file"], entry["index_file"], entry["list_file"]}
@@ -119,8 +132,7 @@ def test_mxnet_reads_every_record_by_key_and_by_scan(tree, tmp_path, mxnet_pytho
             assert record["pixels_sha256"] == hashlib.sha256(solid.tobytes()).hexdigest()
             seen.append(path)
         # Our reader sees the payloads MXNet does.
-        assert [hashlib.sha256(p).hexdigest() for p in _payloads(out, entry)] == [
-            r["sha256"] for r in records["scan"]]
+        assert [hashlib.sha256(p).hexdigest() for p in _payloads(out, entry)] == [r["sha256"] for r in records["scan"]]
     assert sorted(seen) == sorted(images)
 
     info = _info(out)
@@ -155,28 +167,39 @@ def _tfrecord_shards(out):
     for _, entry in _shards(out):
         with open(os.path.join(out, entry["file"]), "rb") as f:
             examples = [parse_example(r) for r in tfrecord.read_records(f.read())]
-        shards[entry["file"][:-len(".tfrecord")]] = [
-            (e["image/filename"][0].decode(), e["image/class/label"][0], e["image/encoded"][0])
-            for e in examples]
+        shards[entry["file"][: -len(".tfrecord")]] = [
+            (e["image/filename"][0].decode(), e["image/class/label"][0], e["image/encoded"][0]) for e in examples
+        ]
     return shards
 
 
 def test_same_images_splits_and_order_as_tfrecord(tree, tmp_path):
     root, _ = tree
-    flags = ["--input", root, "--validation_ratio", "0.3", "--num_shards", "train=2,validation=1",
-             "--image_size", "24", "--seed", "5"]
+    flags = [
+        "--input",
+        root,
+        "--validation_ratio",
+        "0.3",
+        "--num_shards",
+        "train=2,validation=1",
+        "--image_size",
+        "24",
+        "--seed",
+        "5",
+    ]
     _run(*flags, "--output", str(tmp_path / "tf"))
     _run(*flags, "--output", str(tmp_path / "rec"), "--format", "recordio")
     expected = _tfrecord_shards(str(tmp_path / "tf"))
     got = {}
     for _, entry in _shards(str(tmp_path / "rec")):
         records = []
-        for (index, label, path), payload in zip(_list(str(tmp_path / "rec"), entry),
-                                                 _payloads(str(tmp_path / "rec"), entry)):
+        for (index, label, path), payload in zip(
+            _list(str(tmp_path / "rec"), entry), _payloads(str(tmp_path / "rec"), entry)
+        ):
             header, encoded = recordio.unpack_header(payload)
             assert (header.id, header.label) == (index, label)
             records.append((path, int(header.label), encoded))
-        got[entry["file"][:-len(".rec")]] = records
+        got[entry["file"][: -len(".rec")]] = records
     assert got == expected
     assert sorted(got) == ["train-00000-of-00002", "train-00001-of-00002", "validation-00000-of-00001"]
 
@@ -188,8 +211,7 @@ def _files(out):
 def test_reruns_are_identical_and_a_format_switch_leaves_no_stale_shards(tree, tmp_path):
     root, _ = tree
     first, second = str(tmp_path / "a"), str(tmp_path / "b")
-    recordio_flags = ["--input", root, "--format", "recordio", "--num_shards", "2",
-                      "--color", "grayscale"]
+    recordio_flags = ["--input", root, "--format", "recordio", "--num_shards", "2", "--color", "grayscale"]
     _run(*recordio_flags, "--output", first, "--decode_threads", "1")
     _run(*recordio_flags, "--output", second, "--decode_threads", "3")
     assert _files(first) == _files(second)
@@ -205,11 +227,12 @@ def test_reruns_are_identical_and_a_format_switch_leaves_no_stale_shards(tree, t
 
 def test_recordio_on_s3(tree, s3_client, bucket, s3_flags, tmp_path):
     root, images = tree
-    _run("--input", root, "--output", f"s3://{bucket}/out", "--format", "recordio",
-         "--num_shards", "2", *s3_flags)
+    _run("--input", root, "--output", f"s3://{bucket}/out", "--format", "recordio", "--num_shards", "2", *s3_flags)
     names = download_prefix(s3_client, bucket, "out", str(tmp_path))
-    assert sorted(names) == sorted(["labels.txt", "errors.jsonl", "dataset_info.json"] + [
-        f"train-0000{i}-of-00002{suffix}" for i in (0, 1) for suffix in (".rec", ".idx", ".lst")])
+    assert sorted(names) == sorted(
+        ["labels.txt", "errors.jsonl", "dataset_info.json"]
+        + [f"train-0000{i}-of-00002{suffix}" for i in (0, 1) for suffix in (".rec", ".idx", ".lst")]
+    )
     paths = []
     for _, entry in _shards(str(tmp_path)):
         listed = _list(str(tmp_path), entry)
@@ -222,8 +245,20 @@ def test_recordio_on_s3(tree, s3_client, bucket, s3_flags, tmp_path):
 @needs_hymenoptera
 def test_hymenoptera_jpegs_read_back_with_mxnet(tmp_path, mxnet_python):
     out = str(tmp_path / "out")
-    _run("--input", HYMENOPTERA, "--output", out, "--format", "recordio", "--validation_ratio", "0.2",
-         "--num_shards", "2", "--image_size", "96")
+    _run(
+        "--input",
+        HYMENOPTERA,
+        "--output",
+        out,
+        "--format",
+        "recordio",
+        "--validation_ratio",
+        "0.2",
+        "--num_shards",
+        "2",
+        "--image_size",
+        "96",
+    )
     info = _info(out)
     assert read_labels(out) == ["ants", "bees"]
     read = _read_all_with_mxnet(mxnet_python, out)
@@ -231,8 +266,7 @@ def test_hymenoptera_jpegs_read_back_with_mxnet(tmp_path, mxnet_python):
     for _, entry in _shards(out):
         records = read[entry["file"]]
         assert records["scan"] == [{k: v for k, v in r.items() if k != "key"} for r in records["by_key"]]
-        for (index, _label, path), payload, record in zip(
-                _list(out, entry), _payloads(out, entry), records["by_key"]):
+        for (index, _label, path), payload, record in zip(_list(out, entry), _payloads(out, entry), records["by_key"]):
             assert record["header"] == [0, float(["ants", "bees"].index(path.split("/")[0])), index, 0]
             # The same JPEG as Pillow decodes it, within what two JPEG decoders differ by.
             pixels = np.asarray(Image.open(io.BytesIO(recordio.unpack_header(payload)[1])))

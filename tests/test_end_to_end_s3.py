@@ -23,23 +23,41 @@ from tests.records import shard_paths
 def test_hymenoptera_s3_to_s3_four_shards(s3_client, bucket, s3_flags, tmp_path):
     uploaded = upload_tree(s3_client, HYMENOPTERA, bucket, "photos")
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "--input", f"s3://{bucket}/photos",
-         "--output", f"s3://{bucket}/shards", "--num_shards", "4", "--image_size", "128",
-         "--log_level", "INFO", *s3_flags],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--input",
+            f"s3://{bucket}/photos",
+            "--output",
+            f"s3://{bucket}/shards",
+            "--num_shards",
+            "4",
+            "--image_size",
+            "128",
+            "--log_level",
+            "INFO",
+            *s3_flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     names = download_prefix(s3_client, bucket, "shards", str(tmp_path))
     assert names == ["dataset_info.json", "errors.jsonl", "labels.txt"] + [
-        f"train-{i:05d}-of-00004.tfrecord" for i in range(4)]
+        f"train-{i:05d}-of-00004.tfrecord" for i in range(4)
+    ]
     assert read_labels(tmp_path) == ["ants", "bees"]
 
     # The tree, counted here rather than by the code under test: 398 photos
     # (one of them a GIF placeholder), every one of which decodes.
     source_files = set()
     for folder, _, files in os.walk(HYMENOPTERA):
-        source_files.update(os.path.relpath(os.path.join(folder, name), HYMENOPTERA).replace(os.sep, "/")
-                            for name in files)
+        source_files.update(
+            os.path.relpath(os.path.join(folder, name), HYMENOPTERA).replace(os.sep, "/") for name in files
+        )
     expected = collections.Counter(name.split("/")[0] for name in source_files)
     assert expected == {"ants": 194, "bees": 204} and uploaded == 398
 
@@ -61,6 +79,5 @@ def test_hymenoptera_s3_to_s3_four_shards(s3_client, bucket, s3_flags, tmp_path)
     assert "matched 398 = written 398 + failed 0 + skipped (not images) 0" in result.stdout
     with open(tmp_path / "dataset_info.json", encoding="utf-8") as f:
         assert json.load(f)["counts"] == {"matched": 398, "written": 398, "failed": 0, "skipped": 0}
-    for output in (result.stdout, result.stderr, *(open(tmp_path / n, "rb").read().decode("latin-1")
-                                                    for n in names)):
+    for output in (result.stdout, result.stderr, *(open(tmp_path / n, "rb").read().decode("latin-1") for n in names)):
         assert SECRET_KEY not in output and ACCESS_KEY not in output

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from pipeline.cli import main
+from pipeline import main
 from tests.records import read_errors
 from tests.records import read_examples
 from tests.records import save_image
@@ -65,14 +65,30 @@ def test_reruns_give_identical_bytes_whatever_the_concurrency(tree, tmp_path):
     # The rerun in another process with another hash seed: anything placed or
     # ordered by Python's per-process hash() would come out different there.
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "--input", tree, "--output", second, "--num_shards", "3",
-         "--decode_threads", "7"],
-        cwd=ROOT, env=dict(os.environ, PYTHONHASHSEED=_other_hash_seed()),
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--input",
+            tree,
+            "--output",
+            second,
+            "--num_shards",
+            "3",
+            "--decode_threads",
+            "7",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONHASHSEED=_other_hash_seed()),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     expected = _files(first)
     assert sorted(expected) == ["dataset_info.json", "errors.jsonl", "labels.txt"] + [
-        f"train-{i:05d}-of-00003.tfrecord" for i in range(3)]
+        f"train-{i:05d}-of-00003.tfrecord" for i in range(3)
+    ]
     assert sorted(os.listdir(second)) == sorted(expected)
     for name, data in _files(second).items():
         assert data == expected[name], name
@@ -88,8 +104,7 @@ def test_the_same_tree_elsewhere_gives_the_same_shards(tree, tmp_path):
     shutil.copytree(tree, here)
     shutil.copytree(tree, elsewhere)
     for root, out in ((here, "a"), (elsewhere, "b")):
-        _run("--input", str(root), "--output", str(tmp_path / out), "--num_shards", "2",
-             "--validation_ratio", "0.25")
+        _run("--input", str(root), "--output", str(tmp_path / out), "--num_shards", "2", "--validation_ratio", "0.25")
     first, second = _files(str(tmp_path / "a")), _files(str(tmp_path / "b"))
     shards = [name for name in first if name.endswith(".tfrecord")]
     assert len(shards) == 4
@@ -129,17 +144,28 @@ def test_dataset_info_describes_every_shard(tree, tmp_path):
 
 
 def test_split_counts_are_exact_per_class(tree, tmp_path):
-    _run("--input", tree, "--output", str(tmp_path), "--validation_ratio", "0.2",
-         "--test_ratio", "0.1", "--num_shards", "train=3,validation=2,test=1")
+    _run(
+        "--input",
+        tree,
+        "--output",
+        str(tmp_path),
+        "--validation_ratio",
+        "0.2",
+        "--test_ratio",
+        "0.1",
+        "--num_shards",
+        "train=3,validation=2,test=1",
+    )
     splits = _info(tmp_path)["splits"]
     for label, size in CLASSES.items():
         for split, ratio in (("validation", 0.2), ("test", 0.1)):
             assert abs(splits[split]["per_class"][label] - ratio * size) <= 0.5
         assert sum(splits[s]["per_class"][label] for s in splits) == size
     assert sorted(os.path.basename(p) for p in shard_paths(tmp_path, "validation")) == [
-        "validation-00000-of-00002.tfrecord", "validation-00001-of-00002.tfrecord"]
-    names = {split: {r["image/filename"] for r in read_examples(shard_paths(tmp_path, split))}
-             for split in splits}
+        "validation-00000-of-00002.tfrecord",
+        "validation-00001-of-00002.tfrecord",
+    ]
+    names = {split: {r["image/filename"] for r in read_examples(shard_paths(tmp_path, split))} for split in splits}
     assert not names["train"] & names["validation"] and not names["train"] & names["test"]
 
 
@@ -150,8 +176,14 @@ def test_overwrite_replaces_the_dataset_completely(tree, tmp_path, capsys):
     assert main(["--input", tree, "--output", out, "--num_shards", "2"]) == 2
     assert "already holds a dataset" in capsys.readouterr().err
     _run("--input", tree, "--output", out, "--num_shards", "2", "--overwrite")
-    assert sorted(os.listdir(out)) == ["dataset_info.json", "errors.jsonl", "labels.txt", "notes.md",
-                                       "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    assert sorted(os.listdir(out)) == [
+        "dataset_info.json",
+        "errors.jsonl",
+        "labels.txt",
+        "notes.md",
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
 
 
 def test_splits_from_folders(tmp_path):
@@ -165,9 +197,10 @@ def test_splits_from_folders(tmp_path):
     _run("--input", str(root), "--output", str(out), "--splits_from_folders", "--num_shards", "2")
     info = _info(out)
     assert {s: v["per_class"] for s, v in info["splits"].items()} == {
-        "train": {"a": 5, "b": 5}, "validation": {"a": 2, "b": 2}}
-    assert [(e["path"].endswith("a/unsplit.png"), e["reason"]) for e in read_errors(out)] == [
-        (True, "no_split")]
+        "train": {"a": 5, "b": 5},
+        "validation": {"a": 2, "b": 2},
+    }
+    assert [(e["path"].endswith("a/unsplit.png"), e["reason"]) for e in read_errors(out)] == [(True, "no_split")]
 
 
 def test_shard_size_target_picks_the_shard_count(tree, tmp_path):
@@ -179,14 +212,14 @@ def test_shard_size_target_picks_the_shard_count(tree, tmp_path):
 
 
 def test_beam_writer_still_works(tree, tmp_path):
-    _run("--input", tree, "--output", str(tmp_path), "--writer", "beam", "--num_shards", "2",
-         "--validation_ratio", "0.2")
+    _run(
+        "--input", tree, "--output", str(tmp_path), "--writer", "beam", "--num_shards", "2", "--validation_ratio", "0.2"
+    )
     info = _info(tmp_path)
     assert info["writer"] == "beam"
     assert info["splits"]["validation"]["per_class"] == {"cat": 14, "dog": 10, "owl": 6}
     records = read_examples(shard_paths(tmp_path) + shard_paths(tmp_path, "validation"))
     assert len(records) == 150 == info["counts"]["written"]
-    assert {r["image/class/text"]: r["image/class/label"] for r in records} == {
-        b"cat": 0, b"dog": 1, b"owl": 2}
+    assert {r["image/class/text"]: r["image/class/label"] for r in records} == {b"cat": 0, b"dog": 1, b"owl": 2}
     for shard in info["splits"]["train"]["shards"]:
         assert hashlib.sha256((tmp_path / shard["file"]).read_bytes()).hexdigest() == shard["sha256"]

@@ -3,10 +3,10 @@
 import json
 import os
 
-from pipeline.cli import main
 import numpy as np
 from PIL import Image
 
+from pipeline import main
 from tests.records import read_errors
 from tests.records import read_examples
 from tests.records import save_image
@@ -18,16 +18,35 @@ def test_tiny_classes_warn_of_an_empty_split_and_thin_shards(tmp_path, capsys):
     for label in ("a", "b"):
         save_photo(str(tmp_path / "in" / label / "1.png"), fmt="PNG")
     out = str(tmp_path / "out")
-    assert main(["--input", str(tmp_path / "in"), "--output", out, "--validation_ratio", "0.1",
-                 "--num_shards", "3", "--image_size", "32"]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                str(tmp_path / "in"),
+                "--output",
+                out,
+                "--validation_ratio",
+                "0.1",
+                "--num_shards",
+                "3",
+                "--image_size",
+                "32",
+            ]
+        )
+        == 0
+    )
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
     # One image a class: none goes to validation, and each class misses a shard.
     assert info["warnings"] == {
         "empty_splits": ["validation"],
-        "classes_with_fewer_images_than_shards": {"count": 2, "first": [
-            {"split": "train", "class": "a", "images": 1, "shards": 2},
-            {"split": "train", "class": "b", "images": 1, "shards": 2}]},
+        "classes_with_fewer_images_than_shards": {
+            "count": 2,
+            "first": [
+                {"split": "train", "class": "a", "images": 1, "shards": 2},
+                {"split": "train", "class": "b", "images": 1, "shards": 2},
+            ],
+        },
     }
     summary = capsys.readouterr().out
     assert "warning: the validation split asked for got no images" in summary
@@ -40,8 +59,7 @@ def test_a_clean_dataset_has_no_warnings(tmp_path, capsys):
         for n in range(4):
             save_photo(str(tmp_path / "in" / label / f"{n}.png"), seed=n)
     out = str(tmp_path / "out")
-    assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "2",
-                 "--image_size", "48"]) == 0
+    assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "2", "--image_size", "48"]) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:
         assert "warnings" not in json.load(f)
     assert "warning" not in capsys.readouterr().out
@@ -56,24 +74,41 @@ def _sizes_tree(root):
 
 def test_images_smaller_than_asked_are_counted(tmp_path, capsys):
     tree, out = _sizes_tree(tmp_path / "in"), str(tmp_path / "out")
-    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "64",
-                 "--resize_mode", "center_crop"]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                tree,
+                "--output",
+                out,
+                "--num_shards",
+                "1",
+                "--image_size",
+                "64",
+                "--resize_mode",
+                "center_crop",
+            ]
+        )
+        == 0
+    )
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
     assert info["warnings"] == {"images_smaller_than_requested": {"count": 3, "smallest_side": 20}}
-    assert ("warning: 3 images are stored smaller than --image_size asked (never upscaled; the smallest "
-            "side is 20 px)") in capsys.readouterr().out
+    assert (
+        "warning: 3 images are stored smaller than --image_size asked (never upscaled; the smallest side is 20 px)"
+    ) in capsys.readouterr().out
 
 
 def test_min_size_makes_them_error_rows(tmp_path):
     tree, out = _sizes_tree(tmp_path / "in"), str(tmp_path / "out")
-    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "64",
-                 "--min_size", "50"]) == 0
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--image_size", "64", "--min_size", "50"]) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
     rows = sorted((os.path.basename(row["path"]), row["reason"], row["message"]) for row in read_errors(out))
-    assert rows == [("0.png", "too_small", "the shorter side is 20 px, below --min_size=50"),
-                    ("1.png", "too_small", "the shorter side is 30 px, below --min_size=50")]
+    assert rows == [
+        ("0.png", "too_small", "the shorter side is 20 px, below --min_size=50"),
+        ("1.png", "too_small", "the shorter side is 30 px, below --min_size=50"),
+    ]
     assert info["counts"]["written"] == 2 and info["image"]["min_size"] == 50
     # 60 px is still short of 64: counted, not rejected.
     assert info["warnings"] == {"images_smaller_than_requested": {"count": 1, "smallest_side": 60}}
@@ -92,8 +127,10 @@ def test_flat_and_noise_images_are_written_and_named_in_a_warning(tmp_path, caps
     assert main(["--input", str(tree), "--output", out, "--num_shards", "1", "--image_size", "40"]) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
-    assert info["warnings"] == {"images_flat": {"count": 1, "first": ["cats/placeholder.png"]},
-                                "images_like_noise": {"count": 1, "first": ["dogs/static.png"]}}
+    assert info["warnings"] == {
+        "images_flat": {"count": 1, "first": ["cats/placeholder.png"]},
+        "images_like_noise": {"count": 1, "first": ["dogs/static.png"]},
+    }
     assert info["counts"] == {"matched": 6, "written": 6, "failed": 0, "skipped": 0}
     assert len(read_examples(shard_paths(out))) == 6  # Warned of, not rejected.
     summary = capsys.readouterr().out

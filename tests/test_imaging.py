@@ -28,16 +28,19 @@ def _pixels(converted):
     return np.asarray(_decode(converted).convert("RGB"), dtype=np.int64)
 
 
-@pytest.mark.parametrize("mode,size,expected", [
-    ("shorter_side", (400, 200), (200, 100)),
-    ("shorter_side", (50, 80), (50, 80)),       # never upscaled
-    ("fit", (400, 200), (100, 50)),
-    ("fit", (60, 90), (60, 90)),                # never upscaled
-    ("exact", (400, 200), (100, 100)),
-    ("exact", (30, 20), (100, 100)),            # exact may upscale
-    ("center_crop", (400, 200), (100, 100)),
-    ("center_crop", (80, 60), (60, 60)),        # smaller: central square, no upscale
-])
+@pytest.mark.parametrize(
+    "mode,size,expected",
+    [
+        ("shorter_side", (400, 200), (200, 100)),
+        ("shorter_side", (50, 80), (50, 80)),  # never upscaled
+        ("fit", (400, 200), (100, 50)),
+        ("fit", (60, 90), (60, 90)),  # never upscaled
+        ("exact", (400, 200), (100, 100)),
+        ("exact", (30, 20), (100, 100)),  # exact may upscale
+        ("center_crop", (400, 200), (100, 100)),
+        ("center_crop", (80, 60), (60, 60)),  # smaller: central square, no upscale
+    ],
+)
 def test_resize_modes(mode, size, expected):
     data = _encode(Image.new("RGB", size, (10, 20, 30)), "PNG")
     out = convert_image(data, ImageSettings(size=100, resize_mode=mode, image_format="png"))
@@ -48,8 +51,7 @@ def test_resize_modes(mode, size, expected):
 def test_center_crop_keeps_the_center():
     image = Image.new("RGB", (300, 100), (255, 0, 0))
     image.paste((0, 0, 255), (100, 0, 200, 100))  # blue middle third
-    out = convert_image(_encode(image, "PNG"),
-                        ImageSettings(size=50, resize_mode="center_crop", image_format="png"))
+    out = convert_image(_encode(image, "PNG"), ImageSettings(size=50, resize_mode="center_crop", image_format="png"))
     pixels = _pixels(out)
     assert pixels.shape == (50, 50, 3)
     assert (pixels[:, :, 2] > 250).all() and (pixels[:, :, 0] < 5).all()
@@ -59,8 +61,14 @@ def test_center_crop_keeps_the_center():
 # (worked out from the EXIF 2.3 tag 0x0112 table: which side the stored row 0
 # and column 0 are seen on). 5..8 also swap width and height.
 _UPRIGHT_CORNER_OF_STORED_TOP_LEFT = {
-    1: "top_left", 2: "top_right", 3: "bottom_right", 4: "bottom_left",
-    5: "top_left", 6: "top_right", 7: "bottom_right", 8: "bottom_left",
+    1: "top_left",
+    2: "top_right",
+    3: "bottom_right",
+    4: "bottom_left",
+    5: "top_left",
+    6: "top_right",
+    7: "bottom_right",
+    8: "bottom_left",
 }
 
 
@@ -78,8 +86,12 @@ def test_exif_orientation_makes_the_image_upright(orientation):
     assert (out.width, out.height) == expected
     pixels = _pixels(out)
     height, width = pixels.shape[:2]
-    corners = {"top_left": pixels[5, 5], "top_right": pixels[5, width - 6],
-               "bottom_left": pixels[height - 6, 5], "bottom_right": pixels[height - 6, width - 6]}
+    corners = {
+        "top_left": pixels[5, 5],
+        "top_right": pixels[5, width - 6],
+        "bottom_left": pixels[height - 6, 5],
+        "bottom_right": pixels[height - 6, width - 6],
+    }
     red = sorted(name for name, (r, g, b) in corners.items() if r > 200 and b < 55)
     assert red == [_UPRIGHT_CORNER_OF_STORED_TOP_LEFT[orientation]]
     # Pillow's own reading of the tag agrees, pixel for pixel.
@@ -167,11 +179,14 @@ def test_large_jpeg_is_draft_decoded(monkeypatch):
     assert seen["source"] == (250, 200)
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"", "decode_error"),
-    (b"not an image at all", "decode_error"),
-    (jpeg_bytes((64, 64))[:300], "decode_error"),  # truncated
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "decode_error"),
+        (b"not an image at all", "decode_error"),
+        (jpeg_bytes((64, 64))[:300], "decode_error"),  # truncated
+    ],
+)
 def test_undecodable_bytes_raise_image_error(data, reason):
     with pytest.raises(ImageError) as error:
         convert_image(data, ImageSettings())
@@ -200,9 +215,17 @@ def test_encoding_is_deterministic():
     assert convert_image(data, ImageSettings()).encoded == convert_image(data, ImageSettings()).encoded
 
 
-@pytest.mark.parametrize("field,value", [
-    ("size", 0), ("resize_mode", "stretch"), ("image_format", "gif"), ("color", "cmyk"),
-    ("jpeg_quality", 101), ("max_pixels", 0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("size", 0),
+        ("resize_mode", "stretch"),
+        ("image_format", "gif"),
+        ("color", "cmyk"),
+        ("jpeg_quality", 101),
+        ("max_pixels", 0),
+    ],
+)
 def test_settings_reject_bad_values(field, value):
     with pytest.raises(ValueError):
         ImageSettings(**{field: value})

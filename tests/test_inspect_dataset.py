@@ -11,15 +11,18 @@ import threading
 
 import pytest
 
-from pipeline.cli import main as cli_main
-from pipeline.inspect_records import ProgressBar
+from pipeline import main as cli_main
+from pipeline import progress
+from pipeline.inspection import checks
 from tests.conftest import ACCESS_KEY
 from tests.conftest import SECRET_KEY
+from tests.conftest import stderr_lines
 from tests.conftest import upload_tree
 from tests.records import save_image
-from transforms import tfrecord
 from transforms.example_proto import parse_example
 from transforms.example_proto import serialize_example
+from transforms.formats import recordio
+from transforms.formats import tfrecord
 
 CLASSES = ("blue", "green", "red")
 PER_CLASS = 5
@@ -61,7 +64,7 @@ def inspect(capsys, *args):
 
 
 def error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
+    err = stderr_lines(capsys.readouterr().err)
     assert len(err) == 1, err
     assert err[0].startswith("im2tfrecord inspect: error: ")
     return err[0]
@@ -77,7 +80,9 @@ def test_converted_dataset_is_valid_with_the_converted_counts(dataset, capsys):
     assert doc["records_read"] == 3 * PER_CLASS
     assert per_class(doc) == EXPECTED
     assert {name: split["counts_from"] for name, split in doc["splits"].items()} == {
-        "train": "records", "validation": "records"}
+        "train": "records",
+        "validation": "records",
+    }
     info = json.loads((dataset / "dataset_info.json").read_text())
     for name, split in doc["splits"].items():
         assert split["num_shards"] == 2
@@ -152,7 +157,8 @@ def test_deleted_shard_is_missing(copy, capsys):
     code, doc, _ = inspect(capsys, copy)
     assert code == 1
     assert [(p["file"], p["reason"]) for p in doc["problems"]] == [
-        ("validation-00001-of-00002.tfrecord", "missing_shard")]
+        ("validation-00001-of-00002.tfrecord", "missing_shard")
+    ]
     assert doc["splits"]["train"]["counts_from"] == "records"
 
 
@@ -160,16 +166,17 @@ def test_stray_shard_file_is_reported(copy, capsys):
     shutil.copy(copy / TRAIN_0, copy / "train-00007-of-00009.tfrecord")
     code, doc, _ = inspect(capsys, copy, "--quick")
     assert code == 1
-    assert [(p["file"], p["reason"]) for p in doc["problems"]] == [
-        ("train-00007-of-00009.tfrecord", "unlisted_shard")]
+    assert [(p["file"], p["reason"]) for p in doc["problems"]] == [("train-00007-of-00009.tfrecord", "unlisted_shard")]
 
 
 def test_label_that_disagrees_with_its_class_text(copy, capsys):
     """Two records of different classes swap labels: the counts still add up and
     the files match dataset_info.json, so only the label check can catch it."""
     shard = copy / TRAIN_0
-    records = [{key: values[0] for key, values in parse_example(record).items()}
-               for record in tfrecord.read_records(shard.read_bytes())]
+    records = [
+        {key: values[0] for key, values in parse_example(record).items()}
+        for record in tfrecord.read_records(shard.read_bytes())
+    ]
     first = next(i for i, r in enumerate(records) if r["image/class/label"] == 0)
     second = next(i for i, r in enumerate(records) if r["image/class/label"] == 2)
     records[first]["image/class/label"], records[second]["image/class/label"] = 2, 0
@@ -188,8 +195,10 @@ def test_label_that_disagrees_with_its_class_text(copy, capsys):
 
 def test_each_bad_record_is_named_with_its_reason(copy, capsys):
     shard = copy / TRAIN_0
-    records = [{key: values[0] for key, values in parse_example(record).items()}
-               for record in tfrecord.read_records(shard.read_bytes())]
+    records = [
+        {key: values[0] for key, values in parse_example(record).items()}
+        for record in tfrecord.read_records(shard.read_bytes())
+    ]
     records[0]["image/encoded"] = b"\xff\xd8\xff not a jpeg"
     records[1]["image/height"] += 1
     del records[2]["image/filename"]
@@ -202,14 +211,21 @@ def test_each_bad_record_is_named_with_its_reason(copy, capsys):
     code, doc, _ = inspect(capsys, copy)
     assert code == 1
     found = {(p["record"], p["reason"]) for p in doc["problems"] if p["file"] == TRAIN_0}
-    assert found == {(0, "bad_image"), (1, "image_mismatch"), (2, "bad_feature"),
-                     (3, "label_out_of_range"), (4, "bad_example")}
+    assert found == {
+        (0, "bad_image"),
+        (1, "image_mismatch"),
+        (2, "bad_feature"),
+        (3, "label_out_of_range"),
+        (4, "bad_example"),
+    }
     # Three records have no usable label, so the split's classes come up short.
     assert set(doc["problems_by_reason"]) == {r for _, r in found} | {"count_mismatch"}
     mismatch = next(p["message"] for p in doc["problems"] if p["reason"] == "image_mismatch")
     height = records[1]["image/height"]
-    assert mismatch.endswith(f"the image is {records[1]['image/width']}x{height - 1}x3, "
-                             f"the record says {records[1]['image/width']}x{height}x3")
+    assert mismatch.endswith(
+        f"the image is {records[1]['image/width']}x{height - 1}x3, "
+        f"the record says {records[1]['image/width']}x{height}x3"
+    )
 
 
 def _fix_checksum(folder, name):
@@ -248,23 +264,32 @@ def test_s3_debug_log_names_no_credentials(dataset, s3_client, bucket, s3_flags)
     """At DEBUG botocore logs signed request headers, which hold the access key id."""
     upload_tree(s3_client, str(dataset), bucket, "colors")
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "inspect", f"s3://{bucket}/colors", "--log_level", "DEBUG",
-         *s3_flags], capture_output=True, text=True, timeout=300)
+        [sys.executable, "-m", "pipeline", "inspect", f"s3://{bucket}/colors", "--log_level", "DEBUG", *s3_flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     # The debug log was on: botocore logged each signed request, whose
     # Authorization header names the key id, and the key id was blanked.
-    sent = [line for line in result.stderr.splitlines()
-            if re.match(r"DEBUG\W+botocore\.endpoint\W", line) and "Sending http request" in line]
+    sent = [
+        line
+        for line in result.stderr.splitlines()
+        if re.match(r"DEBUG\W+botocore\.endpoint\W", line) and "Sending http request" in line
+    ]
     assert sent, result.stderr[-3000:]
     assert all("Authorization" in line and "Credential=***/" in line for line in sent), sent[0]
     for output in (result.stdout, result.stderr):
         assert SECRET_KEY not in output and ACCESS_KEY not in output
 
 
-@pytest.mark.parametrize("prefix,expected", [
-    ("s3://no-such-bucket-for-inspect/data", "S3 bucket 'no-such-bucket-for-inspect' does not exist"),
-    ("s3://{bucket}/nothing-here", "not an im2tfrecord dataset (no dataset_info.json): s3://{bucket}/nothing-here"),
-])
+@pytest.mark.parametrize(
+    "prefix,expected",
+    [
+        ("s3://no-such-bucket-for-inspect/data", "S3 bucket 'no-such-bucket-for-inspect' does not exist"),
+        ("s3://{bucket}/nothing-here", "not an im2tfrecord dataset (no dataset_info.json): s3://{bucket}/nothing-here"),
+    ],
+)
 def test_s3_wrong_place_is_a_wrong_invocation(prefix, expected, bucket, s3_flags, capsys):
     assert cli_main(["inspect", prefix.format(bucket=bucket), *s3_flags]) == 2
     line = error_line(capsys)
@@ -278,18 +303,23 @@ def test_not_our_dataset_info_is_a_wrong_invocation(tmp_path, capsys):
     assert "is not an im2tfrecord one" in error_line(capsys)
 
 
-@pytest.mark.parametrize("args,expected", [
-    ([], "the following arguments are required: PREFIX"),
-    (["{missing}"], "not an im2tfrecord dataset (no dataset_info.json)"),
-    (["{dataset}", "--split", "test"],
-     "--split test: {dataset} has no such split (it has train, validation)"),
-    (["{dataset}", "--samples_per_class", "0"], "--samples_per_class must be 1 to 64, got 0"),
-    (["{dataset}", "--contact_sheet", "{missing}/sheet.png"], "does not exist"),
-    (["{dataset}", "--contact_sheet", "s3://bucket/sheet.png"], "must be a local path"),
-    (["{dataset}", "--quik"], "unrecognized argument --quik (did you mean --quick?)"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ([], "the following arguments are required: PREFIX"),
+        (["{missing}"], "{missing} does not exist"),
+        (["{dataset}/labels.txt"], "{dataset}/labels.txt is a file: name the dataset's folder"),
+        (["{tmp}"], "not an im2tfrecord dataset (no dataset_info.json)"),
+        (["{dataset}", "--s3_endpoint_url", "notaurl"], "--s3_endpoint_url must be a URL such as"),
+        (["{dataset}", "--split", "test"], "--split test: {dataset} has no such split (it has train, validation)"),
+        (["{dataset}", "--samples_per_class", "0"], "--samples_per_class must be 1 to 64, got 0"),
+        (["{dataset}", "--contact_sheet", "{missing}/sheet.png"], "does not exist"),
+        (["{dataset}", "--contact_sheet", "s3://bucket/sheet.png"], "must be a local path"),
+        (["{dataset}", "--quik"], "unrecognized argument --quik (did you mean --quick?)"),
+    ],
+)
 def test_wrong_invocations_fail_with_one_line(args, expected, dataset, tmp_path, capsys):
-    values = {"dataset": str(dataset), "missing": str(tmp_path / "missing")}
+    values = {"dataset": str(dataset), "missing": str(tmp_path / "missing"), "tmp": str(tmp_path)}
     assert cli_main(["inspect", *(a.format(**values) for a in args)]) == 2
     assert expected.format(**values) in error_line(capsys)
 
@@ -298,32 +328,64 @@ def test_help_explains_with_examples(capsys):
     assert cli_main(["inspect", "--help"]) == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "im2tfrecord inspect ./shards --contact_sheet sheet.png" in out
-    for flag in ("--quick", "--split", "--contact_sheet", "--samples_per_class", "--json",
-                 "--s3_endpoint_url", "--s3_secret_access_key", "--s3_disable_ssl", "--log_level"):
+    for flag in (
+        "--quick",
+        "--split",
+        "--contact_sheet",
+        "--samples_per_class",
+        "--json",
+        "--s3_endpoint_url",
+        "--s3_secret_access_key",
+        "--s3_disable_ssl",
+        "--log_level",
+    ):
         assert flag in out, flag
     assert "exit codes: 0" in out
 
 
-def test_recordio_is_checked_by_files_and_sha256_only(images, tmp_path, capsys):
+REC_0 = "train-00000-of-00002.rec"
+
+
+def test_recordio_is_checked_record_by_record(images, tmp_path, capsys):
     out = tmp_path / "recordio"
-    assert cli_main(["--input", str(images), "--output", str(out), "--format", "recordio",
-                     *CONVERT]) == 0
+    assert cli_main(["--input", str(images), "--output", str(out), "--format", "recordio", *CONVERT]) == 0
     capsys.readouterr()
     code, doc, _ = inspect(capsys, out)
-    assert code == 0 and not doc["records_checked"]
+    assert (code, doc["records_checked"], doc["records_read"]) == (0, True, 15)
     assert per_class(doc) == EXPECTED
-    assert any("RecordIO records are not validated" in note for note in doc["notes"])
+    assert {split["counts_from"] for split in doc["splits"].values()} == {"records"}
 
-    rec = out / "train-00000-of-00002.rec"
-    data = bytearray(rec.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    rec.write_bytes(bytes(data))
+    # Rewritten records, each wrong in one way, in a shard whose sha256 is then fixed.
+    with open(out / REC_0, "rb") as f:
+        payloads = list(recordio.read_records(f))
+    headers = [recordio.unpack_header(payload) for payload in payloads]
+    payloads[0] = recordio.pack_header(headers[0][0].label, 0) + b"\xff\xd8\xff not a jpeg"
+    payloads[1] = recordio.pack_header(7, 1) + headers[1][1]  # 3 classes: ids 0..2
+    payloads[2] = recordio.pack_header(1.5, 2) + headers[2][1]
+    payloads[3] = b"short"
+    (out / REC_0).write_bytes(b"".join(recordio.frame(payload) for payload in payloads))
+    _fix_checksum(out, REC_0)
     (out / "train-00001-of-00002.idx").unlink()
     code, doc, _ = inspect(capsys, out)
     assert code == 1
-    assert sorted((p["file"], p["reason"]) for p in doc["problems"]) == [
-        ("train-00000-of-00002.rec", "checksum_mismatch"),
-        ("train-00001-of-00002.idx", "missing_shard")]
+    found = {(p["file"], p.get("record"), p["reason"]) for p in doc["problems"] if p["file"] != "dataset_info.json"}
+    assert found == {
+        (REC_0, 0, "bad_image"),
+        (REC_0, 1, "label_out_of_range"),
+        (REC_0, 2, "bad_header"),
+        (REC_0, 3, "bad_record"),
+        ("train-00001-of-00002.idx", None, "missing_shard"),
+    }
+
+    # A broken magic word: the records after it cannot be found.
+    data = bytearray((out / REC_0).read_bytes())
+    data[len(recordio.frame(payloads[0]))] ^= 0xFF
+    (out / REC_0).write_bytes(bytes(data))
+    _fix_checksum(out, REC_0)
+    code, doc, _ = inspect(capsys, out)
+    corrupt = [p for p in doc["problems"] if p["reason"] == "corrupt_record"]
+    assert [(p["file"], p["record"]) for p in corrupt] == [(REC_0, 1)]
+    assert "no RecordIO magic word at byte" in corrupt[0]["message"]
 
 
 class _Terminal(io.StringIO):
@@ -343,13 +405,15 @@ class _Terminal(io.StringIO):
         return written
 
 
-def test_progress_bar_redraws_in_place_and_leaves_nothing():
+def test_progress_line_redraws_in_place_and_leaves_nothing():
     terminal = _Terminal()
-    with ProgressBar(10, 4 * 1024 * 1024, stream=terminal, interval_s=0.01) as bar:
-        bar.add(records=4, num_bytes=1024 * 1024)
-        assert bar.line().startswith("checking: 4/10 records, 1.0/4.0 MiB (25%), ")
-        # However late the bar's thread runs on a busy machine.
+    tally = checks._Tally(10, 4 * 1024 * 1024)
+    with progress.Progress("checking", tally.reading, stream=terminal, interval_s=0.01) as line:
+        tally.add(records=4, num_bytes=1024 * 1024)
+        assert line.line().startswith("checking: 1.0/4.0 MiB (25%), ")
+        assert line.line().endswith("; 4/10 records")
+        # However late the line's thread runs on a busy machine.
         assert terminal.drawn.wait(timeout=60)
     shown = terminal.getvalue()
-    assert "checking: 4/10 records" in shown and "\n" not in shown
+    assert "checking: 1.0/4.0 MiB" in shown and "\n" not in shown
     assert shown.rsplit("\r", 1)[-1] == "" and not shown.rsplit("\r", 2)[-2].strip()

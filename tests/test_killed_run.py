@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from tests.conftest import stderr_lines
 from tests.records import save_image
-from transforms import tfrecord
+from transforms.formats import tfrecord
 from transforms.layout import parse_shard_name
 from transforms.resume import DONE_PREFIX as RESUME_PREFIX
 from transforms.storage import is_temporary
@@ -25,15 +26,32 @@ def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("killed")
     for label in ("a", "b"):
         for n in range(150):
-            save_image(str(root / label / f"{n:03d}.png"), size=(300, 200),
-                       color=(n, 255 - n, 40 if label == "a" else 200), fmt="PNG")
+            save_image(
+                str(root / label / f"{n:03d}.png"),
+                size=(300, 200),
+                color=(n, 255 - n, 40 if label == "a" else 200),
+                fmt="PNG",
+            )
     return str(root)
 
 
 def _command(tree, out, num_shards=4):
     # One decode at a time keeps the run long enough to be caught mid-write.
-    return [sys.executable, "-m", "pipeline", "--input", tree, "--output", out, "--num_shards",
-            str(num_shards), "--decode_threads", "1", "--image_format", "png"]
+    return [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "--input",
+        tree,
+        "--output",
+        out,
+        "--num_shards",
+        str(num_shards),
+        "--decode_threads",
+        "1",
+        "--image_format",
+        "png",
+    ]
 
 
 def _freeze_when(process, out, ready):
@@ -57,7 +75,7 @@ def _freeze_when(process, out, ready):
 def _one_done_another_writing(names):
     """A shard complete (in place, with its resume record) while another is
     still being written (a temporary, or in place without its record)."""
-    done = {n[len(RESUME_PREFIX):-len(".json")] for n in names if n.startswith(RESUME_PREFIX)}
+    done = {n[len(RESUME_PREFIX) : -len(".json")] for n in names if n.startswith(RESUME_PREFIX)}
     in_place = {n for n in names if parse_shard_name(n)}
     return bool(done & in_place) and (any(is_temporary(n) for n in names) or bool(in_place - done))
 
@@ -107,9 +125,10 @@ def test_interrupt_mid_write_stops_with_one_line(signum, code, tree, tmp_path):
     process.send_signal(signum)
     _, err = process.communicate(timeout=_WAIT_S)
     assert process.returncode == code
-    lines = [line for line in err.strip().splitlines() if not line.startswith("progress: ")]
-    assert lines == [f"im2tfrecord: error: interrupted by {signal.Signals(signum).name}; "
-                     "nothing partial is left under a final name"], err[-2000:]
+    lines = stderr_lines(err)
+    assert lines == [
+        f"im2tfrecord: error: interrupted by {signal.Signals(signum).name}; nothing partial is left under a final name"
+    ], err[-2000:]
     left = os.listdir(out)
     assert "dataset_info.json" not in left
     for name in left:
@@ -131,7 +150,7 @@ def _kill_after_a_complete_shard(tree, out):
         done = [n for n in os.listdir(out) if n.startswith(RESUME_PREFIX)] if os.path.isdir(out) else []
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    complete = [n[len(RESUME_PREFIX):-len(".json")] for n in os.listdir(out) if n.startswith(RESUME_PREFIX)]
+    complete = [n[len(RESUME_PREFIX) : -len(".json")] for n in os.listdir(out) if n.startswith(RESUME_PREFIX)]
     assert complete and "dataset_info.json" not in os.listdir(out)
     return complete
 
@@ -159,13 +178,14 @@ def test_rerun_after_a_kill_reuses_the_complete_shards(tree, tmp_path):
     assert _inodes(killed, complete) == before
     # And the summary says so, with the kept shards' own record counts.
     with open(os.path.join(clean, "dataset_info.json")) as f:
-        sizes = {s["file"]: s["num_examples"] for split in json.load(f)["splits"].values()
-                 for s in split["shards"]}
+        sizes = {s["file"]: s["num_examples"] for split in json.load(f)["splits"].values() for s in split["shards"]}
     kept = sum(sizes[name] for name in complete)
     shards = f"{len(complete)} shard" + ("" if len(complete) == 1 else "s")
     images = f"{kept} image" + ("" if kept == 1 else "s")
-    assert (f"  resumed: {shards} ({images}) complete from an interrupted run were verified "
-            "and kept; the rest were converted") in rerun.stdout.splitlines()
+    assert (
+        f"  resumed: {shards} ({images}) complete from an interrupted run were verified "
+        "and kept; the rest were converted"
+    ) in rerun.stdout.splitlines()
 
 
 def test_a_complete_shard_whose_bytes_changed_is_converted_again(tree, tmp_path):

@@ -40,12 +40,13 @@ def test_key_by_label_rejects_top_level_and_unknown_classes():
     paths = ["/in/ants/1.jpg", "/in/bees/2.jpg", "/in/top.jpg", "/in/wasps/3.jpg"]
     with local_pipeline() as p:
         keyed = p | beam.Create(paths) | KeyByLabel("/in", known_labels=["ants", "bees"])
-        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("bees", "/in/bees/2.jpg")]),
-                    label="keyed")
+        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("bees", "/in/bees/2.jpg")]), label="keyed")
         reasons = keyed.errors | beam.Map(lambda row: (row["path"], row["stage"], row["reason"]))
-        assert_that(reasons, equal_to([("/in/top.jpg", "label", "no_label"),
-                                       ("/in/wasps/3.jpg", "label", "unknown_label")]),
-                    label="errors")
+        assert_that(
+            reasons,
+            equal_to([("/in/top.jpg", "label", "no_label"), ("/in/wasps/3.jpg", "label", "unknown_label")]),
+            label="errors",
+        )
 
 
 def test_class_names_are_sorted_and_distinct():
@@ -90,17 +91,35 @@ def test_key_by_label_outputs_in_full():
     paths = ["/in/ants/1.jpg", "/in/top.jpg", "/in/bad\tname/2.jpg", "/in/wasps/3.jpg", "/in/ants/2019/4.jpg"]
     with local_pipeline() as p:
         keyed = p | beam.Create(paths) | KeyByLabel("/in/", known_labels=["ants", "bad\tname", "2019"])
-        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("2019", "/in/ants/2019/4.jpg")]),
-                    label="keyed")
+        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("2019", "/in/ants/2019/4.jpg")]), label="keyed")
         assert_that(keyed.folders, equal_to([("ants", "ants"), ("2019", "ants/2019")]), label="folders")
-        assert_that(keyed.errors, equal_to([
-            {"path": "/in/top.jpg", "stage": "label", "reason": "no_label",
-             "message": "image is directly under --input; put it in a <label>/ folder"},
-            {"path": "/in/bad\tname/2.jpg", "stage": "label", "reason": "bad_label",
-             "message": "class folder 'bad\\tname' contains control characters (labels.txt holds one "
-                        "class per line)"},
-            {"path": "/in/wasps/3.jpg", "stage": "label", "reason": "unknown_label",
-             "message": "class folder 'wasps' is not in --labels_file"}]), label="errors")
+        assert_that(
+            keyed.errors,
+            equal_to(
+                [
+                    {
+                        "path": "/in/top.jpg",
+                        "stage": "label",
+                        "reason": "no_label",
+                        "message": "image is directly under --input; put it in a <label>/ folder",
+                    },
+                    {
+                        "path": "/in/bad\tname/2.jpg",
+                        "stage": "label",
+                        "reason": "bad_label",
+                        "message": "class folder 'bad\\tname' contains control characters (labels.txt holds one "
+                        "class per line)",
+                    },
+                    {
+                        "path": "/in/wasps/3.jpg",
+                        "stage": "label",
+                        "reason": "unknown_label",
+                        "message": "class folder 'wasps' is not in --labels_file",
+                    },
+                ]
+            ),
+            label="errors",
+        )
 
 
 def test_top_takes_the_first_folder_at_any_depth():

@@ -5,7 +5,7 @@ from transforms.layout import shard_name
 
 
 def test_shard_names_round_trip():
-    assert shard_name("train", 3, 16) == "train-00003-of-00016.tfrecord"
+    assert shard_name("train", 3, 16, ".tfrecord") == "train-00003-of-00016.tfrecord"
     assert shard_name("train", 3, 16, ".rec") == "train-00003-of-00016.rec"
     assert parse_shard_name("validation-00001-of-00002.tfrecord") == ("validation", 1, 2)
     for suffix in (".rec", ".idx", ".lst"):
@@ -16,20 +16,42 @@ def test_shard_names_round_trip():
 
 
 def test_dataset_files_are_only_ours():
-    for name in ("labels.txt", "errors.jsonl", "dataset_info.json", "test-00000-of-00001.tfrecord",
-                 ".train-00000-of-00001.tfrecord.inprogress-" + "0" * 32,
-                 "train-00000-of-00002.rec", "train-00000-of-00002.idx", "train-00000-of-00002.lst",
-                 ".train-00000-of-00002.idx.inprogress-" + "f" * 32):
+    for name in (
+        "labels.txt",
+        "errors.jsonl",
+        "dataset_info.json",
+        "test-00000-of-00001.tfrecord",
+        ".train-00000-of-00001.tfrecord.inprogress-" + "0" * 32,
+        "train-00000-of-00002.rec",
+        "train-00000-of-00002.idx",
+        "train-00000-of-00002.lst",
+        ".train-00000-of-00002.idx.inprogress-" + "f" * 32,
+    ):
         assert is_dataset_file(name), name
-    for name in ("notes.md", "train.tfrecord", "labels.txt.bak", ".hidden", "train.rec", "data.lst",
-                 "train-00000-of-00002.rec.bak"):
+    for name in (
+        "notes.md",
+        "train.tfrecord",
+        "labels.txt.bak",
+        ".hidden",
+        "train.rec",
+        "data.lst",
+        "train-00000-of-00002.rec.bak",
+    ):
         assert not is_dataset_file(name), name
 
 
 def test_a_shards_files_include_its_side_files():
     tfrecord = ShardInfo("train", 0, 1, "train-00000-of-00001.tfrecord", 3, 90, "ab")
     assert tfrecord.files() == ["train-00000-of-00001.tfrecord"]
-    rec = ShardInfo("train", 0, 1, "train-00000-of-00001.rec", 3, 90, "ab", {"a": 3},
-                    {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"})
-    assert rec.files() == ["train-00000-of-00001.rec", "train-00000-of-00001.idx",
-                           "train-00000-of-00001.lst"]
+    rec = ShardInfo(
+        "train",
+        0,
+        1,
+        "train-00000-of-00001.rec",
+        3,
+        90,
+        "ab",
+        {"a": 3},
+        {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"},
+    )
+    assert rec.files() == ["train-00000-of-00001.rec", "train-00000-of-00001.idx", "train-00000-of-00001.lst"]

@@ -4,7 +4,7 @@ it: every file `find -L` sees is written, failed or skipped, none dropped."""
 import json
 import os
 
-from pipeline.cli import main
+from pipeline import main
 from tests.records import read_errors
 from tests.records import save_image
 from transforms import listing
@@ -47,7 +47,9 @@ def test_every_file_is_written_failed_or_skipped(tmp_path, capsys):
         info = json.load(f)
     assert info["splits"]["train"]["per_class"] == {"cats": 2, "dogs": 1}  # a, more/b; c
     assert sorted((os.path.relpath(row["path"], root), row["reason"]) for row in read_errors(out)) == [
-        ("cats/gone.png", "dangling_symlink"), ("cats/loop", "symlink_loop")]
+        ("cats/gone.png", "dangling_symlink"),
+        ("cats/loop", "symlink_loop"),
+    ]
     # 7 paths listed: 3 written, 2 failed, 2 hidden ones skipped.
     assert info["counts"] == {"matched": 7, "written": 3, "failed": 2, "skipped": 2}
 
@@ -61,13 +63,16 @@ def test_an_input_of_linked_class_folders_is_not_empty(tmp_path):
 
 
 def test_upload_lists_the_same_tree_the_same_way(tmp_path):
-    from pipeline import upload
+    from pipeline.upload import main as upload
 
     root = _tree(tmp_path)
     listed = dict(upload._local_files(root, False, [], []))
     assert listed == {
-        ".thumbs/x.png": upload._HIDDEN, "cats/.hidden.png": upload._HIDDEN,
-        "cats/a.png": None, "cats/more/b.png": None, "dogs/c.png": None,
+        ".thumbs/x.png": upload._HIDDEN,
+        "cats/.hidden.png": upload._HIDDEN,
+        "cats/a.png": None,
+        "cats/more/b.png": None,
+        "dogs/c.png": None,
         "cats/gone.png": listing.MESSAGES[listing.DANGLING_SYMLINK],
         "cats/loop": listing.MESSAGES[listing.SYMLINK_LOOP],
     }
@@ -83,8 +88,13 @@ def test_links_above_the_input_and_endless_chains_are_not_followed(tmp_path):
     os.symlink("pong", root / "cats" / "ping")
     os.symlink("nowhere", root / "cats" / ".#lock.png")  # An editor's lock file: hidden.
     assert [(os.path.relpath(path, root), kind) for path, kind in listing.walk(str(root))] == [
-        ("cats/.#lock.png", "dangling_symlink"), ("cats/a.png", "file"), ("cats/ping", "symlink_loop"),
-        ("cats/pong", "symlink_loop"), ("cats/slash", "symlink_loop"), ("cats/up", "symlink_loop")]
+        ("cats/.#lock.png", "dangling_symlink"),
+        ("cats/a.png", "file"),
+        ("cats/ping", "symlink_loop"),
+        ("cats/pong", "symlink_loop"),
+        ("cats/slash", "symlink_loop"),
+        ("cats/up", "symlink_loop"),
+    ]
     out = str(tmp_path / "out")
     assert main(["--input", str(root), "--output", out, "--num_shards", "1"]) == 0
     with open(os.path.join(out, "dataset_info.json")) as f:

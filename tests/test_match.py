@@ -18,26 +18,43 @@ def test_image_extensions_in_any_case():
 
 def test_match_images_keeps_images_at_any_depth(tmp_path):
     root = str(tmp_path)
-    images = [save_image(os.path.join(root, "ants", "1.jpg")),
-              save_image(os.path.join(root, "bees", "sub", "2.PNG"), fmt="PNG")]
+    images = [
+        save_image(os.path.join(root, "ants", "1.jpg")),
+        save_image(os.path.join(root, "bees", "sub", "2.PNG"), fmt="PNG"),
+    ]
     for junk in ("ants/.DS_Store", "notes.txt"):
         with open(os.path.join(root, junk), "w") as f:
             f.write("x")
     with local_pipeline() as p:
         matched = p | MatchImages(root, {})
         assert_that(matched["images"], equal_to(images), label="images")
-        assert_that(matched["skipped"], equal_to([os.path.join(root, "ants", ".DS_Store"),
-                                                  os.path.join(root, "notes.txt")]), label="skipped")
+        assert_that(
+            matched["skipped"],
+            equal_to([os.path.join(root, "ants", ".DS_Store"), os.path.join(root, "notes.txt")]),
+            label="skipped",
+        )
 
 
 def test_match_images_on_s3_lists_each_folder(s3_client, bucket, s3_flags):
-    for key in ("in/ants/1.jpg", "in/ants/sub/2.png", "in/bees/3.JPG", "in/top.jpg", "in/notes.txt",
-                "in/bees/", "other/4.jpg"):
+    for key in (
+        "in/ants/1.jpg",
+        "in/ants/sub/2.png",
+        "in/bees/3.JPG",
+        "in/top.jpg",
+        "in/notes.txt",
+        "in/bees/",
+        "other/4.jpg",
+    ):
         s3_client.put_object(Bucket=bucket, Key=key, Body=b"x")
     from transforms.storage import s3_settings
+
     with local_pipeline(s3_flags) as p:
         matched = p | MatchImages(f"s3://{bucket}/in", s3_settings(p.options))
-        assert_that(matched["images"], equal_to([f"s3://{bucket}/in/{k}" for k in (
-            "ants/1.jpg", "ants/sub/2.png", "bees/3.JPG", "top.jpg")]), label="images")
-        assert_that(matched["skipped"], equal_to([f"s3://{bucket}/in/notes.txt",
-                                                  f"s3://{bucket}/in/bees/"]), label="skipped")
+        assert_that(
+            matched["images"],
+            equal_to([f"s3://{bucket}/in/{k}" for k in ("ants/1.jpg", "ants/sub/2.png", "bees/3.JPG", "top.jpg")]),
+            label="images",
+        )
+        assert_that(
+            matched["skipped"], equal_to([f"s3://{bucket}/in/notes.txt", f"s3://{bucket}/in/bees/"]), label="skipped"
+        )

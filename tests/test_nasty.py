@@ -7,7 +7,7 @@ import os
 
 from PIL import Image
 
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import NASTY
 from tests.conftest import needs_nasty
 from tests.records import read_errors
@@ -18,9 +18,12 @@ from transforms.match import has_image_extension
 def _record_filenames(paths):
     """image/filename of every record, read with TensorFlow without decoding pixels."""
     import tensorflow as tf
+
     spec = {"image/filename": tf.io.FixedLenFeature([], tf.string)}
-    return [tf.io.parse_single_example(raw, spec)["image/filename"].numpy().decode()
-            for raw in tf.data.TFRecordDataset(paths)]
+    return [
+        tf.io.parse_single_example(raw, spec)["image/filename"].numpy().decode()
+        for raw in tf.data.TFRecordDataset(paths)
+    ]
 
 
 # Files MANIFEST.csv marks decode=ok that are nonetheless error rows, each
@@ -74,5 +77,6 @@ def test_nasty_corpus_is_fully_accounted_for(tmp_path, capsys):
     out = capsys.readouterr().out
     total_files = sum(len(files) for _, _, files in os.walk(NASTY))
     skipped = total_files - len(images)
-    assert (f"matched {total_files} = written {len(written)} + failed {len(errors)} + "
-            f"skipped (not images) {skipped}") in out
+    assert (
+        f"matched {total_files} = written {len(written)} + failed {len(errors)} + skipped (not images) {skipped}"
+    ) in out

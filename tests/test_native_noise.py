@@ -35,17 +35,35 @@ def test_libtiff_lines_do_not_reach_the_command_line(tmp_path):
     args = ["--input", str(tmp_path / "in"), "--num_shards", "1"]
     # The same conversion without the filter: libtiff does print (else this test proves nothing).
     unfiltered = subprocess.run(
-        [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))",
-         *args, "--output", str(tmp_path / "a")], cwd=ROOT, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pipeline import main; sys.exit(main(sys.argv[1:]))",
+            *args,
+            "--output",
+            str(tmp_path / "a"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert unfiltered.returncode == 0 and len(_libtiff_lines(unfiltered.stderr)) >= 3, unfiltered.stderr
-    command = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "b")],
-                             cwd=ROOT, capture_output=True, text=True)
+    command = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "b")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert command.returncode == 0, command.stderr
     assert _libtiff_lines(command.stderr) == [], command.stderr
     assert f"matched {count} = written" in command.stdout
     # At DEBUG they are still there, as log records.
-    debug = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "c"),
-                            "--log_level", "DEBUG"], cwd=ROOT, capture_output=True, text=True)
+    debug = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "c"), "--log_level", "DEBUG"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert "DEBUG libtiff: _tiffReadProc: " in debug.stderr or "DEBUG libtiff: TIFF" in debug.stderr
 
 
@@ -53,6 +71,26 @@ def test_libtiff_line_shapes():
     assert is_libtiff_line(b"_tiffReadProc: Invalid Read at loc 4909, eof: 4682.")
     assert is_libtiff_line(b"TIFFFillStrip: Read error on strip 0; got 1 bytes, expected 10980.")
     assert is_libtiff_line(b"tempfile.tif: WEBP compression support is not configured.")
-    assert not is_libtiff_line(b"progress: 10/20 files done (50%), 3.0 files/s")
+    assert not is_libtiff_line(b"converting: 10/20 files (50%), 3.0 files/s, ETA 3 s")
     assert not is_libtiff_line(b"im2tfrecord: error: the job failed: ValueError: x")
     assert not is_libtiff_line(b"Traceback (most recent call last):")
+
+
+def test_stderr_on_a_terminal_stays_a_terminal_behind_the_filter():
+    """The filter puts a pipe on fd 2; the progress line asks whether the real
+    stderr is a terminal (to redraw in place), and must hear yes."""
+    code = (
+        "import sys; from transforms import native_noise; native_noise.quiet_libtiff(); "
+        "print(sys.stderr.isatty(), native_noise.stderr_is_terminal())"
+    )
+    leader, follower = os.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code], stderr=follower, stdout=subprocess.PIPE, text=True, cwd=ROOT, timeout=60
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert result.stdout.split() == ["False", "True"]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.split() == ["False", "False"]

@@ -3,24 +3,43 @@ import os
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.convert import concurrency
-from pipeline.convert import run_description
-from pipeline.options import ConvertOptions
-from pipeline.options import image_settings
-from pipeline.options import record_schema
-from pipeline.preflight import UsageError
-from pipeline.preflight import check
+from pipeline.command import UsageError
+from pipeline.convert.job import concurrency
+from pipeline.convert.job import run_description
+from pipeline.convert.options import ConvertOptions
 
 
 def test_options_map_to_image_settings():
-    options = PipelineOptions([
-        "--image_size", "64", "--resize_mode", "fit", "--image_format", "png", "--jpeg_quality", "70",
-        "--color", "grayscale", "--keep_original", "--max_pixels", "1000",
-        "--max_seconds_per_image", "2.5"])
-    settings = image_settings(options)
-    assert (settings.size, settings.resize_mode, settings.image_format, settings.jpeg_quality,
-            settings.color, settings.keep_original, settings.max_pixels, settings.max_seconds) == (
-        64, "fit", "png", 70, "grayscale", True, 1000, 2.5)
+    options = PipelineOptions(
+        [
+            "--image_size",
+            "64",
+            "--resize_mode",
+            "fit",
+            "--image_format",
+            "png",
+            "--jpeg_quality",
+            "70",
+            "--color",
+            "grayscale",
+            "--keep_original",
+            "--max_pixels",
+            "1000",
+            "--max_seconds_per_image",
+            "2.5",
+        ]
+    )
+    settings = options.view_as(ConvertOptions).image_settings()
+    assert (
+        settings.size,
+        settings.resize_mode,
+        settings.image_format,
+        settings.jpeg_quality,
+        settings.color,
+        settings.keep_original,
+        settings.max_pixels,
+        settings.max_seconds,
+    ) == (64, "fit", "png", 70, "grayscale", True, 1000, 2.5)
 
 
 def _concurrency(*flags):
@@ -43,30 +62,51 @@ def _convert(*flags):
 
 
 def test_format_and_schema():
-    assert (_convert().format, record_schema(_convert())) == ("tfrecord", "default")
-    assert record_schema(_convert("--schema", "simple")) == "simple"
+    assert (_convert().format, _convert().record_schema()) == ("tfrecord", "default")
+    assert _convert("--schema", "simple").record_schema() == "simple"
     recordio = _convert("--format", "recordio")
-    assert (recordio.format, record_schema(recordio)) == ("recordio", None)
+    assert (recordio.format, recordio.record_schema()) == ("recordio", None)
 
 
 def test_run_description_names_the_format_and_its_record_layout():
     options = PipelineOptions(["--input", "/x"])
-    tfrecord = run_description(options.view_as(ConvertOptions), image_settings(options))
+    tfrecord = run_description(options.view_as(ConvertOptions), options.view_as(ConvertOptions).image_settings())
     assert (tfrecord["format"], tfrecord["schema"]) == ("tfrecord", "default")
     assert tfrecord["features"]["image/encoded"] == "bytes" and "recordio" not in tfrecord
     options = PipelineOptions(["--input", "/x", "--format", "recordio"])
-    recordio = run_description(options.view_as(ConvertOptions), image_settings(options))
+    recordio = run_description(options.view_as(ConvertOptions), options.view_as(ConvertOptions).image_settings())
     assert recordio["format"] == "recordio" and "<IfQQ" in recordio["recordio"]["header"]
     assert "schema" not in recordio and "features" not in recordio
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--writer", "beam"], "--format recordio needs the default writer"),
-    (["--schema", "default"], "drop --schema"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--writer", "beam"], "--format recordio needs the default writer"),
+        (["--schema", "default"], "drop --schema"),
+    ],
+)
 def test_recordio_refuses_what_it_cannot_do(flags, message, tmp_path):
-    options = PipelineOptions(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
-                               "--format", "recordio", *flags])
+    options = PipelineOptions(
+        ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--format", "recordio", *flags]
+    )
     with pytest.raises(UsageError, match=message):
-        check(options)
+        options.view_as(ConvertOptions).validate()
     assert not (tmp_path / "out").exists()  # refused before touching --output
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--jpeg_quality", "101"], "--jpeg_quality must be 1..100, got 101"),
+        (["--max_pixels", "0"], "--max_pixels must be at least 1, got 0"),
+        (["--min_size", "-1"], "--min_size must be 0 or more, got -1"),
+        (["--max_seconds_per_image", "0"], "--max_seconds_per_image must be above 0, got 0"),
+        (["--fetch_threads", "-2"], "--fetch_threads must be 0 (auto) or more, got -2"),
+    ],
+)
+def test_validate_names_the_flag(flags, message):
+    options = PipelineOptions(["--input", "/in", "--output", "/out", *flags])
+    with pytest.raises(UsageError) as raised:
+        options.view_as(ConvertOptions).validate()
+    assert str(raised.value) == message

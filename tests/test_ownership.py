@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from pipeline.cli import main
+from pipeline import main
+from tests.conftest import stderr_lines
 from tests.records import save_image
 from transforms.ownership import RUN_MARKER_FILE
 from transforms.ownership import files_to_replace
@@ -18,9 +19,11 @@ from transforms.ownership import survey
 from transforms.storage import Storage
 
 # Named like ours, written by someone else.
-_USER_FILES = {"train-00000-of-00003.tfrecord": b"their shard 0",
-               "train-00001-of-00003.tfrecord": b"their shard 1",
-               "labels.txt": b"cat\ndog\n"}
+_USER_FILES = {
+    "train-00000-of-00003.tfrecord": b"their shard 0",
+    "train-00001-of-00003.tfrecord": b"their shard 1",
+    "labels.txt": b"cat\ndog\n",
+}
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def _read_all(folder):
 
 
 def _error_lines(capsys):
-    return capsys.readouterr().err.strip().splitlines()
+    return stderr_lines(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]], ids=["plain", "overwrite"])
@@ -67,8 +70,10 @@ def test_user_files_on_s3_are_never_touched(overwrite, tree, s3_client, bucket, 
         s3_client.put_object(Bucket=bucket, Key=f"out/{name}", Body=data)
     assert main(["--input", tree, "--output", f"s3://{bucket}/out", *s3_flags, *overwrite]) == 2
     assert "no run of im2tfrecord marked as its own" in _error_lines(capsys)[0]
-    stored = {item["Key"][4:]: s3_client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-              for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]}
+    stored = {
+        item["Key"][4:]: s3_client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/")["Contents"]
+    }
     assert stored == _USER_FILES
 
 
@@ -78,8 +83,15 @@ def test_overwrite_replaces_our_dataset_and_keeps_everything_else(tree, tmp_path
     _write(out, {"notes.txt": b"mine", "README": b"also mine"})
     assert main(["--input", tree, "--output", out, "--num_shards", "2", "--overwrite"]) == 0
     names = sorted(os.listdir(out))
-    assert names == ["README", "dataset_info.json", "errors.jsonl", "labels.txt", "notes.txt",
-                     "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+    assert names == [
+        "README",
+        "dataset_info.json",
+        "errors.jsonl",
+        "labels.txt",
+        "notes.txt",
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
     assert _read_all(out)["notes.txt"] == b"mine"
 
 
@@ -97,27 +109,60 @@ def test_a_foreign_shard_beside_our_dataset_is_refused(tree, tmp_path, capsys):
 def test_what_a_killed_run_left_is_replaced_without_overwrite(tree, tmp_path):
     out = str(tmp_path / "out")
     # A killed run: its marker, a shard of another count, a temporary.
-    _write(out, {RUN_MARKER_FILE: b'{"owned": [], "tool": "im2tfrecord"}\n',
-                 "train-00000-of-00005.tfrecord": b"partial run",
-                 ".train-00001-of-00005.tfrecord.inprogress-" + "0" * 32: b"half"})
+    _write(
+        out,
+        {
+            RUN_MARKER_FILE: b'{"owned": [], "tool": "im2tfrecord"}\n',
+            "train-00000-of-00005.tfrecord": b"partial run",
+            ".train-00001-of-00005.tfrecord.inprogress-" + "0" * 32: b"half",
+        },
+    )
     assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
-    assert sorted(os.listdir(out)) == ["dataset_info.json", "errors.jsonl", "labels.txt",
-                                       "train-00000-of-00001.tfrecord"]
+    assert sorted(os.listdir(out)) == [
+        "dataset_info.json",
+        "errors.jsonl",
+        "labels.txt",
+        "train-00000-of-00001.tfrecord",
+    ]
 
 
 def test_survey_sorts_files_into_owned_and_foreign(tmp_path):
     out = str(tmp_path)
-    info = {"tool": {"name": "im2tfrecord"}, "splits": {"train": {"shards": [
-        {"file": "train-00000-of-00001.rec", "index_file": "train-00000-of-00001.idx",
-         "list_file": "train-00000-of-00001.lst"}]}}}
-    _write(out, {"dataset_info.json": json.dumps(info).encode(), "labels.txt": b"a\n",
-                 "train-00000-of-00001.rec": b"", "train-00000-of-00001.idx": b"",
-                 "train-00000-of-00001.lst": b"", "test-00000-of-00001.rec": b"",
-                 "photo.jpg": b""})
+    info = {
+        "tool": {"name": "im2tfrecord"},
+        "splits": {
+            "train": {
+                "shards": [
+                    {
+                        "file": "train-00000-of-00001.rec",
+                        "index_file": "train-00000-of-00001.idx",
+                        "list_file": "train-00000-of-00001.lst",
+                    }
+                ]
+            }
+        },
+    }
+    _write(
+        out,
+        {
+            "dataset_info.json": json.dumps(info).encode(),
+            "labels.txt": b"a\n",
+            "train-00000-of-00001.rec": b"",
+            "train-00000-of-00001.idx": b"",
+            "train-00000-of-00001.lst": b"",
+            "test-00000-of-00001.rec": b"",
+            "photo.jpg": b"",
+        },
+    )
     found = survey(Storage({}), out)
     assert found.complete
-    assert found.owned == ("dataset_info.json", "labels.txt", "train-00000-of-00001.idx",
-                           "train-00000-of-00001.lst", "train-00000-of-00001.rec")
+    assert found.owned == (
+        "dataset_info.json",
+        "labels.txt",
+        "train-00000-of-00001.idx",
+        "train-00000-of-00001.lst",
+        "train-00000-of-00001.rec",
+    )
     assert found.foreign == ("test-00000-of-00001.rec",)
     # Someone else's dataset_info.json is not a claim of ours.
     _write(out, {"dataset_info.json": b'{"splits": {}}'})
@@ -130,9 +175,16 @@ def test_only_what_the_marker_claims_and_our_temporaries_are_replaced(tmp_path):
     # like ours that appeared since (not in the marker) is never removed.
     out = str(tmp_path)
     temporary = ".train-00000-of-00002.tfrecord.inprogress-" + "0" * 32
-    _write(out, {RUN_MARKER_FILE: json.dumps({"owned": ["train-00000-of-00002.tfrecord"]}).encode(),
-                 "train-00000-of-00002.tfrecord": b"ours", "train-00001-of-00002.tfrecord": b"theirs",
-                 "labels.txt": b"theirs", temporary: b""})
+    _write(
+        out,
+        {
+            RUN_MARKER_FILE: json.dumps({"owned": ["train-00000-of-00002.tfrecord"]}).encode(),
+            "train-00000-of-00002.tfrecord": b"ours",
+            "train-00001-of-00002.tfrecord": b"theirs",
+            "labels.txt": b"theirs",
+            temporary: b"",
+        },
+    )
     names = os.listdir(out)
     assert files_to_replace(Storage({}), out, names) == {"train-00000-of-00002.tfrecord", temporary}
     os.remove(os.path.join(out, RUN_MARKER_FILE))  # No marker: only temporaries.

@@ -80,8 +80,12 @@ print(_reason(_unstable_tiff()))
 
 
 def test_the_verdict_is_the_same_in_other_processes():
-    verdicts = [subprocess.run([sys.executable, "-c", _CHILD, str(n)], capture_output=True, text=True,
-                               check=True, cwd=_ROOT).stdout.strip() for n in (0, 50, 400)]
+    verdicts = [
+        subprocess.run(
+            [sys.executable, "-c", _CHILD, str(n)], capture_output=True, text=True, check=True, cwd=_ROOT
+        ).stdout.strip()
+        for n in (0, 50, 400)
+    ]
     assert verdicts == ["unstable_decode"] * 3
 
 
@@ -130,13 +134,16 @@ def test_a_flat_image_with_a_small_mark_is_not_flat():
     assert _kind(marked) is None
 
 
-@pytest.mark.parametrize("name,pixels", [
-    ("gradient", _gradient((96, 64))),
-    ("stripes", np.repeat(np.tile([0, 255], 32)[None, :], 64, axis=0)),  # alike down each column
-    ("checks of 2 px", np.kron(np.indices((32, 32)).sum(axis=0) % 2 * 255, np.ones((2, 2)))),
-    ("two flat halves", np.concatenate([np.zeros((32, 64)), np.full((32, 64), 255)])),
-    ("noise too small to judge", np.random.default_rng(3).integers(0, 256, (4, 4, 3))),
-])
+@pytest.mark.parametrize(
+    "name,pixels",
+    [
+        ("gradient", _gradient((96, 64))),
+        ("stripes", np.repeat(np.tile([0, 255], 32)[None, :], 64, axis=0)),  # alike down each column
+        ("checks of 2 px", np.kron(np.indices((32, 32)).sum(axis=0) % 2 * 255, np.ones((2, 2)))),
+        ("two flat halves", np.concatenate([np.zeros((32, 64)), np.full((32, 64), 255)])),
+        ("noise too small to judge", np.random.default_rng(3).integers(0, 256, (4, 4, 3))),
+    ],
+)
 def test_other_images_are_neither(name, pixels):
     assert _kind(pixels) is None, name
 

@@ -4,7 +4,7 @@ and the plan is what the run then does."""
 import json
 import os
 
-from pipeline.cli import main
+from pipeline import main
 from tests.records import save_image
 
 
@@ -41,8 +41,22 @@ def test_plan_prints_what_the_run_will_do_and_writes_nothing(tmp_path, capsys):
 
 def test_plan_runs_here_whatever_the_runner(tmp_path, capsys):
     tree = _tree(tmp_path / "in")
-    assert main(["--input", tree, "--output", str(tmp_path / "out"), "--plan", "--runner", "FlinkRunner",
-                 "--flink_master", "127.0.0.1:9"]) == 0
+    assert (
+        main(
+            [
+                "--input",
+                tree,
+                "--output",
+                str(tmp_path / "out"),
+                "--plan",
+                "--runner",
+                "FlinkRunner",
+                "--flink_master",
+                "127.0.0.1:9",
+            ]
+        )
+        == 0
+    )
     assert "  classes: 2 (a, b)" in capsys.readouterr().out
 
 

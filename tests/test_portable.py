@@ -14,12 +14,11 @@ import sys
 
 import pytest
 
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import download_prefix
+from tests.records import save_image
 from tests.servers import start_local_server
 from tests.servers import stop_server
-from tests.records import save_image
-
 
 # A dozen images through the portable runner take about 15 s here.
 _JOB_TIMEOUT_S = 300
@@ -31,9 +30,10 @@ def worker_pool(tmp_path):
     # The pool starts each worker as a bare `python`: make that this interpreter.
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     process, port = start_local_server(
-        lambda port: [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                      f"--service_port={port}"],
-        tmp_path / "worker-pool.log", {"PATH": path})
+        lambda port: [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
+        tmp_path / "worker-pool.log",
+        {"PATH": path},
+    )
     yield f"localhost:{port}"
     stop_server(process)
 
@@ -42,19 +42,48 @@ def worker_pool(tmp_path):
 def test_external_workers_read_and_write_s3(writer, worker_pool, s3_client, bucket, s3_flags, tmp_path):
     for label in ("cat", "dog"):
         for n in range(6):
-            path = save_image(str(tmp_path / "src" / f"{n}.png"), size=(40 + n, 30),
-                              color=(40 * n, 100, 200 if label == "cat" else 20), fmt="PNG")
+            path = save_image(
+                str(tmp_path / "src" / f"{n}.png"),
+                size=(40 + n, 30),
+                color=(40 * n, 100, 200 if label == "cat" else 20),
+                fmt="PNG",
+            )
             s3_client.upload_file(path, bucket, f"in/{label}/{n}.png")
-    common = ["--input", f"s3://{bucket}/in", "--num_shards", "2", "--writer", writer,
-              "--validation_ratio", "0.2", *s3_flags]
+    common = [
+        "--input",
+        f"s3://{bucket}/in",
+        "--num_shards",
+        "2",
+        "--writer",
+        writer,
+        "--validation_ratio",
+        "0.2",
+        *s3_flags,
+    ]
     assert main([*common, "--output", f"s3://{bucket}/local"]) == 0
     # In a child process with a time limit: a worker that cannot start makes
     # the job wait forever, which must fail the test, not hang the suite.
     portable = subprocess.run(
-        [sys.executable, "-m", "pipeline", *common, "--output", f"s3://{bucket}/portable",
-         "--runner", "PortableRunner", "--job_endpoint", "embed", "--environment_type", "EXTERNAL",
-         "--environment_config", worker_pool],
-        capture_output=True, text=True, timeout=_JOB_TIMEOUT_S)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            *common,
+            "--output",
+            f"s3://{bucket}/portable",
+            "--runner",
+            "PortableRunner",
+            "--job_endpoint",
+            "embed",
+            "--environment_type",
+            "EXTERNAL",
+            "--environment_config",
+            worker_pool,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=_JOB_TIMEOUT_S,
+    )
     assert portable.returncode == 0, portable.stderr[-3000:]
 
     local = download_prefix(s3_client, bucket, "local", str(tmp_path / "local"))

@@ -1,10 +1,13 @@
+"""pipeline/progress.py: the one progress line of every command."""
+
 import io
 import threading
 
 from pipeline import progress
-from transforms import metrics
+from pipeline.progress import Reading
+from pipeline.progress import format_line
 
-# An interval no test reaches: the reporter's thread stays asleep and the test
+# An interval no test reaches: the printer's thread stays asleep and the test
 # calls `report` itself, so nothing depends on when a timer fires.
 _NEVER_S = 3600
 
@@ -22,10 +25,14 @@ class _Clock:
 class _Stream(io.StringIO):
     """A stream that says when a line with `wanted` has been written to it."""
 
-    def __init__(self, wanted):
+    def __init__(self, wanted, tty=False):
         super().__init__()
         self._wanted = wanted
+        self._tty = tty
         self.seen = threading.Event()
+
+    def isatty(self):
+        return self._tty
 
     def write(self, text):
         written = super().write(text)
@@ -34,29 +41,40 @@ class _Stream(io.StringIO):
         return written
 
 
-def test_reporter_prints_done_out_of_matched():
-    stream, clock = io.StringIO(), _Clock()
-    with progress.Reporter(stream=stream, interval_s=_NEVER_S, clock=clock) as reporter:
-        metrics.add_matched(10)
-        metrics.add_finished(4)
+def test_line_gives_done_of_total_rate_and_eta():
+    assert format_line("converting", Reading(40, 100, "files"), 8.0) == (
+        "converting: 40/100 files (40%), 5.0 files/s, ETA 12 s"
+    )
+
+
+def test_line_in_scaled_units_with_a_detail():
+    reading = Reading(3 * 2**20, 12 * 2**20, "MiB", 2**20, detail="7/20 records")
+    assert format_line("checking", reading, 2.0) == ("checking: 3.0/12.0 MiB (25%), 1.5 MiB/s, ETA 6 s; 7/20 records")
+
+
+def test_line_without_a_total_has_no_share_and_no_eta():
+    assert format_line("uploading", Reading(5_000_000, None, "MB", 1e6), 2.0) == ("uploading: 5.0 MB, 2.5 MB/s")
+
+
+def test_log_gets_a_new_line_per_report_and_nothing_when_unmeasured():
+    stream, clock, counts = io.StringIO(), _Clock(), {"done": 4}
+
+    def measure():
+        return Reading(counts["done"], 10) if counts["done"] else None
+
+    with progress.Progress("converting", measure, stream=stream, interval_s=_NEVER_S, clock=clock) as line:
         clock.now += 2.0
-        reporter.report()
-    assert stream.getvalue() == "progress: 4/10 files done (40%), 2.0 files/s\n"
+        line.report()
+        counts["done"] = 0
+        line.report()
+    assert stream.getvalue() == "converting: 4/10 files (40%), 2.0 files/s, ETA 3 s\n"
 
 
-def test_reporter_is_silent_when_nothing_was_matched_here():
-    stream, clock = io.StringIO(), _Clock()
-    with progress.Reporter(stream=stream, interval_s=_NEVER_S, clock=clock) as reporter:
-        clock.now += 2.0
-        reporter.report()
-    assert stream.getvalue() == ""
-
-
-def test_reporter_thread_reports_every_interval():
+def test_thread_reports_every_interval_and_a_terminal_is_wiped_at_the_end():
     # Waits for the line itself, however late the thread runs on a busy machine.
-    stream = _Stream("progress: 4/10 files done (40%), ")
-    with progress.Reporter(stream=stream, interval_s=0.01):
-        metrics.add_matched(10)
-        metrics.add_finished(4)
+    stream = _Stream("converting: 4/10 files (40%), ", tty=True)
+    with progress.Progress("converting", lambda: Reading(4, 10), stream=stream, interval_s=0.01):
         assert stream.seen.wait(timeout=60), stream.getvalue()
-    assert stream.getvalue().splitlines()[-1].endswith(" files/s")
+    shown = stream.getvalue()
+    assert "\n" not in shown and shown.startswith("\rconverting: 4/10 files (40%), ")
+    assert shown.endswith("\r") and not shown.rsplit("\r", 2)[-2].strip()

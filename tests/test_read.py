@@ -16,8 +16,8 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
 
+from pipeline import main
 from pipeline import read
-from pipeline.cli import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import HYMENOPTERA
 from tests.conftest import REGION
@@ -26,7 +26,7 @@ from tests.conftest import needs_hymenoptera
 from tests.records import mean_color
 from tests.records import save_image
 from transforms import storage
-from transforms import tfrecord
+from transforms.formats import tfrecord
 
 COLORS = {"blue": (40, 60, 200), "green": (30, 170, 60), "red": (200, 30, 30)}
 LABELS = sorted(COLORS)
@@ -67,15 +67,20 @@ def _convert(source, output, *flags):
 def local(tree, tmp_path_factory):
     """JPEG shards on disk: train in 3 shards, validation in 1."""
     output = str(tmp_path_factory.mktemp("local") / "shards")
-    _convert(tree[0], output, "--image_size", "32", "--validation_ratio", "0.25",
-             "--num_shards", "train=3,validation=1")
+    _convert(
+        tree[0], output, "--image_size", "32", "--validation_ratio", "0.25", "--num_shards", "train=3,validation=1"
+    )
     return output
 
 
 @pytest.fixture(scope="module")
 def s3_flags_module(s3_endpoint):
-    return [f"--s3_endpoint_url={s3_endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
-            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+    return [
+        f"--s3_endpoint_url={s3_endpoint}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        f"--s3_region_name={REGION}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +94,19 @@ def remote(tree, s3_client, s3_flags_module):
     """PNG shards on S3, every image stretched to 24x24: exact pixels, one shape."""
     bucket = f"test-read-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=bucket)
-    _convert(tree[0], f"s3://{bucket}/shards", "--image_format", "png", "--resize_mode", "exact",
-             "--image_size", "24", "--num_shards", "2", *s3_flags_module)
+    _convert(
+        tree[0],
+        f"s3://{bucket}/shards",
+        "--image_format",
+        "png",
+        "--resize_mode",
+        "exact",
+        "--image_size",
+        "24",
+        "--num_shards",
+        "2",
+        *s3_flags_module,
+    )
     return bucket, f"s3://{bucket}/shards"
 
 
@@ -181,13 +197,18 @@ def test_s3_shards_decode_exactly_in_both_readers(remote, s3_settings, tree):
     for image, label in pairs:
         assert (image == image[0, 0]).all() and (LABELS[label], tuple(image[0, 0])) in pixels
     assert sorted((label, image.tobytes()) for image, label in pairs) == sorted(
-        (item["label"], item["image"].tobytes()) for item in items)
+        (item["label"], item["image"].tobytes()) for item in items
+    )
 
 
 def test_without_s3_settings_boto3_finds_its_own(remote, s3_endpoint, monkeypatch):
     """s3=None: boto3's default chain, as on SageMaker or EMR (here, the environment)."""
-    for name, value in (("AWS_ENDPOINT_URL", s3_endpoint), ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-                        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY), ("AWS_DEFAULT_REGION", REGION)):
+    for name, value in (
+        ("AWS_ENDPOINT_URL", s3_endpoint),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("AWS_DEFAULT_REGION", REGION),
+    ):
         monkeypatch.setenv(name, value)
     _, prefix = remote
     assert read.load_info(prefix)["labels"] == LABELS
@@ -196,8 +217,9 @@ def test_without_s3_settings_boto3_finds_its_own(remote, s3_endpoint, monkeypatc
 
 def test_grayscale_simple_schema_has_one_channel(tree, tmp_path):
     output = str(tmp_path / "gray")
-    _convert(tree[0], output, "--color", "grayscale", "--schema", "simple", "--image_format", "png",
-             "--num_shards", "1")
+    _convert(
+        tree[0], output, "--color", "grayscale", "--schema", "simple", "--image_format", "png", "--num_shards", "1"
+    )
     gray = collections.defaultdict(set)  # class -> the gray levels of its sources
     for source in tree[1].values():
         gray[source.label].add(Image.new("RGB", (1, 1), source.pixel).convert("L").getpixel((0, 0)))
@@ -210,7 +232,8 @@ def test_grayscale_simple_schema_has_one_channel(tree, tmp_path):
         assert item["image"][0, 0, 0] in gray[item["class_name"]]
     pairs = _pairs(read.tf_dataset(output))
     assert sorted((label, image.tobytes()) for image, label in pairs) == sorted(
-        (item["label"], item["image"].tobytes()) for item in items)
+        (item["label"], item["image"].tobytes()) for item in items
+    )
 
 
 # validation is one shard: there only the buffer can reorder records.
@@ -271,7 +294,7 @@ def test_a_shard_changed_after_writing_fails_its_checks(local, tmp_path):
     shard = os.path.join(copy, "train-00000-of-00003.tfrecord")
     records = list(tfrecord.read_records(open(shard, "rb").read()))
     other = next(i for i, record in enumerate(records) if record != records[0])
-    swapped = [records[other], *records[1:other], records[0], *records[other + 1:]]
+    swapped = [records[other], *records[1:other], records[0], *records[other + 1 :]]
     with open(shard, "wb") as f:  # Every record intact, two of them swapped.
         f.write(b"".join(tfrecord.frame(record) for record in swapped))
     with pytest.raises(read.CorruptShardError, match=f"{shard}: sha256 .* differs"):
@@ -285,8 +308,11 @@ def test_a_shard_changed_after_writing_fails_its_checks(local, tmp_path):
 def test_a_corrupt_or_missing_s3_shard_is_named(remote, s3_client, s3_settings):
     bucket, _ = remote
     for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="shards/")["Contents"]:
-        s3_client.copy_object(Bucket=bucket, Key="corrupt/" + item["Key"][len("shards/"):],
-                              CopySource={"Bucket": bucket, "Key": item["Key"]})
+        s3_client.copy_object(
+            Bucket=bucket,
+            Key="corrupt/" + item["Key"][len("shards/") :],
+            CopySource={"Bucket": bucket, "Key": item["Key"]},
+        )
     key = "corrupt/train-00001-of-00002.tfrecord"
     data = bytearray(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
     data[len(data) // 2] ^= 0xFF
@@ -316,19 +342,53 @@ def test_an_unknown_split_or_format_is_refused(local, tmp_path):
     copy = _copy(local, tmp_path / "copy")
     path = os.path.join(copy, "dataset_info.json")
     info = json.load(open(path))
-    json.dump({**info, "format": "recordio"}, open(path, "w"))
+    json.dump({**info, "format": "parquet"}, open(path, "w"))
     assert read.load_info(copy)["labels"] == LABELS  # Class names and counts still read.
     for reader in (read.iter_examples, read.tf_dataset):
-        with pytest.raises(ValueError, match="format recordio: read it with MXNet/SageMaker"):
+        with pytest.raises(ValueError, match="unknown record format 'parquet': one of tfrecord, recordio"):
             reader(copy)
 
 
-def test_the_iterator_needs_no_tensorflow(local):
-    code = ("import sys; from pipeline import read; "
-            f"n = sum(1 for _ in read.iter_examples({local!r})); "
-            "assert 'tensorflow' not in sys.modules; print(n)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+def test_recordio_reads_as_the_same_records_as_tfrecord(tree, local, tmp_path):
+    """The same input and options in either --format: the same images, labels
+    and order, read through each format's adapter."""
+    recordio = str(tmp_path / "recordio")
+    _convert(
+        tree[0],
+        recordio,
+        "--image_size",
+        "32",
+        "--validation_ratio",
+        "0.25",
+        "--num_shards",
+        "train=3,validation=1",
+        "--format",
+        "recordio",
+    )
+    for split in ("train", "validation"):
+        expected = [(item["image"], item["label"]) for item in _dicts(local, split, decode=False)]
+        assert len(expected) == read.num_examples(read.load_info(local), split)
+        assert list(read.iter_examples(recordio, split, decode=False)) == expected
+        items = _dicts(recordio, split)
+        assert [item["filename"] for item in items] == [None] * len(expected)  # In the .lst, not the record.
+        assert all(_near(item["image"], COLORS[item["class_name"]]) for item in items)
+    with pytest.raises(ValueError, match="tf_dataset reads tfrecord datasets; this one is recordio"):
+        read.tf_dataset(recordio)
+
+
+def test_the_iterator_needs_no_tensorflow_and_no_beam(local):
+    code = (
+        "import sys; from pipeline import read; "
+        "assert not [m for m in sys.modules if m.startswith('apache_beam')], 'Beam imported'; "
+        f"n = sum(1 for _ in read.iter_examples({local!r})); "
+        "assert 'tensorflow' not in sys.modules and 'apache_beam' not in sys.modules; print(n)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout) == read.num_examples(read.load_info(local), "train")
 
@@ -336,8 +396,7 @@ def test_the_iterator_needs_no_tensorflow(local):
 @needs_hymenoptera
 def test_hymenoptera_reads_back_as_the_source_photos(tmp_path):
     output = str(tmp_path / "shards")
-    _convert(HYMENOPTERA, output, "--image_size", "64", "--num_shards", "4",
-             "--validation_ratio", "0.2")
+    _convert(HYMENOPTERA, output, "--image_size", "64", "--num_shards", "4", "--validation_ratio", "0.2")
     info = read.load_info(output)
     assert info["labels"] == ["ants", "bees"]
     written = 0

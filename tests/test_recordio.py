@@ -10,8 +10,8 @@ import pytest
 
 from tests.mxnet_env import read_with_mxnet
 from tests.mxnet_env import run_mxnet
-from transforms import recordio
 from transforms.decode import DecodedImage
+from transforms.formats import recordio
 from transforms.imaging import ConvertedImage
 
 MAGIC = struct.pack("<I", 0xCED7230A)
@@ -25,30 +25,38 @@ def _read_all(data):
     return list(recordio.read_records(io.BytesIO(data)))
 
 
-@pytest.mark.parametrize("payload,expected", [
-    (b"", MAGIC + _word(0, 0)),
-    (b"abc", MAGIC + _word(0, 3) + b"abc\0"),
-    (b"abcd", MAGIC + _word(0, 4) + b"abcd"),
-    (b"abcde", MAGIC + _word(0, 5) + b"abcde\0\0\0"),
-])
+@pytest.mark.parametrize(
+    "payload,expected",
+    [
+        (b"", MAGIC + _word(0, 0)),
+        (b"abc", MAGIC + _word(0, 3) + b"abc\0"),
+        (b"abcd", MAGIC + _word(0, 4) + b"abcd"),
+        (b"abcde", MAGIC + _word(0, 5) + b"abcde\0\0\0"),
+    ],
+)
 def test_whole_records_are_padded_to_four_bytes(payload, expected):
     assert recordio.frame(payload) == expected
     assert _read_all(expected + expected) == [payload, payload]
 
 
-@pytest.mark.parametrize("payload,expected", [
-    # The magic word alone: an empty start, an empty end.
-    (MAGIC, MAGIC + _word(1, 0) + MAGIC + _word(3, 0)),
-    # At offset 4: the start holds the word before it; the magic itself is dropped.
-    (b"abcd" + MAGIC + b"xy", MAGIC + _word(1, 4) + b"abcd" + MAGIC + _word(3, 2) + b"xy\0\0"),
-    # Twice in a row, then a tail: start, empty middle, end.
-    (MAGIC + MAGIC + b"t", MAGIC + _word(1, 0) + MAGIC + _word(2, 0) + MAGIC + _word(3, 1) + b"t\0\0\0"),
-    # Three parts with data: start, middle, end.
-    (b"1234" + MAGIC + b"5678" + MAGIC + b"9",
-     MAGIC + _word(1, 4) + b"1234" + MAGIC + _word(2, 4) + b"5678" + MAGIC + _word(3, 1) + b"9\0\0\0"),
-    # As the payload's last aligned word: an empty end.
-    (b"abcd" + MAGIC, MAGIC + _word(1, 4) + b"abcd" + MAGIC + _word(3, 0)),
-])
+@pytest.mark.parametrize(
+    "payload,expected",
+    [
+        # The magic word alone: an empty start, an empty end.
+        (MAGIC, MAGIC + _word(1, 0) + MAGIC + _word(3, 0)),
+        # At offset 4: the start holds the word before it; the magic itself is dropped.
+        (b"abcd" + MAGIC + b"xy", MAGIC + _word(1, 4) + b"abcd" + MAGIC + _word(3, 2) + b"xy\0\0"),
+        # Twice in a row, then a tail: start, empty middle, end.
+        (MAGIC + MAGIC + b"t", MAGIC + _word(1, 0) + MAGIC + _word(2, 0) + MAGIC + _word(3, 1) + b"t\0\0\0"),
+        # Three parts with data: start, middle, end.
+        (
+            b"1234" + MAGIC + b"5678" + MAGIC + b"9",
+            MAGIC + _word(1, 4) + b"1234" + MAGIC + _word(2, 4) + b"5678" + MAGIC + _word(3, 1) + b"9\0\0\0",
+        ),
+        # As the payload's last aligned word: an empty end.
+        (b"abcd" + MAGIC, MAGIC + _word(1, 4) + b"abcd" + MAGIC + _word(3, 0)),
+    ],
+)
 def test_the_magic_word_at_aligned_offsets_splits_the_record(payload, expected):
     assert recordio.frame(payload) == expected
     assert _read_all(expected) == [payload]
@@ -80,14 +88,17 @@ def test_oversized_payloads_are_refused():
         recordio.frame(Huge())
 
 
-@pytest.mark.parametrize("data,message", [
-    (MAGIC + _word(0, 4) + b"ab", "truncated record at byte 0"),
-    (MAGIC + _word(0, 0) + MAGIC[:3], "truncated record header at byte 8"),
-    (MAGIC + _word(0, 0) + b"\0\0\0\0" + _word(0, 0), "no RecordIO magic word at byte 8"),
-    (MAGIC + _word(2, 0), "continuation flag 2 out of sequence at byte 0"),
-    (MAGIC + _word(1, 0) + MAGIC + _word(0, 0), "continuation flag 0 out of sequence at byte 8"),
-    (MAGIC + _word(1, 0), "ends inside a continued record"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (MAGIC + _word(0, 4) + b"ab", "truncated record at byte 0"),
+        (MAGIC + _word(0, 0) + MAGIC[:3], "truncated record header at byte 8"),
+        (MAGIC + _word(0, 0) + b"\0\0\0\0" + _word(0, 0), "no RecordIO magic word at byte 8"),
+        (MAGIC + _word(2, 0), "continuation flag 2 out of sequence at byte 0"),
+        (MAGIC + _word(1, 0) + MAGIC + _word(0, 0), "continuation flag 0 out of sequence at byte 8"),
+        (MAGIC + _word(1, 0), "ends inside a continued record"),
+    ],
+)
 def test_damaged_files_are_errors(data, message):
     with pytest.raises(ValueError, match=message):
         _read_all(data)
@@ -157,19 +168,28 @@ def test_shard_writer_keys_offsets_and_list():
             assert header == (0, LABEL_IDS[image.label], n, 0)
             assert encoded == image.image.encoded
     assert listing.decode().splitlines() == [
-        f"{n}\t{LABEL_IDS[image.label]}.000000\t{image.relative_path}" for n, image in enumerate(IMAGES)]
+        f"{n}\t{LABEL_IDS[image.label]}.000000\t{image.relative_path}" for n, image in enumerate(IMAGES)
+    ]
 
 
 def test_mxnet_writes_the_same_bytes(mxnet_python, tmp_path):
     rec, side = _write_shard(IMAGES)
-    run_mxnet(mxnet_python, {
-        "write": [str(tmp_path / "mx.rec"), str(tmp_path / "mx.idx")],
-        "records": [[n, LABEL_IDS[image.label], image.image.encoded.hex()]
-                    for n, image in enumerate(IMAGES)]}, cwd=tmp_path)
-    run_mxnet(mxnet_python, {
-        "list": str(tmp_path / "mx.lst"),
-        "items": [[n, image.relative_path, LABEL_IDS[image.label]] for n, image in enumerate(IMAGES)]},
-        cwd=tmp_path)
+    run_mxnet(
+        mxnet_python,
+        {
+            "write": [str(tmp_path / "mx.rec"), str(tmp_path / "mx.idx")],
+            "records": [[n, LABEL_IDS[image.label], image.image.encoded.hex()] for n, image in enumerate(IMAGES)],
+        },
+        cwd=tmp_path,
+    )
+    run_mxnet(
+        mxnet_python,
+        {
+            "list": str(tmp_path / "mx.lst"),
+            "items": [[n, image.relative_path, LABEL_IDS[image.label]] for n, image in enumerate(IMAGES)],
+        },
+        cwd=tmp_path,
+    )
     assert (tmp_path / "mx.rec").read_bytes() == rec
     assert (tmp_path / "mx.idx").read_bytes() == side["index_file"][1]
     assert (tmp_path / "mx.lst").read_bytes() == side["list_file"][1]
@@ -179,10 +199,10 @@ def test_mxnet_reads_continued_records_by_key_and_by_scan(mxnet_python, tmp_path
     rec, side = _write_shard(IMAGES)
     (tmp_path / "s.rec").write_bytes(rec)
     (tmp_path / "s.idx").write_bytes(side["index_file"][1])
-    read = read_with_mxnet(mxnet_python, [(tmp_path / "s.rec", tmp_path / "s.idx")], tmp_path,
-                           images=False)[str(tmp_path / "s.rec")]
-    payloads = [recordio.pack_header(LABEL_IDS[image.label], n) + image.image.encoded
-                for n, image in enumerate(IMAGES)]
+    read = read_with_mxnet(mxnet_python, [(tmp_path / "s.rec", tmp_path / "s.idx")], tmp_path, images=False)[
+        str(tmp_path / "s.rec")
+    ]
+    payloads = [recordio.pack_header(LABEL_IDS[image.label], n) + image.image.encoded for n, image in enumerate(IMAGES)]
     expected = [{"size": len(p), "sha256": hashlib.sha256(p).hexdigest()} for p in payloads]
     assert read["scan"] == expected
     assert read["by_key"] == [dict(e, key=n) for n, e in enumerate(expected)]

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from pipeline.cli import _parse
-from pipeline.cli import _parser
-from pipeline.options import ConvertOptions
+from pipeline.convert.main import _parse
+from pipeline.convert.main import _parser
+from pipeline.convert.options import ConvertOptions
 from tests.records import read_examples
 from tests.records import save_image
 from tests.records import shard_paths
@@ -30,27 +30,48 @@ def test_local_launcher_converts(tmp_path):
     save_image(str(tmp_path / "in" / "a" / "1.jpg"))
     save_image(str(tmp_path / "in" / "b" / "2.jpg"))
     result = subprocess.run(
-        [os.path.join(ROOT, "runners", "local", "run.sh"), "--input", str(tmp_path / "in"),
-         "--output", str(tmp_path / "out"), "--num_shards", "1"],
-        env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True)
+        [
+            os.path.join(ROOT, "runners", "local", "run.sh"),
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+            "--num_shards",
+            "1",
+        ],
+        env=dict(os.environ, PYTHON=sys.executable),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert len(read_examples(shard_paths(tmp_path / "out"))) == 2
 
 
-@pytest.mark.parametrize("target,runner,flag", [
-    ("flink", "FlinkRunner", "flink_master"), ("spark", "SparkRunner", "spark_master_url")])
+@pytest.mark.parametrize(
+    "target,runner,flag", [("flink", "FlinkRunner", "flink_master"), ("spark", "SparkRunner", "spark_master_url")]
+)
 def test_cluster_launchers_build_valid_command_lines(target, runner, flag, tmp_path):
     # A stand-in interpreter that records the arguments it is given.
     recorder = tmp_path / "python"
-    recorder.write_text(f"#!{sys.executable}\nimport json, sys\n"
-                        f"json.dump(sys.argv[1:], open({str(tmp_path / 'args.json')!r}, 'w'))\n")
+    recorder.write_text(
+        f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(tmp_path / 'args.json')!r}, 'w'))\n"
+    )
     recorder.chmod(recorder.stat().st_mode | stat.S_IXUSR)
-    env = dict(os.environ, PYTHON=str(recorder), FLINK_JOB_SERVER_JAR="/jars/flink.jar",
-               FLINK_MASTER="jobmanager:8081", SPARK_MASTER="spark://master:7077",
-               SPARK_JOB_SERVER_JAR="/jars/spark.jar", ENVIRONMENT_TYPE="PROCESS",
-               ENVIRONMENT_CONFIG='{"command": "/opt/beam/boot"}')
-    subprocess.run([os.path.join(ROOT, "runners", target, "run.sh"), "--input", "s3://b/in",
-                    "--output", "s3://b/out"], env=env, check=True)
+    env = dict(
+        os.environ,
+        PYTHON=str(recorder),
+        FLINK_JOB_SERVER_JAR="/jars/flink.jar",
+        FLINK_MASTER="jobmanager:8081",
+        SPARK_MASTER="spark://master:7077",
+        SPARK_JOB_SERVER_JAR="/jars/spark.jar",
+        ENVIRONMENT_TYPE="PROCESS",
+        ENVIRONMENT_CONFIG='{"command": "/opt/beam/boot"}',
+    )
+    subprocess.run(
+        [os.path.join(ROOT, "runners", target, "run.sh"), "--input", "s3://b/in", "--output", "s3://b/out"],
+        env=env,
+        check=True,
+    )
     args = json.load(open(tmp_path / "args.json"))
     assert args[:2] == ["-m", "pipeline"]
     options = _parse(_parser(), args[2:])
@@ -71,8 +92,14 @@ def test_cluster_launchers_refuse_without_a_cluster(target, variable, tmp_path):
     # such as localhost:8081, which may be another user's cluster.
     env = {k: v for k, v in os.environ.items() if k != variable}
     env.update(IM2TFRECORD_CACHE=str(tmp_path), PYTHON=sys.executable)
-    result = subprocess.run([os.path.join(ROOT, "runners", target, "run.sh"), "--input", "x", "--output", "y"],
-                            env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [os.path.join(ROOT, "runners", target, "run.sh"), "--input", "x", "--output", "y"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"{target}/run.sh: no cluster: start this clone's with runners/{target}/"
-                                     f"cluster.sh start, or name yours with {variable}=...")
+    assert result.stderr.strip() == (
+        f"{target}/run.sh: no cluster: start this clone's with runners/{target}/"
+        f"cluster.sh start, or name yours with {variable}=..."
+    )

@@ -6,22 +6,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.cli import main
+from pipeline import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from tests.conftest import download_prefix
+from tests.conftest import stderr_lines
 from tests.fault_proxy import FaultProxy
 from transforms import storage
-from transforms import tfrecord
+from transforms.formats import tfrecord
 from transforms.ownership import RUN_MARKER_FILE
 
 _IMAGES_PER_CLASS = 24
 
 
 def _flags(endpoint):
-    return [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
-            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+    return [
+        f"--s3_endpoint_url={endpoint}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        f"--s3_region_name={REGION}",
+    ]
 
 
 def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_path, monkeypatch):
@@ -34,8 +39,18 @@ def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_p
             path = tmp_path / "src.png"
             Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(path)
             s3_client.upload_file(str(path), bucket, f"in/{label}/{n}.png")
-    common = ["--input", f"s3://{bucket}/in", "--num_shards", "train=1,validation=2", "--image_format", "png",
-              "--image_size", "300", "--validation_ratio", "0.25"]
+    common = [
+        "--input",
+        f"s3://{bucket}/in",
+        "--num_shards",
+        "train=1,validation=2",
+        "--image_format",
+        "png",
+        "--image_size",
+        "300",
+        "--validation_ratio",
+        "0.25",
+    ]
 
     assert main([*common, "--output", f"s3://{bucket}/clean", *_flags(s3_endpoint)]) == 0
     with FaultProxy(s3_endpoint, period=10, stall_s=0.5) as proxy:
@@ -48,8 +63,15 @@ def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_p
         assert (tmp_path / "clean" / name).read_bytes() == (tmp_path / "faulty" / name).read_bytes(), name
     # Every operation the README says is faulted was, at least once.
     faulted_operations = {op for op, _ in proxy.faults}
-    assert {"GET", "HEAD", "LIST", "PUT", "UploadPart", "CreateMultipartUpload",
-            "CompleteMultipartUpload"} <= faulted_operations, (proxy.faults, proxy.requests)
+    assert {
+        "GET",
+        "HEAD",
+        "LIST",
+        "PUT",
+        "UploadPart",
+        "CreateMultipartUpload",
+        "CompleteMultipartUpload",
+    } <= faulted_operations, (proxy.faults, proxy.requests)
     assert {kind for _, kind in proxy.faults} == {"slowdown", "internal", "reset", "stall", "truncate"}
     assert sum(proxy.faults.values()) * 10 >= sum(proxy.requests.values())
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
@@ -58,16 +80,25 @@ def test_ten_percent_faults_change_nothing(s3_client, s3_endpoint, bucket, tmp_p
 _WRITES = ("PUT", "UploadPart", "CompleteMultipartUpload")
 
 
-@pytest.mark.parametrize("failure,code,expected", [
-    # No write allowed at all: found by the first write, before any work.
-    ({"deny": _WRITES}, 2, "--output: S3 denied PutObject on bucket '{bucket}' (AccessDenied): "
-                           "the credentials need s3:PutObject there"),
-    # Only shards denied (a policy on some keys): found by the shard writer.
-    ({"deny": _WRITES, "deny_keys_ending": (".tfrecord",)}, 1, "the job failed: AccessDenied"),
-    ({"bucket_gone_after": 20}, 1, "the job failed: NoSuchBucket"),
-], ids=["writes-denied", "shard-writes-denied", "bucket-removed-mid-run"])
-def test_persistent_failure_fails_the_job_cleanly(failure, code, expected, s3_client, s3_endpoint, bucket,
-                                                  tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "failure,code,expected",
+    [
+        # No write allowed at all: found by the first write, before any work.
+        (
+            {"deny": _WRITES},
+            2,
+            "--output: S3 denied PutObject on bucket '{bucket}' (AccessDenied): "
+            "the credentials need s3:PutObject there",
+        ),
+        # Only shards denied (a policy on some keys): found by the shard writer.
+        ({"deny": _WRITES, "deny_keys_ending": (".tfrecord",)}, 1, "the job failed: AccessDenied"),
+        ({"bucket_gone_after": 20}, 1, "the job failed: NoSuchBucket"),
+    ],
+    ids=["writes-denied", "shard-writes-denied", "bucket-removed-mid-run"],
+)
+def test_persistent_failure_fails_the_job_cleanly(
+    failure, code, expected, s3_client, s3_endpoint, bucket, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr(storage, "_PART_BYTES", 5 * 1024 * 1024)
     rng = np.random.default_rng(2)
     for n in range(24):
@@ -75,9 +106,25 @@ def test_persistent_failure_fails_the_job_cleanly(failure, code, expected, s3_cl
         Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(path)
         s3_client.upload_file(str(path), bucket, f"in/a/{n}.png")
     with FaultProxy(s3_endpoint, period=1000, **failure) as proxy:
-        assert main(["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--num_shards", "1",
-                     "--image_format", "png", "--image_size", "300", *_flags(proxy.endpoint)]) == code
-    lines = capsys.readouterr().err.strip().splitlines()
+        assert (
+            main(
+                [
+                    "--input",
+                    f"s3://{bucket}/in",
+                    "--output",
+                    f"s3://{bucket}/out",
+                    "--num_shards",
+                    "1",
+                    "--image_format",
+                    "png",
+                    "--image_size",
+                    "300",
+                    *_flags(proxy.endpoint),
+                ]
+            )
+            == code
+        )
+    lines = stderr_lines(capsys.readouterr().err)
     assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: "), lines
     assert expected.format(bucket=bucket) in lines[0] and SECRET_KEY not in lines[0]
     # Nothing under a final name: at most the run marker, written first, is
@@ -97,20 +144,19 @@ def test_beam_writer_under_faults_loses_nothing(s3_client, s3_endpoint, bucket, 
         path = tmp_path / "src.png"
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
         s3_client.upload_file(str(path), bucket, f"in/{'ab'[n % 2]}/{n}.png")
-    common = ["--input", f"s3://{bucket}/in", "--num_shards", "12", "--writer", "beam",
-              "--image_format", "png"]
+    common = ["--input", f"s3://{bucket}/in", "--num_shards", "12", "--writer", "beam", "--image_format", "png"]
     assert main([*common, "--output", f"s3://{bucket}/clean", *_flags(s3_endpoint)]) == 0
     with FaultProxy(s3_endpoint, period=3, stall_s=0.2) as proxy:
         assert main([*common, "--output", f"s3://{bucket}/faulty", *_flags(proxy.endpoint)]) == 0
-    assert {kind for op, kind in proxy.faults if op == "UploadPart"} == {
-        "slowdown", "internal", "reset", "stall"}, proxy.faults
+    assert {kind for op, kind in proxy.faults if op == "UploadPart"} == {"slowdown", "internal", "reset", "stall"}, (
+        proxy.faults
+    )
 
     def records(prefix):
         names = download_prefix(s3_client, bucket, prefix, str(tmp_path / prefix))
         shards = [name for name in names if name.endswith(".tfrecord")]
         assert len(shards) == 12, names
-        return sorted(r for name in shards
-                      for r in tfrecord.read_records((tmp_path / prefix / name).read_bytes()))
+        return sorted(r for name in shards for r in tfrecord.read_records((tmp_path / prefix / name).read_bytes()))
 
     clean = records("clean")
     assert len(clean) == 16 and records("faulty") == clean

@@ -13,6 +13,7 @@ import pytest
 
 from runners.sagemaker import entrypoint
 from runners.sagemaker import launch
+from tests.conftest import stderr_lines
 from tests.records import read_examples
 from tests.records import read_labels
 from tests.records import save_image
@@ -29,19 +30,25 @@ def _images(root, counts):
     """counts: {label: n} -> solid-color PNGs under <root>/input/images/<label>/."""
     for label, n in counts.items():
         for i in range(n):
-            save_image(os.path.join(entrypoint.images_dir(str(root)), label, f"{label}_{i}.png"),
-                       size=(32, 24), color=(40 * i, 30, 200), fmt="PNG")
+            save_image(
+                os.path.join(entrypoint.images_dir(str(root)), label, f"{label}_{i}.png"),
+                size=(32, 24),
+                color=(40 * i, 30, 200),
+                fmt="PNG",
+            )
 
 
 def _environ(root):
-    return {entrypoint.ROOT_ENV: str(root), entrypoint.CONFIG_DIR_ENV: str(root / "config"),
-            entrypoint.FAILURE_FILE_ENV: str(root / "ml-output" / "message")}
+    return {
+        entrypoint.ROOT_ENV: str(root),
+        entrypoint.CONFIG_DIR_ENV: str(root / "config"),
+        entrypoint.FAILURE_FILE_ENV: str(root / "ml-output" / "message"),
+    }
 
 
 def _resource_config(root, host, hosts):
     (root / "config").mkdir(parents=True, exist_ok=True)
-    (root / "config" / entrypoint.RESOURCE_CONFIG_FILE).write_text(
-        json.dumps({"current_host": host, "hosts": hosts}))
+    (root / "config" / entrypoint.RESOURCE_CONFIG_FILE).write_text(json.dumps({"current_host": host, "hosts": hosts}))
 
 
 def _dataset_info(folder):
@@ -50,7 +57,7 @@ def _dataset_info(folder):
 
 
 def _error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
+    err = stderr_lines(capsys.readouterr().err)
     assert len(err) == 1, err
     assert err[0].startswith("im2tfrecord-sagemaker: error: "), err[0]
     return err[0]
@@ -67,7 +74,7 @@ def _without_aws(monkeypatch, tmp_path):
 
 def _dry_run(capsys, *argv):
     capsys.readouterr()
-    assert launch.main([*argv[:argv.index("--")], "--dry-run", *argv[argv.index("--"):]]) == 0
+    assert launch.main([*argv[: argv.index("--")], "--dry-run", *argv[argv.index("--") :]]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -76,9 +83,13 @@ def test_one_instance_converts_the_input_channel_into_the_output_channel(tmp_pat
     code = entrypoint.main(["--processing_root", str(tmp_path), "--num_shards", "2"], environ={})
     assert code == 0
     out = tmp_path / "output" / "tfrecords"
-    assert sorted(os.listdir(out)) == ["dataset_info.json", "errors.jsonl", "labels.txt",
-                                       "train-00000-of-00002.tfrecord",
-                                       "train-00001-of-00002.tfrecord"]
+    assert sorted(os.listdir(out)) == [
+        "dataset_info.json",
+        "errors.jsonl",
+        "labels.txt",
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
     assert read_labels(out) == ["cats", "dogs"]
     info = _dataset_info(out)
     assert info["labels"] == ["cats", "dogs"]
@@ -92,9 +103,24 @@ def test_one_instance_converts_the_input_channel_into_the_output_channel(tmp_pat
 def test_two_instances_write_distinct_folders_with_one_label_map(tmp_path, capsys):
     # The job arguments are the launcher's, replayed on two simulated instances
     # whose roots stand for /opt/ml/processing on each machine.
-    request = _dry_run(capsys, "--image_uri", IMAGE_URI, "--role", ROLE, "--instance_count", "2",
-                       "--input_s3", "s3://bucket/photos", "--output_s3", "s3://bucket/shards",
-                       "--labels_file_s3", "s3://bucket/meta/labels.txt", "--", "--num_shards", "1")
+    request = _dry_run(
+        capsys,
+        "--image_uri",
+        IMAGE_URI,
+        "--role",
+        ROLE,
+        "--instance_count",
+        "2",
+        "--input_s3",
+        "s3://bucket/photos",
+        "--output_s3",
+        "s3://bucket/shards",
+        "--labels_file_s3",
+        "s3://bucket/meta/labels.txt",
+        "--",
+        "--num_shards",
+        "1",
+    )
     job_arguments = request["AppSpecification"]["ContainerArguments"]
     # ShardedByS3Key gives each instance some of the files; here algo-2's slice
     # holds dogs only, so on its own it would number dogs 0 instead of 1.
@@ -120,8 +146,12 @@ def test_two_instances_write_distinct_folders_with_one_label_map(tmp_path, capsy
                 relative = os.path.relpath(os.path.join(folder, name), output)
                 assert relative not in uploads, f"{host} and {uploads[relative]} both write {relative}"
                 uploads[relative] = host
-    assert {"algo-1/train-00000-of-00001.tfrecord", "algo-2/train-00000-of-00001.tfrecord",
-            "algo-1/dataset_info.json", "algo-2/dataset_info.json"} <= set(uploads)
+    assert {
+        "algo-1/train-00000-of-00001.tfrecord",
+        "algo-2/train-00000-of-00001.tfrecord",
+        "algo-1/dataset_info.json",
+        "algo-2/dataset_info.json",
+    } <= set(uploads)
     records = read_examples(shard_paths(tmp_path / "algo-2" / "output" / "tfrecords" / "algo-2"))
     assert [(r["image/class/text"], r["image/class/label"]) for r in records] == [(b"dogs", 1)] * 2
 
@@ -138,11 +168,17 @@ def test_several_instances_without_labels_file_is_refused(tmp_path, capsys):
 def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path):
     (tmp_path / "input" / "images").mkdir(parents=True)  # The channel came down empty.
     # Run as the container runs it: SageMaker sees the process's exit code.
-    result = subprocess.run([sys.executable, "-m", "runners.sagemaker.entrypoint"],
-                            env={**os.environ, **_environ(tmp_path)}, cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
-    why = (f"im2tfrecord: error: --input {tmp_path}/input/images holds no files "
-           "(expected <label>/<image> files below it)")
+    result = subprocess.run(
+        [sys.executable, "-m", "runners.sagemaker.entrypoint"],
+        env={**os.environ, **_environ(tmp_path)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    why = (
+        f"im2tfrecord: error: --input {tmp_path}/input/images holds no files (expected <label>/<image> files below it)"
+    )
     # Nothing under --input is a wrong invocation: exit 2, one line (README, "Exit codes").
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.splitlines() == [why]
@@ -157,8 +193,12 @@ def test_sigterm_stops_the_container_with_143(tmp_path):
         save_image(str(tmp_path / "input" / "images" / "a" / f"{n}.png"), size=(400, 300), fmt="PNG")
     process = subprocess.Popen(
         [sys.executable, "-m", "runners.sagemaker.entrypoint", "--decode_threads", "1"],
-        env={**os.environ, **_environ(tmp_path)}, cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
+        env={**os.environ, **_environ(tmp_path)},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out = tmp_path / "output" / "tfrecords"
     deadline = time.monotonic() + 120
     while not (out.is_dir() and any(".inprogress-" in name for name in os.listdir(out))):
@@ -168,53 +208,117 @@ def test_sigterm_stops_the_container_with_143(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143, err[-2000:]
     assert (tmp_path / "ml-output" / "message").read_text() == (
-        "im2tfrecord: error: interrupted by SIGTERM; nothing partial is left under a final name")
+        "im2tfrecord: error: interrupted by SIGTERM; nothing partial is left under a final name"
+    )
 
 
 @pytest.mark.parametrize("count,distribution", [(1, "FullyReplicated"), (3, "ShardedByS3Key")])
-def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monkeypatch, tmp_path,
-                                                      capsys):
+def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monkeypatch, tmp_path, capsys):
     _without_aws(monkeypatch, tmp_path)
     for module in ("boto3", "botocore", "sagemaker"):  # Importing any of them now fails.
         monkeypatch.setitem(sys.modules, module, None)
     request = _dry_run(
-        capsys, "--image_uri", IMAGE_URI, "--role", ROLE, "--instance_type", "ml.c5.2xlarge",
-        "--instance_count", str(count), "--input_s3", "s3://bucket/photos",
-        "--output_s3", "s3://bucket/shards/", "--labels_file_s3", "s3://bucket/meta/labels.txt",
-        "--job_name", "convert-photos-1", "--volume_size_gb", "50", "--max_runtime_s", "3600",
-        "--", "--num_shards", "train=16,validation=2", "--validation_ratio", "0.1")
+        capsys,
+        "--image_uri",
+        IMAGE_URI,
+        "--role",
+        ROLE,
+        "--instance_type",
+        "ml.c5.2xlarge",
+        "--instance_count",
+        str(count),
+        "--input_s3",
+        "s3://bucket/photos",
+        "--output_s3",
+        "s3://bucket/shards/",
+        "--labels_file_s3",
+        "s3://bucket/meta/labels.txt",
+        "--job_name",
+        "convert-photos-1",
+        "--volume_size_gb",
+        "50",
+        "--max_runtime_s",
+        "3600",
+        "--",
+        "--num_shards",
+        "train=16,validation=2",
+        "--validation_ratio",
+        "0.1",
+    )
     assert request["ProcessingJobName"] == "convert-photos-1"
     assert request["RoleArn"] == ROLE
     assert request["ProcessingResources"]["ClusterConfig"] == {
-        "InstanceCount": count, "InstanceType": "ml.c5.2xlarge", "VolumeSizeInGB": 50}
+        "InstanceCount": count,
+        "InstanceType": "ml.c5.2xlarge",
+        "VolumeSizeInGB": 50,
+    }
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
-    assert request["AppSpecification"] == {"ImageUri": IMAGE_URI, "ContainerArguments": [
-        "--input", "/opt/ml/processing/input/images",
-        "--labels_file", "/opt/ml/processing/input/labels/labels.txt",
-        "--output", "/opt/ml/processing/output/tfrecords",
-        "--num_shards", "train=16,validation=2", "--validation_ratio", "0.1"]}
+    assert request["AppSpecification"] == {
+        "ImageUri": IMAGE_URI,
+        "ContainerArguments": [
+            "--input",
+            "/opt/ml/processing/input/images",
+            "--labels_file",
+            "/opt/ml/processing/input/labels/labels.txt",
+            "--output",
+            "/opt/ml/processing/output/tfrecords",
+            "--num_shards",
+            "train=16,validation=2",
+            "--validation_ratio",
+            "0.1",
+        ],
+    }
     inputs = {i["InputName"]: i["S3Input"] for i in request["ProcessingInputs"]}
     assert inputs["images"] == {
-        "S3Uri": "s3://bucket/photos", "LocalPath": "/opt/ml/processing/input/images",
-        "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": distribution}
+        "S3Uri": "s3://bucket/photos",
+        "LocalPath": "/opt/ml/processing/input/images",
+        "S3DataType": "S3Prefix",
+        "S3InputMode": "File",
+        "S3DataDistributionType": distribution,
+    }
     assert inputs["labels"]["S3Uri"] == "s3://bucket/meta/labels.txt"
     assert inputs["labels"]["S3DataDistributionType"] == "FullyReplicated"
-    assert request["ProcessingOutputConfig"] == {"Outputs": [{"OutputName": "tfrecords", "S3Output": {
-        "S3Uri": "s3://bucket/shards/", "LocalPath": "/opt/ml/processing/output/tfrecords",
-        "S3UploadMode": "EndOfJob"}}]}
+    assert request["ProcessingOutputConfig"] == {
+        "Outputs": [
+            {
+                "OutputName": "tfrecords",
+                "S3Output": {
+                    "S3Uri": "s3://bucket/shards/",
+                    "LocalPath": "/opt/ml/processing/output/tfrecords",
+                    "S3UploadMode": "EndOfJob",
+                },
+            }
+        ]
+    }
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--instance_count", "2", "--input_s3", "s3://b/in", "--output_s3", "s3://b/out"],
-     "2 instances each convert a slice of the images: pass --labels_file_s3"),
-    (["--instance_count", "2", "--output_s3", "s3://b/out", "--labels_file_s3", "s3://b/l.txt",
-      "--", "--input", "s3://b/in"], "2 instances need --input_s3"),
-    (["--output_s3", "s3://b/out"], "give exactly one of --input_s3"),
-    (["--input_s3", "b/in", "--output_s3", "s3://b/out"], "--input_s3 must be an s3:// URI"),
-    (["--input_s3", "s3://b/in", "--output_s3", "s3://b/out", "--job_name", "bad_name"],
-     "--job_name 'bad_name'"),
-    (["--input_s3", "s3://b/in"], "give exactly one of --output_s3"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (
+            ["--instance_count", "2", "--input_s3", "s3://b/in", "--output_s3", "s3://b/out"],
+            "2 instances each convert a slice of the images: pass --labels_file_s3",
+        ),
+        (
+            [
+                "--instance_count",
+                "2",
+                "--output_s3",
+                "s3://b/out",
+                "--labels_file_s3",
+                "s3://b/l.txt",
+                "--",
+                "--input",
+                "s3://b/in",
+            ],
+            "2 instances need --input_s3",
+        ),
+        (["--output_s3", "s3://b/out"], "give exactly one of --input_s3"),
+        (["--input_s3", "b/in", "--output_s3", "s3://b/out"], "--input_s3 must be an s3:// URI"),
+        (["--input_s3", "s3://b/in", "--output_s3", "s3://b/out", "--job_name", "bad_name"], "--job_name 'bad_name'"),
+        (["--input_s3", "s3://b/in"], "give exactly one of --output_s3"),
+    ],
+)
 def test_wrong_launches_fail_with_one_line(args, expected, monkeypatch, tmp_path, capsys):
     _without_aws(monkeypatch, tmp_path)
     assert launch.main(["--image_uri", IMAGE_URI, "--role", ROLE, "--dry-run", *args]) == 2
@@ -225,22 +329,40 @@ def test_launch_without_dry_run_sends_the_same_request(s3_endpoint, monkeypatch,
     """The boto3 path, against the test's moto server (it speaks SageMaker too)."""
     try:
         import sagemaker  # noqa: F401
+
         pytest.skip("the SageMaker SDK is installed: the launcher would use it, not boto3")
     except ImportError:
         pass
     _without_aws(monkeypatch, tmp_path)
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1"),
-                        ("AWS_ENDPOINT_URL_SAGEMAKER", s3_endpoint)):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_SAGEMAKER", s3_endpoint),
+    ):
         monkeypatch.setenv(name, value)
-    argv = ["--image_uri", IMAGE_URI, "--role", ROLE, "--instance_count", "2",
-            "--input_s3", "s3://bucket/photos", "--output_s3", "s3://bucket/shards",
-            "--labels_file_s3", "s3://bucket/labels.txt", "--job_name", "im2tfrecord-moto-1",
-            "--", "--image_size", "224"]
+    argv = [
+        "--image_uri",
+        IMAGE_URI,
+        "--role",
+        ROLE,
+        "--instance_count",
+        "2",
+        "--input_s3",
+        "s3://bucket/photos",
+        "--output_s3",
+        "s3://bucket/shards",
+        "--labels_file_s3",
+        "s3://bucket/labels.txt",
+        "--job_name",
+        "im2tfrecord-moto-1",
+        "--",
+        "--image_size",
+        "224",
+    ]
     request = _dry_run(capsys, *argv)
     assert launch.main(argv) == 0
     assert "started processing job im2tfrecord-moto-1 (boto3)" in capsys.readouterr().out
     job = boto3.client("sagemaker").describe_processing_job(ProcessingJobName="im2tfrecord-moto-1")
-    for key in ("AppSpecification", "ProcessingInputs", "ProcessingOutputConfig", "RoleArn",
-                "StoppingCondition"):
+    for key in ("AppSpecification", "ProcessingInputs", "ProcessingOutputConfig", "RoleArn", "StoppingCondition"):
         assert job[key] == request[key], key

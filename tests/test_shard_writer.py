@@ -10,9 +10,11 @@ import pytest
 
 from tests.records import read_examples
 from tests.records import save_image
-from transforms import recordio
+from transforms import formats
 from transforms import shard_writer
 from transforms.decode import Concurrency
+from transforms.formats import recordio
+from transforms.formats import tfrecord
 from transforms.imaging import ImageSettings
 from transforms.split import Placed
 from transforms.split import seeded_hash
@@ -27,16 +29,14 @@ def _shard(root, count):
     for n in range(count):
         relative = f"{'ab'[n % 2]}/{n}.png"
         path = save_image(str(root / relative), size=(20 + n, 16), fmt="PNG")
-        images.append(Placed(seeded_hash(0, relative), relative, path, relative[0],
-                             seeded_hash(0, relative, b"order")))
+        images.append(Placed(seeded_hash(0, relative), relative, path, relative[0], seeded_hash(0, relative, b"order")))
     return ("train", 0, 1), images
 
 
 def _outputs(fn, shard):
     fn.start_bundle()
     outputs = list(fn.process(shard, ["a", "b"])) + list(fn.finish_bundle())
-    return [o.value.value if isinstance(o.value, beam.utils.windowed_value.WindowedValue) else o.value
-            for o in outputs]
+    return [o.value.value if isinstance(o.value, beam.utils.windowed_value.WindowedValue) else o.value for o in outputs]
 
 
 def _dies_on_call(real, number):
@@ -47,12 +47,20 @@ def _dies_on_call(real, number):
         if len(calls) == number:
             raise _Dies("worker lost")
         return real(*args)
+
     return dies
 
 
 def _writer(out, name):
-    fn = shard_writer._WriteShard(str(out), shard_writer.shard_format(name, "default"),
-                                  ImageSettings(size=32), {}, Concurrency(2, 2))
+    record_format = formats.get(name)
+    fn = shard_writer._WriteShard(
+        str(out),
+        record_format,
+        "default" if record_format.has_schema else None,
+        ImageSettings(size=32),
+        {},
+        Concurrency(2, 2),
+    )
     fn.setup()
     return fn
 
@@ -77,13 +85,13 @@ def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     out = tmp_path / "out"
     fn = _writer(out, "tfrecord")
 
-    real_frame = shard_writer.tfrecord.frame
-    monkeypatch.setattr(shard_writer.tfrecord, "frame", _dies_on_call(real_frame, 7))
+    real_frame = tfrecord.frame
+    monkeypatch.setattr(tfrecord, "frame", _dies_on_call(real_frame, 7))
     with pytest.raises(_Dies):
         _outputs(fn, shard)
     assert not out.exists() or os.listdir(out) == []  # nothing visible, no temporaries
 
-    monkeypatch.setattr(shard_writer.tfrecord, "frame", real_frame)
+    monkeypatch.setattr(tfrecord, "frame", real_frame)
     outputs = _outputs(fn, shard)
     fn.teardown()
     (info,) = outputs
@@ -124,8 +132,10 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
     (info,) = _outputs(fn, shard)
     fn.teardown()
     assert (info.num_examples, info.file, info.side_files) == (
-        12, "train-00000-of-00001.rec",
-        {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"})
+        12,
+        "train-00000-of-00001.rec",
+        {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"},
+    )
     assert sorted(os.listdir(out)) == sorted(info.files())
     with open(out / info.file, "rb") as f:
         payloads = list(recordio.read_records(f))

@@ -29,8 +29,14 @@ def test_reader_reads_s3_and_local_files(s3_client, s3_endpoint, bucket, tmp_pat
 
 
 def _storage(s3_endpoint):
-    return Storage({"endpoint_url": s3_endpoint, "region_name": REGION,
-                    "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY})
+    return Storage(
+        {
+            "endpoint_url": s3_endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+        }
+    )
 
 
 def test_open_atomic_local_shows_nothing_until_complete(tmp_path):

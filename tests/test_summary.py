@@ -1,15 +1,14 @@
-from pipeline.summary import format_summary
+from pipeline.convert.summary import format_summary
 
 
 def _info(written=7, failed=2, skipped=1, matched=10):
     return {
         "counts": {"matched": matched, "written": written, "failed": failed, "skipped": skipped},
-        "splits": {"train": {"num_examples": 6, "num_shards": 2, "num_bytes": 600,
-                             "per_class": {"b": 2, "a": 4}},
-                   "test": {"num_examples": 1, "num_shards": 1, "num_bytes": 100,
-                            "per_class": {"a": 1}}},
-        "errors": {"file": "errors.jsonl", "count": failed,
-                   "by_reason": {"too_large": 1, "decode_error": 1}},
+        "splits": {
+            "train": {"num_examples": 6, "num_shards": 2, "num_bytes": 600, "per_class": {"b": 2, "a": 4}},
+            "test": {"num_examples": 1, "num_shards": 1, "num_bytes": 100, "per_class": {"a": 1}},
+        },
+        "errors": {"file": "errors.jsonl", "count": failed, "by_reason": {"too_large": 1, "decode_error": 1}},
     }
 
 
@@ -32,19 +31,23 @@ def test_many_classes_show_the_largest_twenty():
     info = _info()
     info["splits"]["train"]["per_class"] = {f"class{n:04d}": n for n in range(1000)}
     line = format_summary(info, "out", 1.0).splitlines()[3]
-    assert line.endswith("class0999 999, class0998 998, class0997 997, class0996 996, class0995 995, "
-                         "class0994 994, class0993 993, class0992 992, class0991 991, class0990 990, "
-                         "class0989 989, class0988 988, class0987 987, class0986 986, class0985 985, "
-                         "class0984 984, class0983 983, class0982 982, class0981 981, class0980 980 "
-                         "and 980 more classes (see dataset_info.json)")
+    assert line.endswith(
+        "class0999 999, class0998 998, class0997 997, class0996 996, class0995 995, "
+        "class0994 994, class0993 993, class0992 992, class0991 991, class0990 990, "
+        "class0989 989, class0988 988, class0987 987, class0986 986, class0985 985, "
+        "class0984 984, class0983 983, class0982 982, class0981 981, class0980 980 "
+        "and 980 more classes (see dataset_info.json)"
+    )
     assert len(line) < 600
 
 
 def test_a_resumed_run_says_what_it_kept():
     # 3 shards in all (train 2, test 1).
     lines = format_summary(_info(), "out", 1.0, reused=(2, 5)).splitlines()
-    assert lines[2] == ("  resumed: 2 shards (5 images) complete from an interrupted run were verified "
-                        "and kept; the rest were converted")
+    assert lines[2] == (
+        "  resumed: 2 shards (5 images) complete from an interrupted run were verified "
+        "and kept; the rest were converted"
+    )
     lines = format_summary(_info(), "out", 1.0, reused=(3, 7)).splitlines()
     assert lines[2] == "  resumed: 3 shards (7 images) complete from an interrupted run were verified and kept"
     assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, reused=(0, 0)).splitlines())

@@ -1,10 +1,11 @@
 import pytest
 
-from transforms import tfrecord
+from transforms.formats import tfrecord
 
 
 def test_frames_read_back_with_tensorflow(tmp_path):
     import tensorflow as tf
+
     records = [b"", b"x", bytes(range(256)) * 100]
     path = tmp_path / "r.tfrecord"
     path.write_bytes(b"".join(tfrecord.frame(r) for r in records))
@@ -41,12 +42,15 @@ def test_iter_records_streams_in_small_reads():
         list(tfrecord.iter_records(Trickle(data[:-3])))
 
 
-@pytest.mark.parametrize("damage,message", [
-    (lambda d: d[:-2], "truncated record at byte 21"),
-    (lambda d: d[:21 + 7], "truncated record header at byte 21"),
-    (lambda d: d[:21] + bytes([d[21] ^ 1]) + d[22:], "corrupt record length at byte 21"),
-    (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "corrupt record data at byte 21"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda d: d[:-2], "truncated record at byte 21"),
+        (lambda d: d[: 21 + 7], "truncated record header at byte 21"),
+        (lambda d: d[:21] + bytes([d[21] ^ 1]) + d[22:], "corrupt record length at byte 21"),
+        (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "corrupt record data at byte 21"),
+    ],
+)
 def test_damage_is_named_with_its_offset(damage, message):
     # Two records of 5 bytes: the second starts at 12 + 5 + 4 = 21.
     data = tfrecord.frame(b"first") + tfrecord.frame(b"other")

@@ -3,7 +3,6 @@ local file's bytes, a rerun skips what is there and resumes what a killed or
 failed run left, faults change nothing, and no multipart upload is left."""
 
 import hashlib
-import io
 import os
 import pathlib
 import re
@@ -15,8 +14,9 @@ import time
 import numpy as np
 import pytest
 
-from pipeline import upload
-from pipeline import upload_object
+from pipeline.progress import format_line
+from pipeline.upload import main as upload
+from pipeline.upload import objects as upload_object
 from tests.conftest import ACCESS_KEY
 from tests.conftest import HYMENOPTERA
 from tests.conftest import REGION
@@ -35,8 +35,12 @@ _MANY = 90
 
 
 def _flags(endpoint):
-    return [f"--s3_endpoint_url={endpoint}", f"--s3_access_key_id={ACCESS_KEY}",
-            f"--s3_secret_access_key={SECRET_KEY}", f"--s3_region_name={REGION}"]
+    return [
+        f"--s3_endpoint_url={endpoint}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        f"--s3_region_name={REGION}",
+    ]
 
 
 @pytest.fixture
@@ -62,8 +66,9 @@ def tree(tmp_path):
 def _expected(root):
     """Path below root -> bytes, of every file the upload should copy."""
     files = {f"{label}/{n}.png": (root / label / f"{n}.png").read_bytes() for label in "ab" for n in range(6)}
-    files.update({"b/empty.txt": b"", _BIG: (root / _BIG).read_bytes(),
-                  "c/link.png": (root / "a" / "0.png").read_bytes()})
+    files.update(
+        {"b/empty.txt": b"", _BIG: (root / _BIG).read_bytes(), "c/link.png": (root / "a" / "0.png").read_bytes()}
+    )
     files.update({f"linked/{n}.png": (root / "a" / f"{n}.png").read_bytes() for n in range(6)})
     return files
 
@@ -72,15 +77,17 @@ def _objects(s3_client, bucket, prefix):
     """Key below prefix -> bytes, of every object there."""
     pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-    return {key[len(prefix) + 1:]: s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            for key in keys}
+    return {key[len(prefix) + 1 :]: s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
 def _counts(out):
     """(uploaded, skipped, failed, not attempted) from the report."""
-    match = re.search(r"files: (\d+) = (?:would upload|uploaded) (\d+) \+ skipped \(already there\) (\d+) "
-                      r"\([\d.]+ MB\) \+ failed (\d+)(?: \+ hidden \(not uploaded\) (\d+))?"
-                      r"(?: \+ not attempted (\d+))?", out)
+    match = re.search(
+        r"files: (\d+) = (?:would upload|uploaded) (\d+) \+ skipped \(already there\) (\d+) "
+        r"\([\d.]+ MB\) \+ failed (\d+)(?: \+ hidden \(not uploaded\) (\d+))?"
+        r"(?: \+ not attempted (\d+))?",
+        out,
+    )
     assert match, out
     total, uploaded, skipped, failed, hidden, not_attempted = (int(g or 0) for g in match.groups())
     assert total == uploaded + skipped + failed + hidden + not_attempted
@@ -164,7 +171,7 @@ def test_leftover_multipart_uploads_are_resumed(tree, s3_client, s3_endpoint, bu
         data, key = (tree / "c" / name).read_bytes(), f"p/c/{name}"
         metadata = {"sha256": sha256 or hashlib.sha256(data).hexdigest()}
         left = s3_client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata)["UploadId"]
-        s3_client.upload_part(Bucket=bucket, Key=key, UploadId=left, PartNumber=1, Body=data[:5 * _MIB])
+        s3_client.upload_part(Bucket=bucket, Key=key, UploadId=left, PartNumber=1, Body=data[: 5 * _MIB])
         other = s3_client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
         s3_client.upload_part(Bucket=bucket, Key=key, UploadId=other, PartNumber=1, Body=b"not this file")
 
@@ -189,8 +196,14 @@ def test_a_file_changed_while_it_goes_up_is_not_completed(tree, s3_client, s3_en
         if n:  # Bytes of a part are up: the file changes (its time, here).
             os.utime(big, ns=(time.time_ns(), time.time_ns() + 10**9))
 
-    client = storage.make_s3_client({"endpoint_url": s3_endpoint, "region_name": REGION,
-                                     "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY})
+    client = storage.make_s3_client(
+        {
+            "endpoint_url": s3_endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+        }
+    )
     uploader = upload_object.Uploader(client, bucket, 5 * _MIB, threads=1, on_bytes=touch_after_first_part)
     with pytest.raises(upload_object.FileChanged):
         uploader.upload(big, "p/big.bin", os.stat(big), listed=None)
@@ -203,8 +216,7 @@ def test_a_file_changed_while_it_goes_up_is_not_completed(tree, s3_client, s3_en
 def many(tmp_path):
     """Small images, enough that one at a time takes seconds to upload."""
     for n in range(_MANY):
-        save_image(str(tmp_path / "many" / f"c{n % 3}" / f"{n:03d}.png"), size=(32, 32), color=(n, 0, 0),
-                   fmt="PNG")
+        save_image(str(tmp_path / "many" / f"c{n % 3}" / f"{n:03d}.png"), size=(32, 32), color=(n, 0, 0), fmt="PNG")
     return tmp_path / "many"
 
 
@@ -212,8 +224,12 @@ def _start_slowly(many, bucket, s3_flags, s3_client):
     """Starts an upload of one file at a time in a child process; returns it
     once 10 files are up, and the command line."""
     command = [str(many), f"s3://{bucket}/p", *s3_flags]
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.upload", *command, "--threads", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.upload.main", *command, "--threads", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + _KILL_WAIT_S
     while s3_client.list_objects_v2(Bucket=bucket, Prefix="p/").get("KeyCount", 0) < 10:
         assert process.poll() is None, "the upload ended before it was stopped"
@@ -225,13 +241,15 @@ def _start_slowly(many, bucket, s3_flags, s3_client):
 def _md5s(s3_client, bucket, prefix):
     """Key below prefix -> ETag, which S3 makes the MD5 of what it stored (for single PUTs)."""
     pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
-    return {item["Key"][len(prefix) + 1:]: item["ETag"].strip('"')
-            for page in pages for item in page["Contents"]}
+    return {item["Key"][len(prefix) + 1 :]: item["ETag"].strip('"') for page in pages for item in page["Contents"]}
 
 
 def _local_md5s(root):
-    return {path.relative_to(root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
-            for path in root.rglob("*") if path.is_file()}
+    return {
+        path.relative_to(root).as_posix(): hashlib.md5(path.read_bytes()).hexdigest()
+        for path in root.rglob("*")
+        if path.is_file()
+    }
 
 
 def test_sigkill_mid_run_then_rerun(many, s3_client, bucket, s3_flags, capsys):
@@ -264,21 +282,17 @@ def test_faults_on_every_operation_change_nothing(tree, s3_client, s3_endpoint, 
     for n in range(30):
         save_image(str(tree / "d" / f"{n}.png"), color=(n, n, n), fmt="PNG")
     with FaultProxy(s3_endpoint, period=10, stall_s=0.3) as proxy:
-        code, out, _ = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, "--threads", "4",
-                            *_flags(proxy.endpoint))
+        code, out, _ = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, "--threads", "4", *_flags(proxy.endpoint))
     assert code == 0, out
-    expected = {**_expected(tree),
-                **{f"d/{n}.png": (tree / "d" / f"{n}.png").read_bytes() for n in range(30)}}
+    expected = {**_expected(tree), **{f"d/{n}.png": (tree / "d" / f"{n}.png").read_bytes() for n in range(30)}}
     assert _objects(s3_client, bucket, "p") == expected
     faulted = {op for op, _ in proxy.faults}
-    assert {"HEAD", "PUT", "LIST", "CreateMultipartUpload", "UploadPart",
-            "CompleteMultipartUpload"} <= faulted
+    assert {"HEAD", "PUT", "LIST", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"} <= faulted
     assert {kind for _, kind in proxy.faults} == {"slowdown", "internal", "reset", "stall"}
     assert _no_uploads_left(s3_client, bucket)
 
 
-def test_denied_writes_fail_each_file_then_rerun_completes(tree, s3_client, s3_endpoint, s3_flags, bucket,
-                                                           capsys):
+def test_denied_writes_fail_each_file_then_rerun_completes(tree, s3_client, s3_endpoint, s3_flags, bucket, capsys):
     with FaultProxy(s3_endpoint, period=10**9, deny=("PUT", "UploadPart")) as proxy:
         code, out, _ = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, *_flags(proxy.endpoint))
     expected = _expected(tree)
@@ -297,8 +311,7 @@ def test_bucket_removed_mid_run_stops_early(tmp_path, s3_client, s3_endpoint, bu
         (tmp_path / "t").mkdir(exist_ok=True)
         (tmp_path / "t" / f"{n:02d}.bin").write_bytes(b"%d" % n)
     with FaultProxy(s3_endpoint, period=10**9, bucket_gone_after=10) as proxy:
-        code, out, _ = _run(capsys, tmp_path / "t", f"s3://{bucket}/p", "--threads", "2",
-                            *_flags(proxy.endpoint))
+        code, out, _ = _run(capsys, tmp_path / "t", f"s3://{bucket}/p", "--threads", "2", *_flags(proxy.endpoint))
     uploaded, _, failed, not_attempted = _counts(out)
     assert code == 1 and failed >= 1 and not_attempted >= 40, out
     assert "stopped early, since every request would fail (S3 NoSuchBucket" in out
@@ -314,12 +327,15 @@ def test_dry_run_changes_nothing(tree, s3_client, bucket, s3_flags, capsys):
 
 
 def test_include_exclude_and_hidden(tree, s3_client, bucket, s3_flags, capsys):
-    code, out, _ = _run(capsys, tree, f"s3://{bucket}", "--include", "*.png", "--exclude", "b/*",
-                        "--include_hidden", *s3_flags)
+    code, out, _ = _run(
+        capsys, tree, f"s3://{bucket}", "--include", "*.png", "--exclude", "b/*", "--include_hidden", *s3_flags
+    )
     assert code == 0, out
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert keys == ({f"{folder}/{n}.png" for folder in ("a", "linked") for n in range(6)}
-                    | {"a/.hidden/x.png", "linked/.hidden/x.png", "c/link.png"})
+    assert keys == (
+        {f"{folder}/{n}.png" for folder in ("a", "linked") for n in range(6)}
+        | {"a/.hidden/x.png", "linked/.hidden/x.png", "c/link.png"}
+    )
 
 
 def test_unreadable_file_is_listed_and_the_rest_uploaded(tree, s3_client, bucket, s3_flags, capsys):
@@ -330,31 +346,40 @@ def test_unreadable_file_is_listed_and_the_rest_uploaded(tree, s3_client, bucket
     assert _objects(s3_client, bucket, "p") == _expected(tree)
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["{tree}", "s3://missing-bucket-x/p"], "S3 bucket 'missing-bucket-x' does not exist"),
-    (["{tree}/nope", "s3://{bucket}/p"], "does not exist"),
-    (["{tree}/b/empty.txt", "s3://{bucket}/p"], "is not a folder"),
-    (["{tree}", "{bucket}/p"], "the destination must be s3://BUCKET[/PREFIX]"),
-    (["{tree}", "s3://{bucket}/p", "--part_size_mb", "4"], "--part_size_mb must be 5 to 5120"),
-    (["{tree}", "s3://{bucket}/p", "--threads", "0"], "--threads must be 1 or more"),
-    (["{tree}", "s3://{bucket}/p", "--thread", "4"], "unrecognized arguments: --thread"),
-    (["{tree}"], "the following arguments are required"),
-], ids=["no-bucket", "no-dir", "dir-is-file", "not-s3", "part-size", "threads", "unknown-flag",
-        "no-destination"])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["{tree}", "s3://missing-bucket-x/p"], "S3 bucket 'missing-bucket-x' does not exist"),
+        (["{tree}/nope", "s3://{bucket}/p"], "does not exist"),
+        (["{tree}/b/empty.txt", "s3://{bucket}/p"], "is not a folder"),
+        (["{tree}", "{bucket}/p"], "the destination must be s3://BUCKET[/PREFIX]"),
+        (["{tree}", "s3://{bucket}/p", "--part_size_mb", "4"], "--part_size_mb must be 5 to 5120"),
+        (["{tree}", "s3://{bucket}/p", "--threads", "0"], "--threads must be 1 or more"),
+        (["{tree}", "s3://{bucket}/p", "--thread", "4"], "unrecognized argument --thread (did you mean --threads?)"),
+        (["{tree}"], "the following arguments are required"),
+    ],
+    ids=["no-bucket", "no-dir", "dir-is-file", "not-s3", "part-size", "threads", "unknown-flag", "no-destination"],
+)
 def test_wrong_invocations_fail_with_one_line(argv, message, tree, bucket, s3_flags, capsys):
     code, out, err = _run(capsys, *[a.format(tree=tree, bucket=bucket) for a in argv], *s3_flags)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("im2tfrecord upload: error: ") and message in err, err
 
 
-@pytest.mark.parametrize("endpoint,message", [
-    ("proxy", "S3 refused HeadBucket on bucket"),
-    ("http://127.0.0.1:9", "cannot reach the S3 endpoint"),
-], ids=["credentials-rejected", "unreachable"])
+@pytest.mark.parametrize(
+    "endpoint,message",
+    [
+        ("proxy", "S3 refused HeadBucket on bucket"),
+        ("http://127.0.0.1:9", "cannot reach the S3 endpoint"),
+        ("notaurl", "--s3_endpoint_url must be a URL such as http://127.0.0.1:9000"),
+    ],
+    ids=["credentials-rejected", "unreachable", "not-a-url"],
+)
 def test_endpoint_problems_fail_fast(endpoint, message, tree, s3_endpoint, bucket, capsys):
     with FaultProxy(s3_endpoint, period=10**9, deny=("HEAD",)) as proxy:
-        code, out, err = _run(capsys, tree, f"s3://{bucket}/p",
-                              *_flags(proxy.endpoint if endpoint == "proxy" else endpoint))
+        code, out, err = _run(
+            capsys, tree, f"s3://{bucket}/p", *_flags(proxy.endpoint if endpoint == "proxy" else endpoint)
+        )
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
@@ -370,13 +395,14 @@ def test_help_explains_with_examples(capsys):
 
 
 def test_progress_line_counts_files_bytes_and_eta(tree):
-    progress = upload._Progress(io.StringIO())
-    progress.count_totals(str(tree), upload._local_files(str(tree), False, [], []))
-    progress.add_file()
-    progress.add_bytes(6 * _MIB)
-    line = progress.line()
+    counts = upload._Counts()
+    counts.count_totals(str(tree), upload._local_files(str(tree), False, [], []))
+    counts.add_file()
+    counts.add_bytes(6 * _MIB)
+    line = format_line("uploading", counts.reading(), elapsed_s=2.0)
     # 21 files: 15 real, 6 through the linked folder; 3 hidden ones counted too.
-    assert re.fullmatch(r"progress: 1/24 files, 6\.3/12\.\d MB, [\d.]+ MB/s, ETA \d+ s", line), line
+    # 6 MiB in 2 s is 3.1 MB/s; about as much again to go.
+    assert re.fullmatch(r"uploading: 6\.3/12\.\d MB \((49|5\d)%\), 3\.1 MB/s, ETA [12] s; 1/24 files", line), line
 
 
 @needs_hymenoptera

@@ -1,7 +1,25 @@
-"""The pipeline's stages, one module each, in pipeline order:
+"""The conversion's stages and what they stand on. Imports nothing from pipeline/.
 
-match.py (MatchImages) -> label.py (KeyByLabel) -> decode.py (DecodeAndResize)
--> encode.py (EncodeExamples) -> write.py (WriteShards).
+The stages, in the order pipeline/convert/job.py composes them:
 
-errors.py, imaging.py and storage.py are the helpers they share.
+  match.py          MatchImages: the files under --input with image extensions
+  label.py          KeyByLabel, ClassNames: each path keyed by its class
+  split.py          AssignSplits: each image's split and seeded hashes
+  shard.py          PlanShards: which shard each image goes to (paths only)
+  shard_writer.py   WriteShardStreams: fetch, decode, encode, write a shard
+  dataset_info.py   Finalize: labels.txt, errors.jsonl, dataset_info.json
+  (--writer beam:   decode.py DecodeAndResize -> encode.py EncodeExamples
+                    -> write.py WriteShards, Beam's WriteToTFRecord)
+
+What they stand on:
+
+  formats/          one module per record format (TFRecord, RecordIO)
+  schema.py         the tf.train.Example feature keys, per schema
+  example_proto.py  tf.train.Example serialization, without TensorFlow
+  imaging.py, pixel_checks.py   one image decoded, checked, resized, encoded
+  layout.py         the output folder's file names; ShardInfo
+  storage.py, listing.py, hashing.py   files on disk and S3 (no Beam imports)
+  errors.py, metrics.py         error rows and counters
+  ownership.py, resume.py       which output files are ours; resuming a run
+  native_noise.py   libtiff's messages kept off stderr
 """

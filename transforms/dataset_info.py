@@ -29,7 +29,6 @@ from transforms.pixel_checks import NOISE
 from transforms.resume import is_done_record
 from transforms.storage import Storage
 
-
 # Classes (paths) named in a warning list, at most: the count says how many in all.
 _WARNED_CLASSES = 100
 _WARNED_PATHS = 100
@@ -46,9 +45,15 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, 
         split["num_shards"] = shard.num_shards
         split["num_examples"] += shard.num_examples
         split["num_bytes"] += shard.num_bytes
-        split["shards"].append({"file": shard.file, "num_examples": shard.num_examples,
-                                "num_bytes": shard.num_bytes, "sha256": shard.sha256,
-                                **(shard.side_files or {})})
+        split["shards"].append(
+            {
+                "file": shard.file,
+                "num_examples": shard.num_examples,
+                "num_bytes": shard.num_bytes,
+                "sha256": shard.sha256,
+                **(shard.side_files or {}),
+            }
+        )
     for (split, label), count in class_counts.items():
         splits[split].setdefault("per_class", {})[label] = count
     by_reason = {}
@@ -78,16 +83,20 @@ def _warnings(run, class_names, splits, shards, merged_classes):
     empty = [split for split in run.get("requested_splits", []) if split not in splits]
     if empty:
         warnings["empty_splits"] = empty
-    small = [{"split": name, "class": label, "images": count, "shards": split["num_shards"]}
-             for name, split in sorted(splits.items())
-             for label, count in sorted(split.get("per_class", {}).items()) if count < split["num_shards"]]
+    small = [
+        {"split": name, "class": label, "images": count, "shards": split["num_shards"]}
+        for name, split in sorted(splits.items())
+        for label, count in sorted(split.get("per_class", {}).items())
+        if count < split["num_shards"]
+    ]
     if small:
         warnings["classes_with_fewer_images_than_shards"] = {"count": len(small), "first": small[:_WARNED_CLASSES]}
     short = [shard for shard in shards if shard.smaller_than_requested]
     if short:
         warnings["images_smaller_than_requested"] = {
             "count": sum(shard.smaller_than_requested for shard in short),
-            "smallest_side": min(shard.smallest_side for shard in short)}
+            "smallest_side": min(shard.smallest_side for shard in short),
+        }
     for kind, name in ((FLAT, "images_flat"), (NOISE, "images_like_noise")):
         paths = sorted(path for shard in shards for path in (shard.odd_content or {}).get(kind, ()))
         if paths:
@@ -96,7 +105,6 @@ def _warnings(run, class_names, splits, shards, merged_classes):
 
 
 class _Finalize(beam.DoFn):
-
     def __init__(self, output, run, s3_client_settings):
         self._output = output
         self._run = run
@@ -115,10 +123,12 @@ class _Finalize(beam.DoFn):
         names = self._storage.list_folder(self._output)
         stale = sorted(files_to_replace(self._storage, self._output, names) - keep)
         self._storage.delete([path(name) for name in stale])
-        info = build_dataset_info(self._run, class_names, shards, class_counts, errors, skipped,
-                                  matched, merged_classes)
-        self._storage.write(path(DATASET_INFO_FILE),
-                            (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+        info = build_dataset_info(
+            self._run, class_names, shards, class_counts, errors, skipped, matched, merged_classes
+        )
+        self._storage.write(
+            path(DATASET_INFO_FILE), (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        )
         # Complete now: the shards' resume records have served.
         self._storage.delete([path(name) for name in names if is_done_record(name)])
         yield info
@@ -131,8 +141,9 @@ class Finalize(beam.PTransform):
     source, seed, writer, record layout, image settings, tool version.
     """
 
-    def __init__(self, output, run, s3_client_settings, class_names, class_counts, errors, skipped,
-                 matched, merged_classes):
+    def __init__(
+        self, output, run, s3_client_settings, class_names, class_counts, errors, skipped, matched, merged_classes
+    ):
         super().__init__()
         self._matched = matched
         self._merged_classes = merged_classes
@@ -148,11 +159,14 @@ class Finalize(beam.PTransform):
         return (
             shards
             | "AllShards" >> beam.combiners.ToList()
-            | "Write" >> beam.ParDo(
+            | "Write"
+            >> beam.ParDo(
                 _Finalize(self._output, self._run, self._s3_client_settings),
                 beam.pvalue.AsSingleton(self._class_names),
                 beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
                 beam.pvalue.AsList(self._errors),
                 beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
                 beam.pvalue.AsSingleton(self._matched),
-                beam.pvalue.AsSingleton(self._merged_classes)))
+                beam.pvalue.AsSingleton(self._merged_classes),
+            )
+        )

@@ -1,8 +1,10 @@
-"""Stage 3: fetch, decode and resize each image, several at a time.
+"""Fetch, decode and resize each image, several at a time.
 
-Pillow releases the GIL while it decodes and resizes, and S3 GETs spend their
-time waiting on the network, so a thread pool per worker keeps every core busy
-and overlaps network waits with decoding, even on Beam's in-process runner.
+`ConvertingDoFn` does it for the default writer (shard_writer.py) and for
+the DecodeAndResize stage of `--writer beam`. Pillow releases the GIL while
+it decodes and resizes, and S3 GETs spend their time waiting on the network,
+so a thread pool per worker keeps every core busy and overlaps network waits
+with decoding, even on Beam's in-process runner.
 Two limits, because the two kinds of work want different numbers of threads:
 many reads may wait on the network at once (`fetch_threads`), but at most one
 decode per core runs at a time (`decode_threads`, a semaphore): more decoding
@@ -27,6 +29,7 @@ from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.label import relative_path
 from transforms.storage import Storage
+from transforms.storage import configure_beam_filesystems
 
 STAGE = "decode"
 
@@ -38,6 +41,7 @@ _IMAGES_PER_THREAD = 4
 @dataclasses.dataclass(frozen=True)
 class DecodedImage:
     """One image ready to encode: where it came from and its new bytes."""
+
     label: str
     relative_path: str
     image: imaging.ConvertedImage
@@ -74,8 +78,7 @@ def convert_in_order(pool, storage, settings, items, path_of, window, decode_slo
     `window` conversions in flight."""
     pending = collections.deque()
     for item in items:
-        pending.append((item, pool.submit(
-            fetch_and_convert, storage, settings, path_of(item), decode_slots)))
+        pending.append((item, pool.submit(fetch_and_convert, storage, settings, path_of(item), decode_slots)))
         if len(pending) >= window:
             done, future = pending.popleft()
             yield done, future.result()
@@ -91,6 +94,7 @@ def window_for(threads):
 @dataclasses.dataclass(frozen=True)
 class Concurrency:
     """Per worker: reads at once (`fetch_threads`), decodes at once (`decode_threads`)."""
+
     fetch_threads: int
     decode_threads: int
 
@@ -112,18 +116,25 @@ class ConvertingDoFn(beam.DoFn):
         threads = self._concurrency.fetch_threads
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fetch")
         self._decode_slots = threading.BoundedSemaphore(self._concurrency.decode_threads)
+        configure_beam_filesystems(self._s3_client_settings)
         self._storage = Storage(self._s3_client_settings, max_connections=threads + self.extra_connections)
 
     def teardown(self):
         self._pool.shutdown(wait=True)
 
     def convert(self, items, path_of):
-        return convert_in_order(self._pool, self._storage, self._settings, items, path_of,
-                                window_for(self._concurrency.fetch_threads), self._decode_slots)
+        return convert_in_order(
+            self._pool,
+            self._storage,
+            self._settings,
+            items,
+            path_of,
+            window_for(self._concurrency.fetch_threads),
+            self._decode_slots,
+        )
 
 
 class _DecodeBatch(ConvertingDoFn):
-
     def __init__(self, input_root, settings, s3_client_settings, concurrency):
         super().__init__(settings, s3_client_settings, concurrency)
         self._input_root = input_root
@@ -151,6 +162,8 @@ class DecodeAndResize(beam.PTransform):
         return (
             keyed
             | "Batch" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
-            | "Decode" >> beam.ParDo(_DecodeBatch(
-                self._input_root, self._settings, self._s3_client_settings,
-                self._concurrency)).with_outputs(ERRORS, main="images"))
+            | "Decode"
+            >> beam.ParDo(
+                _DecodeBatch(self._input_root, self._settings, self._s3_client_settings, self._concurrency)
+            ).with_outputs(ERRORS, main="images")
+        )

@@ -57,11 +57,11 @@ def _entry_parts(key, value):
     copied once, by the final join, however deep the nesting.
     """
     if isinstance(value, (bytes, bytearray)):
-        kind, payload = _FIELD_1, bytes(value)                   # Feature.bytes_list
-        items = _FIELD_1 + _varint(len(payload))                  # BytesList.value header
+        kind, payload = _FIELD_1, bytes(value)  # Feature.bytes_list
+        items = _FIELD_1 + _varint(len(payload))  # BytesList.value header
     elif isinstance(value, int):
-        kind, payload = _FIELD_3, _varint(value)                 # Feature.int64_list
-        items = _FIELD_1 + _varint(len(payload))                  # packed Int64List.value
+        kind, payload = _FIELD_3, _varint(value)  # Feature.int64_list
+        items = _FIELD_1 + _varint(len(payload))  # packed Int64List.value
     else:
         raise TypeError(f"feature values must be bytes or int, got {type(value).__name__}")
     list_size = len(items) + len(payload)
@@ -163,7 +163,7 @@ def _fields(data):
             value, position = _read_varint(data, position)
         elif wire == _LENGTH_DELIMITED:
             size, position = _read_varint(data, position)
-            value, position = data[position:position + size], position + size
+            value, position = data[position : position + size], position + size
             if len(value) != size:
                 raise ValueError("truncated Example")
         elif wire == _FIXED32:

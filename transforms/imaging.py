@@ -99,11 +99,11 @@ class ImageSettings:
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
         if self.max_pixels < 1:
-            raise ValueError(f"--max_pixels must be at least 1, got {self.max_pixels}")
+            raise ValueError(f"max_pixels must be at least 1, got {self.max_pixels}")
         if not self.max_seconds > 0:
-            raise ValueError(f"--max_seconds_per_image must be above 0, got {self.max_seconds:g}")
+            raise ValueError(f"max_seconds must be above 0, got {self.max_seconds:g}")
         if self.min_size < 0:
-            raise ValueError(f"--min_size must be 0 or more, got {self.min_size}")
+            raise ValueError(f"min_size must be 0 or more, got {self.min_size}")
 
     @property
     def mode(self):
@@ -151,8 +151,7 @@ def convert_image(data, settings):
     try:
         return _convert(source, data, settings)
     except _OverTime:
-        raise ImageError(
-            "too_slow", f"converting took over --max_seconds_per_image={settings.max_seconds:g}") from None
+        raise ImageError("too_slow", f"converting took over --max_seconds_per_image={settings.max_seconds:g}") from None
 
 
 def _convert(source, data, settings):
@@ -160,8 +159,7 @@ def _convert(source, data, settings):
     orientation = _orientation(image)
     upright = _upright_size(image.size, orientation)
     if min(upright) < settings.min_size:  # From the header: nothing decoded yet.
-        raise ImageError("too_small", f"the shorter side is {min(upright)} px, below "
-                                      f"--min_size={settings.min_size}")
+        raise ImageError("too_small", f"the shorter side is {min(upright)} px, below --min_size={settings.min_size}")
     resized = target_size(*upright, settings)
     final = _final_size(resized, settings)
 
@@ -186,8 +184,13 @@ def _convert(source, data, settings):
     source.check()
     encoded = _encode(image, settings)
     return ConvertedImage(
-        encoded, image.width, image.height, len(image.getbands()), _PIL_FORMAT[settings.image_format],
-        pixel_checks.content_kind(image, len(encoded), settings.image_format))
+        encoded,
+        image.width,
+        image.height,
+        len(image.getbands()),
+        _PIL_FORMAT[settings.image_format],
+        pixel_checks.content_kind(image, len(encoded), settings.image_format),
+    )
 
 
 class _OverTime(Exception):
@@ -233,8 +236,8 @@ def _open(source, settings):
         raise ImageError("decode_error", f"image has no pixels ({width}x{height})")
     if width * height > settings.max_pixels:
         raise ImageError(
-            "too_large",
-            f"{width}x{height} = {width * height} pixels is over --max_pixels={settings.max_pixels}")
+            "too_large", f"{width}x{height} = {width * height} pixels is over --max_pixels={settings.max_pixels}"
+        )
     return image
 
 
@@ -346,7 +349,8 @@ def _can_keep_original(image, orientation, upright, final, settings):
         and upright == final
         and image.mode == settings.mode
         and "transparency" not in image.info
-        and getattr(image, "n_frames", 1) == 1)
+        and getattr(image, "n_frames", 1) == 1
+    )
 
 
 def _encode(image, settings):

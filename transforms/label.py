@@ -1,4 +1,4 @@
-"""Stage 2: key each image path by its class label: by default its parent
+"""Key each image path by its class label: by default its parent
 folder's name (--label_from parent), or the first folder under the input
 (--label_from top; under the split folder with --splits_from_folders).
 
@@ -37,7 +37,7 @@ def relative_path(path, input_root):
     root = input_root.rstrip("/") + "/"
     if not path.startswith(root):
         raise ValueError(f"{path!r} is not under {input_root!r}")
-    return path[len(root):]
+    return path[len(root) :]
 
 
 def parent_label(relative):
@@ -59,7 +59,6 @@ def label_and_folder(relative, label_from=PARENT, splits_from_folders=False):
 
 
 class _KeyByClassFolder(beam.DoFn):
-
     def __init__(self, input_root, known_labels, label_from, splits_from_folders):
         self._input_root = input_root
         self._known_labels = frozenset(known_labels) if known_labels is not None else None
@@ -67,18 +66,20 @@ class _KeyByClassFolder(beam.DoFn):
         self._splits_from_folders = splits_from_folders
 
     def process(self, path):
-        label, folder = label_and_folder(relative_path(path, self._input_root), self._label_from,
-                                         self._splits_from_folders)
+        label, folder = label_and_folder(
+            relative_path(path, self._input_root), self._label_from, self._splits_from_folders
+        )
         if label is None:
-            yield error_row(path, STAGE, "no_label",
-                            "image is directly under --input; put it in a <label>/ folder")
+            yield error_row(path, STAGE, "no_label", "image is directly under --input; put it in a <label>/ folder")
         elif _has_control_characters(label):
-            yield error_row(path, STAGE, "bad_label",
-                            f"class folder {label!r} contains control characters "
-                            "(labels.txt holds one class per line)")
+            yield error_row(
+                path,
+                STAGE,
+                "bad_label",
+                f"class folder {label!r} contains control characters (labels.txt holds one class per line)",
+            )
         elif self._known_labels is not None and label not in self._known_labels:
-            yield error_row(path, STAGE, "unknown_label",
-                            f"class folder {label!r} is not in --labels_file")
+            yield error_row(path, STAGE, "unknown_label", f"class folder {label!r} is not in --labels_file")
         else:
             yield label, path
             yield beam.pvalue.TaggedOutput(FOLDERS, (label, folder))
@@ -100,8 +101,8 @@ class KeyByLabel(beam.PTransform):
 
     def expand(self, paths):
         return paths | beam.ParDo(
-            _KeyByClassFolder(self._input_root, self._known_labels, self._label_from,
-                              self._splits_from_folders)).with_outputs(ERRORS, FOLDERS, main="keyed")
+            _KeyByClassFolder(self._input_root, self._known_labels, self._label_from, self._splits_from_folders)
+        ).with_outputs(ERRORS, FOLDERS, main="keyed")
 
 
 class _MergedClasses(beam.CombineFn):
@@ -130,8 +131,7 @@ class _MergedClasses(beam.CombineFn):
         return merged
 
     def extract_output(self, folders):
-        return [{"class": label, "folders": sorted(kept)}
-                for label, kept in sorted(folders.items()) if len(kept) > 1]
+        return [{"class": label, "folders": sorted(kept)} for label, kept in sorted(folders.items()) if len(kept) > 1]
 
 
 class FoldersOfMergedClasses(beam.PTransform):
@@ -161,7 +161,8 @@ class ClassNames(beam.PTransform):
             | "Labels" >> beam.Keys()
             | "Distinct" >> beam.Distinct()
             | "Sorted" >> beam.combiners.ToList()
-            | "Sort" >> beam.Map(sorted))
+            | "Sort" >> beam.Map(sorted)
+        )
 
 
 def labels_file_bytes(class_names):
@@ -187,6 +188,5 @@ def parse_labels_file(text):
     if duplicates:
         first = names.index(duplicates[0])
         again = names.index(duplicates[0], first + 1)
-        raise ValueError(f"labels file names class {duplicates[0]!r} twice (lines {first + 1} "
-                         f"and {again + 1})")
+        raise ValueError(f"labels file names class {duplicates[0]!r} twice (lines {first + 1} and {again + 1})")
     return names

@@ -9,30 +9,26 @@
   dataset_info.json                 written last: marks a complete dataset
 
 Every shard file of either format counts as a dataset file, so a run with
---overwrite removes the shards of the other format too.
+--overwrite removes the shards of the other format too. The suffixes are the
+formats' own (transforms/formats/).
 """
 
 import dataclasses
 import re
 
+from transforms import formats
 from transforms.storage import is_temporary
-
-TFRECORD = "tfrecord"
-RECORDIO = "recordio"
-FORMATS = (TFRECORD, RECORDIO)
-
-SHARD_SUFFIX = ".tfrecord"
-RECORDIO_SUFFIX = ".rec"
-RECORDIO_INDEX_SUFFIX = ".idx"
-RECORDIO_LIST_SUFFIX = ".lst"
-_SUFFIXES = (SHARD_SUFFIX, RECORDIO_SUFFIX, RECORDIO_INDEX_SUFFIX, RECORDIO_LIST_SUFFIX)
 
 LABELS_FILE = "labels.txt"
 ERRORS_FILE = "errors.jsonl"
 DATASET_INFO_FILE = "dataset_info.json"
 
-_SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9][A-Za-z0-9_-]*)-(?P<index>\d{5})-of-(?P<count>\d{5})"
-                         + "(?:" + "|".join(re.escape(suffix) for suffix in _SUFFIXES) + ")$")
+_SHARD_NAME = re.compile(
+    r"^(?P<split>[A-Za-z0-9][A-Za-z0-9_-]*)-(?P<index>\d{5})-of-(?P<count>\d{5})"
+    + "(?:"
+    + "|".join(re.escape(suffix) for suffix in formats.all_suffixes())
+    + ")$"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +37,7 @@ class ShardInfo:
     writer does not know it (`--writer beam`). `file`, `num_bytes` and
     `sha256` describe the records; `side_files` names the files that go with
     them ({"index_file": ..., "list_file": ...} for RecordIO), if any."""
+
     split: str
     index: int
     num_shards: int
@@ -63,7 +60,7 @@ class ShardInfo:
         return [self.file, *(self.side_files or {}).values()]
 
 
-def shard_name(split, index, num_shards, suffix=SHARD_SUFFIX):
+def shard_name(split, index, num_shards, suffix):
     return f"{split}-{index:05d}-of-{num_shards:05d}{suffix}"
 
 
@@ -78,5 +75,8 @@ def parse_shard_name(name):
 
 def is_dataset_file(name):
     """True for every file a run of ours writes into --output (and its temporaries)."""
-    return (name in (LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE)
-            or parse_shard_name(name) is not None or is_temporary(name))
+    return (
+        name in (LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE)
+        or parse_shard_name(name) is not None
+        or is_temporary(name)
+    )

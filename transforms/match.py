@@ -1,4 +1,4 @@
-"""Stage 1: match every file under `--input` and keep those with image extensions.
+"""Match every file under `--input` and keep those with image extensions.
 
 Matching goes through Beam's `fileio.MatchFiles` machinery (`MatchAll`), so any
 Beam filesystem works (`s3://`, local paths). Beam lists an S3 prefix serially,
@@ -23,8 +23,8 @@ import re
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.fileio import EmptyMatchTreatment
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -33,6 +33,7 @@ from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.storage import Storage
+from transforms.storage import configure_beam_filesystems
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
 MATCHED = "matched"  # Tag of the count of every path the listing gave.
@@ -66,6 +67,7 @@ class _ListTopLevel(beam.DoFn):
         self._s3_client_settings = s3_client_settings
 
     def setup(self):
+        configure_beam_filesystems(self._s3_client_settings)
         self._storage = Storage(self._s3_client_settings)
 
     def process(self, root):
@@ -89,7 +91,7 @@ class _WalkLocal(beam.DoFn):
         for path, kind in listing.walk(root):
             # A hidden entry is skipped whatever it is (an editor's lock file
             # is a dangling link): _KeepImages counts it as such.
-            if kind == listing.FILE or listing.is_hidden(path[len(prefix):]):
+            if kind == listing.FILE or listing.is_hidden(path[len(prefix) :]):
                 yield FileMetadata(path, 0)
             else:
                 Metrics.counter(metrics.METRICS_NAMESPACE, "matched").inc()
@@ -98,7 +100,6 @@ class _WalkLocal(beam.DoFn):
 
 
 class _KeepImages(beam.DoFn):
-
     def __init__(self, input_root):
         self._root = input_root.rstrip("/") + "/"
 
@@ -109,7 +110,7 @@ class _KeepImages(beam.DoFn):
     def process(self, metadata):
         self._matched.inc()
         metrics.add_matched(1)
-        relative = metadata.path[len(self._root):] if metadata.path.startswith(self._root) else metadata.path
+        relative = metadata.path[len(self._root) :] if metadata.path.startswith(self._root) else metadata.path
         if has_image_extension(metadata.path) and not listing.is_hidden(relative):
             yield metadata.path
         else:
@@ -136,26 +137,34 @@ class MatchImages(beam.PTransform):
         else:
             walked = root | "WalkLocal" >> beam.ParDo(_WalkLocal()).with_outputs(ERRORS, main="files")
             files, errors = walked.files, walked[ERRORS]
-        matched = files | "KeepImages" >> beam.ParDo(_KeepImages(self._input_root)).with_outputs(
-            SKIPPED, main="images")
+        matched = files | "KeepImages" >> beam.ParDo(_KeepImages(self._input_root)).with_outputs(SKIPPED, main="images")
         # Counted here, as the listing gave them, apart from what later stages
         # report. (Counts, not a Flatten of the outputs: Beam's Flink job
         # server rejects a pipeline where one PCollection feeds two Flattens.)
         count = (
-            (files | "CountFiles" >> beam.combiners.Count.Globally(),
-             errors | "CountListingErrors" >> beam.combiners.Count.Globally())
+            (
+                files | "CountFiles" >> beam.combiners.Count.Globally(),
+                errors | "CountListingErrors" >> beam.combiners.Count.Globally(),
+            )
             | "BothCounts" >> beam.Flatten()
-            | "Matched" >> beam.CombineGlobally(sum))
+            | "Matched" >> beam.CombineGlobally(sum)
+        )
         # One listing emits every path from a single bundle; spread the work
         # that follows over all workers.
-        return {"images": matched.images | "Spread" >> beam.Reshuffle(), SKIPPED: matched[SKIPPED],
-                ERRORS: errors, MATCHED: count}
+        return {
+            "images": matched.images | "Spread" >> beam.Reshuffle(),
+            SKIPPED: matched[SKIPPED],
+            ERRORS: errors,
+            MATCHED: count,
+        }
 
     def _match_by_folder(self, root):
         listed = root | "ListTopLevel" >> beam.ParDo(_ListTopLevel(self._s3_client_settings)).with_outputs(
-            _TOP_LEVEL, main="patterns")
+            _TOP_LEVEL, main="patterns"
+        )
         in_folders = (
             listed.patterns
             | "SpreadFolders" >> beam.Reshuffle()
-            | "MatchFolders" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW))
+            | "MatchFolders" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
+        )
         return (in_folders, listed[_TOP_LEVEL]) | "AllFiles" >> beam.Flatten()

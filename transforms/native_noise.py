@@ -21,12 +21,14 @@ import threading
 # modules seen on damaged files (tif_*.c and Pillow's TiffDecode.c callbacks).
 _LIBTIFF_LINE = re.compile(
     rb"^(?:_tiff\w+|TIFF\w+|\S+\.tiff?|LZW\w*|ZIP\w*|JPEG\w*|OJPEG\w*|Fax\w*|PackBits\w*|"
-    rb"LogLuv\w*|PixarLog\w*|WEBP\w*|ZSTD\w*|LERC\w*|Predictor\w*|Fax3\w*): ")
+    rb"LogLuv\w*|PixarLog\w*|WEBP\w*|ZSTD\w*|LERC\w*|Predictor\w*|Fax3\w*): "
+)
 
 _COULD_BE_LIBTIFF = re.compile(rb"^[_A-Z][\w.]*(?::( |$)|$)")
 
 _installed = False
 _lock = threading.Lock()
+_real_stderr = None  # The descriptor stderr had before the filter took fd 2 over.
 
 
 def is_libtiff_line(line):
@@ -37,7 +39,7 @@ def quiet_libtiff():
     """Installs the filter once per process (a no-op if stderr has no
     descriptor). For command-line entry points only: it takes over fd 2 for
     the life of the process, which a test runner capturing fd 2 must not see."""
-    global _installed
+    global _installed, _real_stderr
     with _lock:
         if _installed:
             return
@@ -49,11 +51,20 @@ def quiet_libtiff():
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
         os.close(write_end)
-        forwarder = threading.Thread(target=_forward, args=(read_end, real), name="libtiff-filter",
-                                     daemon=True)
+        forwarder = threading.Thread(target=_forward, args=(read_end, real), name="libtiff-filter", daemon=True)
         forwarder.start()
         atexit.register(_restore, real, forwarder)
+        _real_stderr = real
         _installed = True
+
+
+def stderr_is_terminal():
+    """Whether stderr reaches a terminal. Once the filter has taken fd 2 over,
+    fd 2 is its pipe: the answer is the real stderr's."""
+    try:
+        return os.isatty(_real_stderr) if _real_stderr is not None else sys.stderr.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # At exit, how long the last lines may take to get through (a child process
@@ -90,12 +101,11 @@ def _forward(read_end, real):
             # directly: logging them would write into this very pipe, which
             # only this thread drains.
             debug = logging.getLogger().isEnabledFor(logging.DEBUG)
-            kept = [(b"DEBUG libtiff: " + line if debug else b"") if is_libtiff_line(line) else line
-                    for line in lines]
+            kept = [(b"DEBUG libtiff: " + line if debug else b"") if is_libtiff_line(line) else line for line in lines]
             _write_all(real, b"".join(kept))
         _write_all(real, pending)
 
 
 def _write_all(fd, data):
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]

@@ -38,6 +38,7 @@ class OutputSurvey:
     """What is in --output before a run: `complete` if it holds a finished
     dataset of ours; `owned`, the dataset-named files that are provably ours;
     `foreign`, those that only look like ours."""
+
     complete: bool
     owned: tuple
     foreign: tuple
@@ -54,9 +55,12 @@ def survey(storage, output):
         owned = {name for name in dataset_named if name in listed or is_temporary(name)}
     else:
         owned = {name for name in dataset_named if is_temporary(name)}
-    return OutputSurvey(complete=listed is not None, owned=tuple(sorted(owned)),
-                        foreign=tuple(name for name in dataset_named if name not in owned),
-                        killed_run=RUN_MARKER_FILE in names and listed is None)
+    return OutputSurvey(
+        complete=listed is not None,
+        owned=tuple(sorted(owned)),
+        foreign=tuple(name for name in dataset_named if name not in owned),
+        killed_run=RUN_MARKER_FILE in names and listed is None,
+    )
 
 
 def _files_named_by_info(storage, output):
@@ -70,16 +74,16 @@ def _files_named_by_info(storage, output):
     names = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE}
     for split in info.get("splits", {}).values():
         for shard in split.get("shards", []):
-            names.update(value for key, value in shard.items()
-                         if key == "file" or key.endswith("_file"))
+            names.update(value for key, value in shard.items() if key == "file" or key.endswith("_file"))
     return names
 
 
 def write_marker(storage, output, owned):
     """Claims --output for a run: written before anything else."""
     body = {"tool": _TOOL_NAME, "owned": sorted(owned)}
-    storage.write(FileSystems.join(output, RUN_MARKER_FILE),
-                  (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+    storage.write(
+        FileSystems.join(output, RUN_MARKER_FILE), (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+    )
 
 
 def files_to_replace(storage, output, names):
@@ -100,7 +104,7 @@ def abort_leftover_uploads(storage, output):
     client = storage.s3_client()
     for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
         for upload in page.get("Uploads", []):
-            name = upload["Key"][len(prefix):]
+            name = upload["Key"][len(prefix) :]
             if "/" not in name and is_dataset_file(name):
                 client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 

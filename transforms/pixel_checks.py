@@ -77,8 +77,8 @@ def load_twice(image, reopen, load):
         load(second)
     if second.size != image.size or second.mode != image.mode or second.tobytes() != image.tobytes():
         raise UnstableDecodeError(
-            "the file decodes to different pixels each time (damaged data: the decoder "
-            "returned memory it never filled)")
+            "the file decodes to different pixels each time (damaged data: the decoder returned memory it never filled)"
+        )
 
 
 def content_kind(image, encoded_size, image_format):

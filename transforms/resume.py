@@ -23,7 +23,6 @@ import json
 import os
 
 import PIL
-
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.layout import ShardInfo
@@ -71,8 +70,12 @@ def record(storage, output, key, info, failures, side_file_hashes):
     message); `side_file_hashes` maps each side file's name to its sha256."""
     if any(failure[2] in _TRANSIENT_REASONS for failure in failures):
         return
-    body = {"key": key, "info": dataclasses.asdict(info), "failures": [list(f) for f in failures],
-            "side_files": side_file_hashes}
+    body = {
+        "key": key,
+        "info": dataclasses.asdict(info),
+        "failures": [list(f) for f in failures],
+        "side_files": side_file_hashes,
+    }
     storage.write(_record_path(output, info.file), json.dumps(body, sort_keys=True).encode("utf-8"))
 
 
@@ -93,7 +96,8 @@ def reusable(storage, output, shard_file, key, names):
     expected = {info.file: (info.num_bytes, info.sha256)}
     expected.update({name: (None, sha256) for name, sha256 in body.get("side_files", {}).items()})
     if set(info.files()) != set(expected) or not all(
-            name in names and _has_bytes(storage, output, name, *want) for name, want in expected.items()):
+        name in names and _has_bytes(storage, output, name, *want) for name, want in expected.items()
+    ):
         return None
     return info, [tuple(failure) for failure in body["failures"]]
 

@@ -57,7 +57,6 @@ def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_byt
 
 
 class _DealToShards(beam.DoFn):
-
     def __init__(self, num_shards, shard_size_bytes):
         self._num_shards = num_shards
         self._shard_size_bytes = shard_size_bytes
@@ -80,8 +79,10 @@ class _DealToShards(beam.DoFn):
             for label in sorted(lbl for s, lbl in counts if s == split):
                 offsets[label] = total
                 total += counts[(split, label)]
-            plan[split] = (shards_for_split(split, total, self._num_shards, self._shard_size_bytes,
-                                            record_bytes), offsets)
+            plan[split] = (
+                shards_for_split(split, total, self._num_shards, self._shard_size_bytes, record_bytes),
+                offsets,
+            )
         return plan
 
 
@@ -101,15 +102,22 @@ class PlanShards(beam.PTransform):
     def expand(self, placed):
         by_class = placed | "BySplitAndClass" >> beam.Map(lambda image: ((image.split, image.label), image))
         counts = by_class | "Count" >> beam.combiners.Count.PerKey()
-        record_bytes = (self._record_bytes if self._record_bytes is not None
-                        else placed.pipeline | "NoEstimate" >> beam.Create([None]))
+        record_bytes = (
+            self._record_bytes
+            if self._record_bytes is not None
+            else placed.pipeline | "NoEstimate" >> beam.Create([None])
+        )
         return (
             by_class
             | "GroupClass" >> beam.GroupByKey()
-            | "Deal" >> beam.ParDo(
+            | "Deal"
+            >> beam.ParDo(
                 _DealToShards(self._num_shards, self._shard_size_bytes),
-                beam.pvalue.AsDict(counts), beam.pvalue.AsSingleton(record_bytes))
-            | "GroupShard" >> beam.GroupByKey())
+                beam.pvalue.AsDict(counts),
+                beam.pvalue.AsSingleton(record_bytes),
+            )
+            | "GroupShard" >> beam.GroupByKey()
+        )
 
 
 # Images converted to estimate a record's size for --shard_size_mb: enough for
@@ -120,7 +128,6 @@ _RECORD_OVERHEAD_BYTES = 200
 
 
 class _MeanRecordBytes(beam.DoFn):
-
     def __init__(self, settings, s3_client_settings):
         self._settings = settings
         self._s3_client_settings = s3_client_settings
@@ -147,4 +154,5 @@ class EstimateRecordBytes(beam.PTransform):
         return (
             placed
             | "Sample" >> beam.combiners.Top.Smallest(_SIZE_SAMPLE)
-            | "Measure" >> beam.ParDo(_MeanRecordBytes(self._settings, self._s3_client_settings)))
+            | "Measure" >> beam.ParDo(_MeanRecordBytes(self._settings, self._s3_client_settings))
+        )

@@ -1,4 +1,4 @@
-"""Stage 5 (default writer): fetch, decode, encode and write each shard as a stream.
+"""The default writer: fetch, decode, encode and write each shard as a stream.
 
 The shuffle before this stage moved only paths. Here each shard's paths are
 sorted by their seeded `order` hash and converted a few at a time (`convert_in_order`),
@@ -8,20 +8,17 @@ dataset. Each worker writes two shards at once (`_SHARDS_AT_ONCE`), so the
 cores do not idle while one shard's last images finish. A shard appears under its final name only when complete
 (`Storage.open_atomic`); a retried bundle rewrites the same bytes.
 
-What a shard's files hold is its `ShardFormat`'s business, chosen once per
-run: TFRecord (one file of tf.train.Example) or RecordIO (the records, then
-their .idx and .lst, each file atomic; recordio.py).
+What a shard's files hold is its record format's business (transforms/formats/),
+chosen once per run: TFRecord (one file of tf.train.Example) or RecordIO (the
+records, then their .idx and .lst, each file atomic).
 """
 
 import collections
 import concurrent.futures
 import dataclasses
-import functools
 import hashlib
-import typing
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindow
@@ -29,76 +26,23 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import metrics
-from transforms import recordio
 from transforms import resume
-from transforms import tfrecord
 from transforms.decode import ConvertingDoFn
 from transforms.decode import DecodedImage
 from transforms.decode import Failure
-from transforms.encode import encode_record
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.hashing import HashingWriter
 from transforms.imaging import smaller_than_requested
-from transforms.layout import RECORDIO
-from transforms.layout import RECORDIO_SUFFIX
-from transforms.layout import SHARD_SUFFIX
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
+from transforms.storage import join
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
 
 
 def _in_shard_order(image):
     return image.order, image.relative_path
-
-
-class _HashingWriter:
-    """Counts and hashes the bytes passing through to `sink`."""
-
-    def __init__(self, sink):
-        self._sink = sink
-        self.num_bytes = 0
-        self._sha256 = hashlib.sha256()
-
-    def write(self, data):
-        self._sink.write(data)
-        self._sha256.update(data)
-        self.num_bytes += len(data)
-
-    def hexdigest(self):
-        return self._sha256.hexdigest()
-
-
-class TFRecordShard:
-    """Writes one shard's images to `sink` as framed tf.train.Examples."""
-
-    def __init__(self, sink, label_ids, schema):
-        self._sink = sink
-        self._label_ids = label_ids
-        self._schema = schema
-
-    def write(self, image):
-        self._sink.write(tfrecord.frame(encode_record(image, self._label_ids, self._schema)))
-
-    def side_files(self):
-        return {}
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardFormat:
-    """How a shard is written: the suffix of its records file, and
-    `records(sink, label_ids)`, which makes a shard's writer: `write(DecodedImage)`
-    appends a record to `sink`, then `side_files()` gives the files that go
-    beside it ({role in dataset_info.json: (suffix, bytes)}; none for TFRecord)."""
-    suffix: str
-    records: typing.Callable
-
-
-def shard_format(name, schema=None):
-    """The ShardFormat of --format `name` (`schema` is TFRecord's)."""
-    if name == RECORDIO:
-        return ShardFormat(RECORDIO_SUFFIX, recordio.ShardWriter)
-    return ShardFormat(SHARD_SUFFIX, functools.partial(TFRecordShard, schema=schema))
 
 
 # Shards each worker writes at once. With one, the cores idle while a shard's
@@ -109,20 +53,22 @@ _SHARDS_AT_ONCE = 2
 @dataclasses.dataclass(frozen=True)
 class _Written:
     """What writing one shard produced, handed back to the bundle's thread."""
+
     failures: list  # (path, Failure)
     info: ShardInfo
     reused: bool = False  # Completed by an interrupted run, verified, kept.
 
 
 class _WriteShard(ConvertingDoFn):
-
     extra_connections = _SHARDS_AT_ONCE
 
-    def __init__(self, output, shard_format, settings, s3_client_settings, concurrency,
-                 fingerprint=None, reuse=False):
+    def __init__(
+        self, output, record_format, schema, settings, s3_client_settings, concurrency, fingerprint=None, reuse=False
+    ):
         super().__init__(settings, s3_client_settings, concurrency)
         self._output = output
-        self._format = shard_format
+        self._format = record_format
+        self._schema = schema
         self._fingerprint = fingerprint  # None: keep no resume records.
         self._reuse = reuse
         self._names = None
@@ -168,9 +114,9 @@ class _WriteShard(ConvertingDoFn):
                     info, failures = reused
                     return _Written([(path, Failure(*rest)) for path, *rest in failures], info, reused=True)
         per_class, failures, small, odd = {}, [], [], {}
-        with self._storage.open_atomic(FileSystems.join(self._output, name)) as sink:
-            hashing = _HashingWriter(sink)
-            records = self._format.records(hashing, label_ids)
+        with self._storage.open_atomic(join(self._output, name)) as sink:
+            hashing = HashingWriter(sink)
+            records = self._format.shard_writer(hashing, label_ids, self._schema)
             for image, result in self.convert(sorted(images, key=_in_shard_order), lambda image: image.path):
                 if isinstance(result, Failure):
                     failures.append((image.path, result))
@@ -186,15 +132,31 @@ class _WriteShard(ConvertingDoFn):
         for role, (suffix, data) in records.side_files().items():
             side_files[role] = shard_name(split, index, num_shards, suffix)
             side_hashes[side_files[role]] = hashlib.sha256(data).hexdigest()
-            with self._storage.open_atomic(FileSystems.join(self._output, side_files[role])) as sink:
+            with self._storage.open_atomic(join(self._output, side_files[role])) as sink:
                 sink.write(data)
         info = ShardInfo(
-            split, index, num_shards, name, sum(per_class.values()), hashing.num_bytes,
-            hashing.hexdigest(), dict(sorted(per_class.items())), side_files or None,
-            len(small), min(small, default=None), odd or None)
+            split,
+            index,
+            num_shards,
+            name,
+            sum(per_class.values()),
+            hashing.num_bytes,
+            hashing.hexdigest(),
+            dict(sorted(per_class.items())),
+            side_files or None,
+            len(small),
+            min(small, default=None),
+            odd or None,
+        )
         if key is not None:
-            resume.record(self._storage, self._output, key, info,
-                          [(path, f.stage, f.reason, f.message) for path, f in failures], side_hashes)
+            resume.record(
+                self._storage,
+                self._output,
+                key,
+                info,
+                [(path, f.stage, f.reason, f.message) for path, f in failures],
+                side_hashes,
+            )
         return _Written(failures, info)
 
     def _outputs(self, written):
@@ -218,20 +180,40 @@ class WriteShardStreams(beam.PTransform):
     resume record; with `reuse` too, shards an interrupted attempt completed
     with the same settings and images are reused (resume.py)."""
 
-    def __init__(self, output, class_names, shard_format, settings, s3_client_settings, concurrency,
-                 fingerprint=None, reuse=False):
+    def __init__(
+        self,
+        output,
+        class_names,
+        record_format,
+        schema,
+        settings,
+        s3_client_settings,
+        concurrency,
+        fingerprint=None,
+        reuse=False,
+    ):
         super().__init__()
         self._fingerprint = fingerprint
         self._reuse = reuse
         self._output = output
         self._class_names = class_names
-        self._format = shard_format
+        self._format = record_format
+        self._schema = schema
         self._settings = settings
         self._s3_client_settings = s3_client_settings
         self._concurrency = concurrency
 
     def expand(self, shards):
         return shards | beam.ParDo(
-            _WriteShard(self._output, self._format, self._settings, self._s3_client_settings,
-                        self._concurrency, self._fingerprint, self._reuse),
-            beam.pvalue.AsSingleton(self._class_names)).with_outputs(SHARDS, ERRORS)
+            _WriteShard(
+                self._output,
+                self._format,
+                self._schema,
+                self._settings,
+                self._s3_client_settings,
+                self._concurrency,
+                self._fingerprint,
+                self._reuse,
+            ),
+            beam.pvalue.AsSingleton(self._class_names),
+        ).with_outputs(SHARDS, ERRORS)

@@ -36,6 +36,7 @@ _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 @dataclasses.dataclass(frozen=True, order=True)
 class Placed:
     """A keyed image with its split and seeded hashes (sorts by `hash` first)."""
+
     hash: int
     relative_path: str
     path: str
@@ -47,8 +48,9 @@ class Placed:
 def seeded_hash(seed, relative, purpose=b"place"):
     """A stable 64-bit hash of a relative path; the same on every machine and
     run. `purpose` salts independent hashes of the same path."""
-    digest = hashlib.blake2b(relative.encode("utf-8"), digest_size=8, person=purpose,
-                             key=str(seed).encode("utf-8")).digest()
+    digest = hashlib.blake2b(
+        relative.encode("utf-8"), digest_size=8, person=purpose, key=str(seed).encode("utf-8")
+    ).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -64,7 +66,6 @@ def is_valid_split_name(name):
 
 
 class _Hash(beam.DoFn):
-
     def __init__(self, input_root, seed, splits_from_folders):
         self._input_root = input_root
         self._seed = seed
@@ -73,18 +74,24 @@ class _Hash(beam.DoFn):
     def process(self, keyed):
         label, path = keyed
         relative = relative_path(path, self._input_root)
-        placed = Placed(seeded_hash(self._seed, relative), relative, path, label,
-                        seeded_hash(self._seed, relative, b"order"))
+        placed = Placed(
+            seeded_hash(self._seed, relative), relative, path, label, seeded_hash(self._seed, relative, b"order")
+        )
         if not self._splits_from_folders:
             yield placed
             return
         parts = relative.split("/")
         if len(parts) < 3:
-            yield error_row(path, STAGE, "no_split",
-                            "with --splits_from_folders, images go in <split>/<label>/ folders")
+            yield error_row(
+                path, STAGE, "no_split", "with --splits_from_folders, images go in <split>/<label>/ folders"
+            )
         elif not is_valid_split_name(parts[0]):
-            yield error_row(path, STAGE, "bad_split_name",
-                            f"split folder {parts[0]!r} is not a usable name (letters, digits, _ and -)")
+            yield error_row(
+                path,
+                STAGE,
+                "bad_split_name",
+                f"split folder {parts[0]!r} is not a usable name (letters, digits, _ and -)",
+            )
         else:
             yield dataclasses.replace(placed, split=parts[0])
 
@@ -101,8 +108,7 @@ def _stratify(class_and_images, validation_ratio, test_ratio):
 class AssignSplits(beam.PTransform):
     """(label, path) -> Placed, with rejected paths on the ERRORS output."""
 
-    def __init__(self, input_root, seed, validation_ratio=0.0, test_ratio=0.0,
-                 splits_from_folders=False):
+    def __init__(self, input_root, seed, validation_ratio=0.0, test_ratio=0.0, splits_from_folders=False):
         super().__init__()
         self._input_root = input_root
         self._seed = seed
@@ -112,8 +118,8 @@ class AssignSplits(beam.PTransform):
 
     def expand(self, keyed):
         hashed = keyed | "Hash" >> beam.ParDo(
-            _Hash(self._input_root, self._seed, self._splits_from_folders)).with_outputs(
-                ERRORS, main="placed")
+            _Hash(self._input_root, self._seed, self._splits_from_folders)
+        ).with_outputs(ERRORS, main="placed")
         placed = hashed.placed
         if not self._splits_from_folders and (self._validation_ratio or self._test_ratio):
             # Ranking needs each class's hashes together: paths only, a few
@@ -122,5 +128,6 @@ class AssignSplits(beam.PTransform):
                 placed
                 | "ByClass" >> beam.Map(lambda image: (image.label, image))
                 | "GroupClass" >> beam.GroupByKey()
-                | "Stratify" >> beam.FlatMap(_stratify, self._validation_ratio, self._test_ratio))
+                | "Stratify" >> beam.FlatMap(_stratify, self._validation_ratio, self._test_ratio)
+            )
         return {"placed": placed, ERRORS: hashed[ERRORS]}

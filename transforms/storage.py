@@ -1,4 +1,4 @@
-"""Whole-file reads and writes: one S3 client per worker, any Beam filesystem otherwise.
+"""Whole-file reads and writes: one S3 client per worker, local files directly.
 
 Beam's `FileSystems.open` builds a new boto3 client for every S3 file (about
 0.2 s each against a local S3 server, so about 4 images/s). `Storage` keeps
@@ -13,6 +13,11 @@ Shards are streamed with `open_atomic`: nothing appears under the final name
 until the file is complete. On S3 that is a multipart upload (invisible until
 CompleteMultipartUpload, aborted on failure); elsewhere a hidden temporary
 file beside the target, renamed into place.
+
+Imports no Beam: `pipeline.read`, which a training job imports, reads
+through this module. Local paths and S3 are handled here; any other scheme
+Beam has a filesystem for (gs://, hdfs://) goes through Beam's FileSystems,
+imported on first use.
 """
 
 import contextlib
@@ -20,6 +25,8 @@ import io
 import os
 import posixpath
 import re
+import threading
+import typing
 import urllib.parse
 import uuid
 
@@ -27,10 +34,6 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import S3Options
 
 # Beam's S3Options, by the boto3 argument each one feeds.
 _S3_CLIENT_ARGS = {
@@ -52,11 +55,13 @@ _PART_BYTES = int(float(os.environ.get("IM2TFRECORD_S3_PART_MIB", "16")) * 1024 
 # it is read (a reset or truncated GET): such a read is picked up where it
 # broke off, with a ranged GET, up to this many times in a row.
 _BODY_READ_ATTEMPTS = 4
-_BODY_READ_ERRORS = (botocore.exceptions.ResponseStreamingError,
-                     botocore.exceptions.IncompleteReadError,
-                     botocore.exceptions.ReadTimeoutError,
-                     botocore.exceptions.ConnectionClosedError,
-                     urllib3.exceptions.ProtocolError)
+_BODY_READ_ERRORS = (
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.IncompleteReadError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+    urllib3.exceptions.ProtocolError,
+)
 
 # Hidden temporaries beside their target: '.<name>.inprogress-<hex>'.
 _TEMP_SUFFIX = ".inprogress-"
@@ -69,37 +74,84 @@ _S3_MAX_ATTEMPTS = 6
 
 
 def s3_settings(options):
-    """The S3 options as a plain dict, picklable into DoFns.
+    """The S3 options of Beam `options` as a plain dict, picklable into DoFns.
 
     Beam does not hand pipeline options to every kind of remote worker, so a
     DoFn that needs S3 carries its own copy of these settings.
     """
+    from apache_beam.options.pipeline_options import S3Options  # Beam is loaded: options are Beam's.
+
     s3 = options.view_as(S3Options)
-    settings = {arg: getattr(s3, name) for arg, name in _S3_CLIENT_ARGS.items()}
-    settings["use_ssl"] = not s3.s3_disable_ssl
+    return s3_settings_from_flags({name: getattr(s3, name) for name in _S3_CLIENT_ARGS.values()}, s3.s3_disable_ssl)
+
+
+def s3_settings_from_flags(values, disable_ssl=False):
+    """boto3 client arguments from S3 flag values ({"s3_endpoint_url": ...}),
+    the same whether Beam or one of our own parsers read the flags."""
+    settings = {arg: values.get(name) for arg, name in _S3_CLIENT_ARGS.items()}
+    settings["use_ssl"] = not disable_ssl
     return settings
 
 
 def configure_beam_filesystems(s3_client_settings):
-    """Hands Beam's own filesystems (used by MatchFiles and WriteToTFRecord)
-    our S3 settings in a worker process that got no pipeline options.
+    """Hands Beam's own filesystems (MatchAll, WriteToTFRecord) our S3
+    settings in this worker process, once.
 
     Beam passes pipeline options to workers it starts itself (PROCESS, DOCKER),
     but not to EXTERNAL worker-pool workers: there Beam's S3 filesystem has no
     endpoint or credentials. Our DoFns carry the settings, and call this from
-    setup(). Options the worker already has are left alone.
+    setup(). They come from the same command line as the worker's options,
+    so setting them where the worker has options too changes nothing for S3
+    (the only remote store the tool reads and writes).
     """
-    if FileSystems._pipeline_options is not None:  # Beam keeps no public getter.
-        return
-    flags = {name: s3_client_settings.get(arg) for arg, name in _S3_CLIENT_ARGS.items()}
-    flags["s3_disable_ssl"] = not s3_client_settings.get("use_ssl", True)
-    FileSystems.set_options(PipelineOptions(**{k: v for k, v in flags.items() if v is not None}))
+    global _beam_configured_with
+    with _beam_lock:
+        if _beam_configured_with == s3_client_settings:
+            return
+        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        flags = {name: s3_client_settings.get(arg) for arg, name in _S3_CLIENT_ARGS.items()}
+        flags["s3_disable_ssl"] = not s3_client_settings.get("use_ssl", True)
+        FileSystems.set_options(PipelineOptions(**{k: v for k, v in flags.items() if v is not None}))
+        _beam_configured_with = dict(s3_client_settings)
+
+
+_beam_lock = threading.Lock()
+_beam_configured_with = None
+
+
+def s3_error_code(error):
+    """The S3 error code of a botocore ClientError ('NoSuchKey', 'AccessDenied';
+    a HEAD answer, which has no body, gives its status: '404'); '' otherwise."""
+    if not isinstance(error, botocore.exceptions.ClientError):
+        return ""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def join(folder, name):
+    """`name` inside `folder`, a local folder or a URL prefix (as Beam's
+    FileSystems.join joins them)."""
+    if "://" not in folder:
+        return os.path.join(folder, name)
+    return folder.rstrip("/") + "/" + name
+
+
+def _beam_filesystems():
+    """Beam's FileSystems, for schemes other than local and s3://."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def _is_local(path):
+    return "://" not in path
 
 
 def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS):
     config = botocore.config.Config(
-        max_pool_connections=max_connections,
-        retries={"mode": "standard", "max_attempts": max_attempts})
+        max_pool_connections=max_connections, retries={"mode": "standard", "max_attempts": max_attempts}
+    )
     return boto3.session.Session().client("s3", config=config, **settings)
 
 
@@ -124,8 +176,31 @@ def is_temporary(name):
 
 
 def _temporary_for(path):
-    folder, name = posixpath.split(path)
-    return FileSystems.join(folder, f".{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}")
+    folder, name = posixpath.split(path) if not _is_local(path) else os.path.split(path)
+    return join(folder, f".{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}")
+
+
+class ObjectEntry(typing.NamedTuple):
+    """One object of an S3 listing."""
+
+    path: str
+    size: int
+    etag: str = None
+
+
+def list_s3_level(client, bucket, prefix):
+    """([ObjectEntry of each object], [subfolder paths]) directly under `prefix`
+    (which ends with '/', or is '' for the bucket's top), sorted: the one
+    delimited listing every command uses, a request per 1,000 keys."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    files, folders = [], []
+    for page in pages:
+        files += [
+            ObjectEntry(f"s3://{bucket}/{item['Key']}", item["Size"], item.get("ETag"))
+            for item in page.get("Contents", [])
+        ]
+        folders += [f"s3://{bucket}/{item['Prefix'].rstrip('/')}" for item in page.get("CommonPrefixes", [])]
+    return sorted(files), sorted(folders)
 
 
 class _MultipartUpload:
@@ -144,12 +219,11 @@ class _MultipartUpload:
 
     def _upload_part(self):
         if self._upload_id is None:
-            self._upload_id = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key)["UploadId"]
+            self._upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)["UploadId"]
         number = len(self._parts) + 1
         response = self._client.upload_part(
-            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-            PartNumber=number, Body=bytes(self._buffer))
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=bytes(self._buffer)
+        )
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
         self._buffer.clear()
 
@@ -160,13 +234,12 @@ class _MultipartUpload:
         if self._buffer:
             self._upload_part()
         self._client.complete_multipart_upload(
-            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id,
-            MultipartUpload={"Parts": self._parts})
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+        )
 
     def abort(self):
         if self._upload_id is not None:
-            self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
 
 
 class _S3ReadStream(io.RawIOBase):
@@ -203,7 +276,7 @@ class _S3ReadStream(io.RawIOBase):
 
     def readinto(self, buffer):
         data = self.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def _open(self):
@@ -216,8 +289,10 @@ class _S3ReadStream(io.RawIOBase):
     def _reopen_or_raise(self):
         self._failures += 1
         if self._failures >= _BODY_READ_ATTEMPTS:
-            raise IOError(f"s3://{self._bucket}/{self._key}: the body broke off "
-                          f"{self._failures} times in a row (at byte {self._position})")
+            raise IOError(
+                f"s3://{self._bucket}/{self._key}: the body broke off "
+                f"{self._failures} times in a row (at byte {self._position})"
+            )
         self._body = None
 
     def close(self):
@@ -231,7 +306,6 @@ class Storage:
     """Reads and writes whole files; safe to share between threads."""
 
     def __init__(self, s3_client_settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS):
-        configure_beam_filesystems(s3_client_settings)
         self._s3_settings = s3_client_settings
         self._max_connections = max_connections
         self._max_attempts = max_attempts
@@ -240,7 +314,7 @@ class Storage:
     def read(self, path):
         if is_s3(path):
             return self._read_s3(*split_s3_path(path))
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with self.open_read(path) as f:
             return f.read()
 
     def _read_s3(self, bucket, key):
@@ -258,15 +332,25 @@ class Storage:
         """
         if is_s3(path):
             return _S3ReadStream(self.s3_client(), *split_s3_path(path))
-        return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        if _is_local(path):
+            return open(path, "rb")
+        return _beam_filesystems().open(path, compression_type="uncompressed")
 
     def write(self, path, data):
         if is_s3(path):
             bucket, key = split_s3_path(path)
             self.s3_client().put_object(Bucket=bucket, Key=key, Body=data)
             return
-        with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        with self._create(path) as f:
             f.write(data)
+
+    @staticmethod
+    def _create(path):
+        """A new file at `path` (a local one's folders made as needed)."""
+        if not _is_local(path):
+            return _beam_filesystems().create(path, compression_type="uncompressed")
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return open(path, "wb")
 
     @contextlib.contextmanager
     def open_atomic(self, path):
@@ -282,53 +366,57 @@ class Storage:
             return
         temporary = _temporary_for(path)
         try:
-            with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            with self._create(temporary) as f:
                 yield f
-            FileSystems.rename([temporary], [path])
+            self._rename(temporary, path)
         except BaseException:
-            if FileSystems.exists(temporary):
-                FileSystems.delete([temporary])
+            self.delete([temporary])
             raise
+
+    @staticmethod
+    def _rename(source, target):
+        if _is_local(source):
+            os.replace(source, target)
+        else:
+            _beam_filesystems().rename([source], [target])
 
     def list_folder(self, folder):
         """Names of the files directly inside `folder`; empty if there is none."""
+        return sorted(self.file_sizes(folder))
+
+    def file_sizes(self, folder):
+        """{name: bytes} of the files directly inside `folder` (one listing,
+        not a request per file); empty if there is no such folder."""
         if is_s3(folder):
-            bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
-            pages = self.s3_client().get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, Delimiter="/")
-            return sorted(item["Key"][len(prefix):] for page in pages
-                          for item in page.get("Contents", []))
-        if "://" not in folder:
-            # Not a glob: a folder named out[1] must list itself, not out1.
+            return {posixpath.basename(entry.path): entry.size for entry in self.list_level(folder)[0]}
+        if _is_local(folder):  # Not a glob: a folder named out[1] must list itself, not out1.
             try:
                 with os.scandir(folder) as entries:
-                    return sorted(entry.name for entry in entries if entry.is_file())
+                    return {entry.name: entry.stat().st_size for entry in entries if entry.is_file()}
             except (FileNotFoundError, NotADirectoryError):
-                return []
-        if not FileSystems.exists(folder):
-            return []
-        matches = FileSystems.match([FileSystems.join(folder.rstrip("/"), "*")])[0].metadata_list
-        return sorted(posixpath.basename(m.path) for m in matches)
+                return {}
+        filesystems = _beam_filesystems()
+        if not filesystems.exists(folder):
+            return {}
+        matches = filesystems.match([join(folder, "*")])[0].metadata_list
+        return {posixpath.basename(m.path): m.size_in_bytes for m in matches}
+
+    def list_level(self, folder):
+        """([ObjectEntry of each file], [subfolder paths]) directly inside an S3 `folder`, sorted."""
+        bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
+        return list_s3_level(self.s3_client(), bucket, prefix)
 
     def list_children(self, folder):
         """(files, subfolders) directly inside `folder`, as full paths; None
         for a filesystem this cannot list one level of (then match it whole)."""
         folder = folder.rstrip("/")
         if is_s3(folder):
-            bucket, prefix = split_s3_path(folder + "/")
-            pages = self.s3_client().get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix, Delimiter="/")
-            files, folders = [], []
-            for page in pages:
-                files += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
-                folders += [f"s3://{bucket}/{item['Prefix'].rstrip('/')}"
-                            for item in page.get("CommonPrefixes", [])]
-            return sorted(files), sorted(folders)
+            files, folders = self.list_level(folder)
+            return [entry.path for entry in files], folders
         if "://" in folder:
             return None
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        return ([e.path for e in entries if e.is_file()],
-                [e.path for e in entries if e.is_dir()])
+        return ([e.path for e in entries if e.is_file()], [e.path for e in entries if e.is_dir()])
 
     def delete(self, paths):
         """Deletes the files that exist among `paths`."""
@@ -336,8 +424,11 @@ class Storage:
             if is_s3(path):  # Deleting a missing key succeeds.
                 bucket, key = split_s3_path(path)
                 self.s3_client().delete_object(Bucket=bucket, Key=key)
-            elif FileSystems.exists(path):
-                FileSystems.delete([path])
+            elif _is_local(path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            elif _beam_filesystems().exists(path):
+                _beam_filesystems().delete([path])
 
     def s3_client(self):
         """The worker's one boto3 S3 client, built on first use."""

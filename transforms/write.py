@@ -1,4 +1,4 @@
-"""Stage 5 (`--writer beam`): the design's plain stage, Beam's `WriteToTFRecord`.
+"""The writing stage of `--writer beam`: Beam's own `WriteToTFRecord`.
 
 Kept for comparison and for users who want Beam's own sink. Measured on a
 2-class set on DirectRunner: Beam's writer places records in shards at random
@@ -14,11 +14,11 @@ import posixpath
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import tfrecord
-from transforms.layout import SHARD_SUFFIX
+from transforms.formats import tfrecord
 from transforms.layout import ShardInfo
 from transforms.layout import parse_shard_name
 from transforms.storage import Storage
+from transforms.storage import configure_beam_filesystems
 
 SHARD_TEMPLATE = "-SSSSS-of-NNNNN"  # Beam's spelling of layout.shard_name.
 
@@ -30,6 +30,7 @@ class _DescribeShard(beam.DoFn):
         self._s3_client_settings = s3_client_settings
 
     def setup(self):
+        configure_beam_filesystems(self._s3_client_settings)
         self._storage = Storage(self._s3_client_settings)
 
     def process(self, path):
@@ -37,8 +38,7 @@ class _DescribeShard(beam.DoFn):
         name = posixpath.basename(path)
         split, index, num_shards = parse_shard_name(name)
         count = sum(1 for _ in tfrecord.read_records(data))
-        yield ShardInfo(split, index, num_shards, name, count, len(data),
-                        hashlib.sha256(data).hexdigest(), None)
+        yield ShardInfo(split, index, num_shards, name, count, len(data), hashlib.sha256(data).hexdigest(), None)
 
 
 class WriteShards(beam.PTransform):
@@ -55,9 +55,12 @@ class WriteShards(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "WriteToTFRecord" >> beam.io.WriteToTFRecord(
+            | "WriteToTFRecord"
+            >> beam.io.WriteToTFRecord(
                 FileSystems.join(self._output, self._split),
-                file_name_suffix=SHARD_SUFFIX,
+                file_name_suffix=tfrecord.SUFFIX,
                 num_shards=self._num_shards,
-                shard_name_template=SHARD_TEMPLATE)
-            | "Describe" >> beam.ParDo(_DescribeShard(self._s3_client_settings)))
+                shard_name_template=SHARD_TEMPLATE,
+            )
+            | "Describe" >> beam.ParDo(_DescribeShard(self._s3_client_settings))
+        )

@@ -58,7 +58,9 @@ def provision_info(endpoint, worker_id):
         stub = beam_provision_api_pb2_grpc.ProvisionServiceStub(channel)
         response = stub.GetProvisionInfo(
             beam_provision_api_pb2.GetProvisionInfoRequest(),
-            metadata=[("worker_id", worker_id)], timeout=_PROVISION_TIMEOUT_S)
+            metadata=[("worker_id", worker_id)],
+            timeout=_PROVISION_TIMEOUT_S,
+        )
     return response.info
 
 
@@ -88,13 +90,15 @@ def harness_environment(info, args, base_env):
     if not control:
         raise SystemExit("sdk_worker: the runner gave no control endpoint")
     env = dict(base_env)
-    env.update({
-        "WORKER_ID": args.id,
-        "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),
-        "SEMI_PERSISTENT_DIRECTORY": args.semi_persist_dir,
-        "CONTROL_API_SERVICE_DESCRIPTOR": descriptor(control),
-        "RUNNER_CAPABILITIES": " ".join(info.runner_capabilities),
-    })
+    env.update(
+        {
+            "WORKER_ID": args.id,
+            "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),
+            "SEMI_PERSISTENT_DIRECTORY": args.semi_persist_dir,
+            "CONTROL_API_SERVICE_DESCRIPTOR": descriptor(control),
+            "RUNNER_CAPABILITIES": " ".join(info.runner_capabilities),
+        }
+    )
     logging_url = info.logging_endpoint.url or args.logging_endpoint
     if logging_url:
         env["LOGGING_API_SERVICE_DESCRIPTOR"] = descriptor(logging_url)
@@ -115,8 +119,11 @@ def main(argv=None):
         raise SystemExit("sdk_worker: sibling workers are not supported")
     ignored = [name for name in staged_names(info) if name != _SUBMISSION_ENVIRONMENT_FILE]
     if ignored:
-        print(f"sdk_worker: staged files are not installed on EMR workers: {ignored}; "
-              "install what the job needs with bootstrap.sh", file=sys.stderr)
+        print(
+            f"sdk_worker: staged files are not installed on EMR workers: {ignored}; "
+            "install what the job needs with bootstrap.sh",
+            file=sys.stderr,
+        )
     env = harness_environment(info, args, os.environ)
     os.execve(sys.executable, [sys.executable, "-m", _HARNESS_MODULE], env)
 

@@ -27,11 +27,19 @@ import zipfile
 # packages open on Java 17; `java -jar` reads them from the main jar's
 # manifest (Add-Opens), so no launcher flag is needed.
 ADD_OPENS = [
-    "java.base/java.lang", "java.base/java.lang.invoke", "java.base/java.lang.reflect",
-    "java.base/java.io", "java.base/java.net", "java.base/java.nio",
-    "java.base/java.util", "java.base/java.util.concurrent",
-    "java.base/java.util.concurrent.atomic", "java.base/sun.nio.ch",
-    "java.base/sun.nio.cs", "java.base/sun.security.action", "java.base/sun.util.calendar",
+    "java.base/java.lang",
+    "java.base/java.lang.invoke",
+    "java.base/java.lang.reflect",
+    "java.base/java.io",
+    "java.base/java.net",
+    "java.base/java.nio",
+    "java.base/java.util",
+    "java.base/java.util.concurrent",
+    "java.base/java.util.concurrent.atomic",
+    "java.base/sun.nio.ch",
+    "java.base/sun.nio.cs",
+    "java.base/sun.security.action",
+    "java.base/sun.util.calendar",
 ]
 
 # The jar specification caps manifest lines at 72 bytes; longer values go on
@@ -43,14 +51,18 @@ def _header(name, value):
     data = f"{name}: {value}".encode("utf-8")
     lines = [data[:_LINE_BYTES]]
     for start in range(_LINE_BYTES, len(data), _LINE_BYTES - 1):
-        lines.append(b" " + data[start:start + _LINE_BYTES - 1])
+        lines.append(b" " + data[start : start + _LINE_BYTES - 1])
     return b"\r\n".join(lines) + b"\r\n"
 
 
 def manifest(main_class, class_path):
-    return (_header("Manifest-Version", "1.0") + _header("Main-Class", main_class)
-            + _header("Class-Path", " ".join(class_path))
-            + _header("Add-Opens", " ".join(ADD_OPENS)) + b"\r\n")
+    return (
+        _header("Manifest-Version", "1.0")
+        + _header("Main-Class", main_class)
+        + _header("Class-Path", " ".join(class_path))
+        + _header("Add-Opens", " ".join(ADD_OPENS))
+        + b"\r\n"
+    )
 
 
 _GCS_MODULE = "beam-sdks-java-extensions-google-cloud-platform-core-"

@@ -6,7 +6,7 @@ SageMaker Processing copies each input channel from S3 into a folder under
 under /opt/ml/processing/output/ to S3 after it exits, passes the job's
 ContainerArguments as argv, sends stdout and stderr to CloudWatch, and fails
 the job when the container exits non-zero. So this module only fills in
-paths and then runs `pipeline.cli.main`, whose exit code it returns:
+paths and then runs `pipeline.convert.main.main`, whose exit code it returns:
 
 - --input defaults to <root>/input/images and --output to
   <root>/output/tfrecords; s3:// URIs or other paths given as arguments are
@@ -71,7 +71,8 @@ def main(argv=None, environ=None):
     environ = os.environ if environ is None else environ
     # Imported here, not at the top: the launcher imports this module for its
     # constants and should not need Beam.
-    from pipeline import cli
+    from pipeline.convert import main as cli
+
     if "-h" in argv or "--help" in argv:
         return cli.main(["--help"])
     try:
@@ -97,8 +98,9 @@ def main(argv=None, environ=None):
         sys.stderr = errors.stream
     sys.stdout.flush()
     if code != 0:
-        _write_failure(environ.get(FAILURE_FILE_ENV) or DEFAULT_FAILURE_FILE,
-                       errors.last or f"{PROG}: exit code {code}")
+        _write_failure(
+            environ.get(FAILURE_FILE_ENV) or DEFAULT_FAILURE_FILE, errors.last or f"{PROG}: exit code {code}"
+        )
     return code
 
 
@@ -169,11 +171,13 @@ def _paths(ours, root, host, hosts):
         if not labels_file:
             raise _UsageError(
                 f"{len(hosts)} instances each convert a slice of the images: pass --labels_file "
-                "(one class per line) so that every slice numbers the classes the same way")
+                "(one class per line) so that every slice numbers the classes the same way"
+            )
         if paths["input"].startswith("s3://"):
             raise _UsageError(
                 f"{len(hosts)} instances would each convert all of --input {paths['input']}: "
-                "give the images as an input channel sharded by S3 key instead")
+                "give the images as an input channel sharded by S3 key instead"
+            )
         paths["output"] = paths["output"].rstrip("/") + "/" + host
     if labels_file:
         paths["labels_file"] = labels_file
@@ -182,9 +186,12 @@ def _paths(ours, root, host, hosts):
 
 def _under_root(path, root):
     """A path written for /opt/ml/processing, moved to `root`."""
-    if path and root != DEFAULT_PROCESSING_ROOT and (
-            path == DEFAULT_PROCESSING_ROOT or path.startswith(DEFAULT_PROCESSING_ROOT + "/")):
-        return root.rstrip("/") + path[len(DEFAULT_PROCESSING_ROOT):]
+    if (
+        path
+        and root != DEFAULT_PROCESSING_ROOT
+        and (path == DEFAULT_PROCESSING_ROOT or path.startswith(DEFAULT_PROCESSING_ROOT + "/"))
+    ):
+        return root.rstrip("/") + path[len(DEFAULT_PROCESSING_ROOT) :]
     return path
 
 

@@ -47,7 +47,6 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-
     def error(self, message):  # argparse would print usage and exit.
         raise _UsageError(message)
 
@@ -74,46 +73,72 @@ def _split(argv):
     """(launcher arguments, pipeline arguments): the pipeline's come after `--`."""
     if "--" in argv:
         cut = argv.index("--")
-        return argv[:cut], argv[cut + 1:]
+        return argv[:cut], argv[cut + 1 :]
     return argv, []
 
 
 def _parser():
     parser = _Parser(
         prog="python -m runners.sagemaker.launch",
-        usage="%(prog)s --image_uri URI --role ARN --input_s3 S3 --output_s3 S3 "
-              "[options] [-- pipeline arguments]",
+        usage="%(prog)s --image_uri URI --role ARN --input_s3 S3 --output_s3 S3 [options] [-- pipeline arguments]",
         description="Start an im2tfrecord SageMaker Processing job. Arguments after `--` go "
-                    "to the pipeline (see `im2tfrecord --help`).",
-        allow_abbrev=False)
-    parser.add_argument("--image_uri", required=True,
-                        help="ECR URI of the image built from runners/sagemaker/Dockerfile.")
-    parser.add_argument("--role", required=True,
-                        help="ARN of the IAM role the job runs as (reads and writes the S3 URIs).")
-    parser.add_argument("--instance_type", default=DEFAULT_INSTANCE_TYPE,
-                        help="SageMaker instance type (default: %(default)s).")
-    parser.add_argument("--instance_count", type=int, default=1,
-                        help="With more than 1, each instance converts a slice of the images "
-                             "(ShardedByS3Key) and needs a labels file (default: %(default)s).")
-    parser.add_argument("--input_s3",
-                        help="s3:// prefix of <label>/<image> files, copied to the instances as "
-                             "the 'images' channel. Alternatively pass `-- --input s3://...` to "
-                             "read directly (one instance only).")
-    parser.add_argument("--output_s3",
-                        help="s3:// prefix that receives the shards when the job ends. "
-                             "Alternatively pass `-- --output s3://...` to write directly.")
-    parser.add_argument("--labels_file_s3",
-                        help="s3:// URI of a labels file (one class per line), copied to every "
-                             "instance as the 'labels' channel and passed as --labels_file.")
-    parser.add_argument("--job_name",
-                        help="Processing job name, unique in the account and region "
-                             "(default: im2tfrecord-<UTC time>).")
-    parser.add_argument("--volume_size_gb", type=int, default=DEFAULT_VOLUME_SIZE_GB,
-                        help="EBS volume per instance, in GB (default: %(default)s).")
-    parser.add_argument("--max_runtime_s", type=int, default=DEFAULT_MAX_RUNTIME_S,
-                        help="The job is stopped after this many seconds (default: %(default)s).")
-    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
-                        help="Print the CreateProcessingJob request as JSON and start nothing.")
+        "to the pipeline (see `im2tfrecord --help`).",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--image_uri", required=True, help="ECR URI of the image built from runners/sagemaker/Dockerfile."
+    )
+    parser.add_argument(
+        "--role", required=True, help="ARN of the IAM role the job runs as (reads and writes the S3 URIs)."
+    )
+    parser.add_argument(
+        "--instance_type", default=DEFAULT_INSTANCE_TYPE, help="SageMaker instance type (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--instance_count",
+        type=int,
+        default=1,
+        help="With more than 1, each instance converts a slice of the images "
+        "(ShardedByS3Key) and needs a labels file (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--input_s3",
+        help="s3:// prefix of <label>/<image> files, copied to the instances as "
+        "the 'images' channel. Alternatively pass `-- --input s3://...` to "
+        "read directly (one instance only).",
+    )
+    parser.add_argument(
+        "--output_s3",
+        help="s3:// prefix that receives the shards when the job ends. "
+        "Alternatively pass `-- --output s3://...` to write directly.",
+    )
+    parser.add_argument(
+        "--labels_file_s3",
+        help="s3:// URI of a labels file (one class per line), copied to every "
+        "instance as the 'labels' channel and passed as --labels_file.",
+    )
+    parser.add_argument(
+        "--job_name", help="Processing job name, unique in the account and region (default: im2tfrecord-<UTC time>)."
+    )
+    parser.add_argument(
+        "--volume_size_gb",
+        type=int,
+        default=DEFAULT_VOLUME_SIZE_GB,
+        help="EBS volume per instance, in GB (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--max_runtime_s",
+        type=int,
+        default=DEFAULT_MAX_RUNTIME_S,
+        help="The job is stopped after this many seconds (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--dry-run",
+        "--dry_run",
+        dest="dry_run",
+        action="store_true",
+        help="Print the CreateProcessingJob request as JSON and start nothing.",
+    )
     return parser
 
 
@@ -125,25 +150,34 @@ def build_request(args, pipeline_args):
     sharded = args.instance_count > 1
     inputs, container_args = [], []
     if args.input_s3:
-        inputs.append(_s3_input(entrypoint.IMAGES_CHANNEL, args.input_s3, entrypoint.images_dir(root),
-                                "ShardedByS3Key" if sharded else "FullyReplicated"))
+        inputs.append(
+            _s3_input(
+                entrypoint.IMAGES_CHANNEL,
+                args.input_s3,
+                entrypoint.images_dir(root),
+                "ShardedByS3Key" if sharded else "FullyReplicated",
+            )
+        )
         container_args += ["--input", entrypoint.images_dir(root)]
     if args.labels_file_s3:
         # Every instance needs the whole list, hence FullyReplicated. A
         # single-object S3Prefix lands in the channel folder under its own name.
-        inputs.append(_s3_input(entrypoint.LABELS_CHANNEL, args.labels_file_s3,
-                                entrypoint.labels_dir(root), "FullyReplicated"))
+        inputs.append(
+            _s3_input(entrypoint.LABELS_CHANNEL, args.labels_file_s3, entrypoint.labels_dir(root), "FullyReplicated")
+        )
         labels_name = args.labels_file_s3.rsplit("/", 1)[-1]
         container_args += ["--labels_file", f"{entrypoint.labels_dir(root)}/{labels_name}"]
     if args.output_s3:
         container_args += ["--output", entrypoint.output_dir(root)]
     request = {
         "ProcessingJobName": args.job_name or time.strftime("im2tfrecord-%Y%m%d-%H%M%S", time.gmtime()),
-        "ProcessingResources": {"ClusterConfig": {
-            "InstanceCount": args.instance_count,
-            "InstanceType": args.instance_type,
-            "VolumeSizeInGB": args.volume_size_gb,
-        }},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": args.instance_count,
+                "InstanceType": args.instance_type,
+                "VolumeSizeInGB": args.volume_size_gb,
+            }
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": args.max_runtime_s},
         "AppSpecification": {
             "ImageUri": args.image_uri,
@@ -154,27 +188,34 @@ def build_request(args, pipeline_args):
     if inputs:
         request["ProcessingInputs"] = inputs
     if args.output_s3:
-        request["ProcessingOutputConfig"] = {"Outputs": [{
-            "OutputName": entrypoint.OUTPUT_CHANNEL,
-            "S3Output": {
-                "S3Uri": args.output_s3,
-                "LocalPath": entrypoint.output_dir(root),
-                # Once, after the container exits: shards appear by rename
-                # when complete, and Continuous would upload the temporaries.
-                "S3UploadMode": "EndOfJob",
-            },
-        }]}
+        request["ProcessingOutputConfig"] = {
+            "Outputs": [
+                {
+                    "OutputName": entrypoint.OUTPUT_CHANNEL,
+                    "S3Output": {
+                        "S3Uri": args.output_s3,
+                        "LocalPath": entrypoint.output_dir(root),
+                        # Once, after the container exits: shards appear by rename
+                        # when complete, and Continuous would upload the temporaries.
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        }
     return request
 
 
 def _s3_input(name, uri, local_path, distribution):
-    return {"InputName": name, "S3Input": {
-        "S3Uri": uri,
-        "LocalPath": local_path,
-        "S3DataType": "S3Prefix",
-        "S3InputMode": "File",
-        "S3DataDistributionType": distribution,
-    }}
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local_path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": distribution,
+        },
+    }
 
 
 def _pipeline_paths(pipeline_args):
@@ -183,13 +224,17 @@ def _pipeline_paths(pipeline_args):
     for flag in _PIPELINE_FLAGS:
         parser.add_argument(flag)
     known, _ = parser.parse_known_args(pipeline_args)
-    return {flag: value for flag, value in
-            zip(_PIPELINE_FLAGS, (known.input, known.output, known.labels_file)) if value}
+    return {
+        flag: value for flag, value in zip(_PIPELINE_FLAGS, (known.input, known.output, known.labels_file)) if value
+    }
 
 
 def _check(args, given):
-    for flag, value in (("--input_s3", args.input_s3), ("--output_s3", args.output_s3),
-                        ("--labels_file_s3", args.labels_file_s3)):
+    for flag, value in (
+        ("--input_s3", args.input_s3),
+        ("--output_s3", args.output_s3),
+        ("--labels_file_s3", args.labels_file_s3),
+    ):
         if value is not None and not value.startswith("s3://"):
             raise _UsageError(f"{flag} must be an s3:// URI, got {value!r}")
     for ours, theirs in (("--input_s3", "--input"), ("--output_s3", "--output")):
@@ -199,22 +244,30 @@ def _check(args, given):
         raise _UsageError("give --labels_file_s3 or `-- --labels_file ...`, not both")
     if args.labels_file_s3 and args.labels_file_s3.endswith("/"):
         raise _UsageError("--labels_file_s3 must name a file, not a prefix")
-    for flag, value in (("--instance_count", args.instance_count),
-                        ("--volume_size_gb", args.volume_size_gb),
-                        ("--max_runtime_s", args.max_runtime_s)):
+    for flag, value in (
+        ("--instance_count", args.instance_count),
+        ("--volume_size_gb", args.volume_size_gb),
+        ("--max_runtime_s", args.max_runtime_s),
+    ):
         if value < 1:
             raise _UsageError(f"{flag} must be at least 1, got {value}")
     if args.job_name is not None and not _JOB_NAME.fullmatch(args.job_name):
-        raise _UsageError(f"--job_name {args.job_name!r}: up to 63 letters, digits and "
-                          "hyphens, starting and ending with a letter or digit")
+        raise _UsageError(
+            f"--job_name {args.job_name!r}: up to 63 letters, digits and "
+            "hyphens, starting and ending with a letter or digit"
+        )
     if args.instance_count > 1:
         if not args.input_s3:
-            raise _UsageError(f"{args.instance_count} instances need --input_s3, so that each "
-                              "converts a slice; with `-- --input` each would convert everything")
+            raise _UsageError(
+                f"{args.instance_count} instances need --input_s3, so that each "
+                "converts a slice; with `-- --input` each would convert everything"
+            )
         if not (args.labels_file_s3 or "--labels_file" in given):
-            raise _UsageError(f"{args.instance_count} instances each convert a slice of the "
-                              "images: pass --labels_file_s3 (one class per line) so that every "
-                              "slice numbers the classes the same way")
+            raise _UsageError(
+                f"{args.instance_count} instances each convert a slice of the "
+                "images: pass --labels_file_s3 (one class per line) so that every "
+                "slice numbers the classes the same way"
+            )
 
 
 def _submit(request):
@@ -223,12 +276,13 @@ def _submit(request):
         via = _start(request)
     except Exception as e:  # No credentials, no region, rejected request, ...
         first_line = (str(e).strip().splitlines() or [""])[0]
-        return _fail(f"could not start processing job {name}: {type(e).__name__}: {first_line}",
-                     code=1)
-    print(f"started processing job {name} ({via})\n"
-          f"  status: aws sagemaker describe-processing-job --processing-job-name {name}\n"
-          f"  logs:   aws logs tail /aws/sagemaker/ProcessingJobs "
-          f"--log-stream-name-prefix {name} --follow")
+        return _fail(f"could not start processing job {name}: {type(e).__name__}: {first_line}", code=1)
+    print(
+        f"started processing job {name} ({via})\n"
+        f"  status: aws sagemaker describe-processing-job --processing-job-name {name}\n"
+        f"  logs:   aws logs tail /aws/sagemaker/ProcessingJobs "
+        f"--log-stream-name-prefix {name} --follow"
+    )
     return 0
 
 
@@ -237,21 +291,30 @@ def _start(request):
     sdk = _sdk()
     if sdk is None:
         import boto3
+
         boto3.client("sagemaker").create_processing_job(**request)
         return "boto3"
     processor_class, make_input, make_output = sdk
     cluster = request["ProcessingResources"]["ClusterConfig"]
     processor = processor_class(
-        role=request["RoleArn"], image_uri=request["AppSpecification"]["ImageUri"],
-        instance_count=cluster["InstanceCount"], instance_type=cluster["InstanceType"],
+        role=request["RoleArn"],
+        image_uri=request["AppSpecification"]["ImageUri"],
+        instance_count=cluster["InstanceCount"],
+        instance_type=cluster["InstanceType"],
         volume_size_in_gb=cluster["VolumeSizeInGB"],
-        max_runtime_in_seconds=request["StoppingCondition"]["MaxRuntimeInSeconds"])
+        max_runtime_in_seconds=request["StoppingCondition"]["MaxRuntimeInSeconds"],
+    )
     processor.run(
         inputs=[make_input(i["InputName"], i["S3Input"]) for i in request.get("ProcessingInputs", [])],
-        outputs=[make_output(o["OutputName"], o["S3Output"])
-                 for o in request.get("ProcessingOutputConfig", {}).get("Outputs", [])],
+        outputs=[
+            make_output(o["OutputName"], o["S3Output"])
+            for o in request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        ],
         arguments=request["AppSpecification"]["ContainerArguments"],
-        job_name=request["ProcessingJobName"], wait=False, logs=False)
+        job_name=request["ProcessingJobName"],
+        wait=False,
+        logs=False,
+    )
     return "SageMaker Python SDK"
 
 
@@ -267,12 +330,23 @@ def _sdk():
     else:
         return (
             v3.Processor,
-            lambda name, s3: shapes.ProcessingInput(input_name=name, s3_input=shapes.ProcessingS3Input(
-                s3_uri=s3["S3Uri"], local_path=s3["LocalPath"], s3_data_type=s3["S3DataType"],
-                s3_input_mode=s3["S3InputMode"],
-                s3_data_distribution_type=s3["S3DataDistributionType"])),
-            lambda name, s3: shapes.ProcessingOutput(output_name=name, s3_output=shapes.ProcessingS3Output(
-                s3_uri=s3["S3Uri"], local_path=s3["LocalPath"], s3_upload_mode=s3["S3UploadMode"])))
+            lambda name, s3: shapes.ProcessingInput(
+                input_name=name,
+                s3_input=shapes.ProcessingS3Input(
+                    s3_uri=s3["S3Uri"],
+                    local_path=s3["LocalPath"],
+                    s3_data_type=s3["S3DataType"],
+                    s3_input_mode=s3["S3InputMode"],
+                    s3_data_distribution_type=s3["S3DataDistributionType"],
+                ),
+            ),
+            lambda name, s3: shapes.ProcessingOutput(
+                output_name=name,
+                s3_output=shapes.ProcessingS3Output(
+                    s3_uri=s3["S3Uri"], local_path=s3["LocalPath"], s3_upload_mode=s3["S3UploadMode"]
+                ),
+            ),
+        )
     try:
         from sagemaker import processing as v2
     except ImportError:
@@ -280,12 +354,17 @@ def _sdk():
     return (
         v2.Processor,
         lambda name, s3: v2.ProcessingInput(
-            input_name=name, source=s3["S3Uri"], destination=s3["LocalPath"],
-            s3_data_type=s3["S3DataType"], s3_input_mode=s3["S3InputMode"],
-            s3_data_distribution_type=s3["S3DataDistributionType"]),
+            input_name=name,
+            source=s3["S3Uri"],
+            destination=s3["LocalPath"],
+            s3_data_type=s3["S3DataType"],
+            s3_input_mode=s3["S3InputMode"],
+            s3_data_distribution_type=s3["S3DataDistributionType"],
+        ),
         lambda name, s3: v2.ProcessingOutput(
-            output_name=name, source=s3["LocalPath"], destination=s3["S3Uri"],
-            s3_upload_mode=s3["S3UploadMode"]))
+            output_name=name, source=s3["LocalPath"], destination=s3["S3Uri"], s3_upload_mode=s3["S3UploadMode"]
+        ),
+    )
 
 
 def _fail(message, code):

@@ -8,20 +8,16 @@ any shard is read.
 
 import dataclasses
 
-from pipeline.inspect_records import SCHEMA_KEYS
-from pipeline.inspect_records import RecordSpec
-from transforms.encode import DEFAULT_SCHEMA
-from transforms.encode import FEATURE_TYPES
-from transforms.layout import FORMATS
-from transforms.layout import TFRECORD
+from pipeline.inspection.records import RecordSpec
+from transforms import formats
+from transforms.schema import DEFAULT_SCHEMA
+from transforms.schema import SCHEMAS
 from transforms.split import TEST
 from transforms.split import TRAIN
 from transforms.split import VALIDATION
 
 _SPLIT_ORDER = (TRAIN, VALIDATION, TEST)
 _INFO = "dataset_info.json"
-# Keys of a RecordIO shard entry that name its companion files.
-_SIDE_FILE_KEYS = ("index_file", "list_file")
 
 
 class NotADataset(ValueError):
@@ -48,16 +44,20 @@ class Dataset:
 
     @property
     def format(self):
-        return self.info.get("format", TFRECORD)
+        return self.info.get("format", formats.TFRECORD)
+
+    @property
+    def record_format(self):
+        return formats.get(self.format)
 
     def shards(self):
         """Every inspected shard, in dataset order: split order, then position."""
         return [shard for shards in self.splits.values() for shard in shards]
 
     def record_spec(self):
-        schema = self.info.get("schema", DEFAULT_SCHEMA)
-        features = {**FEATURE_TYPES[schema], **(self.info.get("features") or {})}
-        return RecordSpec(features, SCHEMA_KEYS[schema], self.labels)
+        record_format = self.record_format
+        schema = self.info.get("schema", DEFAULT_SCHEMA) if record_format.has_schema else None
+        return RecordSpec(record_format, schema, self.labels)
 
 
 def split_order(names):
@@ -70,15 +70,14 @@ def describe(prefix, info, only_splits=None):
     document that is not ours (a TFDS one, say), KeyError for an unknown split."""
     try:
         labels = tuple(str(name) for name in info["labels"])
-        splits = {name: tuple(_shards(name, info["splits"][name]))
-                  for name in split_order(info["splits"])}
+        splits = {name: tuple(_shards(name, info["splits"][name])) for name in split_order(info["splits"])}
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise NotADataset(f"its {_INFO} is not an im2tfrecord one (no usable {e} in it)") from None
-    data_format, schema = info.get("format", TFRECORD), info.get("schema", DEFAULT_SCHEMA)
-    if data_format not in FORMATS:
-        raise NotADataset(f"its {_INFO} names format {data_format!r}, not one of {FORMATS}")
-    if data_format == TFRECORD and schema not in SCHEMA_KEYS:
-        raise NotADataset(f"its {_INFO} names schema {schema!r}, not one of {tuple(SCHEMA_KEYS)}")
+    data_format, schema = info.get("format", formats.TFRECORD), info.get("schema", DEFAULT_SCHEMA)
+    if data_format not in formats.NAMES:
+        raise NotADataset(f"its {_INFO} names format {data_format!r}, not one of {formats.NAMES}")
+    if formats.get(data_format).has_schema and schema not in SCHEMAS:
+        raise NotADataset(f"its {_INFO} names schema {schema!r}, not one of {SCHEMAS}")
     for name in only_splits or ():
         if name not in splits:
             raise KeyError(name)
@@ -89,10 +88,19 @@ def describe(prefix, info, only_splits=None):
 
 def _shards(split, entry):
     for position, shard in enumerate(entry["shards"]):
-        yield Shard(split, position, shard["file"], int(shard["num_examples"]),
-                    int(shard["num_bytes"]), shard.get("sha256"), tuple(side_files(shard)))
+        yield Shard(
+            split,
+            position,
+            shard["file"],
+            int(shard["num_examples"]),
+            int(shard["num_bytes"]),
+            shard.get("sha256"),
+            tuple(side_files(shard)),
+        )
 
 
 def side_files(shard):
-    """The files that go with a shard entry's records: RecordIO's .idx and .lst."""
-    return [shard[key] for key in _SIDE_FILE_KEYS if key in shard]
+    """The files that go with a shard entry's records (RecordIO's .idx and
+    .lst): every format's side-file roles that the entry names."""
+    roles = {role for name in formats.NAMES for role in formats.get(name).side_suffixes}
+    return [shard[role] for role in sorted(roles) if role in shard]

@@ -15,10 +15,10 @@ import tempfile
 import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline import convert
-from pipeline.options import ConvertOptions
-from pipeline.summary import MAX_CLASSES_SHOWN
-from pipeline.summary import counted
+from pipeline.convert import job
+from pipeline.convert.options import ConvertOptions
+from pipeline.convert.summary import MAX_CLASSES_SHOWN
+from pipeline.convert.summary import counted
 
 # Shards listed one by one up to this many per split; past it, the range.
 _SHARDS_SHOWN = 8
@@ -29,7 +29,7 @@ def run_plan(options, output=print):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "plan.json")
         with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
-            convert.build_plan(p, options, path)
+            job.build_plan(p, options, path)
         with open(path, encoding="utf-8") as f:
             plan = json.load(f)
     output(format_plan(plan, options.view_as(ConvertOptions)))
@@ -49,20 +49,34 @@ def format_plan(plan, convert_options):
         f"plan for {convert_options.input} -> {convert_options.output} (nothing was written):",
         f"  matched {to_convert + plan['failed'] + plan['skipped']} = to convert {to_convert} "
         f"+ rejected before decoding {plan['failed']} + skipped (not images) {plan['skipped']}"
-        + (" (images under --min_size are found only when converting: the plan reads no image)"
-           if convert_options.min_size else ""),
+        + (
+            " (images under --min_size are found only when converting: the plan reads no image)"
+            if convert_options.min_size
+            else ""
+        ),
         f"  classes: {len(plan['classes'])}"
-        + (f" ({', '.join(plan['classes'][:MAX_CLASSES_SHOWN])}"
-           + (f" and {len(plan['classes']) - MAX_CLASSES_SHOWN} more)" if len(plan["classes"]) > MAX_CLASSES_SHOWN
-              else ")") if plan["classes"] else ""),
+        + (
+            f" ({', '.join(plan['classes'][:MAX_CLASSES_SHOWN])}"
+            + (
+                f" and {len(plan['classes']) - MAX_CLASSES_SHOWN} more)"
+                if len(plan["classes"]) > MAX_CLASSES_SHOWN
+                else ")"
+            )
+            if plan["classes"]
+            else ""
+        ),
     ]
     for split in sorted(splits):
         counts = shards.get(split, [])
         per_class = ", ".join(f"{label} {n}" for label, n in sorted(splits[split].items())[:MAX_CLASSES_SHOWN])
-        lines.append(f"  {split}: {sum(splits[split].values())} images ({per_class}) in "
-                     f"{counted(len(counts), 'shard')} of {_shard_counts(counts)} images")
-    lines.append(f"  estimated output: {_megabytes(to_convert * record_bytes)} "
-                 f"({_megabytes(record_bytes)} per record, from a sample of converted images)")
+        lines.append(
+            f"  {split}: {sum(splits[split].values())} images ({per_class}) in "
+            f"{counted(len(counts), 'shard')} of {_shard_counts(counts)} images"
+        )
+    lines.append(
+        f"  estimated output: {_megabytes(to_convert * record_bytes)} "
+        f"({_megabytes(record_bytes)} per record, from a sample of converted images)"
+    )
     return "\n".join(lines)
 
 

@@ -1,6 +1,11 @@
-"""pipeline/commands.py: the one line a failed command prints."""
+"""pipeline/command.py: the one line a failed command prints."""
 
-from pipeline.commands import headline
+import signal
+
+import pytest
+
+from pipeline import command
+from pipeline.command import headline
 
 # What Beam's portable runner raised for a Flink job whose shard writes were
 # denied (abridged from a real run on the standalone cluster).
@@ -24,12 +29,35 @@ def test_a_plain_error_is_its_type_and_first_line():
 
 def test_a_cluster_failure_is_the_workers_own_exception_line():
     assert headline(RuntimeError(_CLUSTER_FAILURE)) == (
-        "AccessDenied: An error occurred (AccessDenied) when calling the PutObject operation: denied")
+        "AccessDenied: An error occurred (AccessDenied) when calling the PutObject operation: denied"
+    )
 
 
 def test_a_local_runner_wrapper_is_unwrapped():
-    error = RuntimeError("botocore.errorfactory.NoSuchBucket: An error occurred (NoSuchBucket) "
-                         "[while running 'WriteShardStreams/ParDo(_WriteShard)']")
+    error = RuntimeError(
+        "botocore.errorfactory.NoSuchBucket: An error occurred (NoSuchBucket) "
+        "[while running 'WriteShardStreams/ParDo(_WriteShard)']"
+    )
     assert headline(error) == "NoSuchBucket: An error occurred (NoSuchBucket)"
     # A RuntimeError of our own is not mistaken for a wrapper.
     assert headline(RuntimeError("disk full")) == "RuntimeError: disk full"
+
+
+def test_a_signal_ignored_from_the_start_stays_ignored():
+    """`im2tfrecord ... &` in a script starts with SIGINT ignored: Ctrl-C in the
+    terminal must not stop it, whenever it comes; SIGTERM still does."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with command._stop_on_signals([]):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_every_command_refuses_an_endpoint_that_is_not_a_url():
+    with pytest.raises(command.UsageError, match="--s3_endpoint_url must be a URL such as"):
+        command.check_s3_endpoint("127.0.0.1:9000")
+    command.check_s3_endpoint("http://127.0.0.1:9000")
+    command.check_s3_endpoint(None)

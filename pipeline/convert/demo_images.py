@@ -1,6 +1,6 @@
 """Generates a small labelled image tree for the demo: no downloads needed.
 
-`python -m pipeline.demo_images DIR` writes DIR/<shape>/<n>.<ext>: circles,
+`python -m pipeline.convert.demo_images DIR` writes DIR/<shape>/<n>.<ext>: circles,
 squares and triangles of random colours and sizes on random backgrounds,
 as JPEG and PNG. Seeded, so every run makes the same files.
 """
@@ -45,8 +45,7 @@ def make_demo_tree(root, images_per_class=IMAGES_PER_CLASS, seed=_SEED):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pipeline.demo_images",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.convert.demo_images", description=__doc__.splitlines()[0])
     parser.add_argument("dir", help="folder to write <shape>/<n>.<ext> into")
     args = parser.parse_args(argv)
     make_demo_tree(args.dir)

@@ -11,7 +11,6 @@ failed (each listed in the report), 2 a wrong invocation (nothing uploaded);
 and 130 when stopped with Ctrl-C (rerun to resume).
 """
 
-import argparse
 import concurrent.futures
 import fnmatch
 import functools
@@ -23,11 +22,13 @@ import time
 
 import botocore.exceptions
 
-from pipeline import commands
-from pipeline import upload_object
-from pipeline.commands import UsageError
+from pipeline import command
+from pipeline import progress
+from pipeline.command import UsageError
+from pipeline.upload import objects as upload_object
 from transforms import listing
 from transforms import storage
+from transforms.storage import s3_error_code
 
 _PROG = "im2tfrecord upload"
 _DESCRIPTION = """\
@@ -63,66 +64,70 @@ _DEFAULT_PART_MB = 16
 # Files waiting per upload thread: enough to keep threads busy, while a tree
 # of millions of files is never held in memory.
 _QUEUED_PER_THREAD = 2
-# The progress line: redrawn this often on a terminal, printed this often to a log.
-_TTY_INTERVAL_S = 1.0
-_LOG_INTERVAL_S = 5.0
 # Errors that every request would get: the run stops instead of listing each file.
-_DOOMED_CODES = frozenset({"NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                           "ExpiredToken", "InvalidToken"})
+_DOOMED_CODES = frozenset(
+    {"NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+)
 _DOOMED_ERRORS = (botocore.exceptions.NoCredentialsError, botocore.exceptions.EndpointConnectionError)
 _MB = 1e6
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # One line, not argparse's usage and exit.
-        raise UsageError(message)
-
-
 def main(argv):
     """Runs `im2tfrecord upload` with the arguments after `upload`; returns the exit code."""
-    parser = _parser()
-    if "-h" in argv or "--help" in argv:
-        parser.print_help()
-        return 0
-    try:
-        args = parser.parse_args(argv)
-    except UsageError as e:
-        return commands.fail(_PROG, str(e), code=2)
-    settings = commands.s3_settings_from_args(args)
-    secrets = commands.secrets_of(settings)
-    with commands.redacted_logging(args.log_level, secrets):
-        try:
-            return commands.run(_PROG, lambda: _run(args, settings, *_check(args, settings), secrets),
-                                secrets, failed="upload failed")
-        except KeyboardInterrupt:
-            return commands.fail(_PROG, "interrupted: rerun the same command to resume", code=130)
+    return command.main(_PROG, list(argv), _parse_invocation)
+
+
+def _parse_invocation(argv):
+    return command.s3_command(
+        _parser(), argv, _check_and_run, failed="upload failed", interrupted="rerun the same command to resume"
+    )
+
+
+def _check_and_run(args, settings):
+    return _run(args, settings, *_check(args, settings), tuple(command.secrets_of(settings)))
 
 
 def _parser():
-    parser = _Parser(prog=_PROG, usage="%(prog)s LOCAL_DIR s3://BUCKET[/PREFIX] [options]",
-                     description=_DESCRIPTION, epilog=_EPILOG, allow_abbrev=False,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command.new_parser(_PROG, "%(prog)s LOCAL_DIR s3://BUCKET[/PREFIX] [options]", _DESCRIPTION, _EPILOG)
     parser.add_argument("local_dir", metavar="LOCAL_DIR", help="The folder to upload.")
-    parser.add_argument("destination", metavar="s3://BUCKET[/PREFIX]",
-                        help="Where its files go; the bucket must exist.")
-    parser.add_argument("--threads", type=int, default=_DEFAULT_THREADS, metavar="N",
-                        help="Files uploading at once, and parts of big files at once "
-                             "(default: %(default)s).")
-    parser.add_argument("--part_size_mb", type=int, default=_DEFAULT_PART_MB, metavar="MIB",
-                        help="Files bigger than this many MiB go up in parts of this size, "
-                             "5 to 5120 (default: %(default)s).")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="List what would be uploaded; change nothing.")
-    parser.add_argument("--include", action="append", default=[], metavar="GLOB",
-                        help="Upload only files whose path below LOCAL_DIR matches; repeatable. "
-                             "'*' matches across folders: '*.jpg' is every JPEG.")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                        help="Leave out files whose path below LOCAL_DIR matches; repeatable.")
-    parser.add_argument("--include_hidden", action="store_true",
-                        help="Upload hidden files and folders (.DS_Store, .git) too.")
-    parser.add_argument("--log_level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="Logging to stderr (default: %(default)s).")
-    commands.add_s3_arguments(parser)
+    parser.add_argument(
+        "destination", metavar="s3://BUCKET[/PREFIX]", help="Where its files go; the bucket must exist."
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=_DEFAULT_THREADS,
+        metavar="N",
+        help="Files uploading at once, and parts of big files at once (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--part_size_mb",
+        type=int,
+        default=_DEFAULT_PART_MB,
+        metavar="MIB",
+        help="Files bigger than this many MiB go up in parts of this size, 5 to 5120 (default: %(default)s).",
+    )
+    parser.add_argument("--dry_run", action="store_true", help="List what would be uploaded; change nothing.")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="Upload only files whose path below LOCAL_DIR matches; repeatable. "
+        "'*' matches across folders: '*.jpg' is every JPEG.",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="Leave out files whose path below LOCAL_DIR matches; repeatable.",
+    )
+    parser.add_argument(
+        "--include_hidden", action="store_true", help="Upload hidden files and folders (.DS_Store, .git) too."
+    )
+    command.add_log_level_argument(parser)
+    command.add_s3_arguments(parser)
     return parser
 
 
@@ -132,8 +137,9 @@ def _check(args, settings):
         raise UsageError(f"--threads must be 1 or more, got {args.threads}")
     part_mib = (upload_object.MIN_PART_BYTES >> 20, upload_object.MAX_PART_BYTES >> 20)
     if not part_mib[0] <= args.part_size_mb <= part_mib[1]:
-        raise UsageError(f"--part_size_mb must be {part_mib[0]} to {part_mib[1]} (S3's part sizes), "
-                          f"got {args.part_size_mb}")
+        raise UsageError(
+            f"--part_size_mb must be {part_mib[0]} to {part_mib[1]} (S3's part sizes), got {args.part_size_mb}"
+        )
     if not os.path.isdir(args.local_dir):
         state = "is not a folder" if os.path.exists(args.local_dir) else "does not exist"
         raise UsageError(f"LOCAL_DIR {args.local_dir} {state}")
@@ -141,8 +147,8 @@ def _check(args, settings):
         bucket, prefix = storage.split_s3_path(args.destination)
     except ValueError:
         raise UsageError(f"the destination must be s3://BUCKET[/PREFIX], got {args.destination!r}") from None
-    client = storage.make_s3_client(settings, max_connections=1, max_attempts=commands.PREFLIGHT_S3_ATTEMPTS)
-    commands.s3_call(lambda: client.head_bucket(Bucket=bucket), args.destination, bucket)
+    client = storage.make_s3_client(settings, max_connections=1, max_attempts=command.PREFLIGHT_S3_ATTEMPTS)
+    command.s3_call(lambda: client.head_bucket(Bucket=bucket), args.destination, bucket)
     return bucket, prefix.rstrip("/")
 
 
@@ -152,22 +158,19 @@ def _run(args, settings, bucket, prefix, secrets):
     client = storage.make_s3_client(settings, max_connections=2 * args.threads + 1)
     report = _Report(secrets)
     files = functools.partial(_local_files, args.local_dir, args.include_hidden, args.include, args.exclude)
-    with _Progress(sys.stderr) as progress:
-        threading.Thread(target=progress.count_totals, args=(args.local_dir, files()),
-                         name="count", daemon=True).start()
-        uploader = upload_object.Uploader(client, bucket, args.part_size_mb << 20, args.threads,
-                                          on_bytes=progress.add_bytes, dry_run=args.dry_run)
+    counts = _Counts()
+    with progress.Progress("uploading", counts.reading):
+        threading.Thread(target=counts.count_totals, args=(args.local_dir, files()), name="count", daemon=True).start()
+        uploader = upload_object.Uploader(
+            client, bucket, args.part_size_mb << 20, args.threads, on_bytes=counts.add_bytes, dry_run=args.dry_run
+        )
         try:
             uploader.find_leftovers(f"{prefix}/" if prefix else "")
-            _upload_all(uploader, args.local_dir, prefix, files(), args.threads, report, progress)
+            _upload_all(uploader, args.local_dir, prefix, files(), args.threads, report, counts)
         finally:
             uploader.close()
     seconds = time.monotonic() - start
-    try:
-        print(report.format(f"s3://{bucket}/{prefix}{'/' if prefix else ''}", seconds, args.dry_run),
-              flush=True)
-    except BrokenPipeError:  # `... | head`: the upload itself is done.
-        sys.stdout = open(os.devnull, "w")
+    command.print_report(report.format(f"s3://{bucket}/{prefix}{'/' if prefix else ''}", seconds, args.dry_run))
     return report.exit_code()
 
 
@@ -189,8 +192,9 @@ def _local_files(root, include_hidden, includes, excludes):
             yield path, _HIDDEN
         elif kind != listing.FILE:
             yield path, listing.MESSAGES[kind]
-        elif ((not includes or any(fnmatch.fnmatchcase(path, glob) for glob in includes))
-              and not any(fnmatch.fnmatchcase(path, glob) for glob in excludes)):
+        elif (not includes or any(fnmatch.fnmatchcase(path, glob) for glob in includes)) and not any(
+            fnmatch.fnmatchcase(path, glob) for glob in excludes
+        ):
             yield path, None
 
 
@@ -212,12 +216,13 @@ def _with_listings(files, uploader, prefix):
         yield path, problem, listed
 
 
-def _upload_all(uploader, root, prefix, files, threads, report, progress):
+def _upload_all(uploader, root, prefix, files, threads, report, counts):
     """Uploads `files` on a pool of `threads`, adding each outcome to `report`."""
+
     def finish(futures):
         for future in futures:
             report.add(*future.result())
-            progress.add_file()
+            counts.add_file()
 
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="upload") as pool:
         pending = set()
@@ -225,14 +230,13 @@ def _upload_all(uploader, root, prefix, files, threads, report, progress):
             for path, problem, listed in _with_listings(files, uploader, prefix):
                 if problem == _HIDDEN:
                     report.hidden += 1
-                    progress.add_file()
+                    counts.add_file()
                     continue
                 if uploader.stop.is_set():
                     report.not_attempted += 1
                     continue
                 if len(pending) >= _QUEUED_PER_THREAD * threads:
-                    done, pending = concurrent.futures.wait(
-                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
                     finish(done)
                 key = f"{prefix}/{path}" if prefix else path
                 pending.add(pool.submit(_upload_one, uploader, root, path, key, problem, listed, report))
@@ -260,7 +264,7 @@ def _upload_one(uploader, root, path, key, problem, listed, report):
     except upload_object.Stopped:
         return path, None
     except Exception as e:
-        if isinstance(e, _DOOMED_ERRORS) or upload_object.error_code(e) in _DOOMED_CODES:
+        if isinstance(e, _DOOMED_ERRORS) or s3_error_code(e) in _DOOMED_CODES:
             report.stop_reason = report.stop_reason or _reason(e)
             uploader.stop.set()
         return path, _reason(e)
@@ -269,7 +273,7 @@ def _upload_one(uploader, root, path, key, problem, listed, report):
 def _reason(error):
     if isinstance(error, botocore.exceptions.ClientError):
         message = error.response.get("Error", {}).get("Message", "")
-        return f"S3 {upload_object.error_code(error)}" + (f": {message}" if message else "")
+        return f"S3 {s3_error_code(error)}" + (f": {message}" if message else "")
     if isinstance(error, OSError) and error.strerror:
         return f"cannot read the file: {error.strerror}"
     first_line = (str(error).strip().splitlines() or [""])[0]
@@ -290,7 +294,7 @@ class _Report:
         if outcome is None:
             self.not_attempted += 1
         elif isinstance(outcome, str):
-            self.failures.append((path, commands.redact(outcome, self._secrets)))
+            self.failures.append((path, command.redact(outcome, self._secrets)))
         elif outcome.action == upload_object.SKIPPED:
             self.skipped, self.skipped_bytes = self.skipped + 1, self.skipped_bytes + outcome.size
         else:
@@ -304,23 +308,29 @@ class _Report:
         verb = "would upload" if dry_run else "uploaded"
         rate = self.bytes / _MB / seconds if seconds > 0 else 0.0
         total = self.files + self.skipped + len(self.failures) + self.not_attempted + self.hidden
-        lines = [f"{verb} {self.files} files ({self.bytes / _MB:.1f} MB) to {destination}"
-                 + (" (dry run: nothing changed)" if dry_run else f" in {seconds:.1f} s ({rate:.1f} MB/s)"),
-                 f"  files: {total} = {verb} {self.files} + skipped (already there) {self.skipped} "
-                 f"({self.skipped_bytes / _MB:.1f} MB) + failed {len(self.failures)}"
-                 + (f" + hidden (not uploaded) {self.hidden}" if self.hidden else "")
-                 + (f" + not attempted {self.not_attempted}" if self.not_attempted else "")]
-        notes = ([f"{'would replace' if dry_run else 'replaced'} {self.replaced} different objects"]
-                 if self.replaced else []) + (
-                [f"resumed {self.resumed} interrupted multipart uploads"] if self.resumed else [])
+        lines = [
+            f"{verb} {self.files} files ({self.bytes / _MB:.1f} MB) to {destination}"
+            + (" (dry run: nothing changed)" if dry_run else f" in {seconds:.1f} s ({rate:.1f} MB/s)"),
+            f"  files: {total} = {verb} {self.files} + skipped (already there) {self.skipped} "
+            f"({self.skipped_bytes / _MB:.1f} MB) + failed {len(self.failures)}"
+            + (f" + hidden (not uploaded) {self.hidden}" if self.hidden else "")
+            + (f" + not attempted {self.not_attempted}" if self.not_attempted else ""),
+        ]
+        notes = (
+            [f"{'would replace' if dry_run else 'replaced'} {self.replaced} different objects"] if self.replaced else []
+        ) + ([f"resumed {self.resumed} interrupted multipart uploads"] if self.resumed else [])
         if notes:
             lines.append("  " + "; ".join(notes))
-        lines += [f"  {verb}: {path}" + (" (replacing a different object)" if replaced else "")
-                  for path, replaced in sorted(self.planned)]
+        lines += [
+            f"  {verb}: {path}" + (" (replacing a different object)" if replaced else "")
+            for path, replaced in sorted(self.planned)
+        ]
         lines += [f"  failed: {path}: {reason}" for path, reason in sorted(self.failures)]
         if self.stop_reason:
-            lines.append(f"  stopped early, since every request would fail ({self.stop_reason}): "
-                         "fix that and rerun the same command")
+            lines.append(
+                f"  stopped early, since every request would fail ({self.stop_reason}): "
+                "fix that and rerun the same command"
+            )
         if self.interrupted:
             lines.append("  interrupted: rerun the same command to upload the rest and resume big files")
         return "\n".join(lines)
@@ -331,29 +341,14 @@ class _Report:
         return 1 if self.failures or self.not_attempted else 0
 
 
-class _Progress:
-    """'progress: files, MB, MB/s, ETA' on stderr while the upload runs:
-    redrawn in place on a terminal, a line every few seconds otherwise."""
+class _Counts:
+    """Files and bytes uploaded so far, and the totals once counted, for the
+    progress line."""
 
-    def __init__(self, stream):
-        self._stream = stream
-        self._tty = getattr(stream, "isatty", lambda: False)()
+    def __init__(self):
         self._lock = threading.Lock()
         self._files = self._bytes = 0
         self._totals = None  # (files, bytes) once counted
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-        self._start = time.monotonic()
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stop.set()
-        self._thread.join()
-        if self._tty:
-            print("\r\x1b[K", end="", file=self._stream, flush=True)
 
     def add_bytes(self, n):
         with self._lock:
@@ -376,22 +371,11 @@ class _Progress:
         with self._lock:
             self._totals = (count, size)
 
-    def line(self):
+    def reading(self):
         with self._lock:
             files, done, totals = self._files, self._bytes, self._totals
-        rate = done / max(time.monotonic() - self._start, 1e-9)
-        of_files, of_mb, eta = "", "", ""
-        if totals:
-            of_files, of_mb = f"/{totals[0]}", f"/{totals[1] / _MB:.1f}"
-            if rate > 0:
-                eta = f", ETA {max(totals[1] - done, 0) / rate:.0f} s"
-        return (f"progress: {files}{of_files} files, {done / _MB:.1f}{of_mb} MB, "
-                f"{rate / _MB:.1f} MB/s{eta}")
-
-    def _run(self):
-        while not self._stop.wait(_TTY_INTERVAL_S if self._tty else _LOG_INTERVAL_S):
-            end = "\x1b[K" if self._tty else "\n"
-            print(("\r" if self._tty else "") + self.line(), end=end, file=self._stream, flush=True)
+        of_files = f"/{totals[0]}" if totals else ""
+        return progress.Reading(done, totals[1] if totals else None, "MB", _MB, detail=f"{files}{of_files} files")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,13 @@
-"""The `im2tfrecord` command line: parse, check, run, summarise.
+"""`im2tfrecord [convert] --input PATH --output PATH`: parse, check, run, summarise.
 
-  im2tfrecord [convert] --input PATH --output PATH [options]   convert images
-  im2tfrecord upload LOCAL_DIR s3://bucket/prefix [options]    copy images to S3
-  im2tfrecord inspect PREFIX [options]                          check a dataset
-
-Exit codes: 0 done, 1 the job failed, 2 a wrong invocation (nothing was run).
+Exit codes: 0 done, 1 the job failed (or wrote no image), 2 a wrong
+invocation (nothing was run), 130 Ctrl-C, 143 SIGTERM.
 """
 
-import argparse
 import contextlib
-import functools
-import importlib
 import logging
 import os
 import shutil
-import sys
 import threading
 import time
 
@@ -24,30 +17,31 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
-from apache_beam.options.pipeline_options import _BeamArgumentParser
 
 from pipeline import __version__
-from pipeline import commands
-from pipeline import convert
-from pipeline import plan
+from pipeline import command
 from pipeline import progress
 from pipeline import read
-from pipeline import summary
-from pipeline.commands import UsageError
-from pipeline.options import ConvertOptions
-from pipeline.preflight import check
-from transforms import native_noise
+from pipeline.convert import job
+from pipeline.convert import plan
+from pipeline.convert import summary
+from pipeline.convert.options import ConvertOptions
+from pipeline.convert.preflight import check
+from transforms import metrics
 from transforms import ownership
+from transforms.layout import DATASET_INFO_FILE
 from transforms.metrics import METRICS_NAMESPACE
 from transforms.metrics import REUSED_IMAGES
 from transforms.metrics import REUSED_SHARDS
-from transforms.layout import DATASET_INFO_FILE
 from transforms.storage import Storage
 from transforms.storage import is_s3
-from transforms.storage import split_s3_path
 from transforms.storage import s3_settings
+from transforms.storage import split_s3_path
 
 _PROG = "im2tfrecord"
+_USAGE = (
+    "%(prog)s [convert] --input PATH --output PATH [options]\n       %(prog)s {upload,inspect} ... (see their --help)"
+)
 _DESCRIPTION = """\
 Convert labelled image folders into sharded TFRecord files of tf.train.Example.
 
@@ -81,12 +75,15 @@ other commands (each has its own --help):
 # The Beam option groups `--help` shows: what a user of this tool sets (where
 # it runs, S3, Flink/Spark and their workers). `--help_all` shows all of them
 # (GCP, Azure, Dataflow test options, ...); every one is accepted either way.
-_HELP_GROUPS = ("StandardOptions", "S3Options", "DirectOptions", "PortableOptions", "JobServerOptions",
-                "FlinkRunnerOptions", "SparkRunnerOptions")
-
-# Subcommand -> module whose main(argv) runs it. Conversion needs no word of
-# its own (`im2tfrecord --input ...`), but `convert` is accepted too.
-_COMMANDS = {"upload": "pipeline.upload", "inspect": "pipeline.inspect_dataset"}
+_HELP_GROUPS = (
+    "StandardOptions",
+    "S3Options",
+    "DirectOptions",
+    "PortableOptions",
+    "JobServerOptions",
+    "FlinkRunnerOptions",
+    "SparkRunnerOptions",
+)
 
 # Runner names that mean "run here": Beam's DirectRunner would first try to
 # download its Prism runner, which offline wastes time or hangs. We go straight
@@ -102,39 +99,33 @@ _BEAM_RUNNER_LOGGERS = ("apache_beam.runners",)
 _JOB_SERVER_LOGGER = "apache_beam.utils.subprocess_server"
 
 
-def console_main():
-    """The `im2tfrecord` command and `python -m pipeline`."""
-    native_noise.quiet_libtiff()
-    return main()
+def main(argv):
+    """Runs a conversion with `argv` (the arguments after `convert`, if
+    given); returns the exit code."""
+    return command.main(_PROG, list(argv), _parse_invocation)
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _COMMANDS:
-        return importlib.import_module(_COMMANDS[argv[0]]).main(argv[1:])
-    if argv and argv[0] == "convert":
-        argv = argv[1:]
+def _parse_invocation(argv):
     if argv == ["--version"]:
         print(f"{_PROG} {__version__}")
         return 0
     if "--help_all" in argv:
         _parser().print_help()
         return 0
-    if "-h" in argv or "--help" in argv:
+    if command.wants_help(argv):
         _parser(_HELP_GROUPS).print_help()
         return 0
-    parser = _parser()
-    try:
-        options = _parse(parser, argv)
-    except UsageError as e:
-        return commands.fail(_PROG, str(e), code=2)
-    secrets = commands.secrets_of(s3_settings(options))
+    options = _parse(_parser(), argv)
     log_level = options.view_as(ConvertOptions).log_level
     if logging.getLevelName(log_level) != logging.DEBUG:
         logging.getLogger(_JOB_SERVER_LOGGER).setLevel(logging.ERROR)
-    with commands.redacted_logging(log_level, secrets,
-                                   quiet=_BEAM_RUNNER_LOGGERS):
-        return commands.run(_PROG, lambda: _check_and_run(options), secrets, failed="the job failed")
+    return command.Invocation(
+        lambda: _check_and_run(options),
+        log_level,
+        tuple(command.secrets_of(s3_settings(options))),
+        quiet=_BEAM_RUNNER_LOGGERS,
+        failed="the job failed",
+    )
 
 
 def _check_and_run(options):
@@ -168,10 +159,11 @@ def _run(options, output):
         # From here until the new dataset_info.json is written, the output
         # does not claim to be a complete dataset.
         storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
-    with progress.Reporter(), _quiet_worker_shutdown():
+    metrics.reset()
+    with progress.Progress("converting", _converted), _quiet_worker_shutdown():
         pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
         try:
-            convert.build(pipeline, options)
+            job.build(pipeline, options)
             result = pipeline.run()
             try:
                 result.wait_until_finish()
@@ -185,13 +177,18 @@ def _run(options, output):
     seconds = time.monotonic() - start
     ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)
-    try:
-        print(summary.format_summary(info, convert_options.output, seconds, _reused(result)), flush=True)
-    except BrokenPipeError:  # `im2tfrecord ... | head`: the job itself succeeded.
-        sys.stdout = open(os.devnull, "w")
+    command.print_report(summary.format_summary(info, convert_options.output, seconds, _reused(result)))
     if not info["counts"]["written"]:  # A dataset of nothing is no success.
-        return commands.fail(_PROG, f"no image was written: {_nothing_written(info)}", code=1)
+        return command.fail(_PROG, f"no image was written: {_nothing_written(info)}", code=1)
     return 0
+
+
+def _converted():
+    """Files converted of those matched so far, from the in-process counters
+    (transforms/metrics.py): on a remote runner they stay at zero here, and
+    no line is printed."""
+    matched, finished = metrics.snapshot()
+    return progress.Reading(finished, matched, "files") if matched else None
 
 
 def _nothing_written(info):
@@ -224,7 +221,7 @@ def _cancel(result):
 
 def _claim_output(storage, output, owned):
     bucket = split_s3_path(output.rstrip("/") + "/")[0] if is_s3(output) else None
-    commands.s3_call(lambda: ownership.write_marker(storage, output, owned), "--output", bucket)
+    command.s3_call(lambda: ownership.write_marker(storage, output, owned), "--output", bucket)
 
 
 _HUNG_UP = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
@@ -258,34 +255,24 @@ def _local_runner(options):
     name = options.view_as(StandardOptions).runner
     if name is None or name.lower() in _LOCAL_RUNNER_NAMES:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
         return FnApiRunner()
     return None  # Beam builds the named runner from the options.
-
-
-class _OneLineErrorParser(_BeamArgumentParser):
-    """argparse prints its usage and exits on a bad value: here the error is
-    the one line every other wrong invocation gives."""
-
-    def error(self, message):
-        raise UsageError(f"{message}; see --help")
 
 
 def _parser(groups=None):
     """Our options first, then Beam's option groups (those named in `groups`,
     or all of them), as one parser."""
-    parser = _OneLineErrorParser(
-        prog=_PROG, usage=("%(prog)s [convert] --input PATH --output PATH [options]\n"
-                                  "       %(prog)s {upload,inspect} ... (see their --help)"),
-        description=_DESCRIPTION, epilog=_EPILOG, allow_abbrev=False,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command.new_parser(_PROG, _USAGE, _DESCRIPTION, _EPILOG)
     ConvertOptions._add_argparse_args(parser.add_argument_group("conversion options"))
     beam_classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
     for cls in beam_classes.values():
         if cls is ConvertOptions or (groups is not None and cls.__name__ not in groups):
             continue
         group = parser.add_argument_group(f"Beam {cls.__name__}")
-        group.add_value_provider_argument = functools.partial(
-            _BeamArgumentParser.add_value_provider_argument, group)
+        # This parser lists and checks the flags; PipelineOptions parses their
+        # values, ValueProviders included, so a plain argument describes each.
+        group.add_value_provider_argument = group.add_argument
         cls._add_argparse_args(group)
     return parser
 
@@ -293,5 +280,7 @@ def _parser(groups=None):
 def _parse(parser, argv):
     """PipelineOptions from argv; unknown flags are errors, not silently dropped."""
     _, unknown = parser.parse_known_args(argv)
-    commands.reject_unknown(parser, unknown)
-    return PipelineOptions(argv)
+    command.reject_unknown(parser, unknown)
+    options = PipelineOptions(argv)
+    options.view_as(ConvertOptions).validate()
+    return options

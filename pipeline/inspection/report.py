@@ -8,7 +8,7 @@ split whole, else dataset_info.json's, and the report says which.
 import json
 import statistics
 
-from pipeline.inspect_records import KEPT_PER_FILE
+from pipeline.inspection.records import KEPT_PER_FILE
 
 # The text lists this many classes and problems; --json lists every class and
 # every kept problem. Past it a table stops being read anyway.
@@ -62,31 +62,34 @@ def report(dataset, findings, seconds, contact_sheets=()):
 def _spread(sorted_sizes):
     if not sorted_sizes:
         return None
-    return {"min": sorted_sizes[0], "median": int(statistics.median(sorted_sizes)),
-            "max": sorted_sizes[-1]}
+    return {"min": sorted_sizes[0], "median": int(statistics.median(sorted_sizes)), "max": sorted_sizes[-1]}
 
 
 def format_json(doc):
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
+# What the record pass checks of each format's records, as the report names it.
+_RECORD_CHECKS = {"tfrecord": "crc32c, features", "recordio": "framing, headers"}
+
+
 def format_text(doc):
     """Human-readable lines of a report dict."""
     records = sum(split["num_examples"] or 0 for split in doc["splits"].values())
     schema = f", schema {doc['schema']}" if doc["schema"] else ""
-    lines = [f"dataset {doc['prefix']}: {doc['format']}{schema}, "
-             f"{len(doc['labels'])} classes, {records} records"]
+    lines = [f"dataset {doc['prefix']}: {doc['format']}{schema}, {len(doc['labels'])} classes, {records} records"]
     read = doc["records_read"]
     if doc["records_checked"]:
         rate = read / doc["seconds"] if doc["seconds"] > 0 else 0.0
-        lines.append(f"checked {read} of {records} records in {doc['seconds']:.1f} s ({rate:.0f} "
-                     "records/s): crc32c, features, labels, images, shard sha256")
-    elif not doc["quick"]:
-        lines.append(f"checked the shards' sizes and sha256 in {doc['seconds']:.1f} s; "
-                     "records not read (see the note)")
+        lines.append(
+            f"checked {read} of {records} records in {doc['seconds']:.1f} s ({rate:.0f} "
+            f"records/s): {_RECORD_CHECKS.get(doc['format'], 'records')}, labels, images, shard sha256"
+        )
     else:
-        lines.append("quick check: dataset_info.json, labels.txt and file sizes"
-                     + (f"; {read} records read for the contact sheet" if read else ""))
+        lines.append(
+            "quick check: dataset_info.json, labels.txt and file sizes"
+            + (f"; {read} records read for the contact sheet" if read else "")
+        )
     lines += ["", *_split_table(doc["splits"]), "", *_class_table(doc["labels"], doc["splits"])]
     lines += ["", _errors_line(doc["errors"])]
     lines += [f"contact sheet: {path}" for path in doc["contact_sheet"]]
@@ -100,8 +103,7 @@ def _split_table(splits):
     for name, split in splits.items():
         sizes = split["shard_bytes"]
         spread = " / ".join(_human(sizes[k]) for k in ("min", "median", "max")) if sizes else "-"
-        rows.append((name, str(split["num_shards"]), str(split["num_examples"]),
-                     _human(split["num_bytes"]), spread))
+        rows.append((name, str(split["num_shards"]), str(split["num_examples"]), _human(split["num_bytes"]), spread))
     return _columns(rows, right=(1, 2, 3))
 
 
@@ -122,8 +124,9 @@ def _class_table(labels, splits):
         if counts[smallest] == counts[largest]:
             lines.append(f"{name}: every class has {counts[smallest]} records")
         else:
-            lines.append(f"{name}: classes from {counts[smallest]} records ({smallest}) "
-                         f"to {counts[largest]} ({largest})")
+            lines.append(
+                f"{name}: classes from {counts[smallest]} records ({smallest}) to {counts[largest]} ({largest})"
+            )
     return lines
 
 
@@ -139,8 +142,11 @@ def _share(split, name):
 def _errors_line(errors):
     count = errors.get("count", 0)
     by_reason = ", ".join(f"{reason} {n}" for reason, n in sorted(errors.get("by_reason", {}).items()))
-    return (f"{errors.get('file', 'errors.jsonl')}: {count} rejected input file"
-            + ("" if count == 1 else "s") + (f" ({by_reason})" if by_reason else ""))
+    return (
+        f"{errors.get('file', 'errors.jsonl')}: {count} rejected input file"
+        + ("" if count == 1 else "s")
+        + (f" ({by_reason})" if by_reason else "")
+    )
 
 
 def _problem_lines(doc):
@@ -152,15 +158,18 @@ def _problem_lines(doc):
     shown = doc["problems"][:MAX_PROBLEM_LINES]
     lines += [f"  {problem['file']}: {problem['message']}" for problem in shown]
     if count > len(shown):
-        lines.append(f"  ... and {count - len(shown)} more (--json lists the first "
-                     f"{KEPT_PER_FILE} of each file)")
+        lines.append(f"  ... and {count - len(shown)} more (--json lists the first {KEPT_PER_FILE} of each file)")
     return lines
 
 
 def _columns(rows, right=()):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                      for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    return [
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 def _human(num_bytes):

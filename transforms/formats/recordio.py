@@ -1,4 +1,4 @@
-"""MXNet RecordIO: the .rec, .idx and .lst files of MXNet's im2rec.py, without MXNet.
+"""The RecordIO format: the .rec, .idx and .lst files of MXNet's im2rec.py, without MXNet.
 
 SageMaker's built-in image classification algorithm recommends RecordIO, and
 MXNet, whose im2rec.py makes it, is retired: its last release installs only
@@ -26,8 +26,13 @@ shard, so every shard's .idx and .lst stand alone.
 import collections
 import struct
 
-from transforms.layout import RECORDIO_INDEX_SUFFIX
-from transforms.layout import RECORDIO_LIST_SUFFIX
+from transforms.formats import RECORDIO
+from transforms.formats import RecordFormat
+from transforms.formats import read_exactly
+
+SUFFIX = ".rec"
+INDEX_SUFFIX = ".idx"
+LIST_SUFFIX = ".lst"
 
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
@@ -64,8 +69,7 @@ _LIST_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def frame(payload):
     """The bytes of one RecordIO record holding `payload`."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ValueError(f"a RecordIO record holds at most {MAX_PAYLOAD_BYTES} bytes, "
-                         f"got {len(payload)}")
+        raise ValueError(f"a RecordIO record holds at most {MAX_PAYLOAD_BYTES} bytes, got {len(payload)}")
     parts, start = [], 0
     for cut in _aligned_magic_offsets(payload):
         parts.append(_part(START if start == 0 else MIDDLE, payload[start:cut]))
@@ -88,16 +92,18 @@ def _aligned_magic_offsets(payload):
 
 
 def _part(cflag, data):
-    return b"".join((_MAGIC_BYTES, struct.pack("<I", cflag << _LENGTH_BITS | len(data)),
-                     data, bytes(-len(data) % _WORD)))
+    return b"".join(
+        (_MAGIC_BYTES, struct.pack("<I", cflag << _LENGTH_BITS | len(data)), data, bytes(-len(data) % _WORD))
+    )
 
 
 def read_records(fileobj):
     """Yields the payloads of a RecordIO file object from its current position,
     joining continued parts; raises ValueError where the file is not RecordIO."""
-    parts, position = [], fileobj.tell() if fileobj.seekable() else 0
+    seekable = getattr(fileobj, "seekable", lambda: False)()
+    parts, position = [], fileobj.tell() if seekable else 0
     while True:
-        head = fileobj.read(8)
+        head = read_exactly(fileobj, 8)
         if not head:
             if parts:
                 raise ValueError(f"the file ends inside a continued record at byte {position}")
@@ -111,7 +117,7 @@ def read_records(fileobj):
         if cflag > END or (cflag in (WHOLE, START)) != (not parts):
             raise ValueError(f"continuation flag {cflag} out of sequence at byte {position}")
         padded = length + -length % _WORD
-        data = fileobj.read(padded)
+        data = read_exactly(fileobj, padded)
         if len(data) < padded:
             raise ValueError(f"truncated record at byte {position}")
         parts.append(data[:length])
@@ -130,13 +136,12 @@ def unpack_header(payload):
     """(Header, image bytes) of an image record. A header with flag N > 0 is
     followed by N float32 labels, which become the header's label (a tuple)."""
     if len(payload) < _HEADER.size:
-        raise ValueError(f"an image record starts with a {_HEADER.size}-byte header, "
-                         f"got {len(payload)} bytes")
+        raise ValueError(f"an image record starts with a {_HEADER.size}-byte header, got {len(payload)} bytes")
     header = Header(*_HEADER.unpack_from(payload))
-    image = payload[_HEADER.size:]
+    image = payload[_HEADER.size :]
     if header.flag > 0:
         labels = struct.unpack_from(f"<{header.flag}f", image)
-        header, image = header._replace(label=labels), image[4 * header.flag:]
+        header, image = header._replace(label=labels), image[4 * header.flag :]
     return header, image
 
 
@@ -154,7 +159,7 @@ class ShardWriter:
     """Writes one shard's image records to `sink` (its .rec), and keeps its
     .idx and .lst lines to be written once the records are."""
 
-    def __init__(self, sink, label_ids):
+    def __init__(self, sink, label_ids, schema=None):  # No schema: no feature keys.
         self._sink = sink
         self._label_ids = label_ids
         self._offset = 0
@@ -172,5 +177,33 @@ class ShardWriter:
 
     def side_files(self):
         """{role in dataset_info.json: (file suffix, bytes)} of the shard's other files."""
-        return {"index_file": (RECORDIO_INDEX_SUFFIX, "".join(self._index).encode("utf-8")),
-                "list_file": (RECORDIO_LIST_SUFFIX, "".join(self._list).encode("utf-8"))}
+        return {
+            "index_file": (INDEX_SUFFIX, "".join(self._index).encode("utf-8")),
+            "list_file": (LIST_SUFFIX, "".join(self._list).encode("utf-8")),
+        }
+
+
+def fields(payload, schema=None):
+    """({role: value}, issues) of one image record: its label (one, and a
+    whole number, as we write it) and its image bytes."""
+    try:
+        header, image = unpack_header(payload)
+    except ValueError as e:
+        return {}, [("bad_record", f"not an image record ({e})")]
+    if header.flag != 0:
+        return {"image": image}, [("bad_header", f"the header holds {header.flag} labels, not one")]
+    if not float(header.label).is_integer():
+        return {"image": image}, [("bad_header", f"label {header.label} is not a class id")]
+    return {"image": image, "label": int(header.label)}, []
+
+
+FORMAT = RecordFormat(
+    name=RECORDIO,
+    suffix=SUFFIX,
+    side_suffixes={"index_file": INDEX_SUFFIX, "list_file": LIST_SUFFIX},
+    shard_writer=ShardWriter,
+    iter_records=read_records,
+    fields=fields,
+    layout=lambda schema=None: {"recordio": LAYOUT},
+    has_schema=False,
+)

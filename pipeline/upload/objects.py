@@ -39,6 +39,9 @@ import threading
 
 import botocore.exceptions
 
+from transforms.storage import list_s3_level
+from transforms.storage import s3_error_code
+
 _log = logging.getLogger(__name__)
 
 _MIB = 1024 * 1024
@@ -142,8 +145,9 @@ def _part_md5s(digests, path, part_bytes):
     """The MD5s of the file's parts of `part_bytes`."""
     if digests.md5 is not None and digests.size <= part_bytes:
         return [digests.md5]
-    return [_range_md5(path, start, min(part_bytes, digests.size - start))
-            for start in range(0, digests.size, part_bytes)]
+    return [
+        _range_md5(path, start, min(part_bytes, digests.size - start)) for start in range(0, digests.size, part_bytes)
+    ]
 
 
 def _multipart_etag(part_md5s):
@@ -191,12 +195,6 @@ class _FileSlice:
         self._file.close()
 
 
-def error_code(error):
-    """S3's error code ('NoSuchBucket', '404') of a ClientError; '' for other errors."""
-    return str(error.response.get("Error", {}).get("Code", "")) if isinstance(
-        error, botocore.exceptions.ClientError) else ""
-
-
 class Uploader:
     """Uploads files to keys of one bucket; safe to call from many threads.
 
@@ -216,16 +214,18 @@ class Uploader:
         self.interrupted = threading.Event()  # Stopped by the user: keep uploads to resume.
         # Like s3transfer: with botocore's default "when_supported", parts carry
         # a CRC32 that S3 checks, declared when the upload is created.
-        self._checksum = ({"ChecksumAlgorithm": "CRC32"}
-                          if client.meta.config.request_checksum_calculation == "when_supported" else {})
+        self._checksum = (
+            {"ChecksumAlgorithm": "CRC32"}
+            if client.meta.config.request_checksum_calculation == "when_supported"
+            else {}
+        )
 
     def close(self):
         self._parts.shutdown(wait=True, cancel_futures=True)
 
     def find_leftovers(self, prefix):
         """Notes the multipart uploads left under `prefix` (by a killed run)."""
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self._bucket, Prefix=prefix)
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self._bucket, Prefix=prefix)
         for page in pages:
             for upload in page.get("Uploads", []):
                 self._leftovers.setdefault(upload["Key"], []).append(upload["UploadId"])
@@ -234,10 +234,8 @@ class Uploader:
         """name -> (size, ETag) of the objects directly under `prefix`; None
         if S3 would not list them (each file's object is then asked for)."""
         try:
-            pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self._bucket, Prefix=prefix, Delimiter="/")
-            return {item["Key"][len(prefix):]: (item["Size"], item["ETag"])
-                    for page in pages for item in page.get("Contents", [])}
+            objects, _ = list_s3_level(self._client, self._bucket, prefix)
+            return {entry.path[len(f"s3://{self._bucket}/{prefix}") :]: (entry.size, entry.etag) for entry in objects}
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             _log.info("could not list s3://%s/%s (%s)", self._bucket, prefix, type(e).__name__)
             return None
@@ -273,7 +271,7 @@ class Uploader:
         except botocore.exceptions.ClientError as e:
             # 403: no read permission (or no ListBucket, for a missing key):
             # nothing can be confirmed, so the file is uploaded.
-            if error_code(e) in ("404", "NoSuchKey", "403", "AccessDenied"):
+            if s3_error_code(e) in ("404", "NoSuchKey", "403", "AccessDenied"):
                 return None
             raise
 
@@ -295,9 +293,11 @@ class Uploader:
         if "-" not in etag:
             return etag == _part_md5s(digests, path, max(digests.size, 1))[0].hex()
         parts = etag.rsplit("-", 1)[1]
-        return any(str(-(-digests.size // part_bytes)) == parts
-                   and _multipart_etag(_part_md5s(digests, path, part_bytes)) == etag
-                   for part_bytes in (digests.part_bytes, *_OTHER_TOOLS_PART_BYTES))
+        return any(
+            str(-(-digests.size // part_bytes)) == parts
+            and _multipart_etag(_part_md5s(digests, path, part_bytes)) == etag
+            for part_bytes in (digests.part_bytes, *_OTHER_TOOLS_PART_BYTES)
+        )
 
     def _object_args(self, key, digests):
         args = {"Bucket": self._bucket, "Key": key, "Metadata": {SHA256_METADATA: digests.sha256}}
@@ -306,8 +306,7 @@ class Uploader:
 
     def _put(self, path, key, digests):
         with _FileSlice(path, 0, digests.size) as body:
-            self._client.put_object(Body=body, ContentMD5=_b64(digests.md5),
-                                    **self._object_args(key, digests))
+            self._client.put_object(Body=body, ContentMD5=_b64(digests.md5), **self._object_args(key, digests))
         self._on_bytes(digests.size)
         self._abort_leftovers(key, keep=None)
         # S3 checked the bytes against the MD5 read with the SHA-256; a server
@@ -320,8 +319,9 @@ class Uploader:
         upload_id, done = self._resumable(key, digests, path)
         resumed = upload_id is not None
         if not resumed:
-            upload_id = self._client.create_multipart_upload(
-                **self._object_args(key, digests), **self._checksum)["UploadId"]
+            upload_id = self._client.create_multipart_upload(**self._object_args(key, digests), **self._checksum)[
+                "UploadId"
+            ]
         self._on_bytes(sum(digests.part_range(n)[1] for n in done))
         missing = [n for n in range(1, digests.parts + 1) if n not in done]
         futures = [self._parts.submit(self._upload_part, path, key, upload_id, digests, n) for n in missing]
@@ -331,8 +331,11 @@ class Uploader:
                 done[entry["PartNumber"]] = entry
             _check_unchanged(path, digests)
             self._client.complete_multipart_upload(
-                Bucket=self._bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": [done[n] for n in sorted(done)]})
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [done[n] for n in sorted(done)]},
+            )
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -356,7 +359,8 @@ class Uploader:
         check = self._checksum or {"ContentMD5": _b64(_range_md5(path, start, length))}
         with _FileSlice(path, start, length) as body:
             response = self._client.upload_part(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **check)
+                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **check
+            )
         self._on_bytes(length)
         return _part_entry(number, response)
 
@@ -366,10 +370,11 @@ class Uploader:
         for upload_id in self._leftovers.get(key, []):
             try:
                 pages = self._client.get_paginator("list_parts").paginate(
-                    Bucket=self._bucket, Key=key, UploadId=upload_id)
+                    Bucket=self._bucket, Key=key, UploadId=upload_id
+                )
                 parts = [part for page in pages for part in page.get("Parts", [])]
             except botocore.exceptions.ClientError as e:
-                if error_code(e) == "NoSuchUpload":  # Completed or aborted since.
+                if s3_error_code(e) == "NoSuchUpload":  # Completed or aborted since.
                     continue
                 raise
             if all(self._part_matches(part, digests, path) for part in parts):
@@ -394,12 +399,18 @@ class Uploader:
         try:
             self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
         except botocore.exceptions.ClientError as e:
-            if error_code(e) != "NoSuchUpload":
-                _log.warning("could not abort a multipart upload of %s (%s); the next run "
-                             "resumes or aborts it", key, error_code(e))
+            if s3_error_code(e) != "NoSuchUpload":
+                _log.warning(
+                    "could not abort a multipart upload of %s (%s); the next run resumes or aborts it",
+                    key,
+                    s3_error_code(e),
+                )
         except botocore.exceptions.BotoCoreError as e:
-            _log.warning("could not abort a multipart upload of %s (%s); the next run "
-                         "resumes or aborts it", key, type(e).__name__)
+            _log.warning(
+                "could not abort a multipart upload of %s (%s); the next run resumes or aborts it",
+                key,
+                type(e).__name__,
+            )
 
 
 def _part_entry(number, part):

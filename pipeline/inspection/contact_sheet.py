@@ -49,6 +49,7 @@ ELLIPSIS = "\u2026"
 @dataclasses.dataclass(frozen=True)
 class Sample:
     """One image of the sheet: its thumbnail (at most CELL x CELL) and caption."""
+
     thumbnail: Image.Image
     caption: str = None
 
@@ -64,6 +65,7 @@ class Row:
 @dataclasses.dataclass(frozen=True)
 class Layout:
     """Where everything goes on a page of `columns` samples per row."""
+
     columns: int
     captions: bool = True
 
@@ -104,7 +106,7 @@ class Samples:
         with self._lock:
             kept = self._kept[label]
             bisect.insort(kept, (key, sample), key=lambda item: item[0])
-            del kept[self.per_class:]
+            del kept[self.per_class :]
 
     def complete(self):
         with self._lock:
@@ -126,7 +128,7 @@ def render(rows, samples_per_class, title, captions=True):
     """The pages (PIL images) of a sheet of `rows`, ROWS_PER_PAGE to a page."""
     layout = Layout(samples_per_class, captions)
     font, small = _font(FONT_SIZE), _font(CAPTION_FONT_SIZE)
-    chunks = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
+    chunks = [rows[i : i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
     pages = []
     for number, chunk in enumerate(chunks, 1):
         page = Image.new("RGB", layout.size(len(chunk)), PAPER)
@@ -165,7 +167,7 @@ def _draw_row(draw, page, layout, index, row, font, small):
         draw.text((GAP, top + LINE_HEIGHT), note, fill=FAINT_INK, font=small)
     if not row.samples:
         draw.text((left, top + CELL // 2), "no images of this class", fill=FAINT_INK, font=font)
-    for column, sample in enumerate(row.samples[:layout.columns]):
+    for column, sample in enumerate(row.samples[: layout.columns]):
         cell_left, cell_top, cell_right, cell_bottom = layout.cell_box(index, column)
         draw.rectangle((cell_left, cell_top, cell_right - 1, cell_bottom - 1), fill=MAT)
         thumb = sample.thumbnail
@@ -174,8 +176,9 @@ def _draw_row(draw, page, layout, index, row, font, small):
         # An outline, so an image whose edge is the mat's gray still shows where it ends.
         draw.rectangle((x, y, x + thumb.width - 1, y + thumb.height - 1), outline=OUTLINE)
         if layout.captions and sample.caption:
-            draw.text((cell_left, cell_bottom + 1), _fit(sample.caption, CELL, small, middle=True),
-                      fill=FAINT_INK, font=small)
+            draw.text(
+                (cell_left, cell_bottom + 1), _fit(sample.caption, CELL, small, middle=True), fill=FAINT_INK, font=small
+            )
 
 
 def _fit(text, width, font, middle=False):
@@ -186,7 +189,7 @@ def _fit(text, width, font, middle=False):
     for keep in range(len(text) - 1, 0, -1):
         if middle:
             head = (keep + 1) // 2
-            cut = text[:head] + ELLIPSIS + text[len(text) - (keep - head):]
+            cut = text[:head] + ELLIPSIS + text[len(text) - (keep - head) :]
         else:
             cut = text[:keep] + ELLIPSIS
         if font.getlength(cut) <= width:

@@ -1,29 +1,37 @@
-"""What every `im2tfrecord` command shares: S3 flags, one-line errors with
-exit codes, and credentials kept out of every message and log line.
+"""What every `im2tfrecord` command shares: the main skeleton (`main`), S3
+flags, one-line errors with exit codes, and credentials kept out of every
+message and log line.
 
-The converter takes Beam's S3 options; `upload` and `inspect` take the same
-flags by the same names, so one set of flags works for all three commands.
+Each command (pipeline/convert, pipeline/upload, pipeline/inspection) only
+parses its arguments into an `Invocation` and does its work; how a wrong
+invocation, a failure, Ctrl-C, SIGTERM or a closed stdout end is decided
+here, once. The converter takes Beam's S3 options; `upload` and `inspect`
+take the same flags by the same names, so one set of flags works for all three.
 
 Exit codes: 0 done, 1 the work failed (or found problems), 2 a wrong
-invocation (nothing was done).
+invocation (nothing was done), 130 SIGINT (Ctrl-C), 143 SIGTERM.
 """
 
+import argparse
 import contextlib
+import dataclasses
 import difflib
 import logging
+import os
 import re
 import signal
 import sys
 import threading
+import urllib.parse
 
 import botocore.exceptions
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.storage import s3_error_code
 from transforms.storage import s3_settings
 
 # Beam's S3Options that take a value, by flag name, as the converter spells them.
-S3_FLAGS = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "s3_session_token",
-            "s3_region_name")
+S3_FLAGS = ("s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "s3_session_token", "s3_region_name")
 
 # Requests made before any work retry once: a wrong endpoint or bucket should
 # fail in about a second, not after the long backoff real work deserves.
@@ -36,14 +44,112 @@ _SECRET_SETTINGS = ("aws_secret_access_key", "aws_session_token", "aws_access_ke
 
 
 # The IAM permission each S3 call we make before the work needs, for a 403's message.
-_PERMISSIONS = {"HeadBucket": "s3:ListBucket", "ListObjectsV2": "s3:ListBucket",
-                "ListObjects": "s3:ListBucket", "HeadObject": "s3:GetObject",
-                "GetObject": "s3:GetObject", "PutObject": "s3:PutObject",
-                "DeleteObject": "s3:DeleteObject"}
+_PERMISSIONS = {
+    "HeadBucket": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjects": "s3:ListBucket",
+    "HeadObject": "s3:GetObject",
+    "GetObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "DeleteObject": "s3:DeleteObject",
+}
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class UsageError(Exception):
     """A wrong invocation: the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """A parsed command line, ready to run: `work()` returns the exit code.
+
+    `quiet`: loggers whose WARNING and ERROR lines are dropped below DEBUG
+    (the command reports that failure in its own line). `failed` starts the
+    line of an unexpected error; `interrupted` ends the line of a SIGINT or
+    SIGTERM, saying what the user may do next."""
+
+    work: object
+    log_level: str = "WARNING"
+    secrets: tuple = ()
+    quiet: tuple = ()
+    failed: str = "failed"
+    interrupted: str = "nothing partial is left under a final name"
+
+
+def main(prog, argv, parse):
+    """The skeleton of every command. `parse(argv)` returns an Invocation,
+    or an exit code when it did all there was to do (--help, --version); a
+    UsageError it raises is one line and exit 2. The work then runs under
+    `run`, with logging at the invocation's level and its secrets blanked."""
+    try:
+        invocation = parse(argv)
+    except UsageError as e:
+        return fail(prog, str(e), code=2)
+    if isinstance(invocation, int):
+        return invocation
+    with redacted_logging(invocation.log_level, invocation.secrets, quiet=invocation.quiet):
+        return run(prog, invocation.work, invocation.secrets, invocation.failed, invocation.interrupted)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse prints its usage and exits on a bad value: here the error is
+    the one line every other wrong invocation gives."""
+
+    def error(self, message):
+        raise UsageError(f"{message}; see --help")
+
+
+def new_parser(prog, usage, description, epilog):
+    """The parser of a command: one-line errors, no abbreviated flags (a
+    later flag would change what an abbreviation means), help as written."""
+    return OneLineErrorParser(
+        prog=prog,
+        usage=usage,
+        description=description,
+        epilog=epilog,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_log_level_argument(parser):
+    parser.add_argument(
+        "--log_level", default="WARNING", choices=LOG_LEVELS, help="Logging to stderr (default: %(default)s)."
+    )
+
+
+def wants_help(argv):
+    return "-h" in argv or "--help" in argv
+
+
+def s3_command(parser, argv, work, check=None, **invocation):
+    """The Invocation of a command that takes our S3 flags (upload, inspect),
+    or 0 once its --help is printed. Unknown flags are errors with a "did you
+    mean"; `check(args)` may refuse values with a UsageError; `work(args,
+    settings)` runs the command with the boto3 client arguments the flags give."""
+    if wants_help(argv):
+        parser.print_help()
+        return 0
+    args, unknown = parser.parse_known_args(argv)
+    reject_unknown(parser, unknown)
+    check_s3_endpoint(args.s3_endpoint_url)
+    if check is not None:
+        check(args)
+    settings = s3_settings_from_args(args)
+    secrets = tuple(secrets_of(settings))
+    return Invocation(lambda: work(args, settings), args.log_level, secrets, **invocation)
+
+
+def print_report(text):
+    """Prints the command's report to stdout. A reader that went away
+    (`... | head`) ends nothing: the work is done, the exit code tells."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")
 
 
 def add_s3_arguments(parser):
@@ -52,6 +158,17 @@ def add_s3_arguments(parser):
     for name in S3_FLAGS:
         group.add_argument(f"--{name}", metavar=name.upper()[3:])
     group.add_argument("--s3_disable_ssl", action="store_true", help="Use plain HTTP.")
+
+
+def check_s3_endpoint(endpoint):
+    """--s3_endpoint_url must be an http(s) URL: boto3 would say only "Invalid endpoint"."""
+    if endpoint:
+        parts = urllib.parse.urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(
+                f"--s3_endpoint_url must be a URL such as http://127.0.0.1:9000 "
+                f"or https://s3.eu-west-1.amazonaws.com, got {endpoint!r}"
+            )
 
 
 def s3_settings_from_args(args):
@@ -63,8 +180,9 @@ def s3_settings_from_args(args):
 
 def secrets_of(settings):
     """The credentials among boto3 client arguments, to blank out of output."""
-    return [settings[name] for name in _SECRET_SETTINGS
-            if settings.get(name) and len(settings[name]) >= _MIN_SECRET_LENGTH]
+    return [
+        settings[name] for name in _SECRET_SETTINGS if settings.get(name) and len(settings[name]) >= _MIN_SECRET_LENGTH
+    ]
 
 
 def redact(text, secrets):
@@ -105,8 +223,10 @@ class _QuietFailures(logging.Filter):
     def filter(self, record):
         if record.levelno < logging.WARNING:
             return True
-        return not (record.name.startswith(self._prefixes)
-                    or (record.name == "root" and record.module in self._ROOT_LOGGING_MODULES))
+        return not (
+            record.name.startswith(self._prefixes)
+            or (record.name == "root" and record.module in self._ROOT_LOGGING_MODULES)
+        )
 
 
 @contextlib.contextmanager
@@ -154,31 +274,34 @@ def reject_unknown(parser, unknown):
     if not unknown:
         return
     flag = unknown[0].split("=", 1)[0]
-    known = [opt for action in parser._actions for opt in action.option_strings]
+    known = sorted(set(re.findall(r"(?<![\w-])--?[A-Za-z][\w-]*", parser.format_help())))
     close = difflib.get_close_matches(flag, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise UsageError(f"unrecognized argument {flag}{hint}; see --help")
 
 
-def run(prog, work, secrets, failed="failed"):
+def run(prog, work, secrets, failed="failed", interrupted=Invocation.interrupted):
     """Runs `work()` (which returns an exit code), turning what it raises into
     one line on stderr: UsageError exits 2, SIGINT (Ctrl-C) 130 and SIGTERM
-    143, anything else 1, its line starting with `failed` (the traceback is
-    logged at DEBUG)."""
+    143 (the line ends with `interrupted`), anything else 1, its line
+    starting with `failed` (the traceback is logged at DEBUG)."""
     received = []
     try:
         with _stop_on_signals(received):
             return work()
     except KeyboardInterrupt:
-        return _interrupted(prog, received)
+        return _interrupted(prog, received, interrupted)
     except UsageError as e:
         return fail(prog, redact(str(e), secrets), code=2)
     except Exception as e:
         if received:  # A runner wraps the interrupt it met (RuntimeError: KeyboardInterrupt).
-            return _interrupted(prog, received)
+            return _interrupted(prog, received, interrupted)
         logging.getLogger(prog).debug(failed, exc_info=True)
-        return fail(prog, redact(f"{failed}: {headline(e)}", secrets)
-                    + " (rerun with --log_level DEBUG for the traceback)", code=1)
+        return fail(
+            prog,
+            redact(f"{failed}: {headline(e)}", secrets) + " (rerun with --log_level DEBUG for the traceback)",
+            code=1,
+        )
 
 
 # The shell's convention: 128 + the signal's number.
@@ -199,7 +322,13 @@ def _stop_on_signals(received):
         received.append(signum)
         raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, stop) for signum in _SIGNAL_EXIT_CODES}
+    # A signal ignored from the start stays ignored: a job started in the
+    # background (`cmd &` in a script) or under nohup is meant to outlive Ctrl-C.
+    previous = {
+        signum: signal.signal(signum, stop)
+        for signum in _SIGNAL_EXIT_CODES
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:
@@ -207,10 +336,9 @@ def _stop_on_signals(received):
             signal.signal(signum, handler)
 
 
-def _interrupted(prog, received):
+def _interrupted(prog, received, what_now):
     signum = received[0] if received else signal.SIGINT
-    return fail(prog, f"interrupted by {signal.Signals(signum).name}; nothing partial is left "
-                      "under a final name", code=_SIGNAL_EXIT_CODES[signum])
+    return fail(prog, f"interrupted by {signal.Signals(signum).name}; {what_now}", code=_SIGNAL_EXIT_CODES[signum])
 
 
 _TRACEBACK = "Traceback (most recent call last):"
@@ -258,13 +386,17 @@ def s3_call(call, flag, bucket, missing=None):
     try:
         return call()
     except botocore.exceptions.EndpointConnectionError as e:
-        raise UsageError(f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
-                         "(check --s3_endpoint_url and the network)") from None
+        raise UsageError(
+            f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
+            "(check --s3_endpoint_url and the network)"
+        ) from None
     except botocore.exceptions.NoCredentialsError:
-        raise UsageError(f"{flag}: no S3 credentials found (pass --s3_access_key_id and "
-                         "--s3_secret_access_key, or set up the AWS credential chain)") from None
+        raise UsageError(
+            f"{flag}: no S3 credentials found (pass --s3_access_key_id and "
+            "--s3_secret_access_key, or set up the AWS credential chain)"
+        ) from None
     except botocore.exceptions.ClientError as e:
-        code = str(e.response.get("Error", {}).get("Code", ""))
+        code = s3_error_code(e)
         status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         no_bucket = f"{flag}: S3 bucket '{bucket}' does not exist"
         if code == "NoSuchBucket":
@@ -277,11 +409,15 @@ def s3_call(call, flag, bucket, missing=None):
             operation = e.operation_name
             permission = _PERMISSIONS.get(operation, "permission for it")
             if code in ("AccessDenied", "AllAccessDisabled"):  # The keys are valid: a policy said no.
-                raise UsageError(f"{flag}: S3 denied {operation} on bucket '{bucket}' ({code}): "
-                                 f"the credentials need {permission} there") from None
+                raise UsageError(
+                    f"{flag}: S3 denied {operation} on bucket '{bucket}' ({code}): "
+                    f"the credentials need {permission} there"
+                ) from None
             # A HEAD answer has no body to tell bad keys from a missing permission.
-            raise UsageError(f"{flag}: S3 refused {operation} on bucket '{bucket}' ({code or status}): "
-                             f"the credentials are wrong, or lack {permission} there") from None
+            raise UsageError(
+                f"{flag}: S3 refused {operation} on bucket '{bucket}' ({code or status}): "
+                f"the credentials are wrong, or lack {permission} there"
+            ) from None
         raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
     except botocore.exceptions.BotoCoreError as e:
         raise UsageError(f"{flag}: S3 request failed: {e}") from None

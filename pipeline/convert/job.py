@@ -1,0 +1,260 @@
+"""The conversion pipeline, its stages in order:
+
+  MatchImages      list the files under --input (transforms/match.py)
+  KeyByLabel       key each path by its class folder (label.py)
+  ClassNames       the sorted class names, or --labels_file's (label.py)
+  AssignSplits     give each image its split and a seeded hash (split.py)
+  PlanShards       group the paths into shards, by their hash (shard.py)
+  WriteShardStreams  per shard: fetch, decode and resize, encode, write the
+                   records in the --format (shard_writer.py, formats/)
+  Finalize         labels.txt, errors.jsonl and, last, dataset_info.json
+                   (dataset_info.py)
+
+Only paths cross the shuffle before PlanShards' grouping: no image data ever
+goes through one. `--writer beam` replaces the last two writing stages by
+the plain ones, DecodeAndResize, EncodeExamples and Beam's WriteToTFRecord
+(TFRecord only). Every stage has an error output; all of them end in
+errors.jsonl.
+"""
+
+import json
+import os
+
+from apache_beam import Create
+from apache_beam import Filter
+from apache_beam import FlatMap
+from apache_beam import Flatten
+from apache_beam import Map
+from apache_beam import combiners
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import AsSingleton
+
+import pipeline
+from pipeline.convert.options import ConvertOptions
+from transforms import imaging
+from transforms.dataset_info import Finalize
+from transforms.decode import Concurrency
+from transforms.decode import DecodeAndResize
+from transforms.encode import EncodeExamples
+from transforms.errors import ERRORS
+from transforms.label import FOLDERS
+from transforms.label import ClassNames
+from transforms.label import FoldersOfMergedClasses
+from transforms.label import KeyByLabel
+from transforms.label import parse_labels_file
+from transforms.match import MATCHED
+from transforms.match import SKIPPED
+from transforms.match import MatchImages
+from transforms.shard import EstimateRecordBytes
+from transforms.shard import PlanShards
+from transforms.shard import parse_num_shards
+from transforms.shard_writer import SHARDS
+from transforms.shard_writer import WriteShardStreams
+from transforms.split import AssignSplits
+from transforms.storage import is_s3
+from transforms.storage import s3_settings
+from transforms.write import WriteShards
+
+# Concurrent GETs per worker from S3: they mostly wait on the network.
+_S3_FETCH_THREADS = 16
+_MIB = 1024 * 1024
+
+
+def build(p, options):
+    """Adds the whole conversion to pipeline `p`, configured by `options`."""
+    convert = options.view_as(ConvertOptions)
+    settings = convert.image_settings()
+    s3 = s3_settings(options)
+    workers = concurrency(convert)
+    matched, keyed, class_names, placed = _match_label_split(p, convert, s3)
+
+    write = _write_with_beam if convert.writer == "beam" else _write_as_streams
+    shards, class_counts, write_errors = write(placed["placed"], class_names, convert, settings, s3, workers)
+
+    errors = (matched[ERRORS], keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
+    merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
+    shards | "Finalize" >> Finalize(
+        convert.output,
+        run_description(convert, settings),
+        s3,
+        class_names,
+        class_counts,
+        errors,
+        matched[SKIPPED],
+        matched[MATCHED],
+        merged_classes,
+    )
+
+
+def build_plan(p, options, plan_path):
+    """Adds the stages before decoding to pipeline `p`, and writes what they
+    planned as JSON to the local file `plan_path` (see plan.py)."""
+    convert = options.view_as(ConvertOptions)
+    s3 = s3_settings(options)
+    matched, keyed, class_names, split = _match_label_split(p, convert, s3)
+    placed = split["placed"]
+    record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(convert.image_settings(), s3)
+    shards = (
+        placed
+        | "PlanShards"
+        >> PlanShards(
+            parse_num_shards(convert.num_shards),
+            convert.shard_size_mb * _MIB,
+            record_bytes if convert.shard_size_mb else None,
+        )
+        | "ShardSizes" >> Map(lambda shard: [*shard[0][:2], len(list(shard[1]))])
+        | "AllShards" >> combiners.ToList()
+    )
+    counts = (
+        placed
+        | "SplitAndClass" >> Map(lambda image: (image.split, image.label))
+        | "CountClasses" >> combiners.Count.PerElement()
+        | "AllCounts" >> combiners.ToList()
+    )
+    errors = (matched[ERRORS], keyed.errors, split[ERRORS]) | "PlanErrors" >> Flatten()
+
+    def document(shards, counts, record_bytes, classes, failed, skipped):
+        return {
+            "shards": sorted(shards),
+            "counts": sorted([*key, n] for key, n in counts),
+            "record_bytes": record_bytes,
+            "classes": list(classes),
+            "failed": failed,
+            "skipped": skipped,
+        }
+
+    (
+        p
+        | "Plan" >> Create([None])
+        | "Document"
+        >> Map(
+            lambda _, *sides: document(*sides),
+            AsSingleton(shards),
+            AsSingleton(counts),
+            AsSingleton(record_bytes),
+            AsSingleton(class_names),
+            AsSingleton(errors | "CountFailed" >> combiners.Count.Globally()),
+            AsSingleton(matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally()),
+        )
+        | "WritePlan" >> Map(_write_json, plan_path)
+    )
+
+
+def _write_json(document, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(document, f)
+
+
+def _match_label_split(p, convert, s3):
+    """The stages every run starts with: match the files, key each by its
+    class, name the classes, give each image its split."""
+    fixed_labels = read_fixed_labels(convert.labels_file)
+    matched = p | "MatchImages" >> MatchImages(convert.input, s3)
+    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(
+        convert.input, fixed_labels, convert.label_from, convert.splits_from_folders
+    )
+    class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
+    placed = keyed.keyed | "AssignSplits" >> AssignSplits(
+        convert.input, convert.seed, convert.validation_ratio, convert.test_ratio, convert.splits_from_folders
+    )
+    return matched, keyed, class_names, placed
+
+
+def _write_as_streams(placed, class_names, convert, settings, s3, workers):
+    """The default writer: plan shards from paths, then decode, encode and
+    write each shard as one stream."""
+    record_bytes = None
+    if convert.shard_size_mb:
+        record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
+    written = (
+        placed
+        | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes)
+        | "WriteShardStreams"
+        >> WriteShardStreams(
+            convert.output,
+            class_names,
+            convert.record_format(),
+            convert.record_schema(),
+            settings,
+            s3,
+            workers,
+            fingerprint=json.dumps(run_description(convert, settings), sort_keys=True),
+            reuse=not convert.overwrite,
+        )
+    )
+    class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
+        lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()]
+    )
+    return written[SHARDS], class_counts, written[ERRORS]
+
+
+def _write_with_beam(placed, class_names, convert, settings, s3, workers):
+    """--writer beam, per split: DecodeAndResize, EncodeExamples, Beam's WriteToTFRecord."""
+    num_shards = parse_num_shards(convert.num_shards)
+    shards, class_counts, errors = [], [], []
+    for split in convert.ratio_splits():
+        images = (
+            placed
+            | f"{split}/Select" >> Filter(lambda image, s=split: image.split == s)
+            | f"{split}/Key" >> Map(lambda image: (image.label, image.path))
+        )
+        decoded = images | f"{split}/DecodeAndResize" >> DecodeAndResize(convert.input, settings, s3, workers)
+        records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(class_names, convert.record_schema())
+        shards.append(
+            records
+            | f"{split}/WriteShards"
+            >> WriteShards(convert.output, split, num_shards.get(split, num_shards.get(None)), s3)
+        )
+        class_counts.append(decoded.images | f"{split}/Count" >> Map(lambda image, s=split: ((s, image.label), 1)))
+        errors.append(decoded.errors)
+    return (
+        tuple(shards) | "AllShards" >> Flatten(),
+        tuple(class_counts) | "AllClassCounts" >> Flatten(),
+        tuple(errors) | "WriteErrors" >> Flatten(),
+    )
+
+
+def run_description(convert, settings):
+    """What dataset_info.json records of how the dataset was made (no secrets)."""
+    return {
+        "format": convert.format,
+        "tool": {"name": "im2tfrecord", "version": pipeline.__version__},
+        "source": convert.input,
+        "seed": convert.seed,
+        "writer": convert.writer,
+        "label_from": convert.label_from,
+        "requested_splits": [] if convert.splits_from_folders else convert.ratio_splits(),
+        **convert.record_format().layout(convert.record_schema()),
+        "image": {
+            "size": settings.size,
+            "resize_mode": settings.resize_mode,
+            "format": settings.image_format,
+            "jpeg_quality": settings.jpeg_quality,
+            "color": settings.color,
+            "keep_original": settings.keep_original,
+            "max_pixels": settings.max_pixels,
+            "max_seconds": settings.max_seconds,
+            "min_size": settings.min_size,
+            "background": list(imaging.BACKGROUND),
+        },
+    }
+
+
+def read_fixed_labels(labels_file):
+    """The class list of `--labels_file`, or None when classes come from folders."""
+    if not labels_file:
+        return None
+    with FileSystems.open(labels_file) as f:
+        return parse_labels_file(f.read().decode("utf-8"))
+
+
+def concurrency(convert):
+    """Reads and decodes at once per worker, from the options or the machine."""
+    decode = convert.decode_threads or (os.cpu_count() or 1)
+    # Local reads are quick: one reader per decoder keeps them ahead. S3 GETs
+    # mostly wait on the network: many at once overlap the waits.
+    if convert.fetch_threads:
+        fetch = convert.fetch_threads
+    else:
+        fetch = max(_S3_FETCH_THREADS, decode) if is_s3(convert.input) else decode
+    return Concurrency(fetch_threads=max(fetch, decode), decode_threads=decode)

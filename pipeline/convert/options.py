@@ -1,0 +1,333 @@
+"""The converter's options, a `PipelineOptions` subclass, and their validation.
+
+Being a subclass means Beam parses them with its own options (runner, S3,
+Flink, Spark, ...) from one command line, and carries them to workers.
+`validate()` checks every value once, before anything runs, with messages
+that name the flag; what the values ask for (image settings, record format
+and schema) is then built from them in one place each.
+"""
+
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import S3Options
+from apache_beam.options.pipeline_options import TestOptions
+
+from pipeline.command import UsageError
+from pipeline.command import check_s3_endpoint
+from transforms import formats
+from transforms import imaging
+from transforms import label
+from transforms import schema as schemas
+from transforms.shard import parse_num_shards
+from transforms.split import SPLITS
+from transforms.split import TEST
+from transforms.split import TRAIN
+from transforms.split import VALIDATION
+
+_DEFAULTS = imaging.ImageSettings()
+
+
+class ConvertOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--input",
+            help="Folder or s3:// prefix holding <label>/<image> files; the parent folder of each image is its class.",
+        )
+        parser.add_argument(
+            "--output",
+            help="Folder or s3:// prefix that receives the shards, labels.txt, errors.jsonl and, last, "
+            "dataset_info.json.",
+        )
+        parser.add_argument(
+            "--format",
+            choices=formats.NAMES,
+            default=formats.TFRECORD,
+            help="tfrecord: tf.train.Example records in .tfrecord shards; recordio: MXNet "
+            "RecordIO as im2rec.py writes it, a .rec with its .idx and .lst per shard, for "
+            "SageMaker's built-in image classification (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--num_shards",
+            default="4",
+            help="Shards per split: N for every split, or per split as "
+            "'train=16,validation=2'. A split never gets more shards than records "
+            "(default: %(default)s).",
+        )
+        parser.add_argument(
+            "--shard_size_mb",
+            type=float,
+            default=0,
+            help="Instead of --num_shards, aim at shards of about this many MiB, estimated "
+            "from a sample of images (TFDS aims at 64 MiB to 1 GiB).",
+        )
+        parser.add_argument(
+            "--writer",
+            choices=("deterministic", "beam"),
+            default="deterministic",
+            help="deterministic: shuffled, balanced, byte-identical on every rerun and runner, "
+            "memory bounded; beam: Beam's WriteToTFRecord (see README) "
+            "(default: %(default)s).",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="Seed of the hash that decides each image's split, shard and position (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--validation_ratio",
+            type=float,
+            default=0.0,
+            help="Share of each class that goes to the validation split (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--test_ratio",
+            type=float,
+            default=0.0,
+            help="Share of each class that goes to the test split (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--label_from",
+            choices=label.LABEL_FROM,
+            default=label.PARENT,
+            help="Where an image's class comes from: 'parent', the folder it is in; 'top', the "
+            "first folder under --input (under the split folder with --splits_from_folders), "
+            "for trees nested deeper than <label>/<image> (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--splits_from_folders",
+            action="store_true",
+            help="The input is already split: <input>/<split>/<label>/<image>.",
+        )
+        parser.add_argument(
+            "--plan",
+            action="store_true",
+            help="List, match, split and plan the shards, estimate the output's size from a "
+            "sample of 32 images, print the plan and exit: nothing is written. Always "
+            "runs here, whatever --runner says.",
+        )
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="Replace a dataset already in --output completely (otherwise refuse).",
+        )
+        parser.add_argument(
+            "--image_size",
+            type=int,
+            default=_DEFAULTS.size,
+            help="Target size in pixels; what it measures depends on --resize_mode (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--resize_mode",
+            choices=imaging.RESIZE_MODES,
+            default=_DEFAULTS.resize_mode,
+            help="shorter_side: shorter side becomes --image_size; fit: the whole image fits "
+            "in a square of that size; exact: stretched to that square; center_crop: "
+            "shorter side to that size, then the central square. Only exact ever "
+            "upscales (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--image_format",
+            choices=imaging.IMAGE_FORMATS,
+            default=_DEFAULTS.image_format,
+            help="Encoding of the stored images (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--jpeg_quality",
+            type=int,
+            default=_DEFAULTS.jpeg_quality,
+            help="JPEG quality 1..100 (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--keep_original",
+            action="store_true",
+            help="Store the source bytes untouched when the file is already in --image_format, "
+            "upright, in the target color mode and needs no resizing.",
+        )
+        parser.add_argument(
+            "--color",
+            choices=imaging.COLORS,
+            default=_DEFAULTS.color,
+            help="rgb (3 channels) or grayscale (1 channel); transparency is composited "
+            "on white (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--labels_file",
+            help="Text file (local or s3://) with one class name per line: line N is label N. "
+            "Images of other classes become error rows. Default: the sorted folder names.",
+        )
+        # No default here, so that --schema given with --format recordio (whose
+        # records have no feature keys) can be refused; `record_schema` fills it in.
+        parser.add_argument(
+            "--schema",
+            choices=schemas.SCHEMAS,
+            help="Feature keys of the tf.train.Examples (--format tfrecord only). default: the "
+            "image/... keys of TensorFlow's classic converters; simple: only 'image' and "
+            f"'label' (default: {schemas.DEFAULT_SCHEMA}).",
+        )
+        parser.add_argument(
+            "--max_pixels",
+            type=int,
+            default=_DEFAULTS.max_pixels,
+            help="Images claiming more pixels than this are rejected before decoding "
+            "(decompression-bomb limit, default: %(default)s).",
+        )
+        parser.add_argument(
+            "--max_seconds_per_image",
+            type=float,
+            default=_DEFAULTS.max_seconds,
+            help="An image still converting after this many seconds becomes a too_slow error "
+            "row; checked between Pillow's 64 KiB decoding steps (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--min_size",
+            type=int,
+            default=_DEFAULTS.min_size,
+            help="Images whose shorter side is below this many pixels become too_small error "
+            "rows instead of being stored smaller than --image_size (images are never "
+            "upscaled); 0 keeps them all and counts them in the summary (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--decode_threads",
+            type=int,
+            default=0,
+            help="Images decoded at once per worker; 0 means one per core: more only fight "
+            "over Python's GIL (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--fetch_threads",
+            type=int,
+            default=0,
+            help="Images read at once per worker; 0 means as many as --decode_threads for "
+            "local files and 16 for S3 (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--log_level",
+            default="WARNING",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            help="Logging level of the launcher (default: %(default)s).",
+        )
+
+    def validate(self):
+        """Checks the values on their own (no file or network is touched);
+        raises UsageError naming the flag of the first that is wrong."""
+        if not self.input:
+            raise UsageError("--input is required: a folder or s3:// prefix of <label>/<image> files")
+        if not self.output:
+            raise UsageError("--output is required: a folder or s3:// prefix for the shards")
+        try:
+            parse_num_shards(self.num_shards)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if not self.splits_from_folders:
+            self.check_named_splits(self.ratio_splits())
+        check_s3_endpoint(self.view_as(S3Options).s3_endpoint_url)
+        if self.view_as(TestOptions).dry_run:
+            raise UsageError(
+                "--dry_run is Beam's test flag and would run the whole conversion; "
+                "--plan shows what a run would write without writing anything"
+            )
+        self._check_splits()
+        self._check_format()
+        self._check_numbers()
+
+    def _check_splits(self):
+        for flag, ratio in (("--validation_ratio", self.validation_ratio), ("--test_ratio", self.test_ratio)):
+            if not 0 <= ratio < 1:
+                raise UsageError(f"{flag} must be at least 0 and below 1, got {ratio}")
+        if self.validation_ratio + self.test_ratio >= 1:
+            raise UsageError("--validation_ratio plus --test_ratio must leave some images for train")
+        if self.splits_from_folders and (self.validation_ratio or self.test_ratio):
+            raise UsageError(
+                "--splits_from_folders takes the splits from the folders: drop --validation_ratio and --test_ratio"
+            )
+        if self.shard_size_mb < 0:
+            raise UsageError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
+        if self.writer == "beam" and (self.splits_from_folders or self.shard_size_mb):
+            raise UsageError(
+                "--writer beam needs its shard counts and splits before the run: "
+                "use --num_shards and ratios, or the default writer"
+            )
+
+    def _check_format(self):
+        if self.record_format().has_schema:
+            return
+        if self.writer == "beam":
+            raise UsageError(
+                f"--format {self.format} needs the default writer: --writer beam writes "
+                "TFRecord only (Beam's WriteToTFRecord)"
+            )
+        if self.schema:
+            raise UsageError(
+                f"--schema picks tf.train.Example feature keys, which --format {self.format} "
+                "records do not have (an im2rec header and the image): drop --schema"
+            )
+
+    def _check_numbers(self):
+        for flag, value, low, what in (
+            ("--image_size", self.image_size, 1, "at least 1"),
+            ("--jpeg_quality", self.jpeg_quality, 1, "1..100"),
+            ("--max_pixels", self.max_pixels, 1, "at least 1"),
+            ("--min_size", self.min_size, 0, "0 or more"),
+            ("--decode_threads", self.decode_threads, 0, "0 (auto) or more"),
+            ("--fetch_threads", self.fetch_threads, 0, "0 (auto) or more"),
+        ):
+            if value < low or (flag == "--jpeg_quality" and value > 100):
+                raise UsageError(f"{flag} must be {what}, got {value}")
+        if not self.max_seconds_per_image > 0:
+            raise UsageError(f"--max_seconds_per_image must be above 0, got {self.max_seconds_per_image:g}")
+
+    def check_named_splits(self, splits):
+        """Per-split --num_shards names each split the run makes, and no other:
+        a typo (valid=1) would otherwise leave that split at the default count."""
+        counts = parse_num_shards(self.num_shards)
+        if None in counts or self.shard_size_mb:
+            return
+        made = ", ".join(sorted(splits)) or "none"
+        unknown = sorted(set(counts) - set(splits))
+        if unknown:
+            raise UsageError(
+                f"--num_shards names split {unknown[0]!r}, but this run makes only: {made}"
+                + (
+                    ""
+                    if self.splits_from_folders or unknown[0] not in SPLITS
+                    else f" (--{unknown[0]}_ratio makes the {unknown[0]} split)"
+                )
+            )
+        missing = sorted(set(splits) - set(counts))
+        if missing:
+            raise UsageError(
+                f"--num_shards gives no shard count for split {missing[0]!r}: name every "
+                f"split this run makes ({made}), or give one number for all"
+            )
+
+    def ratio_splits(self):
+        """The splits that --validation_ratio and --test_ratio make."""
+        return [TRAIN] + [
+            name for name, ratio in ((VALIDATION, self.validation_ratio), (TEST, self.test_ratio)) if ratio > 0
+        ]
+
+    def image_settings(self):
+        """The `imaging.ImageSettings` these options ask for (valid once `validate` passed)."""
+        return imaging.ImageSettings(
+            size=self.image_size,
+            resize_mode=self.resize_mode,
+            image_format=self.image_format,
+            jpeg_quality=self.jpeg_quality,
+            color=self.color,
+            keep_original=self.keep_original,
+            max_pixels=self.max_pixels,
+            max_seconds=self.max_seconds_per_image,
+            min_size=self.min_size,
+        )
+
+    def record_format(self):
+        """The `formats.RecordFormat` of --format."""
+        return formats.get(self.format)
+
+    def record_schema(self):
+        """The tf.train.Example schema of a run, None for a format without
+        feature keys (RecordIO: an im2rec header and the image)."""
+        if not self.record_format().has_schema:
+            return None
+        return self.schema or schemas.DEFAULT_SCHEMA

@@ -1,0 +1,117 @@
+"""The end-of-run summary, read from the dataset_info.json the run wrote.
+
+Reading the written file rather than Beam metrics works the same on every
+runner, and shows the user exactly what a reader of the dataset will see.
+"""
+
+from transforms import formats
+
+# Classes named per split line; past this, the largest ones and a count (a
+# run over 1,000 classes printed a 9 KB line). All of them are in
+# dataset_info.json and `im2tfrecord inspect`.
+MAX_CLASSES_SHOWN = 20
+
+
+def _shard_files(record_format):
+    """How the output line names a format's shard files: 'the shards', or
+    'a .rec, .idx and .lst per shard' where files go beside the records."""
+    if not record_format.side_suffixes:
+        return "the shards"
+    *first, last = [record_format.suffix, *record_format.side_suffixes.values()]
+    return f"a {', '.join(first)} and {last} per shard"
+
+
+def counted(n, noun):
+    """'1 image', '2 images', '2 classes'."""
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
+
+
+def _per_class(counts):
+    if len(counts) <= MAX_CLASSES_SHOWN:
+        return ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+    largest = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:MAX_CLASSES_SHOWN]
+    return (
+        ", ".join(f"{label} {n}" for label, n in largest)
+        + f" and {len(counts) - MAX_CLASSES_SHOWN} more classes (see dataset_info.json)"
+    )
+
+
+def format_summary(info, output, seconds, reused=None):
+    """Human-readable lines for the end of a run. `reused` is (shards, images)
+    kept from an interrupted run, if the runner counted them."""
+    counts = info["counts"]
+    rate = counts["written"] / seconds if seconds > 0 else 0.0
+    balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
+    lines = [
+        f"wrote {counted(counts['written'], 'image')} in {seconds:.1f} s ({rate:.1f} images/s)",
+        f"  matched {counts['matched']} = written {counts['written']} + failed {counts['failed']}"
+        f" + skipped (not images) {counts['skipped']}"
+        + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
+    ]
+    if reused and reused[0]:
+        rest = "; the rest were converted" if reused[0] < sum(s["num_shards"] for s in info["splits"].values()) else ""
+        lines.append(
+            f"  resumed: {counted(reused[0], 'shard')} ({counted(reused[1], 'image')}) complete from "
+            f"an interrupted run were verified and kept{rest}"
+        )
+    for name, split in sorted(info["splits"].items()):
+        per_class = _per_class(split.get("per_class", {}))
+        lines.append(
+            f"  {name}: {counted(split['num_examples'], 'image')} in "
+            f"{counted(split['num_shards'], 'shard')} ({split['num_bytes']} bytes)"
+            + (f": {per_class}" if per_class else "")
+        )
+    errors = info["errors"]
+    if errors["count"]:
+        lines.append(
+            "  errors: "
+            + ", ".join(f"{reason} {n}" for reason, n in sorted(errors["by_reason"].items()))
+            + f" (one row each in {errors['file']})"
+        )
+    warnings = info.get("warnings", {})
+    for split in warnings.get("empty_splits", []):
+        lines.append(
+            f"  warning: the {split} split asked for got no images: every class is too "
+            "small for its ratio (see dataset_info.json per_class)"
+        )
+    short = warnings.get("images_smaller_than_requested")
+    if short:
+        lines.append(
+            f"  warning: {counted(short['count'], 'image')} {'is' if short['count'] == 1 else 'are'} "
+            "stored smaller than --image_size asked "
+            f"(never upscaled; the smallest side is {short['smallest_side']} px): "
+            "--min_size N makes such images error rows instead"
+        )
+    for name, one, several in (
+        ("images_flat", "is one flat colour", "are one flat colour"),
+        ("images_like_noise", "looks like noise", "look like noise"),
+    ):
+        odd = warnings.get(name)
+        if odd:
+            shown = ", ".join(odd["first"][:3]) + (", ..." if odd["count"] > 3 else "")
+            lines.append(
+                f"  warning: {counted(odd['count'], 'image')} {one if odd['count'] == 1 else several}, "
+                f"written all the same: {shown} (all in dataset_info.json)"
+            )
+    empty = warnings.get("classes_without_images")
+    if empty:
+        names = ", ".join(empty["first"][:MAX_CLASSES_SHOWN]) + (", ..." if empty["count"] > MAX_CLASSES_SHOWN else "")
+        verb = "has" if empty["count"] == 1 else "have"
+        lines.append(
+            f"  warning: {counted(empty['count'], 'class')} in labels.txt {verb} no image in any split: {names}"
+        )
+    small = warnings.get("classes_with_fewer_images_than_shards")
+    if small:
+        lines.append(
+            f"  warning: {counted(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
+            "fewer images than their split has shards, so some shards lack them (see dataset_info.json)"
+        )
+    for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
+        lines.append(
+            f"  warning: class {merged['class']!r} gathers images from several folders "
+            f"({', '.join(merged['folders'])}); --label_from top takes the class from "
+            "the first folder under --input"
+        )
+    shards = _shard_files(formats.get(info.get("format", formats.TFRECORD)))
+    lines.append(f"  output: {output} (labels.txt, errors.jsonl, dataset_info.json and {shards})")
+    return "\n".join(lines)
