@@ -76,7 +76,10 @@ def record(storage, output, key, info, failures, side_file_hashes):
         "failures": [list(f) for f in failures],
         "side_files": side_file_hashes,
     }
-    storage.write(_record_path(output, info.file), json.dumps(body, sort_keys=True).encode("utf-8"))
+    # Atomic, as the shard is: a record under its name is whole, so a rerun
+    # after a kill at any moment finds either nothing or all of it.
+    with storage.open_atomic(_record_path(output, info.file)) as f:
+        f.write(json.dumps(body, sort_keys=True).encode("utf-8"))
 
 
 def reusable(storage, output, shard_file, key, names):
