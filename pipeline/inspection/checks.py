@@ -41,7 +41,6 @@ class Findings:
     class_counts: dict  # split -> {label id: records read}; None for a split not read whole
     problems: list  # of records.Problem, in dataset order
     problem_counts: collections.Counter
-    notes: list
     quick: bool
     records_checked: bool  # the record pass ran (it may have stopped at a corrupt record)
     records_read: int = 0
@@ -63,9 +62,7 @@ def run_checks(storage, dataset, quick=False, samples=None, progress_stream=None
         _compare_counts(dataset, counts, problems)
     elif samples is not None:
         read = _sample_pass(storage, dataset, present, problems, samples, progress_stream)
-    return Findings(
-        sizes, counts, problems.kept, problems.counts, [], quick, records_checked=not quick, records_read=read
-    )
+    return Findings(sizes, counts, problems.kept, problems.counts, quick, records_checked=not quick, records_read=read)
 
 
 class _Tally:

@@ -54,7 +54,6 @@ def report(dataset, findings, seconds, contact_sheets=()):
         "problem_count": sum(findings.problem_counts.values()),
         "problems_by_reason": dict(sorted(findings.problem_counts.items())),
         "problems": [problem.as_dict() for problem in findings.problems],
-        "notes": list(findings.notes),
         "contact_sheet": list(contact_sheets),
     }
 
@@ -93,7 +92,6 @@ def format_text(doc):
     lines += ["", *_split_table(doc["splits"]), "", *_class_table(doc["labels"], doc["splits"])]
     lines += ["", _errors_line(doc["errors"])]
     lines += [f"contact sheet: {path}" for path in doc["contact_sheet"]]
-    lines += [f"note: {note}" for note in doc["notes"]]
     lines += ["", *_problem_lines(doc)]
     return "\n".join(lines)
 
