@@ -27,6 +27,7 @@ import urllib.parse
 import botocore.exceptions
 from apache_beam.options.pipeline_options import PipelineOptions
 
+import pipeline
 from transforms.storage import s3_error_code
 from transforms.storage import s3_settings
 
@@ -69,7 +70,10 @@ class Invocation:
     `quiet`: loggers whose WARNING and ERROR lines are dropped below DEBUG
     (the command reports that failure in its own line). `failed` starts the
     line of an unexpected error; `interrupted` ends the line of a SIGINT or
-    SIGTERM, saying what the user may do next."""
+    SIGTERM, saying what the user may do next. `starts_up`: the work calls
+    `pipeline.start_up_done()` itself, once its own start-up is over (the
+    converter builds its pipeline first); otherwise it is called here, before
+    the work."""
 
     work: object
     log_level: str = "WARNING"
@@ -77,6 +81,7 @@ class Invocation:
     quiet: tuple = ()
     failed: str = "failed"
     interrupted: str = "nothing partial is left under a final name"
+    starts_up: bool = False
 
 
 def main(prog, argv, parse):
@@ -90,6 +95,8 @@ def main(prog, argv, parse):
         return fail(prog, str(e), code=2)
     if isinstance(invocation, int):
         return invocation
+    if not invocation.starts_up:
+        pipeline.start_up_done()
     with redacted_logging(invocation.log_level, invocation.secrets, quiet=invocation.quiet):
         return run(prog, invocation.work, invocation.secrets, invocation.failed, invocation.interrupted)
 
