@@ -8,6 +8,7 @@ from PIL import Image
 from PIL import ImageOps
 
 from tests.records import jpeg_bytes
+from tests.records import photo_pixels
 from transforms import imaging
 from transforms.imaging import ImageError
 from transforms.imaging import ImageSettings
@@ -46,6 +47,62 @@ def test_resize_modes(mode, size, expected):
     out = convert_image(data, ImageSettings(size=100, resize_mode=mode, image_format="png"))
     assert (out.width, out.height) == expected
     assert _decode(out).size == expected
+
+
+# Pillow's filters named directly, not through imaging.RESIZE_FILTERS: a wrong
+# entry there (area as BILINEAR, say) must fail here.
+_PILLOW_FILTERS = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "lanczos": Image.Resampling.LANCZOS,
+    "area": Image.Resampling.BOX,
+}
+
+
+def _detailed_image(size=(800, 600)):
+    """Photo-like pixels with a fine checkerboard over them: edges and texture
+    at every scale, where the filters disagree."""
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    checks = ((x // 3 + y // 3) % 2 * 60)[..., None]
+    return Image.fromarray((photo_pixels(size).astype(np.int64) + checks).clip(0, 255).astype(np.uint8))
+
+
+def _pillow_resize(image, size, resample):
+    return np.asarray(image.resize(size, resample, reducing_gap=3.0), dtype=np.int64)
+
+
+@pytest.mark.parametrize("name", sorted(_PILLOW_FILTERS))
+def test_each_resize_filter_is_pillows_own_with_its_reducing_gap(name):
+    image = _detailed_image()  # 800x600 to 85x64: over 3x, so reducing_gap applies.
+    expected = _pillow_resize(image, (85, 64), _PILLOW_FILTERS[name])
+    # Guards the test itself: without reducing_gap the pixels would differ.
+    assert not np.array_equal(expected, np.asarray(image.resize((85, 64), _PILLOW_FILTERS[name]), dtype=np.int64))
+    settings = ImageSettings(size=64, resize_filter=name, image_format="png")
+    assert np.array_equal(_pixels(convert_image(_encode(image, "PNG"), settings)), expected)
+
+
+@pytest.mark.parametrize("name", sorted(_PILLOW_FILTERS))
+def test_center_crop_resizes_with_the_filter_too(name):
+    image = _detailed_image()
+    expected = _pillow_resize(image.crop((100, 0, 700, 600)), (64, 64), _PILLOW_FILTERS[name])
+    settings = ImageSettings(size=64, resize_mode="center_crop", resize_filter=name, image_format="png")
+    assert np.array_equal(_pixels(convert_image(_encode(image, "PNG"), settings)), expected)
+
+
+def test_resize_filters_give_different_images():
+    data = _encode(_detailed_image(), "PNG")
+    encoded = {
+        name: convert_image(data, ImageSettings(size=64, resize_filter=name)).encoded for name in _PILLOW_FILTERS
+    }
+    assert len(set(encoded.values())) == len(_PILLOW_FILTERS), "two filters gave the same bytes"
+
+
+def test_default_resize_filter_is_bicubic():
+    assert ImageSettings().resize_filter == "bicubic"
+    image = _detailed_image()
+    out = convert_image(_encode(image, "PNG"), ImageSettings(size=64, image_format="png"))
+    assert np.array_equal(_pixels(out), _pillow_resize(image, (85, 64), Image.Resampling.BICUBIC))
 
 
 def test_center_crop_keeps_the_center():
@@ -220,6 +277,8 @@ def test_encoding_is_deterministic():
     [
         ("size", 0),
         ("resize_mode", "stretch"),
+        ("resize_filter", "nearest"),
+        ("resize_filter", "BICUBIC"),
         ("image_format", "gif"),
         ("color", "cmyk"),
         ("jpeg_quality", 101),

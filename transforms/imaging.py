@@ -29,6 +29,16 @@ from transforms import pixel_checks
 RESIZE_MODES = ("shorter_side", "fit", "exact", "center_crop")
 IMAGE_FORMATS = ("jpeg", "png")
 COLORS = ("rgb", "grayscale")
+# --resize_filter: the Pillow filter of the final resample. area is Pillow's
+# BOX filter (each output pixel the average of the source pixels it covers),
+# the same as tf.image.resize's "area". Costs are measured by
+# bench/bench_filters.py and listed in the README's Options table.
+RESIZE_FILTERS = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "lanczos": Image.Resampling.LANCZOS,
+    "area": Image.Resampling.BOX,
+}
 
 # Transparent pixels are composited onto white: it is what most viewers show
 # and what the classic converters did. Documented in the README.
@@ -50,7 +60,8 @@ Image.MAX_IMAGE_PIXELS = None
 warnings.filterwarnings("ignore", module=r"PIL\.")
 
 # Pillow's resize first shrinks by an integer factor with a box filter while the
-# image is at least this many times the target, then resamples: much faster,
+# image is at least this many times the target, then resamples with the chosen
+# filter (whichever --resize_filter is; for area both steps average): much faster,
 # and the Pillow docs call the result indistinguishable from a full resample.
 _REDUCING_GAP = 3.0
 
@@ -75,6 +86,7 @@ class ImageSettings:
 
     size: int = 256
     resize_mode: str = "shorter_side"
+    resize_filter: str = "bicubic"
     image_format: str = "jpeg"
     jpeg_quality: int = 90
     color: str = "rgb"
@@ -92,6 +104,8 @@ class ImageSettings:
             raise ValueError(f"image size must be at least 1, got {self.size}")
         if self.resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise ValueError(f"resize filter must be one of {tuple(RESIZE_FILTERS)}, got {self.resize_filter!r}")
         if self.image_format not in IMAGE_FORMATS:
             raise ValueError(f"image format must be one of {IMAGE_FORMATS}, got {self.image_format!r}")
         if self.color not in COLORS:
@@ -337,7 +351,7 @@ def _resize(image, resized, final, settings):
         image = image.crop((left, top, left + side, top + side))
         resized = final
     if image.size != resized:
-        image = image.resize(resized, Image.Resampling.BICUBIC, reducing_gap=_REDUCING_GAP)
+        image = image.resize(resized, RESIZE_FILTERS[settings.resize_filter], reducing_gap=_REDUCING_GAP)
     return image
 
 
