@@ -125,6 +125,11 @@ def test_help_lists_our_options_then_beams(capsys):
             "argument --resize_mode: invalid choice: 'crop' (choose from 'shorter_side', 'fit', 'exact', "
             "'center_crop'); see --help",
         ),
+        (
+            ["--input", "{tree}", "--output", "{out}", "--resize_filter", "nearest"],
+            "argument --resize_filter: invalid choice: 'nearest' (choose from 'bicubic', 'bilinear', 'lanczos', "
+            "'area'); see --help",
+        ),
         (["--input", "{tree}", "--output", "{out}", "--dry_run"], "argument --dry_run: expected one argument"),
         (
             ["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],

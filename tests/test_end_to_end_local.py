@@ -1,11 +1,15 @@
 """Local folder to local shards, through the CLI, read back with TensorFlow."""
 
+import json
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline import main
 from tests.records import mean_color
+from tests.records import photo_pixels
 from tests.records import read_errors
 from tests.records import read_examples
 from tests.records import read_labels
@@ -105,3 +109,16 @@ def test_keep_original_stores_source_bytes(tmp_path):
     (record,) = read_examples(shard_paths(out))
     with open(source, "rb") as f:
         assert record["image/encoded"] == f.read()
+
+
+def test_resize_filter_is_applied_and_recorded(tmp_path):
+    source = Image.fromarray(photo_pixels((400, 300), seed=3))
+    os.makedirs(tmp_path / "in" / "a")
+    source.save(tmp_path / "in" / "a" / "photo.png")
+    out = tmp_path / "out"
+    _run(str(tmp_path / "in"), out, "--resize_filter", "area", "--image_format", "png", "--image_size", "60")
+    with open(out / "dataset_info.json", encoding="utf-8") as f:
+        assert json.load(f)["image"]["resize_filter"] == "area"
+    (record,) = read_examples(shard_paths(out))
+    expected = np.asarray(source.resize((80, 60), Image.Resampling.BOX, reducing_gap=3.0))
+    assert np.array_equal(record["pixels"], expected)

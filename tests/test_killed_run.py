@@ -35,7 +35,7 @@ def tree(tmp_path_factory):
     return str(root)
 
 
-def _command(tree, out, num_shards=4):
+def _command(tree, out, num_shards=4, *flags):
     # One decode at a time keeps the run long enough to be caught mid-write.
     return [
         sys.executable,
@@ -51,6 +51,7 @@ def _command(tree, out, num_shards=4):
         "1",
         "--image_format",
         "png",
+        *flags,
     ]
 
 
@@ -201,3 +202,18 @@ def test_a_complete_shard_whose_bytes_changed_is_converted_again(tree, tmp_path)
     subprocess.run(_command(tree, clean), check=True, capture_output=True)
     _assert_same_files(killed, clean)
     assert _inodes(killed, [damaged]) != before
+
+
+def test_a_rerun_with_another_resize_filter_converts_every_shard_again(tree, tmp_path):
+    # The resume key hashes the run's description, which names the filter: a
+    # complete bicubic shard must not be kept in a lanczos dataset.
+    killed, clean = str(tmp_path / "killed"), str(tmp_path / "clean")
+    complete = _kill_after_a_complete_shard(tree, killed)
+    before = _inodes(killed, complete)
+    lanczos = ("--resize_filter", "lanczos")
+    rerun = subprocess.run(_command(tree, killed, 4, *lanczos), check=True, capture_output=True, text=True)
+    subprocess.run(_command(tree, clean, 4, *lanczos), check=True, capture_output=True)
+    _assert_same_files(killed, clean)
+    after = _inodes(killed, complete)  # Written again, not kept (see above).
+    assert all(after[name] != before[name] for name in complete)
+    assert not any(line.startswith("  resumed:") for line in rerun.stdout.splitlines())

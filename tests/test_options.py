@@ -1,3 +1,4 @@
+import argparse
 import os
 
 import pytest
@@ -16,6 +17,8 @@ def test_options_map_to_image_settings():
             "64",
             "--resize_mode",
             "fit",
+            "--resize_filter",
+            "lanczos",
             "--image_format",
             "png",
             "--jpeg_quality",
@@ -33,13 +36,14 @@ def test_options_map_to_image_settings():
     assert (
         settings.size,
         settings.resize_mode,
+        settings.resize_filter,
         settings.image_format,
         settings.jpeg_quality,
         settings.color,
         settings.keep_original,
         settings.max_pixels,
         settings.max_seconds,
-    ) == (64, "fit", "png", 70, "grayscale", True, 1000, 2.5)
+    ) == (64, "fit", "lanczos", "png", 70, "grayscale", True, 1000, 2.5)
 
 
 def _concurrency(*flags):
@@ -77,6 +81,28 @@ def test_run_description_names_the_format_and_its_record_layout():
     recordio = run_description(options.view_as(ConvertOptions), options.view_as(ConvertOptions).image_settings())
     assert recordio["format"] == "recordio" and "<IfQQ" in recordio["recordio"]["header"]
     assert "schema" not in recordio and "features" not in recordio
+
+
+def test_resize_filter_defaults_to_bicubic():
+    assert _convert().image_settings().resize_filter == "bicubic"
+
+
+def test_run_description_records_the_resize_filter():
+    # dataset_info.json and the resume keys (a hash of the description) both
+    # come from it: shards resized with another filter are never reused.
+    default = _convert("--input", "/x")
+    area = _convert("--input", "/x", "--resize_filter", "area")
+    assert run_description(default, default.image_settings())["image"]["resize_filter"] == "bicubic"
+    assert run_description(area, area.image_settings())["image"]["resize_filter"] == "area"
+
+
+def test_resize_filter_help_says_what_each_costs_and_when_to_pick_it():
+    parser = argparse.ArgumentParser()
+    ConvertOptions._add_argparse_args(parser)
+    (action,) = [a for a in parser._actions if "--resize_filter" in a.option_strings]
+    assert action.choices == ("bicubic", "bilinear", "lanczos", "area")
+    for words in ("bilinear: the fastest", "lanczos: the sharpest and slowest", "area: averages", "bench_filters"):
+        assert words in " ".join(action.help.split()), words
 
 
 @pytest.mark.parametrize(

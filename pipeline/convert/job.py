@@ -228,6 +228,7 @@ def run_description(convert, settings):
         "image": {
             "size": settings.size,
             "resize_mode": settings.resize_mode,
+            "resize_filter": settings.resize_filter,
             "format": settings.image_format,
             "jpeg_quality": settings.jpeg_quality,
             "color": settings.color,

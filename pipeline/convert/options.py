@@ -127,6 +127,17 @@ class ConvertOptions(PipelineOptions):
             "upscales (default: %(default)s).",
         )
         parser.add_argument(
+            "--resize_filter",
+            choices=tuple(imaging.RESIZE_FILTERS),
+            default=_DEFAULTS.resize_filter,
+            help="Resampling filter of the resize (costs per image measured by "
+            "bench/bench_filters.py, see README). bicubic: sharp, the usual choice; "
+            "bilinear: the fastest, slightly softer; lanczos: the sharpest and slowest, "
+            "for downscaling photos where fine detail matters; area: averages the pixels "
+            "each output pixel covers, no ringing, good for large reductions, like "
+            "tf.image.resize's 'area' (default: %(default)s).",
+        )
+        parser.add_argument(
             "--image_format",
             choices=imaging.IMAGE_FORMATS,
             default=_DEFAULTS.image_format,
@@ -312,6 +323,7 @@ class ConvertOptions(PipelineOptions):
         return imaging.ImageSettings(
             size=self.image_size,
             resize_mode=self.resize_mode,
+            resize_filter=self.resize_filter,
             image_format=self.image_format,
             jpeg_quality=self.jpeg_quality,
             color=self.color,
