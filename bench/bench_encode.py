@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from transforms.decode import DecodedImage  # noqa: E402
+from transforms.converting import DecodedImage  # noqa: E402
 from transforms.example_proto import serialize_example  # noqa: E402
 from transforms.imaging import ConvertedImage  # noqa: E402
 from transforms.schema import example_features  # noqa: E402

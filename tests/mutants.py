@@ -67,7 +67,7 @@ MUTANTS = (
     Mutant(
         "shard_order_by_hash",
         "records ordered in a shard by Python's per-process hash()",
-        "transforms/shard_writer.py",
+        "transforms/shard_stream.py",
         "    return image.order, image.relative_path\n",
         "    return hash(image.relative_path), image.relative_path\n",
         ("tests/test_end_to_end_shards.py",),

@@ -7,7 +7,7 @@ from tests.conftest import ACCESS_KEY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from tests.records import jpeg_bytes
-from transforms.decode import Concurrency
+from transforms.converting import Concurrency
 from transforms.decode import DecodeAndResize
 from transforms.imaging import ImageSettings
 

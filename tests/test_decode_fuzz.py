@@ -14,8 +14,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from transforms.decode import Concurrency
-from transforms.decode import DecodedImage
+from transforms.converting import Concurrency
+from transforms.converting import DecodedImage
 from transforms.decode import _DecodeBatch
 from transforms.errors import ERRORS
 from transforms.imaging import ImageSettings

@@ -2,7 +2,7 @@ import pytest
 
 from tests.records import jpeg_bytes
 from tests.records import read_examples
-from transforms.decode import DecodedImage
+from transforms.converting import DecodedImage
 from transforms.example_proto import serialize_example
 from transforms.imaging import ConvertedImage
 from transforms.schema import FEATURE_TYPES

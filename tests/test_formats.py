@@ -7,7 +7,7 @@ import pytest
 from tests.records import jpeg_bytes
 from transforms import formats
 from transforms import schema as schemas
-from transforms.decode import DecodedImage
+from transforms.converting import DecodedImage
 from transforms.imaging import ConvertedImage
 from transforms.layout import parse_shard_name
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.mxnet_env import read_with_mxnet
 from tests.mxnet_env import run_mxnet
-from transforms.decode import DecodedImage
+from transforms.converting import DecodedImage
 from transforms.formats import recordio
 from transforms.imaging import ConvertedImage
 

@@ -12,10 +12,11 @@ from tests.records import read_examples
 from tests.records import save_image
 from transforms import formats
 from transforms import shard_writer
-from transforms.decode import Concurrency
+from transforms.converting import Concurrency
 from transforms.formats import recordio
 from transforms.formats import tfrecord
 from transforms.imaging import ImageSettings
+from transforms.shard_stream import ShardSettings
 from transforms.split import Placed
 from transforms.split import seeded_hash
 
@@ -54,11 +55,9 @@ def _dies_on_call(real, number):
 def _writer(out, name):
     record_format = formats.get(name)
     fn = shard_writer._WriteShard(
-        str(out),
-        record_format,
-        "default" if record_format.has_schema else None,
-        ImageSettings(size=32),
-        {},
+        ShardSettings(
+            str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(size=32), {}
+        ),
         Concurrency(2, 2),
     )
     fn.setup()
@@ -116,18 +115,18 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
     monkeypatch.setattr(recordio, "frame", real_frame)
 
     # Dies again once the .rec and .idx are in place, opening the .lst.
-    real_open = fn._storage.open_atomic
+    real_open = fn._writer.storage.open_atomic
 
     def dies_opening_the_list(path):
         if path.endswith(".lst"):
             raise _Dies("worker lost")
         return real_open(path)
 
-    monkeypatch.setattr(fn._storage, "open_atomic", dies_opening_the_list)
+    monkeypatch.setattr(fn._writer.storage, "open_atomic", dies_opening_the_list)
     with pytest.raises(_Dies):
         _outputs(fn, shard)
     assert sorted(os.listdir(out)) == ["train-00000-of-00001.idx", "train-00000-of-00001.rec"]
-    monkeypatch.setattr(fn._storage, "open_atomic", real_open)
+    monkeypatch.setattr(fn._writer.storage, "open_atomic", real_open)
 
     (info,) = _outputs(fn, shard)
     fn.teardown()

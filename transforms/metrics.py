@@ -4,8 +4,10 @@ Beam's counters (namespace METRICS_NAMESPACE) reach the launcher when the job
 ends, from any runner. On the local runner the stages also run in the
 launcher's own process, so they bump the in-process counters here as well,
 which the command line's progress line reads while the job runs
-(pipeline/progress.py). On remote runners those stay at zero in the launcher
-and no progress line is printed.
+(pipeline/progress.py). Shard-writing processes of a local run
+(shard_processes.py) count into a shared value the launcher reads with its
+own. On remote runners those stay at zero in the launcher and no progress
+line is printed.
 """
 
 import threading
@@ -20,6 +22,8 @@ REUSED_IMAGES = "reused_images"
 _lock = threading.Lock()
 _matched = 0
 _finished = 0
+_shared = []  # multiprocessing Values that other processes count finished inputs into.
+_counting_into = None  # In such a process: the Value its add_finished bumps.
 
 
 def failed_counter_name(reason):
@@ -36,17 +40,43 @@ def add_matched(n):
 def add_finished(n):
     """Counts inputs that reached their end: written, failed or skipped."""
     global _finished
+    if _counting_into is not None:
+        with _counting_into.get_lock():
+            _counting_into.value += n
+        return
     with _lock:
         _finished += n
+
+
+def share_finished(value):
+    """Adds what other processes count into `value` to this one's snapshot."""
+    with _lock:
+        _shared.append(value)
+
+
+def unshare_finished(value):
+    """Keeps `value`'s count in this process's own and stops reading it."""
+    global _finished
+    with _lock:
+        if value in _shared:
+            _shared.remove(value)
+            _finished += value.value
+
+
+def count_finished_into(value):
+    """In a process that works for another: add_finished counts into `value`."""
+    global _counting_into
+    _counting_into = value
 
 
 def snapshot():
     """(matched, finished) in this process so far."""
     with _lock:
-        return _matched, _finished
+        return _matched, _finished + sum(value.value for value in _shared)
 
 
 def reset():
     global _matched, _finished
     with _lock:
         _matched = _finished = 0
+        _shared.clear()

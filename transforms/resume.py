@@ -23,9 +23,9 @@ import json
 import os
 
 import PIL
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.layout import ShardInfo
+from transforms.storage import join
 
 DONE_PREFIX = ".im2tfrecord-done-"
 _READ_CHUNK = 1 << 20
@@ -36,7 +36,7 @@ def is_done_record(name):
 
 
 def _record_path(output, shard_file):
-    return FileSystems.join(output, f"{DONE_PREFIX}{shard_file}.json")
+    return join(output, f"{DONE_PREFIX}{shard_file}.json")
 
 
 def shard_key(fingerprint, class_names, paths):
@@ -90,7 +90,7 @@ def reusable(storage, output, shard_file, key, names):
     if record_name not in names:
         return None
     try:
-        body = json.loads(storage.read(FileSystems.join(output, record_name)))
+        body = json.loads(storage.read(join(output, record_name)))
         if body["key"] != key:
             return None
         info = ShardInfo(**body["info"])
@@ -108,7 +108,7 @@ def reusable(storage, output, shard_file, key, names):
 def _has_bytes(storage, output, name, size, sha256):
     digest, seen = hashlib.sha256(), 0
     try:
-        with storage.open_read(FileSystems.join(output, name)) as stream:
+        with storage.open_read(join(output, name)) as stream:
             for chunk in iter(lambda: stream.read(_READ_CHUNK), b""):
                 digest.update(chunk)
                 seen += len(chunk)

@@ -16,7 +16,7 @@ import math
 
 import apache_beam as beam
 
-from transforms.decode import fetch_and_convert
+from transforms.converting import fetch_and_convert
 from transforms.imaging import ConvertedImage
 from transforms.storage import Storage
 

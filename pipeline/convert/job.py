@@ -31,9 +31,10 @@ from apache_beam.pvalue import AsSingleton
 
 import pipeline
 from pipeline.convert.options import ConvertOptions
+from pipeline.convert.options import runs_locally
 from transforms import imaging
+from transforms.converting import Concurrency
 from transforms.dataset_info import Finalize
-from transforms.decode import Concurrency
 from transforms.decode import DecodeAndResize
 from transforms.encode import EncodeExamples
 from transforms.errors import ERRORS
@@ -65,7 +66,7 @@ def build(p, options):
     convert = options.view_as(ConvertOptions)
     settings = convert.image_settings()
     s3 = s3_settings(options)
-    workers = concurrency(convert)
+    workers = concurrency(convert, local=runs_locally(options))
     matched, keyed, class_names, placed = _match_label_split(p, convert, s3)
 
     write = _write_with_beam if convert.writer == "beam" else _write_as_streams
@@ -249,13 +250,18 @@ def read_fixed_labels(labels_file):
         return parse_labels_file(f.read().decode("utf-8"))
 
 
-def concurrency(convert):
-    """Reads and decodes at once per worker, from the options or the machine."""
-    decode = convert.decode_threads or (os.cpu_count() or 1)
+def concurrency(convert, local=True):
+    """Reads, decodes and shard-writing processes at once per worker, from
+    the options or the machine; `local`: the job runs on the local runner."""
+    cores = os.cpu_count() or 1
+    decode = convert.decode_threads or cores
     # Local reads are quick: one reader per decoder keeps them ahead. S3 GETs
     # mostly wait on the network: many at once overlap the waits.
     if convert.fetch_threads:
         fetch = convert.fetch_threads
     else:
         fetch = max(_S3_FETCH_THREADS, decode) if is_s3(convert.input) else decode
-    return Concurrency(fetch_threads=max(fetch, decode), decode_threads=decode)
+    # Flink and Spark start one worker process per slot themselves; locally,
+    # one process per core writes shards, each with its own GIL.
+    processes = convert.processes or (cores if local else 1)
+    return Concurrency(fetch_threads=max(fetch, decode), decode_threads=decode, processes=processes)

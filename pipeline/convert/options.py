@@ -9,6 +9,7 @@ and schema) is then built from them in one place each.
 
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import S3Options
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import TestOptions
 
 from pipeline.command import UsageError
@@ -24,6 +25,17 @@ from transforms.split import TRAIN
 from transforms.split import VALIDATION
 
 _DEFAULTS = imaging.ImageSettings()
+# --runner values that mean Beam's in-process runner here: Beam 2.77's
+# DirectRunner would first try to download its Prism runner, which offline
+# wastes time or hangs, so the tool runs the FnApiRunner, which the
+# DirectRunner uses for batch jobs.
+LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
+
+
+def runs_locally(options):
+    """True if the job runs on Beam's in-process runner, in this process."""
+    name = options.view_as(StandardOptions).runner
+    return name is None or name.lower() in LOCAL_RUNNER_NAMES
 
 
 class ConvertOptions(PipelineOptions):
@@ -213,6 +225,16 @@ class ConvertOptions(PipelineOptions):
             "local files and 16 for S3 (default: %(default)s).",
         )
         parser.add_argument(
+            "--processes",
+            type=int,
+            default=0,
+            help="Processes that decode and write shards, each with its own GIL; 0 means one "
+            "per core on the local runner (for shards of at least 64 images: fewer are not "
+            "worth a process's start) and 1 on Flink and Spark, which start a worker process "
+            "per slot themselves; 1 keeps all work in the worker's own process "
+            "(default: %(default)s).",
+        )
+        parser.add_argument(
             "--log_level",
             default="WARNING",
             choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -282,6 +304,7 @@ class ConvertOptions(PipelineOptions):
             ("--min_size", self.min_size, 0, "0 or more"),
             ("--decode_threads", self.decode_threads, 0, "0 (auto) or more"),
             ("--fetch_threads", self.fetch_threads, 0, "0 (auto) or more"),
+            ("--processes", self.processes, 0, "0 (auto) or more"),
         ):
             if value < low or (flag == "--jpeg_quality" and value > 100):
                 raise UsageError(f"{flag} must be {what}, got {value}")

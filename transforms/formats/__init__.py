@@ -42,6 +42,11 @@ class RecordFormat:
     layout: typing.Callable
     has_schema: bool  # whether --schema applies (feature keys)
 
+    def __reduce__(self):
+        # Pickled as its name: a format holds functions that plain pickle
+        # (multiprocessing's, see shard_processes.py) cannot carry.
+        return get, (self.name,)
+
 
 def get(name):
     """The RecordFormat called `name` (dataset_info.json's "format")."""

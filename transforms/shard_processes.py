@@ -1,0 +1,180 @@
+"""Shards written by processes of their own, each with its own GIL.
+
+Beam's in-process runner runs every DoFn in the launcher's process. Pillow
+releases the GIL while it decodes and resizes, but the Python work between
+decodes (ordering, Example framing, crc32c, hashing, writing) does not: in
+one process on 2 cores that held local runs to 0.62-0.77 of a plain Pillow
+loop over both cores. Here each of N processes writes whole shards with the
+same code (`ShardStreamWriter`). Only a shard's plan goes in (paths, labels,
+order) and only its ShardInfo and failures come out: records never cross a
+process boundary, so every byte is the one the worker's own process writes.
+
+The processes are spawned (fresh interpreters that import no Beam: about
+0.4 s each, in parallel), so nothing they inherit depends on what the
+launcher's threads held when they started. They ignore SIGINT (the launcher
+handles it and, exiting, terminates them) and exit when the launcher dies,
+even by SIGKILL. A process that dies itself (a decoder crash) fails the job
+with a line naming the shard, as a crash in the launcher's process would.
+"""
+
+import dataclasses
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+
+from transforms import metrics
+from transforms.converting import Concurrency
+from transforms.shard_stream import ShardStreamWriter
+
+# Spawned, not forked: a fork copies locks other threads of the launcher
+# (progress line, libtiff filter, Beam's runner) may hold at that moment.
+_START_METHOD = "spawn"
+_STOP_TIMEOUT_S = 10
+
+
+class ShardProcessError(RuntimeError):
+    """A shard-writing process failed or died."""
+
+
+def per_process(concurrency):
+    """One process's share of a worker's threads: its decodes share the
+    cores with the other processes'."""
+    processes = concurrency.processes
+    decode = max(1, concurrency.decode_threads // processes)
+    return Concurrency(
+        fetch_threads=max(decode + 1, concurrency.fetch_threads // processes), decode_threads=decode, processes=1
+    )
+
+
+@dataclasses.dataclass
+class _Process:
+    process: multiprocessing.Process
+    connection: multiprocessing.connection.Connection
+    shard: tuple = None  # (split, index, count) being written, if any.
+
+
+class ShardProcesses:
+    """N processes, each writing one shard at a time."""
+
+    def __init__(self, shard_settings, concurrency):
+        context = multiprocessing.get_context(_START_METHOD)
+        self._finished = context.Value("q", 0)  # Images written by them, for the progress line.
+        metrics.share_finished(self._finished)
+        share = per_process(concurrency)
+        self._idle, self._busy = [], []
+        for _ in range(concurrency.processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(
+                target=_serve,
+                args=(theirs, shard_settings, share, self._finished),
+                name="im2tfrecord-shards",
+                daemon=True,  # Terminated when the launcher exits, interrupted or not.
+            )
+            process.start()
+            theirs.close()
+            self._idle.append(_Process(process, ours))
+        logging.getLogger(__name__).info(
+            "writing shards in %d processes of their own, %d fetch and %d decode threads each",
+            concurrency.processes,
+            share.fetch_threads,
+            share.decode_threads,
+        )
+
+    def write(self, shard, class_names):
+        """Starts writing `shard` in an idle process, first waiting for one if
+        all are busy; returns the Written of the shards that finished meanwhile."""
+        done = [] if self._idle else self._collect(timeout=None)
+        worker = self._idle.pop()
+        worker.connection.send((shard, class_names))
+        worker.shard = shard[0]
+        self._busy.append(worker)
+        return done + self._collect(timeout=0)
+
+    def finish(self):
+        """Waits for every shard started; returns their Written."""
+        done = []
+        while self._busy:
+            done += self._collect(timeout=None)
+        return done
+
+    def close(self):
+        for worker in self._idle + self._busy:
+            try:
+                worker.connection.send(None)
+            except OSError:  # Already gone.
+                pass
+        for worker in self._idle + self._busy:
+            worker.process.join(_STOP_TIMEOUT_S)
+            if worker.process.is_alive():
+                worker.process.terminate()
+        metrics.unshare_finished(self._finished)
+        self._idle, self._busy = [], []
+
+    def _collect(self, timeout):
+        """The Written of busy processes that are done, waiting up to `timeout`."""
+        ready = set(
+            multiprocessing.connection.wait(
+                [w.connection for w in self._busy] + [w.process.sentinel for w in self._busy], timeout
+            )
+        )
+        done = []
+        for worker in list(self._busy):
+            if worker.connection not in ready and worker.process.sentinel not in ready:
+                continue
+            try:
+                status, value = worker.connection.recv()
+            except (EOFError, OSError):
+                raise self._died(worker) from None
+            self._busy.remove(worker)
+            self._idle.append(worker)
+            if status != "ok":
+                raise ShardProcessError(value)
+            done.append(value)
+        return done
+
+    def _died(self, worker):
+        worker.process.join(_STOP_TIMEOUT_S)
+        split, index, count = worker.shard
+        return ShardProcessError(
+            f"the process writing shard {index + 1} of {count} of {split} died (exit code {worker.process.exitcode})"
+        )
+
+
+def _serve(connection, shard_settings, concurrency, finished):
+    """A shard-writing process: writes each shard it is sent, sends back its Written."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle.
+    _exit_with_parent()
+    metrics.count_finished_into(finished)
+    writer = ShardStreamWriter(shard_settings, concurrency, extra_connections=1)
+    try:
+        while True:
+            try:
+                task = connection.recv()
+            except EOFError:
+                return
+            if task is None:
+                return
+            shard, class_names = task
+            try:
+                result = ("ok", writer.write(shard, class_names))
+            except Exception as e:  # The launcher fails the job with the same line.
+                result = ("error", f"{type(e).__name__}: {e}")
+            connection.send(result)
+    finally:
+        writer.close()
+
+
+def _exit_with_parent():
+    """Ends this process as soon as the launcher is gone, however it ended."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch():
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

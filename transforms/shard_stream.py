@@ -1,0 +1,150 @@
+"""One shard written as a stream: fetch, decode, encode and append each record.
+
+The shard's paths are sorted by their seeded `order` hash and converted a few
+at a time (converting.py), and every record is appended to the shard's file
+as soon as it is encoded: peak memory depends on the number of threads, not
+on the size of the shard or the dataset. A shard appears under its final name
+only when complete (`Storage.open_atomic`); writing it again gives the same
+bytes.
+
+Free of Beam: the DoFn in shard_writer.py calls `ShardStreamWriter.write` in
+its own process or hands the shard to a shard-writing process
+(shard_processes.py), which runs the same code.
+"""
+
+import dataclasses
+import hashlib
+
+from transforms import metrics
+from transforms import resume
+from transforms.converting import Converter
+from transforms.converting import DecodedImage
+from transforms.converting import Failure
+from transforms.hashing import HashingWriter
+from transforms.imaging import smaller_than_requested
+from transforms.layout import ShardInfo
+from transforms.layout import shard_name
+from transforms.storage import join
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardImage:
+    """What writing needs of one planned image (split.Placed carries more)."""
+
+    order: int
+    relative_path: str
+    path: str
+    label: str
+
+
+def shard_images(placed):
+    """The ShardImages of split.Placed images: plain data, cheap to send to
+    another process."""
+    return [ShardImage(image.order, image.relative_path, image.path, image.label) for image in placed]
+
+
+def _in_shard_order(image):
+    return image.order, image.relative_path
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """What writing one shard produced."""
+
+    failures: list  # (path, Failure)
+    info: ShardInfo
+    reused: bool = False  # Completed by an interrupted run, verified, kept.
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardSettings:
+    """Everything a shard's bytes and place depend on, besides its images.
+
+    `fingerprint`: the run's settings as text, the resume key's base (None:
+    keep no resume records); `reuse`: reuse shards an interrupted attempt
+    completed with the same key (resume.py)."""
+
+    output: str
+    record_format: object  # formats.RecordFormat
+    schema: object  # schema.Schema
+    image_settings: object  # imaging.ImageSettings
+    s3_client_settings: object
+    fingerprint: str = None
+    reuse: bool = False
+
+
+class ShardStreamWriter:
+    """Writes shards one after another (several threads may share one)."""
+
+    def __init__(self, settings, concurrency, extra_connections=0):
+        self._settings = settings
+        self._converter = Converter(
+            settings.image_settings, settings.s3_client_settings, concurrency, extra_connections
+        )
+        self.storage = self._converter.storage
+        self._names = None
+
+    def close(self):
+        self._converter.close()
+
+    def write(self, shard, class_names):
+        """Writes `shard`, ((split, index, count), [ShardImage]); returns Written."""
+        (split, index, num_shards), images = shard
+        settings = self._settings
+        name = shard_name(split, index, num_shards, settings.record_format.suffix)
+        key = None
+        if settings.fingerprint is not None:
+            key = resume.shard_key(settings.fingerprint, class_names, [image.path for image in images])
+            reused = settings.reuse and self._reusable(name, key)
+            if reused:
+                info, failures = reused
+                return Written([(path, Failure(*rest)) for path, *rest in failures], info, reused=True)
+        per_class, failures, small, odd = {}, [], [], {}
+        label_ids = {label: i for i, label in enumerate(class_names)}
+        with self.storage.open_atomic(join(settings.output, name)) as sink:
+            hashing = HashingWriter(sink)
+            records = settings.record_format.shard_writer(hashing, label_ids, settings.schema)
+            for image, result in self._converter.convert(sorted(images, key=_in_shard_order), lambda i: i.path):
+                if isinstance(result, Failure):
+                    failures.append((image.path, result))
+                    continue
+                records.write(DecodedImage(image.label, image.relative_path, result))
+                per_class[image.label] = per_class.get(image.label, 0) + 1
+                if smaller_than_requested(result.width, result.height, settings.image_settings):
+                    small.append(min(result.width, result.height))
+                if result.content:
+                    odd.setdefault(result.content, []).append(image.relative_path)
+                metrics.add_finished(1)
+        side_files, side_hashes = self._write_side_files(records, split, index, num_shards)
+        info = ShardInfo(
+            split,
+            index,
+            num_shards,
+            name,
+            sum(per_class.values()),
+            hashing.num_bytes,
+            hashing.hexdigest(),
+            dict(sorted(per_class.items())),
+            side_files or None,
+            len(small),
+            min(small, default=None),
+            odd or None,
+        )
+        if key is not None:
+            rows = [(path, f.stage, f.reason, f.message) for path, f in failures]
+            resume.record(self.storage, settings.output, key, info, rows, side_hashes)
+        return Written(failures, info)
+
+    def _reusable(self, name, key):
+        if self._names is None:  # What an earlier attempt left: listed once per writer.
+            self._names = set(self.storage.list_folder(self._settings.output))
+        return resume.reusable(self.storage, self._settings.output, name, key, self._names)
+
+    def _write_side_files(self, records, split, index, num_shards):
+        side_files, side_hashes = {}, {}
+        for role, (suffix, data) in records.side_files().items():
+            side_files[role] = shard_name(split, index, num_shards, suffix)
+            side_hashes[side_files[role]] = hashlib.sha256(data).hexdigest()
+            with self.storage.open_atomic(join(self._settings.output, side_files[role])) as sink:
+                sink.write(data)
+        return side_files, side_hashes
