@@ -1,18 +1,24 @@
 """Unit tests of the image logic: orientation, modes, resizing, limits."""
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 from PIL import ImageOps
 
+from tests.conftest import NASTY
 from tests.records import jpeg_bytes
 from tests.records import photo_pixels
 from transforms import imaging
 from transforms.imaging import ImageError
 from transforms.imaging import ImageSettings
 from transforms.imaging import convert_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _encode(image, fmt, **kwargs):
@@ -316,3 +322,43 @@ def test_max_pixels_above_pillows_own_limit_is_ours_to_set():
         convert_image(out.getvalue(), ImageSettings(size=64, max_pixels=100_000_000))
     assert refused.value.reason == "too_large"
     assert str(refused.value) == "15000x12000 = 180000000 pixels is over --max_pixels=100000000"
+
+
+def _with_frame_marker(data, marker):
+    """A Pillow-written baseline JPEG whose start-of-frame marker is replaced."""
+    position = data.index(b"\xff\xc0")
+    return data[:position] + bytes([0xFF, marker]) + data[position + 2 :]
+
+
+def test_lossless_jpeg_frames_are_told_from_the_others():
+    baseline = jpeg_bytes(size=(50, 40))
+    out = io.BytesIO()
+    Image.new("RGB", (50, 40), (9, 9, 9)).save(out, "JPEG", progressive=True)
+    assert not imaging.is_lossless_jpeg(baseline)
+    assert not imaging.is_lossless_jpeg(out.getvalue())  # SOF2
+    for marker in (0xC3, 0xC7, 0xCB, 0xCF):
+        assert imaging.is_lossless_jpeg(_with_frame_marker(baseline, marker)), hex(marker)
+    for marker in (0xC1, 0xC9):  # Extended sequential DCT frames are not lossless.
+        assert not imaging.is_lossless_jpeg(_with_frame_marker(baseline, marker)), hex(marker)
+    assert not imaging.is_lossless_jpeg(b"\xff\xd8\xff")  # Cut short: no frame seen.
+
+
+LOSSLESS_JPEG = os.path.join(NASTY, "sharp", "testimgl.jpg")
+
+
+@pytest.mark.skipif(not os.path.exists(LOSSLESS_JPEG), reason="../shared/data/nasty is not present")
+def test_a_lossless_jpeg_is_decoded_in_full_not_in_draft():
+    # Draft mode on this file broke the decode or aborted the whole process
+    # (glibc: double free): it runs in a child, which must exit cleanly.
+    code = (
+        "import sys; from transforms import imaging; "
+        f"r = imaging.convert_image(open({LOSSLESS_JPEG!r}, 'rb').read(), imaging.ImageSettings(size=64)); "
+        "sys.stdout.buffer.write(r.encoded)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with Image.open(LOSSLESS_JPEG) as source:
+        expected = source.convert("RGB").resize((98, 64), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    out = io.BytesIO()
+    expected.save(out, "JPEG", quality=90)
+    assert result.stdout == out.getvalue()  # The full decode's pixels, resized and encoded.

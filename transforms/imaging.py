@@ -68,6 +68,16 @@ _REDUCING_GAP = 3.0
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG"}
 _SOURCE_FORMATS = {"jpeg": ("JPEG",), "png": ("PNG",)}
 
+# Start-of-frame markers of lossless JPEG (SOF3, SOF7, SOF11, SOF15): libjpeg
+# cannot scale those while decoding. Draft mode on one (nasty/sharp/testimgl.jpg)
+# failed with "broken data stream" or corrupted the heap, and glibc aborted the
+# whole process ("double free or corruption"); they are decoded in full.
+_LOSSLESS_FRAMES = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
+# Other start-of-frame markers: the frame is not lossless (C4, C8, CC are not frames).
+_OTHER_FRAMES = frozenset(range(0xC0, 0xD0)) - _LOSSLESS_FRAMES - {0xC4, 0xC8, 0xCC}
+# Markers without a length field: TEM and the restart markers.
+_BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+
 # EXIF orientations 5..8 transpose the image: width and height swap.
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 
@@ -181,7 +191,7 @@ def _convert(source, data, settings):
         _load(image)  # A corrupt file must not pass through unchecked.
         return ConvertedImage(data, upright[0], upright[1], len(image.getbands()), image.format)
 
-    if image.format in ("JPEG", "MPO"):
+    if image.format in ("JPEG", "MPO") and not is_lossless_jpeg(data):
         # DCT-domain downscaling: decodes a 12 MP photo several times faster.
         # Asks for at least the resized size, so the final resample still
         # starts from more pixels than it produces.
@@ -339,6 +349,25 @@ def _final_size(resized, settings):
         return resized
     side = min(settings.size, *resized)
     return side, side
+
+
+def is_lossless_jpeg(data):
+    """True if the JPEG's frame header, among the markers before its first
+    scan, is a lossless one."""
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:  # A fill byte before the marker.
+            position += 1
+        elif marker in _LOSSLESS_FRAMES:
+            return True
+        elif marker in _OTHER_FRAMES or marker == 0xDA:  # Another frame, or the scan.
+            return False
+        elif marker in _BARE_MARKERS:
+            position += 2
+        else:
+            position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return False
 
 
 def _resize(image, resized, final, settings):
