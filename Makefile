@@ -13,7 +13,12 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+# The project's own bytecode, written even under PYTHONDONTWRITEBYTECODE (set
+# on CI machines), which would have every run compile our modules from source
+# again; Python still reads .pyc files that exist. __pycache__/ is ignored by
+# git, and a .pyc older than its source is ignored (the source is compiled).
 setup: $(STAMP)
+	$(PY) -m compileall -q pipeline transforms
 
 # Converts a generated demo image tree (no downloads) with the local runner.
 demo: $(STAMP)
