@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup java demo lint test mutants mutmut clean
+.PHONY: setup java gofakes3 demo lint test mutants mutmut clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,12 @@ lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(STAMP) java
+# gofakes3, the tests' second S3 server: `go install` from the Go module
+# proxy into .cache/go (tests/servers.py), once; needs Go 1.24 or later.
+gofakes3: $(STAMP)
+	$(PY) -m tests.servers gofakes3
+
+test: $(STAMP) java gofakes3
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # Deliberate breakages (tests/mutants.py) the suite must catch, each in a copy.
