@@ -7,6 +7,8 @@ import uuid
 import boto3
 import pytest
 
+from tests.servers import GoUnavailable
+from tests.servers import start_gofakes3_server
 from tests.servers import start_moto_server
 from tests.servers import stop_server
 
@@ -36,11 +38,37 @@ SECRET_KEY = "test-secret-key-DO-NOT-LEAK-9f8e7d"
 REGION = "us-east-1"
 
 
+# The S3 servers, each a real process started once per session. moto's is
+# the default (and the one behind fault_proxy.py); gofakes3, a second
+# implementation (in Go), checks that the tool does not rely on moto's
+# quirks. A test runs against both with @on_both_s3_servers.
+S3_SERVERS = ("moto", "gofakes3")
+on_both_s3_servers = pytest.mark.parametrize("s3_endpoint", S3_SERVERS, indirect=True)
+
+
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory):
+def moto_endpoint(tmp_path_factory):
     process, endpoint = start_moto_server(tmp_path_factory.mktemp("moto") / "moto.log")
     yield endpoint
     stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def gofakes3_endpoint(tmp_path_factory):
+    """gofakes3, built from the Go module proxy on first use (cached under
+    .cache/go); skipped without Go, which in CI is a failure."""
+    try:
+        process, endpoint = start_gofakes3_server(tmp_path_factory.mktemp("gofakes3") / "gofakes3.log")
+    except GoUnavailable as e:
+        pytest.skip(str(e))
+    yield endpoint
+    stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(request):
+    """The endpoint of moto's server, or of the one a test is parametrized with."""
+    return request.getfixturevalue(f"{getattr(request, 'param', 'moto')}_endpoint")
 
 
 @pytest.fixture(scope="session")

@@ -193,13 +193,18 @@ def list_s3_level(client, bucket, prefix):
     (which ends with '/', or is '' for the bucket's top), sorted: the one
     delimited listing every command uses, a request per 1,000 keys."""
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
-    files, folders = [], []
+    files, folders = [], set()
     for page in pages:
-        files += [
-            ObjectEntry(f"s3://{bucket}/{item['Key']}", item["Size"], item.get("ETag"))
-            for item in page.get("Contents", [])
-        ]
-        folders += [f"s3://{bucket}/{item['Prefix'].rstrip('/')}" for item in page.get("CommonPrefixes", [])]
+        for item in page.get("Contents", []):
+            below = item["Key"][len(prefix) :]
+            if "/" in below:
+                # A key ending in '/' deeper down (a folder marker), which S3
+                # rolls into its folder but gofakes3 lists as an object here:
+                # its folder, so that the marker is met once, in that folder.
+                folders.add(f"s3://{bucket}/{prefix}{below.split('/', 1)[0]}")
+            else:
+                files.append(ObjectEntry(f"s3://{bucket}/{item['Key']}", item["Size"], item.get("ETag")))
+        folders.update(f"s3://{bucket}/{item['Prefix'].rstrip('/')}" for item in page.get("CommonPrefixes", []))
     return sorted(files), sorted(folders)
 
 
