@@ -8,9 +8,11 @@ without --overwrite, and stay byte for byte; what a killed run of ours left
 import json
 import os
 
+import botocore.exceptions
 import pytest
 
 from pipeline import main
+from tests.conftest import on_both_s3_servers
 from tests.conftest import stderr_lines
 from tests.records import save_image
 from transforms.ownership import RUN_MARKER_FILE
@@ -204,6 +206,7 @@ def test_beam_writer_refuses_files_its_sink_would_delete(tree, tmp_path, capsys)
     assert _read_all(out)["train-old-of-00001.tfrecord"] == b"keep me"
 
 
+@on_both_s3_servers
 def test_a_killed_s3_runs_multipart_uploads_are_aborted(tree, s3_client, bucket, s3_flags):
     # What SIGKILL leaves on S3: the marker and an unfinished shard upload.
     s3_client.put_object(Bucket=bucket, Key=f"out/{RUN_MARKER_FILE}", Body=b'{"owned": [], "tool": "im2tfrecord"}')
@@ -212,3 +215,23 @@ def test_a_killed_s3_runs_multipart_uploads_are_aborted(tree, s3_client, bucket,
     assert main(["--input", tree, "--output", f"s3://{bucket}/out", "--num_shards", "1", *s3_flags]) == 0
     left = [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
     assert left == ["elsewhere/train-00000-of-00001.tfrecord"]
+
+
+@pytest.mark.parametrize("s3_endpoint", ["gofakes3"], indirect=True)
+def test_a_killed_s3_run_on_a_store_that_does_not_list_uploads(tree, s3_client, bucket, s3_flags, capsys):
+    """gofakes3 refuses ListMultipartUploads in a bucket that never had one:
+    the rerun over a killed run's marker says so once and completes."""
+    with pytest.raises(botocore.exceptions.ClientError, match="NoSuchUpload"):
+        s3_client.list_multipart_uploads(Bucket=bucket)  # What makes this test one of the refusal.
+    s3_client.put_object(Bucket=bucket, Key=f"out/{RUN_MARKER_FILE}", Body=b'{"owned": [], "tool": "im2tfrecord"}')
+    assert main(["--input", tree, "--output", f"s3://{bucket}/out", "--num_shards", "1", *s3_flags]) == 0
+    captured = capsys.readouterr()
+    assert stderr_lines(captured.err) == [
+        "note: the store does not list multipart uploads (NoSuchUpload): "
+        f"any that a killed run left under s3://{bucket}/out/ are not aborted"
+    ]
+    assert "matched 6 = written 6 + failed 0" in captured.out
+    keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert keys == {f"out/{name}" for name in ("dataset_info.json", "errors.jsonl", "labels.txt")} | {
+        "out/train-00000-of-00001.tfrecord"
+    }

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import botocore.exceptions
 import numpy as np
 import pytest
 
@@ -22,6 +23,8 @@ from tests.conftest import HYMENOPTERA
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from tests.conftest import needs_hymenoptera
+from tests.conftest import on_both_s3_servers
+from tests.conftest import stderr_lines
 from tests.fault_proxy import FaultProxy
 from tests.records import save_image
 from transforms import storage
@@ -78,6 +81,13 @@ def _objects(s3_client, bucket, prefix):
     pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
     return {key[len(prefix) + 1 :]: s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+
+def _stored_sha256(s3_client, bucket, key):
+    """The x-amz-meta-sha256 of the object: in any case, since gofakes3 gives
+    metadata names as Go writes HTTP headers ("Sha256")."""
+    metadata = s3_client.head_object(Bucket=bucket, Key=key)["Metadata"]
+    return {name.lower(): value for name, value in metadata.items()}.get("sha256")
 
 
 def _counts(out):
@@ -162,10 +172,12 @@ def test_objects_from_other_tools_are_recognised_by_etag(tree, s3_client, bucket
     assert _objects(s3_client, bucket, "p") == expected
 
 
+@on_both_s3_servers
 def test_leftover_multipart_uploads_are_resumed(tree, s3_client, s3_endpoint, bucket, capsys):
     """What runs killed after the first part leave: the rerun uploads only the
     two other parts, then, for a file that changed since (its SHA-256 in the
-    metadata is another), all three afresh; other uploads at the key are aborted."""
+    metadata is another), all three afresh; other uploads at the key are aborted.
+    On gofakes3 too, whose metadata names come back as "Sha256"."""
     (tree / "c" / "big2.bin").write_bytes(np.random.default_rng(2).bytes(12 * _MIB))
     for name, sha256 in (("big.bin", None), ("big2.bin", "0" * 64)):
         data, key = (tree / "c" / name).read_bytes(), f"p/c/{name}"
@@ -182,8 +194,7 @@ def test_leftover_multipart_uploads_are_resumed(tree, s3_client, s3_endpoint, bu
     expected = {name: (tree / "c" / name).read_bytes() for name in ("big.bin", "big2.bin", "link.png")}
     assert _objects(s3_client, bucket, "p/c") == expected
     for name in ("big.bin", "big2.bin"):
-        stored = s3_client.head_object(Bucket=bucket, Key=f"p/c/{name}")["Metadata"]["sha256"]
-        assert stored == hashlib.sha256(expected[name]).hexdigest()
+        assert _stored_sha256(s3_client, bucket, f"p/c/{name}") == hashlib.sha256(expected[name]).hexdigest()
     assert _no_uploads_left(s3_client, bucket)
 
 
@@ -210,6 +221,32 @@ def test_a_file_changed_while_it_goes_up_is_not_completed(tree, s3_client, s3_en
     uploader.close()
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket)
     assert _no_uploads_left(s3_client, bucket)
+
+
+_NOT_LISTED_NOTE = (
+    "note: the store does not list multipart uploads (NoSuchUpload): big files start over instead of resuming"
+)
+
+
+@pytest.mark.parametrize("s3_endpoint", ["gofakes3"], indirect=True)
+def test_a_store_that_does_not_list_multipart_uploads(tree, s3_client, bucket, s3_flags, capsys):
+    """gofakes3 refuses ListMultipartUploads in a bucket that never had a
+    multipart upload: the upload says so once, puts big files up in fresh
+    multipart uploads, and completes."""
+    with pytest.raises(botocore.exceptions.ClientError, match="NoSuchUpload"):
+        s3_client.list_multipart_uploads(Bucket=bucket)  # What makes this test one of the refusal.
+    (tree / "c" / "big2.bin").write_bytes(np.random.default_rng(2).bytes(11 * _MIB))
+    expected = {**_expected(tree), "c/big2.bin": (tree / "c" / "big2.bin").read_bytes()}
+
+    code, out, err = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, *s3_flags)
+    assert code == 0 and _counts(out) == (len(expected), 0, 0, 0), out + err
+    assert stderr_lines(err) == [_NOT_LISTED_NOTE]
+    assert _objects(s3_client, bucket, "p") == expected
+    for name in (_BIG, "c/big2.bin"):
+        assert _stored_sha256(s3_client, bucket, f"p/{name}") == hashlib.sha256(expected[name]).hexdigest()
+
+    code, out, err = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, *s3_flags)
+    assert code == 0 and _counts(out) == (0, len(expected), 0, 0), out + err
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ appeared later or that it cannot account for.
 
 import dataclasses
 import json
+import sys
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -26,8 +27,11 @@ from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.layout import is_dataset_file
+from transforms.storage import UploadsNotListed
 from transforms.storage import is_temporary
+from transforms.storage import list_multipart_uploads
 from transforms.storage import split_s3_path
+from transforms.storage import uploads_not_listed_note
 
 RUN_MARKER_FILE = ".im2tfrecord-run.json"
 _TOOL_NAME = "im2tfrecord"
@@ -99,14 +103,22 @@ def files_to_replace(storage, output, names):
 def abort_leftover_uploads(storage, output):
     """Aborts the S3 multipart uploads of shards a killed run of ours left
     (SIGKILL gives open_atomic no chance to): invisible, but billed until
-    aborted. Only uploads of dataset-named keys directly under `output`."""
+    aborted. Only uploads of dataset-named keys directly under `output`.
+
+    A store that does not list multipart uploads gets a note on stderr, and
+    the run goes on: the uploads, if any, cannot be found to be aborted."""
     bucket, prefix = split_s3_path(output.rstrip("/") + "/")
     client = storage.s3_client()
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
-        for upload in page.get("Uploads", []):
-            name = upload["Key"][len(prefix) :]
-            if "/" not in name and is_dataset_file(name):
-                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    try:
+        uploads = list_multipart_uploads(client, bucket, prefix)
+    except UploadsNotListed as e:
+        consequence = f"any that a killed run left under {output.rstrip('/')}/ are not aborted"
+        print(uploads_not_listed_note(e.code, consequence), file=sys.stderr)
+        return
+    for key, upload_id in uploads:
+        name = key[len(prefix) :]
+        if "/" not in name and is_dataset_file(name):
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
 
 def remove_marker(storage, output):

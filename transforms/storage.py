@@ -208,6 +208,40 @@ def list_s3_level(client, bucket, prefix):
     return sorted(files), sorted(folders)
 
 
+# How S3-compatible stores refuse ListMultipartUploads: not implemented (501
+# NotImplemented, 405 MethodNotAllowed), gofakes3's 404 NoSuchUpload for a
+# bucket that never had a multipart upload, or no permission for it (403).
+# The listing is optional to every caller: it only finds what killed runs left.
+_UPLOADS_NOT_LISTED_CODES = frozenset(
+    {"NotImplemented", "501", "MethodNotAllowed", "405", "NoSuchUpload", "AccessDenied", "403"}
+)
+
+
+class UploadsNotListed(Exception):
+    """The store refused to list multipart uploads; `code` is its S3 error code."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def list_multipart_uploads(client, bucket, prefix):
+    """[(key, upload id)] of the multipart uploads in progress under `prefix`.
+    Raises UploadsNotListed when the store refuses the call; other errors as boto3's."""
+    try:
+        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+        return [(upload["Key"], upload["UploadId"]) for page in pages for upload in page.get("Uploads", [])]
+    except botocore.exceptions.ClientError as e:
+        if s3_error_code(e) in _UPLOADS_NOT_LISTED_CODES:
+            raise UploadsNotListed(s3_error_code(e)) from None
+        raise
+
+
+def uploads_not_listed_note(code, consequence):
+    """The one line a command prints when the store refused to list multipart uploads."""
+    return f"note: the store does not list multipart uploads ({code}): {consequence}"
+
+
 class _MultipartUpload:
     """A file-like writer that streams to one S3 object in 16 MiB parts."""
 

@@ -159,16 +159,21 @@ def _run(args, settings, bucket, prefix, secrets):
     report = _Report(secrets)
     files = functools.partial(_local_files, args.local_dir, args.include_hidden, args.include, args.exclude)
     counts = _Counts()
-    with progress.Progress("uploading", counts.reading):
-        threading.Thread(target=counts.count_totals, args=(args.local_dir, files()), name="count", daemon=True).start()
-        uploader = upload_object.Uploader(
-            client, bucket, args.part_size_mb << 20, args.threads, on_bytes=counts.add_bytes, dry_run=args.dry_run
-        )
-        try:
-            uploader.find_leftovers(f"{prefix}/" if prefix else "")
+    uploader = upload_object.Uploader(
+        client, bucket, args.part_size_mb << 20, args.threads, on_bytes=counts.add_bytes, dry_run=args.dry_run
+    )
+    try:
+        # Before the progress line starts, so that the note is a line of its own.
+        refused = uploader.find_leftovers(f"{prefix}/" if prefix else "")
+        if refused:
+            print(storage.uploads_not_listed_note(refused, "big files start over instead of resuming"), file=sys.stderr)
+        with progress.Progress("uploading", counts.reading):
+            threading.Thread(
+                target=counts.count_totals, args=(args.local_dir, files()), name="count", daemon=True
+            ).start()
             _upload_all(uploader, args.local_dir, prefix, files(), args.threads, report, counts)
-        finally:
-            uploader.close()
+    finally:
+        uploader.close()
     seconds = time.monotonic() - start
     command.print_report(report.format(f"s3://{bucket}/{prefix}{'/' if prefix else ''}", seconds, args.dry_run))
     return report.exit_code()

@@ -24,7 +24,9 @@ MD5 of its bytes as ETag). It got its metadata from the run that started it,
 so after completing it the SHA-256 is checked, and the file uploaded afresh if
 it changed since. Other uploads left at the key are aborted once the object is
 in place; an upload that fails is aborted; one stopped by Ctrl-C is kept for
-the next run to resume.
+the next run to resume. A store that does not list multipart uploads (not
+every S3-compatible one does) gets fresh uploads only: nothing is resumed,
+and what a killed run left there stays.
 """
 
 import base64
@@ -39,6 +41,8 @@ import threading
 
 import botocore.exceptions
 
+from transforms.storage import UploadsNotListed
+from transforms.storage import list_multipart_uploads
 from transforms.storage import list_s3_level
 from transforms.storage import s3_error_code
 
@@ -224,11 +228,16 @@ class Uploader:
         self._parts.shutdown(wait=True, cancel_futures=True)
 
     def find_leftovers(self, prefix):
-        """Notes the multipart uploads left under `prefix` (by a killed run)."""
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self._bucket, Prefix=prefix)
-        for page in pages:
-            for upload in page.get("Uploads", []):
-                self._leftovers.setdefault(upload["Key"], []).append(upload["UploadId"])
+        """Notes the multipart uploads left under `prefix` (by a killed run).
+        Returns None, or the S3 error code of a store that would not list
+        them: then big files start fresh uploads, and what was left stays."""
+        try:
+            uploads = list_multipart_uploads(self._client, self._bucket, prefix)
+        except UploadsNotListed as e:
+            return e.code
+        for key, upload_id in uploads:
+            self._leftovers.setdefault(key, []).append(upload_id)
+        return None
 
     def list_folder(self, prefix):
         """name -> (size, ETag) of the objects directly under `prefix`; None
@@ -284,7 +293,10 @@ class Uploader:
         return self._stored_sha256(key) == digests.sha256
 
     def _stored_sha256(self, key):
-        return ((self._head(key) or {}).get("Metadata") or {}).get(SHA256_METADATA)
+        # Metadata names are HTTP header names, so any case: AWS gives them in
+        # lower case, gofakes3 as Go canonicalises headers ("Sha256").
+        metadata = (self._head(key) or {}).get("Metadata") or {}
+        return next((value for name, value in metadata.items() if name.lower() == SHA256_METADATA), None)
 
     @staticmethod
     def _etag_matches(etag, digests, path):
