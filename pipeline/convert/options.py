@@ -142,11 +142,9 @@ class ConvertOptions(PipelineOptions):
             "--resize_filter",
             choices=tuple(imaging.RESIZE_FILTERS),
             default=_DEFAULTS.resize_filter,
-            help="Resampling filter; time per photo against bicubic's (bench/bench_filters.py). "
-            "bicubic: sharp. bilinear: 0.8x, slightly softer. lanczos: 1.2x, the sharpest "
-            "and slowest, for photos where detail matters. area: 0.7x, the fastest, averages "
-            "(no ringing; tf.image.resize's 'area'), for large reductions; blocky where "
-            "exact upscales (default: %(default)s).",
+            help="Filter, with time per photo vs bicubic (sharp): bilinear: 0.8x, softer; lanczos: 1.2x, "
+            "sharpest, for detailed photos; area: 0.7x, fastest, averages (no ringing, like "
+            "tf.image.resize 'area'), for large reductions (default: %(default)s).",
         )
         parser.add_argument(
             "--image_format",
