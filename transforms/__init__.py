@@ -7,6 +7,8 @@ The stages, in the order pipeline/convert/job.py composes them:
   split.py          AssignSplits: each image's split and seeded hashes
   shard.py          PlanShards: which shard each image goes to (paths only)
   shard_writer.py   WriteShardStreams: fetch, decode, encode, write a shard
+                    (shard_stream.py), in the worker's process or in
+                    processes of their own (shard_processes.py)
   dataset_info.py   Finalize: labels.txt, errors.jsonl, dataset_info.json
   (--writer beam:   decode.py DecodeAndResize -> encode.py EncodeExamples
                     -> write.py WriteShards, Beam's WriteToTFRecord)
@@ -16,6 +18,7 @@ What they stand on:
   formats/          one module per record format (TFRecord, RecordIO)
   schema.py         the tf.train.Example feature keys, per schema
   example_proto.py  tf.train.Example serialization, without TensorFlow
+  converting.py     images fetched and converted by a thread pool
   imaging.py, pixel_checks.py   one image decoded, checked, resized, encoded
   layout.py         the output folder's file names; ShardInfo
   storage.py, listing.py, hashing.py   files on disk and S3 (no Beam imports)
