@@ -165,7 +165,7 @@ def _alive(pid):
 
 
 def test_each_process_gets_its_share_of_the_threads():
-    assert per_process(Concurrency(2, 2, processes=2)) == Concurrency(2, 1, 1)
+    assert per_process(Concurrency(2, 2, processes=2)) == Concurrency(1, 1, 1)
     assert per_process(Concurrency(16, 2, processes=2)) == Concurrency(8, 1, 1)
     assert per_process(Concurrency(16, 8, processes=2)) == Concurrency(8, 4, 1)
-    assert per_process(Concurrency(1, 1, processes=4)) == Concurrency(2, 1, 1)
+    assert per_process(Concurrency(1, 1, processes=4)) == Concurrency(1, 1, 1)

@@ -78,7 +78,12 @@ def fetch_and_convert(storage, settings, path, decode_slots=None):
 
 def convert_in_order(pool, storage, settings, items, path_of, window, decode_slots=None):
     """Yields (item, ConvertedImage or Failure) in input order, at most
-    `window` conversions in flight."""
+    `window` conversions in flight (one at a time, in this thread, without a
+    `pool`)."""
+    if pool is None:
+        for item in items:
+            yield item, fetch_and_convert(storage, settings, path_of(item))
+        return
     pending = collections.deque()
     for item in items:
         pending.append((item, pool.submit(fetch_and_convert, storage, settings, path_of(item), decode_slots)))
@@ -104,7 +109,12 @@ class Converter:
         threads = concurrency.fetch_threads
         self.settings = settings
         self._window = window_for(threads)
-        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fetch")
+        # One read and one decode at a time (a shard-writing process's share
+        # of local reads): in the calling thread, as a plain loop would, with
+        # no hand-over between threads and their fight over the GIL.
+        self._pool = None
+        if threads > 1 or concurrency.decode_threads > 1:
+            self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fetch")
         self._decode_slots = threading.BoundedSemaphore(concurrency.decode_threads)
         self.storage = Storage(s3_client_settings, max_connections=threads + extra_connections)
 
@@ -115,4 +125,5 @@ class Converter:
         )
 
     def close(self):
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

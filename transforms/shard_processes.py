@@ -41,11 +41,13 @@ class ShardProcessError(RuntimeError):
 
 def per_process(concurrency):
     """One process's share of a worker's threads: its decodes share the
-    cores with the other processes'."""
+    cores with the other processes'. One of each (local files on one core a
+    process) means no threads at all: converting.Converter then reads and
+    decodes in the process's own thread."""
     processes = concurrency.processes
     decode = max(1, concurrency.decode_threads // processes)
     return Concurrency(
-        fetch_threads=max(decode + 1, concurrency.fetch_threads // processes), decode_threads=decode, processes=1
+        fetch_threads=max(decode, concurrency.fetch_threads // processes), decode_threads=decode, processes=1
     )
 
 
