@@ -161,6 +161,30 @@ MUTANTS = (
         "    validation = math.floor(n * validation_ratio)\n",
         ("tests/test_split.py",),
     ),
+    Mutant(
+        "lossless_jpeg_drafted",
+        "lossless JPEGs decoded in draft mode (libjpeg breaks or aborts the process)",
+        "transforms/imaging.py",
+        "            return True\n        elif marker in _OTHER_FRAMES",
+        "            return False\n        elif marker in _OTHER_FRAMES",
+        ("tests/test_imaging.py",),
+    ),
+    Mutant(
+        "shard_processes_outlive_launcher",
+        "shard-writing processes go on after the launcher is killed",
+        "transforms/shard_processes.py",
+        "    parent = multiprocessing.parent_process()\n    if parent is None:\n",
+        "    parent = multiprocessing.parent_process()\n    if parent is None or True:\n",
+        ("tests/test_shard_processes.py",),
+    ),
+    Mutant(
+        "shard_processes_unordered",
+        "a shard-writing process writes its records in listing order, not by their seeded order",
+        "transforms/shard_stream.py",
+        "self._converter.convert(sorted(images, key=_in_shard_order), lambda i: i.path)",
+        "self._converter.convert(images, lambda i: i.path)",
+        ("tests/test_shard_processes.py",),
+    ),
 )
 
 

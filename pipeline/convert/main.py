@@ -16,7 +16,6 @@ import grpc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline import __version__
 from pipeline import command
@@ -27,6 +26,7 @@ from pipeline.convert import job
 from pipeline.convert import plan
 from pipeline.convert import summary
 from pipeline.convert.options import ConvertOptions
+from pipeline.convert.options import runs_locally
 from pipeline.convert.preflight import check
 from transforms import metrics
 from transforms import ownership
@@ -61,7 +61,7 @@ examples:
       --image_size 224 --resize_mode center_crop --s3_region_name eu-west-1
 
 Without --runner (or with DirectRunner, whatever Beam's --runner help says),
-the job runs in this process on Beam's in-process runner, never Prism.
+the job runs here on Beam's in-process runner (never Prism), one process per core.
 --help shows the Beam options a user of this tool sets; --help_all shows all;
 --version prints the version.
 
@@ -85,12 +85,6 @@ _HELP_GROUPS = (
     "FlinkRunnerOptions",
     "SparkRunnerOptions",
 )
-
-# Runner names that mean "run here": Beam's DirectRunner would first try to
-# download its Prism runner, which offline wastes time or hangs. We go straight
-# to the in-process FnApiRunner, which the DirectRunner uses for batch jobs.
-_LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
-
 
 # Beam's runners log a failed bundle's traceback at ERROR before the job
 # fails; the job's failure is then reported in one line.
@@ -283,8 +277,7 @@ def _dofn_specs_remembered():
 
 
 def _local_runner(options):
-    name = options.view_as(StandardOptions).runner
-    if name is None or name.lower() in _LOCAL_RUNNER_NAMES:
+    if runs_locally(options):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()

@@ -1,0 +1,113 @@
+"""Where a shard's time goes, per image: cProfile over one shard written the
+way the launcher's own process writes it (a pool of 2 fetch threads, 2
+decodes at a time: `--processes 1`) and the way each shard-writing process
+does (one read and one decode at a time, in its own thread: the default on
+the local runner).
+
+Run: .venv/bin/python bench/profile_stages.py [--images 1250] [--rounds 3]
+Prints microseconds per image per stage, medians of --rounds interleaved
+rounds, and writes bench/results/stages.json. cProfile's own overhead is in
+every figure alike (about 1 us per Python call). "waiting for another
+thread" is time the writing thread spent blocked on the pool's futures and
+the GIL: with threads, the decoding thread's work shows up there.
+"""
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from bench_throughput import CACHE  # noqa: E402
+from bench_throughput import SHARED  # noqa: E402
+from bench_throughput import linked_tree  # noqa: E402
+
+from transforms import formats  # noqa: E402
+from transforms.converting import Concurrency  # noqa: E402
+from transforms.imaging import ImageSettings  # noqa: E402
+from transforms.shard_stream import ShardImage  # noqa: E402
+from transforms.shard_stream import ShardSettings  # noqa: E402
+from transforms.shard_stream import ShardStreamWriter  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "bench", "results")
+MODES = {
+    "one process (2 threads)": Concurrency(2, 2),
+    "shard process (own thread)": Concurrency(1, 1),
+}
+# Stage -> predicate on cProfile's (file, line, function) of a function's own time.
+STAGES = (
+    ("decode (Pillow)", lambda f, n: n == "<method 'decode' of 'ImagingDecoder' objects>"),
+    ("resize (Pillow)", lambda f, n: n == "<method 'resize' of 'ImagingCore' objects>"),
+    ("encode JPEG (Pillow)", lambda f, n: n == "<method 'encode' of 'ImagingEncoder' objects>"),
+    (
+        "read the source file",
+        lambda f, n: n in ("<built-in method io.open>", "<method 'read' of '_io.BufferedReader' objects>"),
+    ),
+    ("Example + TFRecord framing", lambda f, n: "example_proto" in f or "formats/tfrecord" in f or "crc32c" in n),
+    ("sha256 of the shard", lambda f, n: "_hashlib.HASH" in n),
+    ("write the shard", lambda f, n: n == "<method 'write' of '_io.BufferedWriter' objects>"),
+    ("flat/noise checks", lambda f, n: "pixel_checks" in f or "numpy" in n),
+    ("waiting for another thread", lambda f, n: n == "<method 'acquire' of '_thread.lock' objects>"),
+)
+
+
+def profile(mode, images, out):
+    settings = ShardSettings(out, formats.get("tfrecord"), "default", ImageSettings(), {}, fingerprint="profile")
+    writer = ShardStreamWriter(settings, MODES[mode], 1)
+    profiler = cProfile.Profile()
+    start = time.monotonic()
+    profiler.enable()
+    writer.write((("train", 0, 1), images), ["ants", "bees"])
+    profiler.disable()
+    seconds = time.monotonic() - start
+    writer.close()
+    stats = pstats.Stats(profiler).stats
+    per_stage = dict.fromkeys([name for name, _ in STAGES] + ["other Python"], 0.0)
+    for (file, _, function), (_, _, own, _, _) in stats.items():
+        stage = next((name for name, match in STAGES if match(file, function)), "other Python")
+        per_stage[stage] += own
+    per_stage["whole shard (wall)"] = seconds
+    return {stage: 1e6 * value / len(images) for stage, value in per_stage.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=1250)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    root = linked_tree("photos-10000", [os.path.join(SHARED, "hymenoptera")], 10_000)
+    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names)[: args.images]
+    images = [
+        ShardImage(i, os.path.relpath(p, root), p, os.path.basename(os.path.dirname(p))) for i, p in enumerate(paths)
+    ]
+    runs = {mode: [] for mode in MODES}
+    for _ in range(args.rounds):
+        for mode in MODES:
+            out = tempfile.mkdtemp(prefix="im2tfrecord-profile-", dir=CACHE)
+            try:
+                runs[mode].append(profile(mode, images, out))
+            finally:
+                shutil.rmtree(out)
+    table = {
+        mode: {stage: round(statistics.median(r[stage] for r in rounds)) for stage in rounds[0]}
+        for mode, rounds in runs.items()
+    }
+    stages = list(next(iter(table.values())))
+    print(f"{'us per image':<30}" + "".join(f"{mode:>30}" for mode in table))
+    for stage in stages:
+        print(f"{stage:<30}" + "".join(f"{table[mode][stage]:>30}" for mode in table))
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "stages.json"), "w") as f:
+        json.dump({"images": len(images), "rounds": args.rounds, "us_per_image": table}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
