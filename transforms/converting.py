@@ -50,11 +50,13 @@ class Failure:
 class Concurrency:
     """Per worker: reads at once (`fetch_threads`), decodes at once
     (`decode_threads`), and processes that write shards (`processes`; 1: the
-    worker's own process only, see shard_processes.py)."""
+    worker's own process only, see shard_processes.py) for shards of at
+    least `min_images_per_process` images."""
 
     fetch_threads: int
     decode_threads: int
     processes: int = 1
+    min_images_per_process: int = 0
 
 
 def fetch_and_convert(storage, settings, path, decode_slots=None):

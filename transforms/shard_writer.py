@@ -6,8 +6,9 @@ by the threads, the file under its final name only when complete; a retried
 bundle rewrites the same bytes. Each worker writes two shards at once
 (`_SHARDS_AT_ONCE`), so the cores do not idle while one shard's last images
 finish. With `Concurrency.processes` above 1 (the local runner's default),
-shards of at least `MIN_IMAGES_PER_PROCESS` images are written by that many
-processes of their own instead (shard_processes.py), each with its own GIL.
+shards of at least `Concurrency.min_images_per_process` images are written
+by that many processes of their own instead (shard_processes.py), each with
+its own GIL.
 
 What a shard's files hold is its record format's business (transforms/formats/),
 chosen once per run: TFRecord (one file of tf.train.Example) or RecordIO (the
@@ -39,9 +40,12 @@ SHARDS = "shards"  # Tag of the output that describes each written shard.
 # idle while a shard's last images finish; two share the decode slots and
 # keep them full.
 _SHARDS_AT_ONCE = 2
-# Smaller shards are written in the worker's own process: spawning a process
-# (about 0.4 s of CPU) costs more than it saves on fewer images than this.
-MIN_IMAGES_PER_PROCESS = 64
+# The smallest shard that --processes 0 (auto) writes in shard processes:
+# about 2 s of one core's work on 256 px photos. A process takes about a
+# second to start (a fresh interpreter importing Pillow, NumPy and boto3),
+# and on 2 cores the worker's own threads were as fast (Pillow decodes and
+# resizes without the GIL), so processes pay off on big shards and many cores.
+AUTO_MIN_IMAGES_PER_PROCESS = 500
 
 
 class _WriteShard(beam.DoFn):
@@ -67,7 +71,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, shard, class_names):
         key, placed = shard
-        if self._concurrency.processes > 1 and len(placed) >= MIN_IMAGES_PER_PROCESS:
+        if self._concurrency.processes > 1 and len(placed) >= self._concurrency.min_images_per_process:
             if self._processes is None:
                 self._processes = ShardProcesses(self._shard_settings, self._concurrency)
             for written in self._processes.write((key, shard_images(placed)), class_names):

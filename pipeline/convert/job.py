@@ -49,6 +49,7 @@ from transforms.match import MatchImages
 from transforms.shard import EstimateRecordBytes
 from transforms.shard import PlanShards
 from transforms.shard import parse_num_shards
+from transforms.shard_writer import AUTO_MIN_IMAGES_PER_PROCESS
 from transforms.shard_writer import SHARDS
 from transforms.shard_writer import WriteShardStreams
 from transforms.split import AssignSplits
@@ -262,6 +263,8 @@ def concurrency(convert, local=True):
     else:
         fetch = max(_S3_FETCH_THREADS, decode) if is_s3(convert.input) else decode
     # Flink and Spark start one worker process per slot themselves; locally,
-    # one process per core writes shards, each with its own GIL.
+    # one process per core writes big shards, each with its own GIL. Asked
+    # for by number, processes write every shard.
     processes = convert.processes or (cores if local else 1)
-    return Concurrency(fetch_threads=max(fetch, decode), decode_threads=decode, processes=processes)
+    smallest = 0 if convert.processes else AUTO_MIN_IMAGES_PER_PROCESS
+    return Concurrency(max(fetch, decode), decode, processes, min_images_per_process=smallest)

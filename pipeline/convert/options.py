@@ -226,10 +226,9 @@ class ConvertOptions(PipelineOptions):
             type=int,
             default=0,
             help="Processes that decode and write shards, each with its own GIL; 0 means one "
-            "per core on the local runner (for shards of at least 64 images: fewer are not "
-            "worth a process's start) and 1 on Flink and Spark, which start a worker process "
-            "per slot themselves; 1 keeps all work in the worker's own process "
-            "(default: %(default)s).",
+            "per core on the local runner for shards of 500 images or more (smaller ones are "
+            "not worth a process's start) and 1 on Flink and Spark, which start a worker "
+            "process per slot themselves; N > 1 writes every shard so (default: %(default)s).",
         )
         parser.add_argument(
             "--log_level",
