@@ -12,6 +12,7 @@ from apache_beam.options.pipeline_options import S3Options
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import TestOptions
 
+from pipeline import LOCAL_RUNNER_NAMES
 from pipeline.command import UsageError
 from pipeline.command import check_s3_endpoint
 from transforms import formats
@@ -25,15 +26,11 @@ from transforms.split import TRAIN
 from transforms.split import VALIDATION
 
 _DEFAULTS = imaging.ImageSettings()
-# --runner values that mean Beam's in-process runner here: Beam 2.77's
-# DirectRunner would first try to download its Prism runner, which offline
-# wastes time or hangs, so the tool runs the FnApiRunner, which the
-# DirectRunner uses for batch jobs.
-LOCAL_RUNNER_NAMES = (None, "direct", "directrunner", "fnapirunner")
 
 
 def runs_locally(options):
-    """True if the job runs on Beam's in-process runner, in this process."""
+    """True if the job runs on Beam's in-process runner, in this process
+    (pipeline.LOCAL_RUNNER_NAMES says why that is not Beam's DirectRunner)."""
     name = options.view_as(StandardOptions).runner
     return name is None or name.lower() in LOCAL_RUNNER_NAMES
 

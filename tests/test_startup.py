@@ -1,0 +1,92 @@
+"""Start-up of a local conversion (pipeline/__init__.py): the modules Beam
+would import for runners and stores the run never uses are blocked, the
+output is byte for byte that of a run that imports them, and a Beam that
+needs one of them after all still starts."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import pipeline
+from tests.records import save_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CONSOLE = textwrap.dedent(
+    """
+    import sys
+    import pipeline
+    pipeline._NOT_NEEDED_LOCALLY += tuple(sys.argv[1].split(",")) if sys.argv[1] else ()
+    sys.argv = ["im2tfrecord", *sys.argv[2:]]
+    code = pipeline.console_main()
+    loaded = sorted(m for m in ("pandas", "google.cloud.storage", "google.cloud.dataflow") if sys.modules.get(m))
+    print("loaded:" + ",".join(loaded))
+    sys.exit(code)
+    """
+)
+_PLAIN = "import sys, pipeline; sys.exit(pipeline.main(sys.argv[1:]))"
+
+
+def _tree(root):
+    for n in range(6):
+        save_image(str(root / "ab"[n % 2] / f"{n}.jpg"), size=(60 + n, 40), color=(40 * n, 90, 200))
+    return str(root)
+
+
+def _hashes(folder):
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in sorted(os.listdir(folder))}
+
+
+def _console(extra_blocked, *args):
+    return subprocess.run(
+        [sys.executable, "-c", _CONSOLE, extra_blocked, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_local_conversion_imports_neither_pandas_nor_google_cloud(tmp_path):
+    source = _tree(tmp_path / "in")
+    result = _console("", "--input", source, "--output", str(tmp_path / "blocked"), "--num_shards", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "loaded:"
+    plain = subprocess.run(
+        [sys.executable, "-c", _PLAIN, "--input", source, "--output", str(tmp_path / "plain"), "--num_shards", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert _hashes(tmp_path / "blocked") == _hashes(tmp_path / "plain")
+    assert len(_hashes(tmp_path / "plain")) == 5  # 2 shards, labels.txt, errors.jsonl, dataset_info.json
+
+
+def test_a_beam_that_needs_a_blocked_module_still_starts(tmp_path):
+    # Beam imports apache_beam.coders unconditionally: blocking it stands for
+    # a future Beam that needs one of the blocked modules.
+    source = _tree(tmp_path / "in")
+    result = _console("apache_beam.coders", "--input", source, "--output", str(tmp_path / "out"), "--num_shards", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "dataset_info.json",
+        "errors.jsonl",
+        "labels.txt",
+        "train-00000-of-00001.tfrecord",
+    ]
+
+
+def test_other_runners_commands_and_stores_import_as_usual():
+    before = dict(sys.modules)
+    for argv in (
+        ["--input", "/x", "--output", "/y", "--runner", "FlinkRunner"],
+        ["--input", "/x", "--output", "/y", "--runner=SparkRunner"],
+        ["--input", "gs://bucket/x", "--output", "/y"],
+        ["--input", "/x", "--output", "/y", "--labels_file", "gs://bucket/labels.txt"],
+        ["upload", "/x", "s3://bucket/x"],
+        ["inspect", "/y"],
+    ):
+        assert pipeline._block_unneeded_imports(argv) == [], argv
+    assert dict(sys.modules) == before
+    assert pipeline._runner(["--runner", "DirectRunner"]) in pipeline.LOCAL_RUNNER_NAMES
+    assert pipeline._runner(["--input", "/x"]) is None
