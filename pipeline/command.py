@@ -28,6 +28,7 @@ import botocore.exceptions
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import pipeline
+from transforms import stopping
 from transforms.storage import s3_error_code
 from transforms.storage import s3_settings
 
@@ -293,6 +294,7 @@ def run(prog, work, secrets, failed="failed", interrupted=Invocation.interrupted
     143 (the line ends with `interrupted`), anything else 1, its line
     starting with `failed` (the traceback is logged at DEBUG)."""
     received = []
+    stopping.reset()
     try:
         with _stop_on_signals(received):
             return work()
@@ -327,6 +329,7 @@ def _stop_on_signals(received):
 
     def stop(signum, frame):
         received.append(signum)
+        stopping.request()  # Writers in other threads and processes stop too.
         raise KeyboardInterrupt
 
     # A signal ignored from the start stays ignored: a job started in the

@@ -185,6 +185,14 @@ MUTANTS = (
         "self._converter.convert(images, lambda i: i.path)",
         ("tests/test_shard_processes.py",),
     ),
+    Mutant(
+        "stop_not_passed_on",
+        "Ctrl-C and SIGTERM reach the main thread only: shards being written run to their end",
+        "pipeline/command.py",
+        "        stopping.request()  # Writers in other threads and processes stop too.\n",
+        "        pass\n",
+        ("tests/test_end_to_end_processes.py",),
+    ),
 )
 
 

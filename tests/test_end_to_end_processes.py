@@ -5,8 +5,12 @@ seed."""
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
+
+import pytest
 
 from tests.conftest import HYMENOPTERA
 from tests.conftest import NASTY
@@ -70,3 +74,39 @@ def test_nasty_corpus_in_processes_gives_the_same_records_and_error_rows(tmp_pat
     records = read_examples(shard_paths(tmp_path / "processes"))
     assert len(errors) > 50 and len(records) > 300
     assert {row["reason"] for row in errors} == {"decode_error", "too_large"}
+
+
+LARGE = os.path.join(os.path.dirname(HYMENOPTERA), "large", "camera_exif")
+
+
+@needs_hymenoptera
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_stops_a_shard_midway(tmp_path, processes):
+    # 224 camera photos in one shard: seconds of work, so the signal comes
+    # while it is being written. Before stopping.py, the first signal let the
+    # shard run to its end, under its final name, before the process exited.
+    source = tmp_path / "in" / "camera"
+    source.mkdir(parents=True)
+    for k in range(16):
+        for name in sorted(os.listdir(LARGE)):
+            os.symlink(os.path.join(LARGE, name), source / f"{k}_{name}")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "--input", str(tmp_path / "in"), "--output", str(out)]
+        + ["--num_shards", "1", "--processes", str(processes)],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not any(".inprogress" in name for name in (os.listdir(out) if out.exists() else [])):
+            assert process.poll() is None, process.stderr.read()[-2000:]
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr[-2000:]
+    assert "interrupted by SIGTERM" in stderr
+    assert "train-00000-of-00001.tfrecord" not in os.listdir(out)
+    assert not any(name.endswith(".tfrecord") for name in os.listdir(out))

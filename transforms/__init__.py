@@ -24,5 +24,6 @@ What they stand on:
   storage.py, listing.py, hashing.py   files on disk and S3 (no Beam imports)
   errors.py, metrics.py         error rows and counters
   ownership.py, resume.py       which output files are ours; resuming a run
+  stopping.py       a Ctrl-C or SIGTERM heard by shard writers in every thread and process
   native_noise.py   libtiff's messages kept off stderr
 """

@@ -17,6 +17,7 @@ import hashlib
 
 from transforms import metrics
 from transforms import resume
+from transforms import stopping
 from transforms.converting import Converter
 from transforms.converting import DecodedImage
 from transforms.converting import Failure
@@ -76,10 +77,10 @@ class ShardSettings:
 class ShardStreamWriter:
     """Writes shards one after another (several threads may share one)."""
 
-    def __init__(self, settings, concurrency, extra_connections=0):
+    def __init__(self, settings, concurrency, extra_connections=0, decode_slots=None):
         self._settings = settings
         self._converter = Converter(
-            settings.image_settings, settings.s3_client_settings, concurrency, extra_connections
+            settings.image_settings, settings.s3_client_settings, concurrency, extra_connections, decode_slots
         )
         self.storage = self._converter.storage
         self._names = None
@@ -105,6 +106,7 @@ class ShardStreamWriter:
             hashing = HashingWriter(sink)
             records = settings.record_format.shard_writer(hashing, label_ids, settings.schema)
             for image, result in self._converter.convert(sorted(images, key=_in_shard_order), lambda i: i.path):
+                stopping.check()  # Ctrl-C: the unfinished file is dropped now, not at the shard's end.
                 if isinstance(result, Failure):
                     failures.append((image.path, result))
                     continue
