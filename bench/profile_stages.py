@@ -1,8 +1,8 @@
-"""Where a shard's time goes, per image: cProfile over one shard written the
-way the launcher's own process writes it (a pool of 2 fetch threads, 2
-decodes at a time: `--processes 1`) and the way each shard-writing process
-does (one read and one decode at a time, in its own thread: the default on
-the local runner).
+"""Where a shard's time goes, per image: cProfile over one shard written as
+a worker (or a shard process) writes it, with a pool of 2 fetch threads and
+2 decodes at a time, and with one read and one decode at a time in the
+writing thread itself (`--decode_threads 1 --fetch_threads 1`), where the
+profile sees every stage.
 
 Run: .venv/bin/python bench/profile_stages.py [--images 1250] [--rounds 3]
 Prints microseconds per image per stage, medians of --rounds interleaved
@@ -39,8 +39,8 @@ from transforms.shard_stream import ShardStreamWriter  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 MODES = {
-    "one process (2 threads)": Concurrency(2, 2),
-    "shard process (own thread)": Concurrency(1, 1),
+    "2 threads (the default)": Concurrency(2, 2),
+    "1 thread, no pool": Concurrency(1, 1),
 }
 # Stage -> predicate on cProfile's (file, line, function) of a function's own time.
 STAGES = (

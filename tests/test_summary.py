@@ -44,10 +44,12 @@ def test_many_classes_show_the_largest_twenty():
 def test_a_resumed_run_says_what_it_kept():
     # 3 shards in all (train 2, test 1).
     lines = format_summary(_info(), "out", 1.0, reused=(2, 5)).splitlines()
+    assert lines[0] == "wrote 7 images in 1.0 s (2 converted at 2.0 images/s)"  # Not 7.0 images/s.
     assert lines[2] == (
         "  resumed: 2 shards (5 images) complete from an interrupted run were verified "
         "and kept; the rest were converted"
     )
     lines = format_summary(_info(), "out", 1.0, reused=(3, 7)).splitlines()
+    assert lines[0] == "wrote 7 images in 1.0 s (0 converted at 0.0 images/s)"
     assert lines[2] == "  resumed: 3 shards (7 images) complete from an interrupted run were verified and kept"
     assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, reused=(0, 0)).splitlines())

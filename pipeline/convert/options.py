@@ -118,7 +118,7 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--overwrite",
             action="store_true",
-            help="Replace a dataset already in --output completely (otherwise refuse).",
+            help="Replace a complete dataset in --output (a killed run's needs no flag).",
         )
         parser.add_argument(
             "--image_size",

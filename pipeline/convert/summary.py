@@ -40,10 +40,13 @@ def format_summary(info, output, seconds, reused=None):
     """Human-readable lines for the end of a run. `reused` is (shards, images)
     kept from an interrupted run, if the runner counted them."""
     counts = info["counts"]
-    rate = counts["written"] / seconds if seconds > 0 else 0.0
+    kept = reused[1] if reused and reused[0] else 0
+    # The rate is of the images converted now: reused shards were only read back.
+    rate = (counts["written"] - kept) / seconds if seconds > 0 else 0.0
+    how = f"{rate:.1f} images/s" if not kept else f"{counts['written'] - kept} converted at {rate:.1f} images/s"
     balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
     lines = [
-        f"wrote {counted(counts['written'], 'image')} in {seconds:.1f} s ({rate:.1f} images/s)",
+        f"wrote {counted(counts['written'], 'image')} in {seconds:.1f} s ({how})",
         f"  matched {counts['matched']} = written {counts['written']} + failed {counts['failed']}"
         f" + skipped (not images) {counts['skipped']}"
         + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
