@@ -94,7 +94,7 @@ class _BytesByPath:
 def _decode_fn(files):
     fn = _DecodeBatch("/in", ImageSettings(size=32, max_pixels=1_000_000), {}, Concurrency(2, 2))
     fn.setup()
-    fn._storage = _BytesByPath(files)
+    fn._converter.storage = _BytesByPath(files)
     return fn
 
 

@@ -34,7 +34,6 @@ class ConvertingDoFn(beam.DoFn):
     def setup(self):
         configure_beam_filesystems(self._s3_client_settings)
         self._converter = Converter(self._settings, self._s3_client_settings, self._concurrency, self.extra_connections)
-        self._storage = self._converter.storage
 
     def teardown(self):
         self._converter.close()
