@@ -154,9 +154,6 @@ def test_no_process_outlives_a_killed_launcher(tmp_path):
     finally:
         parent.kill()
         parent.stdout.close()
-        for pid in children if "children" in locals() else ():
-            if _alive(pid):  # A broken build's leftovers, blocked on the FIFO for ever.
-                os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid):
@@ -167,6 +164,8 @@ def _alive(pid):
         return False
 
 
-def test_each_process_runs_the_workers_threads():
-    assert per_process(Concurrency(2, 2, processes=2)) == Concurrency(2, 2, 1)
-    assert per_process(Concurrency(16, 2, processes=2, min_images_per_process=500)) == Concurrency(16, 2, 1, 500)
+def test_each_process_gets_its_share_of_the_threads():
+    assert per_process(Concurrency(2, 2, processes=2)) == Concurrency(1, 1, 1)
+    assert per_process(Concurrency(16, 2, processes=2)) == Concurrency(8, 1, 1)
+    assert per_process(Concurrency(16, 8, processes=2)) == Concurrency(8, 4, 1)
+    assert per_process(Concurrency(1, 1, processes=4)) == Concurrency(1, 1, 1)

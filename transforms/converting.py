@@ -105,10 +105,9 @@ class Converter:
     """A thread pool, a decode semaphore and a Storage: what one process
     needs to convert images. `extra_connections`: S3 connections needed
     beside one per fetch thread (uploads of shards); a pool smaller than the
-    threads using it makes urllib3 drop connections ("Connection pool is full").
-    `decode_slots`: a semaphore bounding decodes, if not one of its own."""
+    threads using it makes urllib3 drop connections ("Connection pool is full")."""
 
-    def __init__(self, settings, s3_client_settings, concurrency, extra_connections=0, decode_slots=None):
+    def __init__(self, settings, s3_client_settings, concurrency, extra_connections=0):
         threads = concurrency.fetch_threads
         self.settings = settings
         self._window = window_for(threads)
@@ -118,8 +117,7 @@ class Converter:
         self._pool = None
         if threads > 1 or concurrency.decode_threads > 1:
             self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="fetch")
-        # `decode_slots` shared with other processes bound their decodes together.
-        self._decode_slots = decode_slots or threading.BoundedSemaphore(concurrency.decode_threads)
+        self._decode_slots = threading.BoundedSemaphore(concurrency.decode_threads)
         self.storage = Storage(s3_client_settings, max_connections=threads + extra_connections)
 
     def convert(self, items, path_of):

@@ -12,8 +12,8 @@ process boundary, so every byte is the one the worker's own process writes.
 The processes are spawned (fresh interpreters that import no Beam: about
 0.4 s each, in parallel), so nothing they inherit depends on what the
 launcher's threads held when they started. They ignore SIGINT (the launcher
-handles it and stops them: transforms/stopping.py) and exit when the
-launcher dies, even by SIGKILL. A process that dies itself (a decoder crash) fails the job
+handles it and, exiting, terminates them) and exit when the launcher dies,
+even by SIGKILL. A process that dies itself (a decoder crash) fails the job
 with a line naming the shard, as a crash in the launcher's process would.
 """
 
@@ -26,7 +26,7 @@ import signal
 import threading
 
 from transforms import metrics
-from transforms import stopping
+from transforms.converting import Concurrency
 from transforms.shard_stream import ShardStreamWriter
 
 # Spawned, not forked: a fork copies locks other threads of the launcher
@@ -40,10 +40,15 @@ class ShardProcessError(RuntimeError):
 
 
 def per_process(concurrency):
-    """What each process runs: the worker's threads, all of them, so that one
-    process alone (one shard left) still keeps every core busy. Their decodes
-    share the worker's decode slots, a semaphore across the processes."""
-    return dataclasses.replace(concurrency, processes=1)
+    """One process's share of a worker's threads: its decodes share the
+    cores with the other processes'. One of each (local files on one core a
+    process) means no threads at all: converting.Converter then reads and
+    decodes in the process's own thread."""
+    processes = concurrency.processes
+    decode = max(1, concurrency.decode_threads // processes)
+    return Concurrency(
+        fetch_threads=max(decode, concurrency.fetch_threads // processes), decode_threads=decode, processes=1
+    )
 
 
 @dataclasses.dataclass
@@ -60,16 +65,13 @@ class ShardProcesses:
         context = multiprocessing.get_context(_START_METHOD)
         self._finished = context.Value("q", 0)  # Images written by them, for the progress line.
         metrics.share_finished(self._finished)
-        self._stop_listening = stopping.on_stop(self._stop)
         share = per_process(concurrency)
-        # Kept here: the processes open it by name as they start, and it goes when this does.
-        self._decode_slots = context.BoundedSemaphore(concurrency.decode_threads)
         self._idle, self._busy = [], []
         for _ in range(concurrency.processes):
             ours, theirs = context.Pipe()
             process = context.Process(
                 target=_serve,
-                args=(theirs, shard_settings, share, self._decode_slots, self._finished),
+                args=(theirs, shard_settings, share, self._finished),
                 name="im2tfrecord-shards",
                 daemon=True,  # Terminated when the launcher exits, interrupted or not.
             )
@@ -77,12 +79,10 @@ class ShardProcesses:
             theirs.close()
             self._idle.append(_Process(process, ours))
         logging.getLogger(__name__).info(
-            "writing shards in %d processes of their own, %d fetch and %d decode threads each, "
-            "%d decodes at once in all",
+            "writing shards in %d processes of their own, %d fetch and %d decode threads each",
             concurrency.processes,
             share.fetch_threads,
             share.decode_threads,
-            concurrency.decode_threads,
         )
 
     def write(self, shard, class_names):
@@ -102,14 +102,7 @@ class ShardProcesses:
             done += self._collect(timeout=None)
         return done
 
-    def _stop(self):
-        """A stop was asked for: each process drops the shard it is writing."""
-        for worker in self._idle + self._busy:
-            if worker.process.pid is not None and worker.process.exitcode is None:
-                os.kill(worker.process.pid, signal.SIGTERM)
-
     def close(self):
-        self._stop_listening()
         for worker in self._idle + self._busy:
             try:
                 worker.connection.send(None)
@@ -152,13 +145,12 @@ class ShardProcesses:
         )
 
 
-def _serve(connection, shard_settings, concurrency, decode_slots, finished):
+def _serve(connection, shard_settings, concurrency, finished):
     """A shard-writing process: writes each shard it is sent, sends back its Written."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle,
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.request())  # which then stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle.
     _exit_with_parent()
     metrics.count_finished_into(finished)
-    writer = ShardStreamWriter(shard_settings, concurrency, extra_connections=1, decode_slots=decode_slots)
+    writer = ShardStreamWriter(shard_settings, concurrency, extra_connections=1)
     try:
         while True:
             try:
@@ -173,8 +165,6 @@ def _serve(connection, shard_settings, concurrency, decode_slots, finished):
             except Exception as e:  # The launcher fails the job with the same line.
                 result = ("error", f"{type(e).__name__}: {e}")
             connection.send(result)
-            if stopping.requested():
-                return
     finally:
         writer.close()
 
