@@ -144,3 +144,20 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
     assert sorted(line.split("\t")[2] for line in listed) == sorted(i.relative_path for i in shard[1])
     assert [recordio.unpack_header(p)[0].id for p in payloads] == list(range(12))
     _assert_same_bytes(out, _uninterrupted(tmp_path / "uninterrupted", "recordio", shard))
+
+
+def test_which_shards_go_to_shard_processes():
+    def goes(concurrency, key, images):
+        fn = shard_writer._WriteShard(
+            ShardSettings("/out", formats.get("tfrecord"), "default", ImageSettings(), {}), concurrency
+        )
+        return fn._in_processes(key, [None] * images)
+
+    auto = Concurrency(2, 2, processes=2, min_images_per_process=500)
+    assert goes(auto, ("train", 0, 8), 600)
+    assert not goes(auto, ("train", 0, 8), 499)  # Not worth a process's start.
+    assert not goes(auto, ("train", 0, 1), 5000)  # Alone, one process would use one core.
+    assert goes(auto, ("validation", 1, 2), 500)
+    explicit = Concurrency(2, 2, processes=2)  # --processes 2: every shard.
+    assert goes(explicit, ("train", 0, 1), 3)
+    assert not goes(Concurrency(2, 2, processes=1), ("train", 0, 8), 5000)

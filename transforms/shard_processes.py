@@ -12,8 +12,8 @@ process boundary, so every byte is the one the worker's own process writes.
 The processes are spawned (fresh interpreters that import no Beam: about
 0.4 s each, in parallel), so nothing they inherit depends on what the
 launcher's threads held when they started. They ignore SIGINT (the launcher
-handles it and, exiting, terminates them) and exit when the launcher dies,
-even by SIGKILL. A process that dies itself (a decoder crash) fails the job
+handles it and stops them: transforms/stopping.py) and exit when the
+launcher dies, even by SIGKILL. A process that dies itself (a decoder crash) fails the job
 with a line naming the shard, as a crash in the launcher's process would.
 """
 
@@ -26,6 +26,7 @@ import signal
 import threading
 
 from transforms import metrics
+from transforms import stopping
 from transforms.converting import Concurrency
 from transforms.shard_stream import ShardStreamWriter
 
@@ -65,6 +66,7 @@ class ShardProcesses:
         context = multiprocessing.get_context(_START_METHOD)
         self._finished = context.Value("q", 0)  # Images written by them, for the progress line.
         metrics.share_finished(self._finished)
+        self._stop_listening = stopping.on_stop(self._stop)
         share = per_process(concurrency)
         self._idle, self._busy = [], []
         for _ in range(concurrency.processes):
@@ -102,7 +104,14 @@ class ShardProcesses:
             done += self._collect(timeout=None)
         return done
 
+    def _stop(self):
+        """A stop was asked for: each process drops the shard it is writing."""
+        for worker in self._idle + self._busy:
+            if worker.process.pid is not None and worker.process.exitcode is None:
+                os.kill(worker.process.pid, signal.SIGTERM)
+
     def close(self):
+        self._stop_listening()
         for worker in self._idle + self._busy:
             try:
                 worker.connection.send(None)
@@ -147,7 +156,8 @@ class ShardProcesses:
 
 def _serve(connection, shard_settings, concurrency, finished):
     """A shard-writing process: writes each shard it is sent, sends back its Written."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle,
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.request())  # which then stops us.
     _exit_with_parent()
     metrics.count_finished_into(finished)
     writer = ShardStreamWriter(shard_settings, concurrency, extra_connections=1)
@@ -165,6 +175,8 @@ def _serve(connection, shard_settings, concurrency, finished):
             except Exception as e:  # The launcher fails the job with the same line.
                 result = ("error", f"{type(e).__name__}: {e}")
             connection.send(result)
+            if stopping.requested():
+                return
     finally:
         writer.close()
 

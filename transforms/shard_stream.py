@@ -77,10 +77,10 @@ class ShardSettings:
 class ShardStreamWriter:
     """Writes shards one after another (several threads may share one)."""
 
-    def __init__(self, settings, concurrency, extra_connections=0, decode_slots=None):
+    def __init__(self, settings, concurrency, extra_connections=0):
         self._settings = settings
         self._converter = Converter(
-            settings.image_settings, settings.s3_client_settings, concurrency, extra_connections, decode_slots
+            settings.image_settings, settings.s3_client_settings, concurrency, extra_connections
         )
         self.storage = self._converter.storage
         self._names = None

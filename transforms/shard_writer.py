@@ -71,7 +71,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, shard, class_names):
         key, placed = shard
-        if self._concurrency.processes > 1 and len(placed) >= self._concurrency.min_images_per_process:
+        if self._in_processes(key, placed):
             if self._processes is None:
                 self._processes = ShardProcesses(self._shard_settings, self._concurrency)
             for written in self._processes.write((key, shard_images(placed)), class_names):
@@ -80,6 +80,17 @@ class _WriteShard(beam.DoFn):
         self._running.append(self._shards.submit(self._writer.write, shard, class_names))
         while self._running and (len(self._running) > _SHARDS_AT_ONCE or self._running[0].done()):
             yield from self._outputs(self._running.popleft().result())
+
+    def _in_processes(self, key, placed):
+        """Whether a shard goes to the shard processes. Each decodes one image
+        at a time, so with --processes 0 (auto) a split of fewer shards than
+        processes stays in the worker's threads, which use every core on one
+        shard (one 591-image shard took twice as long in a process)."""
+        concurrency = self._concurrency
+        if concurrency.processes <= 1 or len(placed) < concurrency.min_images_per_process:
+            return False
+        _, _, shards_in_split = key
+        return not concurrency.min_images_per_process or shards_in_split >= concurrency.processes
 
     def finish_bundle(self):
         finished = [future.result() for future in self._running]
