@@ -1,16 +1,18 @@
 """Shards written by processes of their own, each with its own GIL.
 
 Beam's in-process runner runs every DoFn in the launcher's process. Pillow
-releases the GIL while it decodes and resizes, but the Python work between
-decodes (ordering, Example framing, crc32c, hashing, writing) does not: in
-one process on 2 cores that held local runs to 0.62-0.77 of a plain Pillow
-loop over both cores. Here each of N processes writes whole shards with the
+releases the GIL while it decodes, resizes and encodes (about 81% of an
+image's time), but the Python work between (ordering, Example framing,
+crc32c, hashing, writing) does not, which caps one process at about 5 to 10
+cores' worth of work. On 2 cores threads measured as fast as these
+processes (README, "Performance"); they are for bigger machines. Here each
+of N processes writes whole shards with the
 same code (`ShardStreamWriter`). Only a shard's plan goes in (paths, labels,
 order) and only its ShardInfo and failures come out: records never cross a
 process boundary, so every byte is the one the worker's own process writes.
 
 The processes are spawned (fresh interpreters that import no Beam: about
-0.4 s each, in parallel), so nothing they inherit depends on what the
+a second to start, in parallel), so nothing they inherit depends on what the
 launcher's threads held when they started. They ignore SIGINT (the launcher
 handles it and stops them: transforms/stopping.py) and exit when the
 launcher dies, even by SIGKILL. A process that dies itself (a decoder crash) fails the job
