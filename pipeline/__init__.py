@@ -70,6 +70,13 @@ def _block_unneeded_imports(argv):
     name, argv = _command(argv)
     if name != "convert" or any("gs://" in arg for arg in argv) or _runner(argv) not in LOCAL_RUNNER_NAMES:
         return []
+    return block_unneeded_imports()
+
+
+def block_unneeded_imports():
+    """Blocks _NOT_NEEDED_LOCALLY for this process (a local conversion, or a
+    Flink or Spark SDK worker of a job that names no gs:// path:
+    runners/emr/sdk_worker.py); returns the names it blocked."""
     blocked = [module for module in _NOT_NEEDED_LOCALLY if module not in sys.modules]
     for module in blocked:
         sys.modules[module] = None

@@ -131,6 +131,17 @@ SH
   chmod +x "$1"
 }
 
+# start_worker_pool PREFERRED_PORT: a worker pool for --environment_type
+# EXTERNAL (runners/worker_pool.py, starting $state/sdk-worker for each worker
+# the runner asks for); its address goes to $state/worker-pool.
+start_worker_pool() {
+  local port; port="$(free_port "$1")"
+  start_daemon worker-pool "$python" "$root/runners/worker_pool.py" "$port" "$state/sdk-worker"
+  echo "127.0.0.1:$port" >"$state/worker-pool"
+  wait_until 60 "worker pool" grep -q "listening on" "$state/worker-pool.log" \
+    || die "the worker pool did not start within 60s (log: $state/worker-pool.log)"
+}
+
 # cluster_master ENGINE VARIABLE: the value of VARIABLE (FLINK_MASTER, ...) if
 # set, else the address of this clone's running standalone cluster; with
 # neither, one line and exit 2 (never a guess such as localhost:8081, which
@@ -146,14 +157,15 @@ cluster_master() {
   echo "$address"
 }
 
-# worker_environment_args ENGINE: the Beam flags for the SDK workers' environment,
+# worker_environment_args ENGINE MASTER: the Beam flags for the SDK workers' environment,
 # from ENVIRONMENT_TYPE (default PROCESS) and ENVIRONMENT_CONFIG, into the array
 # `environment_args`.
 #   PROCESS   each TaskManager / executor starts SDK workers with the command
 #             $SDK_WORKER (default: the standalone cluster's sdk-worker, else
 #             /opt/im2tfrecord/bin/sdk-worker as runners/emr/bootstrap.sh installs it)
 #   LOOPBACK  the workers run inside the launching process: one machine only
-#   EXTERNAL  ENVIRONMENT_CONFIG=HOST:PORT of a running worker pool
+#   EXTERNAL  ENVIRONMENT_CONFIG=HOST:PORT of a running worker pool (default:
+#             the one this clone's standalone cluster started)
 #   DOCKER    ENVIRONMENT_CONFIG=an SDK image with the package installed
 worker_environment_args() {
   local type="${ENVIRONMENT_TYPE:-PROCESS}" config="${ENVIRONMENT_CONFIG:-}"
@@ -162,15 +174,74 @@ worker_environment_args() {
     [ -x "$command" ] || command=/opt/im2tfrecord/bin/sdk-worker
     config="{\"command\": \"$command\"}"
   fi
+  if [ "$type" = EXTERNAL ] && [ -z "$config" ]; then
+    config="$(cat "$cache/clusters/$1/worker-pool" 2>/dev/null)" \
+      || die "EXTERNAL workers need ENVIRONMENT_CONFIG=HOST:PORT of a worker pool (this clone's clusters start one)"
+  fi
   environment_args=(--environment_type "$type")
   [ -n "$config" ] && environment_args+=(--environment_config "$config")
   # Keep each worker's SDK harness for the whole job rather than starting a
   # new one per task (Spark otherwise pays a Python start-up for every task).
-  # LOOPBACK workers are threads of the launcher: nothing to start, and a
-  # cached one outlives the job, to die noisily when the job server stops.
-  if [ "$type" != LOOPBACK ]; then
+  # LOOPBACK workers are threads of the launcher, nothing to start, but on
+  # Flink a released one is stopped at once, while the next stage's task in
+  # the same slot may be taking it ("SDK harness closed connection"): kept
+  # for a few seconds past each stage instead. On Spark a cached one outlives
+  # the job, to die noisily when the job server stops.
+  if [ "$type" = LOOPBACK ]; then
+    [ "$1" = spark ] || environment_args+=(--environment_cache_millis "${ENVIRONMENT_CACHE_MILLIS:-5000}")
+  else
     environment_args+=(--environment_cache_millis "${ENVIRONMENT_CACHE_MILLIS:-600000}")
   fi
+  # One SDK worker process (its own GIL) per task slot or executor core, so
+  # that each slot's bundles run side by side: SDK_WORKER_PARALLELISM, else
+  # the slots per TaskManager / cores per worker of this clone's standalone
+  # cluster, else 1 (Beam's default; set it for your own cluster).
+  local slots=1
+  if own_cluster "$1" "$2"; then slots="$(cat "$cache/clusters/$1/slots" 2>/dev/null || echo 1)"; fi
+  environment_args+=(--sdk_worker_parallelism "${SDK_WORKER_PARALLELISM:-$slots}")
   # Only an SDK image installs the staged package; PROCESS workers have it installed.
   if [ "$type" = DOCKER ]; then environment_args+=(--setup_file "$root/setup.py"); fi
+}
+
+# beam_class_path ENGINE: the job server's jars, but the engine's own (Flink's
+# or Spark's, which the daemons already have at the cluster's version), joined
+# by ':'. The daemons get them on their class path so that a job ships no
+# jars (NoResourcesToStage in runners/job_server/java) and, on Flink, so that
+# Beam's runner classes live in the TaskManager's own class loader: only then
+# does a TaskManager keep its SDK workers from one stage to the next (Beam's
+# FlinkExecutableStageContextFactory releases them at once when its class
+# came with the job), instead of starting Python again for each of a job's
+# ~9 stages.
+beam_class_path() {
+  local jar jars=""
+  for jar in "$(dirname "$("$root/runners/job_server.sh" "$1" | tail -n 1)")"/lib/*.jar; do
+    engines_own "$1" "$(basename "$jar")" || jars="$jars${jars:+:}$jar"
+  done
+  echo "$jars"
+}
+
+engines_own() {  # engines_own ENGINE JAR_NAME: the jar is one the engine ships itself
+  case "$1:$2" in
+    flink:flink-*|flink:kryo-*|flink:slf4j-*) return 0 ;;
+    spark:spark-*|spark:scala-*|spark:slf4j-*|spark:log4j-*) return 0 ;;
+  esac
+  return 1
+}
+
+# staging_args ENGINE MASTER JAR: into the array `staging_args`, the flag that
+# has the job server ship no jars, when MASTER is this clone's standalone
+# cluster (whose daemons have them: beam_class_path) and JAR holds
+# NoResourcesToStage. Any other cluster gets the jars with each job, as
+# Beam does by default; so does this clone's with SHIP_JARS=1.
+staging_args() {
+  staging_args=()
+  if [ "${SHIP_JARS:-0}" != 1 ] && own_cluster "$1" "$2" && [ -s "$(dirname "$3")/lib/im2tfrecord-no-staging.jar" ]; then
+    staging_args=(--pipeline_resources_detector_factory_class im2tfrecord.NoResourcesToStage)
+  fi
+}
+
+# own_cluster ENGINE MASTER: MASTER is this clone's standalone cluster.
+own_cluster() {
+  local own; own="$(cat "$cache/clusters/$1/address" 2>/dev/null || true)"
+  [ -n "$own" ] && [ "${2#http://}" = "$own" ]
 }

@@ -13,6 +13,10 @@
 # module at $FALLBACK_BEAM_VERSION: its runtime dependencies are copied into a
 # folder and a thin jar names them in its manifest (runners/job_server/).
 #
+# The assembled job server also holds im2tfrecord.NoResourcesToStage
+# (runners/job_server/java), which the launchers select for this project's
+# standalone clusters: their daemons have these jars on their class path.
+#
 # Idempotent: jars are kept under $IM2TFRECORD_CACHE (default .cache/) and
 # Maven's own repository (~/.m2) keeps the downloads across clones.
 set -euo pipefail
@@ -40,8 +44,24 @@ fail() { echo "job_server: $*" >&2; exit 1; }
 command -v mvn >/dev/null || fail "Maven (mvn) is not installed; apt-get install maven"
 command -v java >/dev/null || fail "java is not installed; apt-get install openjdk-17-jre-headless"
 
+# add_no_staging DIR: compiles runners/job_server/java (NoResourcesToStage:
+# ship no jars with a job, for clusters that have them installed) into
+# DIR/lib and writes the thin jar again so that its Class-Path names it.
+no_staging_jar="im2tfrecord-no-staging.jar"
+add_no_staging() {
+  local lib="$1/lib" classes
+  [ -s "$lib/$no_staging_jar" ] && return
+  command -v javac >/dev/null || fail "javac is not installed; apt-get install openjdk-17-jdk-headless"
+  classes="$(mktemp -d)"
+  javac -nowarn -cp "$lib/*" -d "$classes" "$root"/runners/job_server/java/im2tfrecord/*.java >>"$log" 2>&1 \
+    || fail "could not compile runners/job_server/java (see $log)"
+  jar cf "$lib/$no_staging_jar.partial" -C "$classes" . && mv "$lib/$no_staging_jar.partial" "$lib/$no_staging_jar"
+  rm -rf "$classes"
+  python3 "$root/runners/job_server/thin_jar.py" "$1/$(basename "$assembled")" "$main" "$lib" ${jar_flags[@]+"${jar_flags[@]}"}
+}
+
 if [ -s "$published" ]; then echo "$published"; exit 0; fi
-if [ -s "$assembled" ]; then echo "$assembled"; exit 0; fi
+if [ -s "$assembled" ]; then add_no_staging "$(dirname "$assembled")"; echo "$assembled"; exit 0; fi
 
 # 1. The published job server at the SDK's version.
 : >"$log"
@@ -68,7 +88,7 @@ if ! mvn -B -q -f "$root/runners/job_server/$engine.pom.xml" dependency:copy-dep
   fi
   fail "could not resolve $module:$fallback_version with its dependencies (see $log)"
 fi
-python3 "$root/runners/job_server/thin_jar.py" "$dir.partial/$(basename "$assembled")" "$main" "$dir.partial/lib" ${jar_flags[@]+"${jar_flags[@]}"}
+add_no_staging "$dir.partial"
 rm -rf "$dir"
 mv "$dir.partial" "$dir"
 echo "$assembled"

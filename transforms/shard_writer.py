@@ -17,6 +17,9 @@ records, then their .idx and .lst, each file atomic).
 
 import collections
 import concurrent.futures
+import logging
+import os
+import socket
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -35,6 +38,11 @@ from transforms.shard_stream import shard_images
 from transforms.storage import configure_beam_filesystems
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
+# Names the worker in the log line of each shard it writes; this project's
+# cluster scripts set it for each TaskManager and Spark worker.
+WORKER_NAME_VARIABLE = "IM2TFRECORD_WORKER"
+
+_LOG = logging.getLogger(__name__)
 
 # Shards each worker writes at once in its own process. With one, the cores
 # idle while a shard's last images finish; two share the decode slots and
@@ -112,6 +120,7 @@ class _WriteShard(beam.DoFn):
         for label, count in written.info.per_class.items():
             Metrics.counter(metrics.METRICS_NAMESPACE, f"class/{label}").inc(count)
         self._written.inc(written.info.num_examples)
+        _LOG.info("wrote %s (%d images) on %s", written.info.file, written.info.num_examples, worker_name())
         if written.reused:
             Metrics.counter(metrics.METRICS_NAMESPACE, metrics.REUSED_SHARDS).inc()
             Metrics.counter(metrics.METRICS_NAMESPACE, metrics.REUSED_IMAGES).inc(written.info.num_examples)
@@ -162,3 +171,10 @@ class WriteShardStreams(beam.PTransform):
             _WriteShard(shard_settings, self._concurrency),
             beam.pvalue.AsSingleton(self._class_names),
         ).with_outputs(SHARDS, ERRORS)
+
+
+def worker_name():
+    """Which worker this is, for the log: on a cluster, where each shard was
+    written (runners/*/cluster.sh name their daemons; elsewhere the host and
+    process)."""
+    return os.environ.get(WORKER_NAME_VARIABLE) or f"{socket.gethostname()} pid {os.getpid()}"

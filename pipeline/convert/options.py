@@ -35,6 +35,28 @@ def runs_locally(options):
     return name is None or name.lower() in LOCAL_RUNNER_NAMES
 
 
+class JavaRunnerOptions(PipelineOptions):
+    """Java options of Beam's Flink and Spark runners that Beam's Python SDK
+    does not declare (the portable runners forward only declared options);
+    runners/*/run.sh set them for this project's standalone clusters."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--pipeline_resources_detector_factory_class",
+            default=None,
+            help="Java class with which a Flink or Spark job server lists the jars to ship with a job "
+            "(default: its whole class path; im2tfrecord.NoResourcesToStage, in runners/job_server/java: "
+            "none, for clusters that have them installed).",
+        )
+        parser.add_argument(
+            "--execution_mode_for_batch",
+            default=None,
+            help="Flink: PIPELINED (Beam's default) or BATCH_FORCED, where every exchange is written out "
+            "first, so that a job that lost a TaskManager can restart on the slots that are left.",
+        )
+
+
 class ConvertOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):

@@ -10,7 +10,11 @@
 #   runners/flink/cluster.sh status
 #
 # Logs and state: $IM2TFRECORD_CACHE/clusters/flink/ (default .cache/).
-# It also writes sdk-worker there: the command for --environment_type PROCESS.
+# It also writes sdk-worker there, the command for --environment_type PROCESS,
+# and starts a worker pool for EXTERNAL (its address: worker-pool).
+# The JobManager and TaskManagers run with Beam's Flink runner on their class
+# path (from runners/job_server.sh), so jobs from runners/flink/run.sh ship no
+# jars and each TaskManager keeps its SDK workers for a whole job.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 state="${IM2TFRECORD_CACHE:-$root/.cache}/clusters/flink"
@@ -23,7 +27,7 @@ SLOTS="${SLOTS:-2}"
 REST_PORT="${FLINK_REST_PORT:-8081}"
 # Enough for the job server's staged jars and Beam's data plane; the Python
 # SDK workers run outside these JVMs.
-TM_MEMORY="${TM_MEMORY:-2048m}"
+TM_MEMORY="${TM_MEMORY:-2560m}"
 JM_MEMORY="${JM_MEMORY:-1024m}"
 START_TIMEOUT_S="${START_TIMEOUT_S:-90}"
 # What Flink's default config passes to every JVM on Java 17.
@@ -55,16 +59,24 @@ taskmanager.bind-host: 127.0.0.1
 taskmanager.numberOfTaskSlots: $SLOTS
 taskmanager.memory.process.size: $TM_MEMORY
 # Beam's batch jobs run many stages at once; Flink's default (a tenth of the
-# process, 128 MiB here) ran out of network buffers at parallelism 2.
-taskmanager.memory.network.min: 256mb
-taskmanager.memory.network.max: 256mb
+# process) ran out of network buffers at parallelism 2, and 256 MiB with
+# BATCH_FORCED on a TaskManager of 2 slots ("required 512, only 501").
+taskmanager.memory.network.min: 512mb
+taskmanager.memory.network.max: 512mb
 parallelism.default: $((TASKMANAGERS * SLOTS))
 io.tmp.dirs: $state/tmp
 web.tmpdir: $state/tmp
-# A job whose TaskManager dies is restarted from its last attempt's start.
+# A job whose TaskManager dies is restarted, on the slots left. A dead
+# TaskManager is known once two heartbeats to it fail (2 x 2 s here; Flink's
+# default interval is 10 s), and a restart before that may be sent to its
+# slots, and fail: hence 5 s between the 3 attempts.
+heartbeat.interval: 2000
 restart-strategy.type: fixed-delay
 restart-strategy.fixed-delay.attempts: 3
-restart-strategy.fixed-delay.delay: 2 s
+restart-strategy.fixed-delay.delay: 5 s
+# Beam's runner is on the daemons' class path (beam_class_path in
+# runners/cluster_lib.sh) and must be loaded from there, not from a job.
+classloader.resolve-order: parent-first
 YAML
   cat >"$1/log4j.properties" <<'PROPS'
 rootLogger.level = INFO
@@ -92,8 +104,11 @@ sys.exit(0 if len(answer["taskmanagers"]) >= int(sys.argv[2]) else 1)
 PY
 }
 
-running() {
-  [ -s "$state/address" ] && alive jobmanager && registered_taskmanagers
+running() {  # every daemon of ours alive (a killed TaskManager stays registered for a while)
+  [ -s "$state/address" ] && alive jobmanager && alive worker-pool || return 1
+  local n
+  for n in $(seq 1 "$TASKMANAGERS"); do alive "taskmanager-$n" || return 1; done
+  registered_taskmanagers
 }
 
 start() {
@@ -102,7 +117,7 @@ start() {
   stop_daemons
   command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
   local dist conf rest rpc blob
-  say "starting Flink $FLINK_VERSION (a JobManager, $TASKMANAGERS TaskManager(s) of $SLOTS slots; logs in $state)"
+  say "starting Flink $FLINK_VERSION (a JobManager, $TASKMANAGERS TaskManager(s) of $SLOTS slot(s) each; logs in $state)"
   dist="$(fetch_distribution apache-flink-libraries "$FLINK_VERSION")/deps"
   conf="$state/conf"
   rest="$(free_port "$REST_PORT")"; rpc="$(free_port 6123)"; blob="$(free_port 6124)"
@@ -111,22 +126,27 @@ start() {
   export FLINK_CONF_DIR="$conf" FLINK_LIB_DIR="$dist/lib" FLINK_PLUGINS_DIR="$dist/plugins" FLINK_OPT_DIR="$dist/opt"
   local logging=(-Dlog4j.configurationFile="file:$conf/log4j.properties" -Dlog.file="$state/flink.log")
 
+  local class_path; class_path="$dist/lib/*:$(beam_class_path flink)"
   local jm; mapfile -t jm < <(resource_params "$dist" "$conf" JM)
   [ "${#jm[@]}" -eq 2 ] || die "Flink's BashJavaUtils did not compute the JobManager's memory"
   stop_if_start_fails
   # shellcheck disable=SC2086  # the computed flags are word lists
-  start_daemon jobmanager java ${jm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$dist/lib/*" \
+  start_daemon jobmanager java ${jm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$class_path" \
     org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$conf" ${jm[1]}
   echo "127.0.0.1:$rest" >"$state/address"
+  echo "$SLOTS" >"$state/slots"
 
   local tm; mapfile -t tm < <(resource_params "$dist" "$conf" TM)
   [ "${#tm[@]}" -eq 2 ] || die "Flink's BashJavaUtils did not compute the TaskManager's memory"
   local n
   for n in $(seq 1 "$TASKMANAGERS"); do
     # shellcheck disable=SC2086
-    start_daemon "taskmanager-$n" java ${tm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$dist/lib/*" \
+    # IM2TFRECORD_WORKER reaches its SDK workers, which name it in the log
+    # line of each shard they write.
+    start_daemon "taskmanager-$n" env IM2TFRECORD_WORKER="taskmanager-$n" java ${tm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$class_path" \
       org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$conf" ${tm[1]}
   done
+  start_worker_pool 50000
   if ! wait_until "$START_TIMEOUT_S" "TaskManagers" registered_taskmanagers; then
     die "the TaskManagers did not register with the JobManager within ${START_TIMEOUT_S}s (logs: $state)"
   fi
@@ -136,7 +156,7 @@ start() {
 
 case "${1:-}" in
   start) start ;;
-  stop) mkdir -p "$state"; stop_daemons ;;
+  stop) mkdir -p "$state"; stop_daemons; rm -f "$state/slots" "$state/worker-pool" ;;
   status) if running; then echo "running at $(cat "$state/address")"; else echo "not running"; exit 1; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -10,6 +10,11 @@
 #                  (runners/flink/cluster.sh start); none running and none named: exit 2
 # FLINK_JOB_SERVER_JAR  default: runners/job_server.sh flink
 # PARALLELISM      default: 2
+# EXECUTION_MODE_FOR_BATCH  default: BATCH_FORCED: every exchange is written
+#                  out first, so each task can run on its own, and a job that
+#                  lost a TaskManager restarts on the slots left; Beam's
+#                  PIPELINED schedules connected tasks together, needing as many
+#                  free slots as the job's parallelism
 # ENVIRONMENT_TYPE, ENVIRONMENT_CONFIG, SDK_WORKER: where the Python SDK
 #                  workers run (default PROCESS); see worker_environment_args
 #                  in runners/cluster_lib.sh.
@@ -18,7 +23,10 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
 master="$(cluster_master flink FLINK_MASTER)"
 jar="${FLINK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" flink | tail -n 1)}"
-worker_environment_args flink
+worker_environment_args flink "$master"
+staging_args flink "$master" "$jar"
 exec "$python" -m pipeline \
   --runner FlinkRunner --flink_master "$master" --flink_job_server_jar "$jar" \
-  --parallelism "${PARALLELISM:-2}" "${environment_args[@]}" "$@"
+  --parallelism "${PARALLELISM:-2}" --execution_mode_for_batch "${EXECUTION_MODE_FOR_BATCH:-BATCH_FORCED}" \
+  --job_server_java_launcher "$root/runners/java_for_job_server.sh" \
+  "${environment_args[@]}" ${staging_args[@]+"${staging_args[@]}"} "$@"

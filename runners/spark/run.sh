@@ -20,7 +20,9 @@ jar="${SPARK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" spark | tail -n 1)}
 case "$master" in
   spark://127.0.0.1:*|spark://localhost:*) export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-127.0.0.1}" ;;
 esac
-worker_environment_args spark
+worker_environment_args spark "$master"
+staging_args spark "$master" "$jar"
 exec "$python" -m pipeline \
   --runner SparkRunner --spark_master_url "$master" --spark_job_server_jar "$jar" \
-  "${environment_args[@]}" "$@"
+  --job_server_java_launcher "$root/runners/java_for_job_server.sh" \
+  "${environment_args[@]}" ${staging_args[@]+"${staging_args[@]}"} "$@"
