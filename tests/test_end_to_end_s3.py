@@ -19,6 +19,7 @@ from tests.conftest import upload_tree
 from tests.records import read_errors
 from tests.records import read_examples
 from tests.records import read_labels
+from tests.records import save_image
 from tests.records import shard_paths
 
 _SHARDS = [f"train-{i:05d}-of-00004.tfrecord" for i in range(4)]
@@ -116,3 +117,19 @@ def test_s3_to_local_four_shards(s3_client, bucket, s3_flags, tmp_path):
     assert upload_tree(s3_client, HYMENOPTERA, bucket, "photos") == 398  # boto3's upload_file, not ours.
     result = _convert(f"s3://{bucket}/photos", str(tmp_path / "out"), s3_flags)
     _check_dataset(str(tmp_path / "out"), result)
+
+
+def test_upload_a_dead_worker_left_is_aborted_after_the_job(s3_client, bucket, s3_flags, tmp_path):
+    # A worker killed mid-shard leaves its multipart upload open; the shard's
+    # retry completes another. Planted here as that worker would leave it,
+    # beside one that is not a dataset file of the output's (kept).
+    for n in range(4):
+        save_image(str(tmp_path / "src" / "cats" / f"{n}.png"), size=(40 + n, 30), fmt="PNG")
+    upload_tree(s3_client, str(tmp_path / "src"), bucket, "in")
+    s3_client.create_multipart_upload(Bucket=bucket, Key="out/train-00000-of-00001.tfrecord")
+    s3_client.create_multipart_upload(Bucket=bucket, Key="out/notes/draft.txt")
+    result = _im2tfrecord("--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", *s3_flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    left = [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+    assert left == ["out/notes/draft.txt"]
+    assert "written 4" in result.stdout

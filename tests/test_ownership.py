@@ -128,6 +128,19 @@ def test_what_a_killed_run_left_is_replaced_without_overwrite(tree, tmp_path):
     ]
 
 
+def test_a_dataset_whose_launcher_was_killed_is_replaced_without_overwrite(tree, tmp_path):
+    # A Flink job finished after its launcher was killed: the dataset is
+    # complete, but the marker the launcher would have removed is still there.
+    out = str(tmp_path / "out")
+    assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
+    finished = _read_all(out)
+    _write(out, {RUN_MARKER_FILE: b'{"owned": [], "tool": "im2tfrecord"}\n'})
+    assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
+    assert _read_all(out) == finished
+    # Without the marker the same dataset is one to keep.
+    assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 2
+
+
 def test_survey_sorts_files_into_owned_and_foreign(tmp_path):
     out = str(tmp_path)
     info = {

@@ -50,6 +50,6 @@ def test_a_resumed_run_says_what_it_kept():
         "and kept; the rest were converted"
     )
     lines = format_summary(_info(), "out", 1.0, reused=(3, 7)).splitlines()
-    assert lines[0] == "wrote 7 images in 1.0 s (0 converted at 0.0 images/s)"
+    assert lines[0] == "wrote 7 images in 1.0 s (all kept from an interrupted run, none converted)"
     assert lines[2] == "  resumed: 3 shards (7 images) complete from an interrupted run were verified and kept"
     assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, reused=(0, 0)).splitlines())

@@ -46,7 +46,10 @@ class OutputSurvey:
     complete: bool
     owned: tuple
     foreign: tuple
-    killed_run: bool = False  # A run marker without dataset_info.json.
+    # A run marker is there: a run of ours was killed. Its dataset may even be
+    # complete (a Flink job goes on after its launcher is killed), but the
+    # run never got to say so: a rerun replaces it, without --overwrite.
+    killed_run: bool = False
 
 
 def survey(storage, output):
@@ -59,11 +62,12 @@ def survey(storage, output):
         owned = {name for name in dataset_named if name in listed or is_temporary(name)}
     else:
         owned = {name for name in dataset_named if is_temporary(name)}
+    killed_run = RUN_MARKER_FILE in names
     return OutputSurvey(
-        complete=listed is not None,
+        complete=listed is not None and not killed_run,
         owned=tuple(sorted(owned)),
         foreign=tuple(name for name in dataset_named if name not in owned),
-        killed_run=RUN_MARKER_FILE in names and listed is None,
+        killed_run=killed_run,
     )
 
 
@@ -100,18 +104,22 @@ def files_to_replace(storage, output, names):
     return {name for name in names if name in owned or is_temporary(name)}
 
 
-def abort_leftover_uploads(storage, output):
-    """Aborts the S3 multipart uploads of shards a killed run of ours left
-    (SIGKILL gives open_atomic no chance to): invisible, but billed until
-    aborted. Only uploads of dataset-named keys directly under `output`.
+def abort_leftover_uploads(storage, output, note=True):
+    """Aborts the S3 multipart uploads of shards a killed run of ours, or a
+    worker that died mid-shard, left (SIGKILL gives open_atomic no chance
+    to): invisible, but billed until aborted. Only uploads of dataset-named
+    keys directly under `output`.
 
-    A store that does not list multipart uploads gets a note on stderr, and
-    the run goes on: the uploads, if any, cannot be found to be aborted."""
+    A store that does not list multipart uploads gets a note on stderr (with
+    `note`), and the run goes on: the uploads, if any, cannot be found to be
+    aborted."""
     bucket, prefix = split_s3_path(output.rstrip("/") + "/")
     client = storage.s3_client()
     try:
         uploads = list_multipart_uploads(client, bucket, prefix)
     except UploadsNotListed as e:
+        if not note:
+            return
         consequence = f"any that a killed run left under {output.rstrip('/')}/ are not aborted"
         print(uploads_not_listed_note(e.code, consequence), file=sys.stderr)
         return

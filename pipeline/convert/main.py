@@ -4,15 +4,12 @@ Exit codes: 0 done, 1 the job failed (or wrote no image), 2 a wrong
 invocation (nothing was run), 130 Ctrl-C, 143 SIGTERM.
 """
 
-import contextlib
 import logging
 import os
 import shutil
-import threading
 import time
 
 import apache_beam as beam
-import grpc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -22,11 +19,12 @@ from pipeline import command
 from pipeline import progress
 from pipeline import read
 from pipeline import start_up_done
+from pipeline.convert import beam_runtime
+from pipeline.convert import earlier_jobs
 from pipeline.convert import job
 from pipeline.convert import plan
 from pipeline.convert import summary
 from pipeline.convert.options import ConvertOptions
-from pipeline.convert.options import runs_locally
 from pipeline.convert.preflight import check
 from transforms import metrics
 from transforms import ownership
@@ -127,6 +125,8 @@ def _parse_invocation(argv):
 def _check_and_run(options):
     output = check(options)
     _make_local_paths_absolute(options.view_as(ConvertOptions))
+    if earlier_jobs.on_flink(options):
+        earlier_jobs.name_job(options, options.view_as(ConvertOptions).output)
     if options.view_as(ConvertOptions).plan:
         start_up_done()
         return plan.run_plan(options)
@@ -146,6 +146,8 @@ def _run(options, output):
     convert_options = options.view_as(ConvertOptions)
     start = time.monotonic()
     storage = Storage(s3_settings(options))
+    if earlier_jobs.on_flink(options):
+        earlier_jobs.cancel_earlier_jobs(options, convert_options.output)
     # Written before anything else: marks every file here as this run's. On
     # S3 it is also the write probe: a bucket we may not write to fails here,
     # in a second, not after all the decoding.
@@ -157,8 +159,12 @@ def _run(options, output):
         # does not claim to be a complete dataset.
         storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
     metrics.reset()
-    with progress.Progress("converting", _converted), _quiet_worker_shutdown(), _dofn_specs_remembered():
-        pipeline = beam.Pipeline(runner=_local_runner(options), options=options)
+    with (
+        progress.Progress("converting", _converted),
+        beam_runtime.quiet_worker_shutdown(),
+        beam_runtime.dofn_specs_remembered(),
+    ):
+        pipeline = beam.Pipeline(runner=beam_runtime.local_runner(options), options=options)
         try:
             job.build(pipeline, options)
             start_up_done()
@@ -173,6 +179,12 @@ def _run(options, output):
         finally:  # Beam removes it only once run() is reached: not on an early Ctrl-C.
             shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
     seconds = time.monotonic() - start
+    if is_s3(convert_options.output):
+        # A worker that died mid-shard (its shard written again by a retry)
+        # left the upload it had begun: invisible, but billed until aborted.
+        # Quietly where the store does not list them: the note is for a
+        # killed run's leftovers, above.
+        ownership.abort_leftover_uploads(storage, convert_options.output, note=False)
     ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)
     command.print_report(summary.format_summary(info, convert_options.output, seconds, _reused(result)))
@@ -220,68 +232,6 @@ def _cancel(result):
 def _claim_output(storage, output, owned):
     bucket = split_s3_path(output.rstrip("/") + "/")[0] if is_s3(output) else None
     command.s3_call(lambda: ownership.write_marker(storage, output, owned), "--output", bucket)
-
-
-_HUNG_UP = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
-
-
-@contextlib.contextmanager
-def _quiet_worker_shutdown():
-    """With LOOPBACK workers on Flink or Spark, the runner hangs up the data,
-    state and control streams when a job ends, and each worker thread then
-    dies of that call (CANCELLED, or UNAVAILABLE when the socket is closed),
-    a traceback apiece on stderr. Those are logged at DEBUG; any other
-    thread's failure is still printed. A job that really fails says so
-    through the job service, in one line."""
-    original = threading.excepthook
-
-    def hook(args):
-        error = args.exc_value
-        if isinstance(error, grpc.RpcError) and error.code() in _HUNG_UP:
-            logging.getLogger(_PROG).debug("worker thread %s ended: %s", args.thread.name, error)
-        else:
-            original(args)
-
-    threading.excepthook = hook
-    try:
-        yield
-    finally:
-        threading.excepthook = original
-
-
-@contextlib.contextmanager
-def _dofn_specs_remembered():
-    """While the pipeline is built and run, Beam's `get_dofn_specs` (a DoFn's
-    state and timer specs, found by inspecting the signature of every method
-    it has) answers once per DoFn: Beam asks four times for each of the
-    pipeline's 66 DoFns as it builds, translates and runs it, a third of a
-    second of `inspect.signature`. A DoFn's methods do not change once it is
-    made; each caller gets its own copy of the sets."""
-    from apache_beam.transforms import userstate
-
-    original = userstate.get_dofn_specs
-    known = {}  # id -> (the DoFn, kept alive so its id is not reused; its specs)
-
-    def get_dofn_specs(dofn):
-        entry = known.get(id(dofn))
-        if entry is None or entry[0] is not dofn:
-            entry = known[id(dofn)] = (dofn, original(dofn))
-        states, timers = entry[1]
-        return set(states), set(timers)
-
-    userstate.get_dofn_specs = get_dofn_specs
-    try:
-        yield
-    finally:
-        userstate.get_dofn_specs = original
-
-
-def _local_runner(options):
-    if runs_locally(options):
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        return FnApiRunner()
-    return None  # Beam builds the named runner from the options.
 
 
 def _parser(groups=None):

@@ -25,6 +25,7 @@ from apache_beam.portability import common_urns
 from pipeline import command
 from pipeline.command import UsageError
 from pipeline.command import s3_call
+from pipeline.convert import earlier_jobs
 from pipeline.convert.options import ConvertOptions
 from transforms import listing
 from transforms import ownership
@@ -103,17 +104,16 @@ def _check_runner(options):
             f"--runner {options.view_as(StandardOptions).runner!r} is not a Beam runner: "
             "leave it out to run here, or use FlinkRunner, SparkRunner, PortableRunner, ..."
         )
-    if runner in ("flinkrunner", "flink"):
+    if earlier_jobs.on_flink(options):  # Not [auto], [local]: Beam starts Flink itself.
         master = options.view_as(FlinkRunnerOptions).flink_master
-        if not master.startswith("["):  # [auto], [local]: Beam starts Flink itself.
-            url = (master if "://" in master else f"http://{master}").rstrip("/") + "/config"
-            try:
-                with urllib.request.urlopen(url, timeout=_CLUSTER_TIMEOUT_S) as answer:
-                    json.load(answer)["flink-version"]
-            except (OSError, ValueError, KeyError) as e:
-                raise UsageError(
-                    f"--flink_master {master}: no Flink REST API answers there ({e}); is the cluster running?"
-                ) from None
+        try:
+            url = earlier_jobs.rest_base(master) + "/config"
+            with urllib.request.urlopen(url, timeout=_CLUSTER_TIMEOUT_S) as answer:
+                json.load(answer)["flink-version"]
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(
+                f"--flink_master {master}: no Flink REST API answers there ({e}); is the cluster running?"
+            ) from None
     elif runner in ("sparkrunner", "spark"):
         master = options.view_as(SparkRunnerOptions).spark_master_url
         if master.startswith("spark://"):
@@ -130,7 +130,8 @@ def _check_output_is_ours(convert, store):
     """Refuses to touch files in --output that look like a dataset's but that
     no run of ours provably wrote, with or without --overwrite; refuses to
     replace a complete dataset without --overwrite. What a killed run of ours
-    left (its run marker is still there) is replaced: nothing complete is lost."""
+    left (its run marker is still there) is replaced, even a dataset that its
+    Flink job finished after the launcher was killed."""
     found = ownership.survey(store, convert.output)
     if convert.writer == "beam":
         # Beam's sink removes every <split>-*-of-NNNNN.tfrecord before it

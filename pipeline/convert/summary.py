@@ -43,7 +43,12 @@ def format_summary(info, output, seconds, reused=None):
     kept = reused[1] if reused and reused[0] else 0
     # The rate is of the images converted now: reused shards were only read back.
     rate = (counts["written"] - kept) / seconds if seconds > 0 else 0.0
-    how = f"{rate:.1f} images/s" if not kept else f"{counts['written'] - kept} converted at {rate:.1f} images/s"
+    if not kept:
+        how = f"{rate:.1f} images/s"
+    elif kept == counts["written"]:
+        how = "all kept from an interrupted run, none converted"
+    else:
+        how = f"{counts['written'] - kept} converted at {rate:.1f} images/s"
     balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
     lines = [
         f"wrote {counted(counts['written'], 'image')} in {seconds:.1f} s ({how})",
