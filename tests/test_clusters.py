@@ -1,8 +1,10 @@
 """The pipeline on real standalone Flink and Spark clusters.
 
 The clusters are separate JVMs started by the project's own scripts
-(runners/flink/cluster.sh: a JobManager and a TaskManager; runners/spark/
-cluster.sh: a master and a worker), the jobs go through the launchers
+(runners/flink/cluster.sh: a JobManager and two TaskManagers of one slot;
+runners/spark/cluster.sh: a master and two workers of one core), so every job
+here is spread over two workers, and each worker writes some of the shards.
+The jobs go through the launchers
 (runners/*/run.sh) exactly as the README shows, and Beam starts the job server
 from the jar runners/job_server.sh assembles. What a run on a cluster must
 give is what the local runner gives: the same bytes in every output file.
@@ -12,10 +14,14 @@ separate process (the launcher), so these comparisons are also determinism
 checks across processes.
 """
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -38,6 +44,14 @@ _START_TIMEOUT_S = 900  # The first start downloads the distributions.
 _MASTER_VARIABLE = {"flink": "FLINK_MASTER", "spark": "SPARK_MASTER"}
 # A validation split and three shards per split, as a user would ask.
 _HYMENOPTERA_FLAGS = ["--num_shards", "3", "--validation_ratio", "0.2"]
+# Two workers of one slot each: the shape in which a job must use both, and
+# in which one can be lost while the other carries on.
+_LAYOUT = {"TASKMANAGERS": "2", "SLOTS": "1", "WORKERS": "2", "WORKER_CORES": "1"}
+# With 5 MiB parts (storage.py), hymenoptera in two shards of PNG records
+# (about 30 MB each) makes multipart uploads of several parts, which a killed
+# worker leaves open, and a writing stage long enough to be caught midway.
+_PART_MIB = "5"
+_KILL_FLAGS = ["--num_shards", "2", "--image_format", "png"]
 
 
 def _script(engine, name):
@@ -68,7 +82,7 @@ def _alive(pid):
 def clusters():
     """Both standalone clusters, started once for this module and stopped
     after it, failing the module if anything is left running."""
-    env = dict(os.environ, PYTHON=sys.executable)
+    env = dict(os.environ, PYTHON=sys.executable, IM2TFRECORD_S3_PART_MIB=_PART_MIB, **_LAYOUT)
     addresses, started = {}, []
     try:
         for engine in ("flink", "spark"):
@@ -143,6 +157,20 @@ def test_hymenoptera_on_cluster_matches_local_runner(
     # What a user sees: the summary, and no tracebacks or job-server chatter.
     assert "WARNING" not in result.stderr, result.stderr[-3000:]
     assert _tracebacks(result.stderr, environment_type) == [], result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_external_worker_pool_on_cluster_matches_local_runner(engine, clusters, local_hymenoptera, tmp_path):
+    # cluster.sh started a worker pool (runners/worker_pool.py); the launcher
+    # finds its address, and the pool starts the SDK workers.
+    out = str(tmp_path / "out")
+    result = run_on_cluster(
+        clusters, engine, ["--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS], "EXTERNAL"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_files(local_hymenoptera["tfrecord"], out)
+    with open(os.path.join(ROOT, ".cache", "clusters", engine, "worker-pool.log")) as f:
+        assert "Starting worker with command" in f.read()
 
 
 def _tracebacks(stderr, environment_type):
@@ -256,3 +284,207 @@ def test_failing_job_on_cluster_ends_in_one_line(engine, clusters, s3_client, s3
     left = [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])]
     assert left == ["out/" + RUN_MARKER_FILE]
     assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def _worker_logs(engine):
+    """Every log file the cluster's workers (and so their SDK workers) write."""
+    state = os.path.join(ROOT, ".cache", "clusters", engine)
+    if engine == "flink":
+        return [os.path.join(state, name) for name in os.listdir(state) if name.startswith("taskmanager-")]
+    found = []
+    for folder, _, names in os.walk(os.path.join(state, "work")):
+        found += [os.path.join(folder, name) for name in names if name == "stderr"]
+    return found
+
+
+def _log_sizes(engine):
+    return {path: os.path.getsize(path) for path in _worker_logs(engine)}
+
+
+def _shard_writers(engine, sizes_before):
+    """{shard file: worker} from the "wrote SHARD (N images) on WORKER" lines
+    logged since `sizes_before` (transforms/shard_writer.py)."""
+    writers = {}
+    for path in _worker_logs(engine):
+        with open(path, errors="replace") as f:
+            f.seek(sizes_before.get(path, 0))
+            for match in re.finditer(r"wrote (\S+) \(\d+ images\) on (\S+)", f.read()):
+                writers.setdefault(match.group(1), set()).add(match.group(2))
+    return writers
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_both_workers_write_shards_and_say_which(engine, clusters, local_hymenoptera, tmp_path):
+    sizes = _log_sizes(engine)
+    out = str(tmp_path / "out")
+    result = run_on_cluster(clusters, engine, ["--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_files(local_hymenoptera["tfrecord"], out)
+    writers = _shard_writers(engine, sizes)
+    shards = sorted(name for name in os.listdir(out) if name.endswith(".tfrecord"))
+    assert sorted(writers) == shards, writers
+    # Each shard once (a retry would name it twice), and both workers at work.
+    worker = {"flink": "taskmanager", "spark": "worker"}[engine]
+    assert all(len(names) == 1 for names in writers.values()), writers
+    assert set().union(*writers.values()) == {f"{worker}-1", f"{worker}-2"}, writers
+
+
+def _wait_for(predicate, what, timeout_s=_JOB_TIMEOUT_S, process=None):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert process is None or process.poll() is None, f"the job ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+        time.sleep(0.1)
+
+
+def _start_on_cluster(clusters, engine, args):
+    env = dict(os.environ, PYTHON=sys.executable, **{_MASTER_VARIABLE[engine]: clusters[engine]})
+    return subprocess.Popen(
+        [_script(engine, "run.sh"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _uploads(s3_client, bucket):
+    return s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+def _kill_one_worker(engine):
+    """SIGKILL one TaskManager (with its SDK workers, as a lost node) or one
+    Spark executor (as the OOM killer would); the cluster is whole again after."""
+    if engine == "flink":
+        with open(os.path.join(ROOT, ".cache", "clusters", "flink", "taskmanager-1.pid")) as f:
+            os.killpg(int(f.read()), signal.SIGKILL)
+    else:
+        executors = _processes_of_this_clone("CoarseGrainedExecutorBackend")
+        assert executors, "no Spark executor is running"
+        os.kill(executors[0], signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def s3_reference(s3_client, s3_endpoint, tmp_path_factory):
+    """hymenoptera on S3, and the local runner's S3 -> S3 output of it with _KILL_FLAGS."""
+    bucket = "cluster-kills"
+    s3_client.create_bucket(Bucket=bucket)
+    assert upload_tree(s3_client, HYMENOPTERA, bucket, "in") == 398
+    flags = ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/local", *_KILL_FLAGS]
+    assert main([*flags, *_s3_flags(s3_endpoint)]) == 0
+    local = str(tmp_path_factory.mktemp("kills-local"))
+    download_prefix(s3_client, bucket, "local", local)
+    return bucket, local
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_worker_killed_mid_write_job_still_gives_the_same_bytes(
+    engine, clusters, s3_reference, s3_client, s3_endpoint, tmp_path
+):
+    bucket, local = s3_reference
+    prefix = f"killed-{engine}"
+    sizes = _log_sizes(engine)
+    flags = ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/{prefix}", *_KILL_FLAGS]
+    job = _start_on_cluster(clusters, engine, [*flags, *_s3_flags(s3_endpoint)])
+    try:
+        # Mid-write: a shard's multipart upload has begun and none is complete.
+        _wait_for(lambda: _uploads(s3_client, bucket), "shard upload", process=job)
+        assert not any(key.endswith(".tfrecord") for key in _keys(s3_client, bucket, prefix))
+        _kill_one_worker(engine)
+        _, stderr = job.communicate(timeout=_JOB_TIMEOUT_S)
+        writers = _shard_writers(engine, sizes)  # Before the restart below starts new logs.
+    finally:
+        job.kill()
+        # The next test gets both workers again (a no-op for Spark, whose
+        # worker starts a new executor), at the address the restart printed.
+        restart = subprocess.run(
+            [_script(engine, "cluster.sh"), "start"],
+            env=dict(os.environ, PYTHON=sys.executable, IM2TFRECORD_S3_PART_MIB=_PART_MIB, **_LAYOUT),
+            capture_output=True,
+            text=True,
+            timeout=_START_TIMEOUT_S,
+        )
+        assert restart.returncode == 0, restart.stderr[-3000:]
+        clusters[engine] = restart.stdout.strip().splitlines()[-1]
+    assert job.returncode == 0, stderr[-3000:]
+    download_prefix(s3_client, bucket, prefix, str(tmp_path))
+    assert_same_files(local, str(tmp_path))
+    assert _uploads(s3_client, bucket) == []  # The dead worker's upload, aborted.
+    # Every record exactly once: the byte-identical shards say so. Both were
+    # written after the kill, so by workers that were alive: on Flink, the
+    # TaskManager that was left (Spark's worker started a new executor).
+    assert sorted(writers) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"], writers
+    if engine == "flink":
+        assert set().union(*writers.values()) == {"taskmanager-2"}, writers
+
+
+def _keys(s3_client, bucket, prefix):
+    return [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix + "/").get("Contents", [])]
+
+
+def _processes_of_this_clone(pattern):
+    """Pids of processes whose command line matches `pattern` and names this
+    clone (another clone's clusters may run on the same machine)."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    pids = []
+    for pid in found:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if ROOT.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:  # Gone meanwhile.
+            pass
+    return sorted(pids)
+
+
+def _job_servers():
+    return set(_processes_of_this_clone("job-server-.*jar"))
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_launcher_killed_mid_write_then_rerun_completes(engine, clusters, local_hymenoptera, tmp_path):
+    out = str(tmp_path / "out")
+    args = ["--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS]
+    servers_before = _job_servers()
+    launcher = _start_on_cluster(clusters, engine, args)
+    _wait_for(lambda: any(".inprogress-" in name for name in _names(out)), "shard temporary", process=launcher)
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    # Nothing partial under a final name: each shard there is the finished one.
+    reference = local_hymenoptera["tfrecord"]
+    for name in _names(out):
+        if not name.startswith("."):
+            with open(os.path.join(out, name), "rb") as a, open(os.path.join(reference, name), "rb") as b:
+                assert a.read() == b.read(), f"{name} is not the finished shard"
+    # The job server it started went with it.
+    _wait_for(lambda: not _job_servers() - servers_before, "end of the job server", timeout_s=10)
+    # The rerun completes, whether the earlier job (on Flink it outlives its
+    # launcher) was still writing, and was cancelled, or had finished.
+    result = run_on_cluster(clusters, engine, args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_files(reference, out)
+    if engine == "flink":
+        assert _live_flink_jobs(clusters) == []
+
+
+def _live_flink_jobs(clusters):
+    with urllib.request.urlopen(f"http://{clusters['flink']}/jobs/overview", timeout=5) as answer:
+        jobs = json.load(answer)["jobs"]
+    return [job for job in jobs if job["state"] not in ("FINISHED", "CANCELED", "FAILED")]
+
+
+def test_flink_job_that_outlived_its_launcher_is_cancelled_by_the_rerun(clusters, local_hymenoptera, tmp_path):
+    out = str(tmp_path / "out")
+    args = ["--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS]
+    launcher = _start_on_cluster(clusters, "flink", args)
+    # Killed as soon as its job runs on the cluster: the job has all its work ahead.
+    _wait_for(lambda: _live_flink_jobs(clusters), "job on the cluster", process=launcher)
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    [orphan] = _live_flink_jobs(clusters)
+    result = run_on_cluster(clusters, "flink", args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    note = f"im2tfrecord: note: cancelled Flink job {orphan['jid']} of an earlier run, still running on {out}/"
+    assert note in result.stderr, result.stderr[-3000:]
+    assert_same_files(local_hymenoptera["tfrecord"], out)
+    assert _live_flink_jobs(clusters) == []
+
+
+def _names(folder):
+    return os.listdir(folder) if os.path.isdir(folder) else []
