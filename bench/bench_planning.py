@@ -1,0 +1,444 @@
+"""Planning at scale: the conversion's stages before decoding, on N synthetic
+paths in C class folders (default 1,000 classes: a 10-million-image, ~1 TB S3
+tree scaled down), with no image bytes, on the local runner.
+
+Run: .venv/bin/python bench/bench_planning.py [--sizes 10000,100000,1000000]
+     [--runs 3] [--classes 1000] [--validation-ratio 0.1]
+
+What runs is the pipeline's own code, wired by pipeline/convert/job.py's
+`_match_label_split` (what every conversion and `--plan` start with):
+MatchImages' KeepImages and its Spread reshuffle, KeyByLabel (each path keyed
+by its parent folder), ClassNames, AssignSplits (seeded hashes; with a
+validation ratio, the per-class GroupByKey that stratifies), then PlanShards
+as job.py calls it (count per class, group by class, deal, group by shard),
+and FoldersOfMergedClasses. It runs on Beam's FnApiRunner, as the tool does
+locally (Beam 2.77's DirectRunner first tries to download Prism, which hangs
+offline).
+
+What is simulated:
+- Listing. S3 is never contacted. `SyntheticListing` is MatchImages with its
+  S3 listing (`_match_by_folder`: the top level, then each class folder after
+  a reshuffle) replaced by generated keys: the top level yields the C class
+  folders, reshuffled as the real folder patterns are, and each folder then
+  yields its files' FileMetadata, where MatchAll would. Everything after that
+  is MatchImages' own. bench/bench_listing.py measures listing against an S3
+  server.
+- The record size. EstimateRecordBytes converts a sample of 32 images; there
+  are none here, so a fixed 25,000 bytes a record stands in for it (README,
+  "Scale": 1 million 256 px records are about 25 GB), and shards are planned
+  by size, --shard_size_mb 256.
+
+Keys look like s3://bench-planning/images/class_0042/0042_00001234.jpg (55
+characters, about an ImageNet key's length), the same length at every size,
+so the shuffled bytes per path do not depend on N. Class c of C gets N // C
+paths, one more if c < N % C.
+
+Each run is a fresh process (`--child`), so its peak RSS (getrusage of the
+child, through wait4) is that size's alone; reported per size: the median of
+the runs' whole-process wall time, the pipeline's own time (building and
+running it, Beam's import left out), CPU time and peak RSS. A size whose first
+run takes longer than --long-run seconds gets that one run. Growth, from each
+size to the next: time per path, and per added path (the difference of the two
+sizes' medians over the difference of their paths, which leaves fixed costs
+out) the pipeline's time, the process's CPU and its peak RSS, with the ratio
+of each to the previous step's (1.0: linear).
+
+What crosses the shuffle is measured in one more run (at --shuffle-size):
+every GroupByKey input outside a combine (combines send per-key partial
+results, not elements, where the runner lifts them, as the FnApiRunner does)
+gets a branch that encodes each element with the coder Beam gives that
+PCollection (a deterministic key coder, as for a GroupByKey), as a windowed
+value in the global window, which is what a runner's data plane carries.
+Results go to bench/results/planning.json.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+RESULTS = os.path.join(ROOT, "bench", "results", "planning.json")
+INPUT = "s3://bench-planning/images"
+# README, "Scale": 1 million 256 px records ~25 GB, so ~25 KB a record.
+RECORD_BYTES = 25_000
+_MIB = 1024 * 1024
+_SHARD_SIZE_MB = 256
+
+
+def class_name(c, classes):
+    return f"class_{c:0{max(4, len(str(classes - 1)))}d}"
+
+
+def paths_in_class(n, classes, c):
+    """How many of the n paths class c of `classes` holds."""
+    return n // classes + (1 if c < n % classes else 0)
+
+
+def _class_folders(root, classes):
+    return [(root, c) for c in range(classes)]
+
+
+def _list_folder(root_and_class, n, classes):
+    from apache_beam.io.filesystem import FileMetadata
+
+    root, c = root_and_class
+    name = class_name(c, classes)
+    for k in range(paths_in_class(n, classes, c)):
+        yield FileMetadata(f"{root}/{name}/{name[6:]}_{k:08d}.jpg", 0)
+
+
+def synthetic_listing(n, classes):
+    """A stand-in for job.py's MatchImages: the real one, its S3 listing
+    replaced by n generated keys in `classes` folders."""
+    import apache_beam as beam
+
+    from transforms.match import MatchImages
+
+    class SyntheticListing(MatchImages):
+        def _match_by_folder(self, root):
+            return (
+                root
+                | "ListTopLevel" >> beam.FlatMap(_class_folders, classes)
+                | "SpreadFolders" >> beam.Reshuffle()
+                | "MatchFolders" >> beam.FlatMap(_list_folder, n, classes)
+            )
+
+    return SyntheticListing
+
+
+def _write_json(document, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(document, f)
+
+
+def _shuffle_inputs(p):
+    """(label, PCollection) of every GroupByKey in `p` outside a combine."""
+    import apache_beam as beam
+    from apache_beam.pipeline import PipelineVisitor
+
+    found = []
+
+    class Visitor(PipelineVisitor):
+        def visit_transform(self, applied):
+            if not isinstance(applied.transform, beam.GroupByKey):
+                return
+            parent = applied.parent
+            while parent is not None:
+                if isinstance(parent.transform, (beam.CombinePerKey, beam.CombineGlobally)):
+                    return
+                parent = parent.parent
+            found.append((applied.full_label, applied.main_inputs[next(iter(applied.main_inputs))]))
+
+    p.visit(Visitor())
+    return found
+
+
+def _measure(pcoll, label):
+    """pcoll -> one (label, elements, bytes): each element encoded as Beam
+    encodes a GroupByKey's input, a windowed value in the global window."""
+    import apache_beam as beam
+    from apache_beam import coders
+    from apache_beam.transforms import window
+
+    coder = coders.registry.get_coder(pcoll.element_type)
+    coder = coders.TupleCoder([coder.key_coder().as_deterministic_coder(label), coder.value_coder()])
+    windowed = coders.WindowedValueCoder(coder, coders.coders.GlobalWindowCoder())
+    return (
+        pcoll
+        | f"Size[{label}]" >> beam.Map(lambda x: (1, len(windowed.encode(window.GlobalWindows.windowed_value(x)))))
+        | f"Sum[{label}]" >> beam.CombineGlobally(beam.combiners.TupleCombineFn(sum, sum))
+        | f"Name[{label}]" >> beam.Map(lambda counts: [label, *counts])
+    )
+
+
+def simulate(
+    n,
+    classes,
+    validation_ratio=0.1,
+    test_ratio=0.0,
+    shard_size_mb=_SHARD_SIZE_MB,
+    record_bytes=RECORD_BYTES,
+    keep_paths=False,
+    measure_shuffle=False,
+):
+    """Runs the planning stages on n synthetic paths in `classes` folders,
+    here; returns the plan: {"shards": [[split, index, shards, records]],
+    "counts": [[split, label, n]], "classes", "failed", "skipped", "matched",
+    "merged_classes"}, with keep_paths "paths": [[split, index, label, path]],
+    with measure_shuffle "shuffle": [[GroupByKey, elements, bytes]]."""
+    from unittest import mock
+
+    import apache_beam as beam
+    from apache_beam import combiners
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.pvalue import AsSingleton
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipeline.convert import job
+    from pipeline.convert.options import ConvertOptions
+    from transforms.errors import ERRORS
+    from transforms.label import FOLDERS
+    from transforms.label import FoldersOfMergedClasses
+    from transforms.match import MATCHED
+    from transforms.match import SKIPPED
+    from transforms.shard import PlanShards
+    from transforms.shard import parse_num_shards
+    from transforms.storage import s3_settings
+
+    flags = ["--input", INPUT, "--output", "/nonexistent/never-written", "--shard_size_mb", str(shard_size_mb)]
+    flags += ["--validation_ratio", str(validation_ratio), "--test_ratio", str(test_ratio)]
+    options = PipelineOptions(flags)
+    convert = options.view_as(ConvertOptions)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "plan.json")
+        with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+            with mock.patch.object(job, "MatchImages", synthetic_listing(n, classes)):
+                matched, keyed, class_names, split = job._match_label_split(p, convert, s3_settings(options))
+            placed = split["placed"]
+            # Stands in for EstimateRecordBytes, which converts sample images.
+            estimate = p | "RecordBytes" >> beam.Create([record_bytes])
+            shards = placed | "PlanShards" >> PlanShards(
+                parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, estimate
+            )
+            merged = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
+            sides = {
+                "shards": shards
+                | "ShardSizes" >> beam.Map(lambda shard: [*shard[0], len(list(shard[1]))])
+                | "AllShards" >> combiners.ToList(),
+                "counts": placed
+                | "SplitAndClass" >> beam.Map(lambda image: (image.split, image.label))
+                | "CountClasses" >> combiners.Count.PerElement()
+                | "AllCounts" >> combiners.ToList(),
+                "classes": class_names,
+                "failed": (matched[ERRORS], keyed.errors, split[ERRORS])
+                | "PlanErrors" >> beam.Flatten()
+                | "CountFailed" >> combiners.Count.Globally(),
+                "skipped": matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally(),
+                "matched": matched[MATCHED],
+                "merged_classes": merged,
+            }
+            if keep_paths:
+                sides["paths"] = (
+                    shards
+                    | "ShardPaths"
+                    >> beam.FlatMap(lambda shard: [[*shard[0][:2], image.label, image.path] for image in shard[1]])
+                    | "AllPaths" >> combiners.ToList()
+                )
+            if measure_shuffle:
+                measured = [_measure(pcoll, label) for label, pcoll in _shuffle_inputs(p)]
+                sides["shuffle"] = tuple(measured) | "AllShuffles" >> beam.Flatten() | "Shuffles" >> combiners.ToList()
+            names = list(sides)
+
+            def document(_, *values):
+                plan = dict(zip(names, values))
+                plan["counts"] = sorted([*key, count] for key, count in plan["counts"])
+                for key in ("shards", "paths", "shuffle"):
+                    if key in plan:
+                        plan[key] = sorted(plan[key])
+                return plan
+
+            (
+                p
+                | "Plan" >> beam.Create([None])
+                | "Document" >> beam.Map(document, *(AsSingleton(sides[name]) for name in names))
+                | "WritePlan" >> beam.Map(_write_json, path)
+            )
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _child(args):
+    """One run in this process: prints its timings and plan summary as JSON."""
+    import apache_beam  # noqa: F401  Imported before the clock starts: Beam's import is no part of planning.
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: F401
+
+    from pipeline.convert import job  # noqa: F401
+
+    started = time.monotonic()
+    plan = simulate(
+        args.child,
+        args.classes,
+        validation_ratio=args.validation_ratio,
+        measure_shuffle=args.measure_shuffle,
+    )
+    seconds = time.monotonic() - started
+    assert sum(count for *_, count in plan["counts"]) == args.child, "a path was lost or doubled"
+    print(
+        json.dumps(
+            {
+                "pipeline_s": seconds,
+                "shards": {split: sum(1 for s in plan["shards"] if s[0] == split) for split, *_ in plan["shards"]},
+                "records": sum(s[3] for s in plan["shards"]),
+                "classes": len(plan["classes"]),
+                "shuffle": plan.get("shuffle"),
+            }
+        )
+    )
+
+
+def _run_child(n, args, measure_shuffle=False):
+    """A fresh process for one run; returns its report with wall s, CPU s and peak RSS MB."""
+    command = [sys.executable, os.path.abspath(__file__), "--child", str(n), "--classes", str(args.classes)]
+    command += ["--validation-ratio", str(args.validation_ratio)] + (["--measure-shuffle"] if measure_shuffle else [])
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise RuntimeError(err.read().decode()[-3000:])
+        out.seek(0)
+        report = json.loads(out.read().decode().strip().splitlines()[-1])
+    report.update(process_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024)
+    return report
+
+
+def _shuffle_table(report, n):
+    rows = [{"groupbykey": label, "elements": count, "bytes": size} for label, count, size in report["shuffle"]]
+    per_path = [row for row in rows if row["elements"] == n]
+    return {
+        "paths": n,
+        "groupbykeys": rows,
+        "bytes_per_path": round(sum(row["bytes"] for row in per_path) / n, 1),
+        "bytes_per_path_each": {row["groupbykey"]: round(row["bytes"] / n, 1) for row in per_path},
+        "other_bytes": sum(row["bytes"] for row in rows if row["elements"] != n),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="paths per run, comma-separated")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size; the median is reported (default 3)")
+    parser.add_argument("--classes", type=int, default=1000, help="class folders (default 1000)")
+    parser.add_argument("--validation-ratio", type=float, default=0.1, help="(default 0.1)")
+    parser.add_argument(
+        "--long-run", type=float, default=180, help="a size whose first run takes longer gets one run (default 180 s)"
+    )
+    parser.add_argument(
+        "--shuffle-size", type=int, default=100_000, help="paths of the run that measures the shuffle (0: none)"
+    )
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--measure-shuffle", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        return _child(args)
+
+    sizes = [int(size) for size in args.sizes.split(",")]
+    load_before = os.getloadavg()
+    rows = []
+    for n in sizes:
+        runs = [_run_child(n, args)]
+        print(f"  {n:>9,} paths: run 1 {runs[0]['process_s']:.1f} s", flush=True)
+        while len(runs) < args.runs and runs[0]["process_s"] <= args.long_run:
+            runs.append(_run_child(n, args))
+            print(f"  {n:>9,} paths: run {len(runs)} {runs[-1]['process_s']:.1f} s", flush=True)
+        row = {"paths": n, "runs": len(runs), "shards": runs[0]["shards"], "classes": runs[0]["classes"]}
+        for key in ("process_s", "pipeline_s", "cpu_s", "peak_rss_mb"):
+            row[key] = round(statistics.median(run[key] for run in runs), 2)
+            row[f"{key}_all"] = [round(run[key], 2) for run in runs]
+        row["us_per_path"] = round(row["pipeline_s"] / n * 1e6, 1)
+        rows.append(row)
+    shuffle = None
+    if args.shuffle_size:
+        shuffle = _shuffle_table(_run_child(args.shuffle_size, args, measure_shuffle=True), args.shuffle_size)
+    load_after = os.getloadavg()
+
+    growth = []
+    for small, big in zip(rows, rows[1:]):
+        added = big["paths"] - small["paths"]
+        growth.append(
+            {
+                "from": small["paths"],
+                "to": big["paths"],
+                "paths_ratio": round(big["paths"] / small["paths"], 2),
+                "pipeline_time_ratio": round(big["pipeline_s"] / small["pipeline_s"], 2),
+                "time_per_path_ratio": round(big["us_per_path"] / small["us_per_path"], 2),
+                # Per added path: what start-up and other fixed costs leave out.
+                "us_per_added_path": round((big["pipeline_s"] - small["pipeline_s"]) / added * 1e6, 1),
+                "cpu_us_per_added_path": round((big["cpu_s"] - small["cpu_s"]) / added * 1e6, 1),
+                "rss_bytes_per_added_path": round((big["peak_rss_mb"] - small["peak_rss_mb"]) * _MIB / added, 1),
+            }
+        )
+    for before, after in zip(growth, growth[1:]):
+        for key in ("us_per_added_path", "cpu_us_per_added_path", "rss_bytes_per_added_path"):
+            after[f"{key}_ratio_to_previous"] = round(after[key] / before[key], 2)
+
+    print(
+        f"\nplanning on the FnApiRunner, {args.classes} classes, validation ratio {args.validation_ratio}, "
+        f"shards of {_SHARD_SIZE_MB} MiB at {RECORD_BYTES} bytes a record; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    )
+    print("|     paths | runs | process s | pipeline s | CPU s | us/path | peak RSS MB | shards |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        shards = ", ".join(f"{split} {count}" for split, count in sorted(row["shards"].items()))
+        print(
+            f"| {row['paths']:>9,} | {row['runs']} | {row['process_s']:9.1f} | {row['pipeline_s']:10.1f} | "
+            f"{row['cpu_s']:5.1f} | {row['us_per_path']:7.1f} | {row['peak_rss_mb']:11.0f} | {shards} |"
+        )
+    for step in growth:
+        ratios = ""
+        if "rss_bytes_per_added_path_ratio_to_previous" in step:
+            ratios = (
+                f"\n    against the previous step: {step['us_per_added_path_ratio_to_previous']:.2f}x the time, "
+                f"{step['cpu_us_per_added_path_ratio_to_previous']:.2f}x the CPU, "
+                f"{step['rss_bytes_per_added_path_ratio_to_previous']:.2f}x the RSS per added path"
+            )
+        print(
+            f"{step['from']:,} -> {step['to']:,} paths ({step['paths_ratio']:g}x): pipeline time "
+            f"{step['pipeline_time_ratio']:.2f}x, time per path {step['time_per_path_ratio']:.2f}x; per added path "
+            f"{step['us_per_added_path']:.0f} us, {step['cpu_us_per_added_path']:.0f} us CPU, "
+            f"{step['rss_bytes_per_added_path']:.0f} bytes of RSS" + ratios
+        )
+    if shuffle:
+        print(f"\nshuffled, measured on {shuffle['paths']:,} paths (encoded as windowed values):")
+        for row in shuffle["groupbykeys"]:
+            print(
+                f"  {row['groupbykey']}: {row['elements']:,} elements, {row['bytes']:,} bytes "
+                f"({row['bytes'] / row['elements']:.1f} per element)"
+            )
+        print(
+            f"  per path: {shuffle['bytes_per_path']:.1f} bytes in all (GroupByKeys of one element per path), "
+            f"plus {shuffle['other_bytes']:,} bytes of folder names"
+        )
+
+    machine = {
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+    }
+    with contextlib.suppress(ImportError):
+        import apache_beam
+
+        machine["beam"] = apache_beam.__version__
+    settings = {
+        "classes": args.classes,
+        "validation_ratio": args.validation_ratio,
+        "shard_size_mb": _SHARD_SIZE_MB,
+        "record_bytes": RECORD_BYTES,
+        "runs": args.runs,
+        "long_run_s": args.long_run,
+        "runner": "FnApiRunner",
+    }
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w", encoding="utf-8") as f:
+        json.dump(
+            {"machine": machine, "settings": settings, "sizes": rows, "growth": growth, "shuffle": shuffle}, f, indent=2
+        )
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
