@@ -8,8 +8,9 @@ are ordered by hash (the writer sorts them), so labels are mixed.
 
 TFDS picks shards by hash range instead, which needs no per-class ranking but
 leaves shards unbalanced by about 1/sqrt(records per shard): 10% on a
-400-image set. Ranking costs one more shuffle of paths (a few bytes each) and
-keeps a class's paths together in one worker: 100 MB for a million-image class.
+400-image set. Ranking costs one more shuffle of paths (about 265 bytes a
+placement as Beam encodes it, bench/bench_planning.py) and keeps a class's
+paths together in one worker: about 270 MB for a million-image class.
 """
 
 import math
