@@ -3,7 +3,13 @@ paths in C class folders (default 1,000 classes: a 10-million-image, ~1 TB S3
 tree scaled down), with no image bytes, on the local runner.
 
 Run: .venv/bin/python bench/bench_planning.py [--sizes 10000,100000,1000000]
-     [--runs 3] [--classes 1000] [--validation-ratio 0.1]
+     [--runs 3] [--classes 1000] [--validation-ratio 0.1] [--source manifest]
+
+With --source manifest the same paths come from a CSV manifest (path,label),
+written before the clock starts and read by the real ReadManifest
+(transforms/manifest.py: streamed row by row, then a GroupByKey by path that
+finds repeated rows) in place of the simulated listing; the stages after it
+are the same. Results go to bench/results/planning-manifest.json.
 
 What runs is the pipeline's own code, wired by pipeline/convert/job.py's
 `_match_label_split` (what every conversion and `--plan` start with):
@@ -115,6 +121,18 @@ def synthetic_listing(n, classes):
     return SyntheticListing
 
 
+def write_manifest(path, n, classes):
+    """A CSV manifest (path,label) of the same n synthetic paths, each labelled
+    by its folder, written row by row; returns its size in bytes."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("path,label\n")
+        for c in range(classes):
+            name = class_name(c, classes)
+            for k in range(paths_in_class(n, classes, c)):
+                f.write(f"{INPUT}/{name}/{name[6:]}_{k:08d}.jpg,{name}\n")
+    return os.path.getsize(path)
+
+
 def _write_json(document, path):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(document, f)
@@ -169,12 +187,15 @@ def simulate(
     record_bytes=RECORD_BYTES,
     keep_paths=False,
     measure_shuffle=False,
+    manifest=None,
 ):
     """Runs the planning stages on n synthetic paths in `classes` folders,
-    here; returns the plan: {"shards": [[split, index, shards, records]],
-    "counts": [[split, label, n]], "classes", "failed", "skipped", "matched",
-    "merged_classes"}, with keep_paths "paths": [[split, index, label, path]],
-    with measure_shuffle "shuffle": [[GroupByKey, elements, bytes]]."""
+    here (with `manifest`, a CSV of them that write_manifest wrote, read by
+    the real ReadManifest instead of the simulated listing); returns the
+    plan: {"shards": [[split, index, shards, records]], "counts": [[split,
+    label, n]], "classes", "failed", "skipped", "matched", "merged_classes"},
+    with keep_paths "paths": [[split, index, label, path]], with
+    measure_shuffle "shuffle": [[GroupByKey, elements, bytes]]."""
     from unittest import mock
 
     import apache_beam as beam
@@ -196,6 +217,7 @@ def simulate(
 
     flags = ["--input", INPUT, "--output", "/nonexistent/never-written", "--shard_size_mb", str(shard_size_mb)]
     flags += ["--validation_ratio", str(validation_ratio), "--test_ratio", str(test_ratio)]
+    flags += ["--manifest", manifest] if manifest else []
     options = PipelineOptions(flags)
     convert = options.view_as(ConvertOptions)
     with tempfile.TemporaryDirectory() as folder:
@@ -219,7 +241,7 @@ def simulate(
                 | "CountClasses" >> combiners.Count.PerElement()
                 | "AllCounts" >> combiners.ToList(),
                 "classes": class_names,
-                "failed": (matched[ERRORS], keyed.errors, split[ERRORS])
+                "failed": (matched[ERRORS], keyed[ERRORS], split[ERRORS])
                 | "PlanErrors" >> beam.Flatten()
                 | "CountFailed" >> combiners.Count.Globally(),
                 "skipped": matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally(),
@@ -263,14 +285,20 @@ def _child(args):
 
     from pipeline.convert import job  # noqa: F401
 
-    started = time.monotonic()
-    plan = simulate(
-        args.child,
-        args.classes,
-        validation_ratio=args.validation_ratio,
-        measure_shuffle=args.measure_shuffle,
-    )
-    seconds = time.monotonic() - started
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = None
+        if args.source == "manifest":  # Written before the clock starts: a user's manifest exists already.
+            manifest = os.path.join(folder, "labels.csv")
+            write_manifest(manifest, args.child, args.classes)
+        started = time.monotonic()
+        plan = simulate(
+            args.child,
+            args.classes,
+            validation_ratio=args.validation_ratio,
+            measure_shuffle=args.measure_shuffle,
+            manifest=manifest,
+        )
+        seconds = time.monotonic() - started
     assert sum(count for *_, count in plan["counts"]) == args.child, "a path was lost or doubled"
     print(
         json.dumps(
@@ -288,7 +316,8 @@ def _child(args):
 def _run_child(n, args, measure_shuffle=False):
     """A fresh process for one run; returns its report with wall s, CPU s and peak RSS MB."""
     command = [sys.executable, os.path.abspath(__file__), "--child", str(n), "--classes", str(args.classes)]
-    command += ["--validation-ratio", str(args.validation_ratio)] + (["--measure-shuffle"] if measure_shuffle else [])
+    command += ["--validation-ratio", str(args.validation_ratio), "--source", args.source]
+    command += ["--measure-shuffle"] if measure_shuffle else []
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
@@ -326,6 +355,13 @@ def main():
     )
     parser.add_argument(
         "--shuffle-size", type=int, default=100_000, help="paths of the run that measures the shuffle (0: none)"
+    )
+    parser.add_argument(
+        "--source",
+        choices=("folders", "manifest"),
+        default="folders",
+        help="folders: the simulated listing; manifest: a CSV of the same paths, read by ReadManifest "
+        "(results in planning-manifest.json)",
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--measure-shuffle", action="store_true", help=argparse.SUPPRESS)
@@ -432,12 +468,14 @@ def main():
         "long_run_s": args.long_run,
         "runner": "FnApiRunner",
     }
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w", encoding="utf-8") as f:
+    settings["source"] = args.source
+    results = RESULTS if args.source == "folders" else RESULTS.replace(".json", "-manifest.json")
+    os.makedirs(os.path.dirname(results), exist_ok=True)
+    with open(results, "w", encoding="utf-8") as f:
         json.dump(
             {"machine": machine, "settings": settings, "sizes": rows, "growth": growth, "shuffle": shuffle}, f, indent=2
         )
-    print(f"written to {RESULTS}")
+    print(f"written to {results}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,23 @@ def test_the_simulated_plan_covers_the_synthetic_tree():
     ):
         assert shuffled[label][0] == _N and shuffled[label][1] > _N * 55  # At least the path itself.
     assert shuffled["MatchImages/SpreadFolders/ReshufflePerKey/GroupByKey"][0] == _CLASSES
+
+
+def test_the_manifest_plan_covers_the_same_tree(tmp_path):
+    manifest = str(tmp_path / "labels.csv")
+    bench_planning.write_manifest(manifest, _N, _CLASSES)
+    plan = bench_planning.simulate(
+        _N,
+        _CLASSES,
+        validation_ratio=0.1,
+        shard_size_mb=_SHARD_MB,
+        record_bytes=_RECORD_BYTES,
+        keep_paths=True,
+        manifest=manifest,
+    )
+    expected = {f"class_{c:04d}": 201 if c < 3 else 200 for c in range(_CLASSES)}
+    paths = [path for _, _, _, path in plan["paths"]]
+    assert len(paths) == _N and len(set(paths)) == _N
+    assert all(label == path.split("/")[-2] for _, _, label, path in plan["paths"])
+    assert collections.Counter(label for _, _, label, _ in plan["paths"]) == expected
+    assert (plan["matched"], plan["failed"], plan["skipped"]) == (_N, 0, 0)

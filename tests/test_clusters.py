@@ -14,6 +14,7 @@ separate process (the launcher), so these comparisons are also determinism
 checks across processes.
 """
 
+import csv
 import json
 import os
 import re
@@ -171,6 +172,32 @@ def test_external_worker_pool_on_cluster_matches_local_runner(engine, clusters, 
     assert_same_files(local_hymenoptera["tfrecord"], out)
     with open(os.path.join(ROOT, ".cache", "clusters", engine, "worker-pool.log")) as f:
         assert "Starting worker with command" in f.read()
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_manifest_on_cluster_gives_the_folder_tree_s_files(engine, clusters, local_hymenoptera, tmp_path):
+    # hymenoptera's own files named by a CSV manifest, in scrambled order: the
+    # same shards, statistics and duplicate report as the folder tree's.
+    manifest = tmp_path / "hymenoptera.csv"
+    rows = [(f"{label}/{name}", label) for label in ("ants", "bees") for name in os.listdir(f"{HYMENOPTERA}/{label}")]
+    with open(manifest, "w", newline="") as f:
+        csv.writer(f).writerows([("path", "label"), *sorted(rows, key=lambda row: row[0][::-1])])
+    out = str(tmp_path / "out")
+    flags = ["--manifest", str(manifest), "--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS]
+    result = run_on_cluster(clusters, engine, flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "matched 398 = written 398 + failed 0" in result.stdout
+    expected = local_hymenoptera["tfrecord"]
+    assert sorted(os.listdir(out)) == sorted(os.listdir(expected))
+    for name in os.listdir(expected):
+        with open(os.path.join(expected, name), "rb") as a, open(os.path.join(out, name), "rb") as b:
+            if name != "dataset_info.json":
+                assert a.read() == b.read(), name
+                continue
+            tree, listed = json.load(a), json.load(b)
+            assert (listed.pop("label_from"), listed.pop("manifest")) == ("manifest", str(manifest))
+            tree.pop("label_from")
+            assert listed == tree  # Splits, shards' sha256, statistics, duplicates, counts.
 
 
 def _tracebacks(stderr, environment_type):
@@ -469,9 +496,19 @@ def _live_flink_jobs(clusters):
     return [job for job in jobs if job["state"] not in ("FINISHED", "CANCELED", "FAILED")]
 
 
-def test_flink_job_that_outlived_its_launcher_is_cancelled_by_the_rerun(clusters, local_hymenoptera, tmp_path):
-    out = str(tmp_path / "out")
-    args = ["--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS]
+def test_flink_job_that_outlived_its_launcher_is_cancelled_by_the_rerun(clusters, tmp_path):
+    # hymenoptera four times over (links): a job long enough to be still
+    # running when the rerun starts, even on a busy machine (with the 398
+    # photos alone it once finished first).
+    tree = tmp_path / "in"
+    for copy in range(4):
+        for label in ("ants", "bees"):
+            os.makedirs(tree / label, exist_ok=True)
+            for name in os.listdir(f"{HYMENOPTERA}/{label}"):
+                os.symlink(f"{HYMENOPTERA}/{label}/{name}", tree / label / f"{copy}_{name}")
+    local, out = str(tmp_path / "local"), str(tmp_path / "out")
+    assert main(["--input", str(tree), "--output", local, *_HYMENOPTERA_FLAGS]) == 0
+    args = ["--input", str(tree), "--output", out, *_HYMENOPTERA_FLAGS]
     launcher = _start_on_cluster(clusters, "flink", args)
     # Killed as soon as its job runs on the cluster: the job has all its work ahead.
     _wait_for(lambda: _live_flink_jobs(clusters), "job on the cluster", process=launcher)
@@ -482,7 +519,7 @@ def test_flink_job_that_outlived_its_launcher_is_cancelled_by_the_rerun(clusters
     assert result.returncode == 0, result.stderr[-3000:]
     note = f"im2tfrecord: note: cancelled Flink job {orphan['jid']} of an earlier run, still running on {out}/"
     assert note in result.stderr, result.stderr[-3000:]
-    assert_same_files(local_hymenoptera["tfrecord"], out)
+    assert_same_files(local, out)
     assert _live_flink_jobs(clusters) == []
 
 

@@ -55,8 +55,8 @@ def test_photos_in_processes_are_byte_identical(tmp_path):
     assert "shard_processes" not in log
     processes = _file_hashes(tmp_path / "processes")
     assert processes == _file_hashes(tmp_path / "own")
-    # 4 shards, labels.txt, errors.jsonl, dataset_info.json.
-    assert len(processes) == 7
+    # 4 shards, labels.txt, errors.jsonl, duplicates.jsonl, dataset_info.json.
+    assert len(processes) == 8
     out = tmp_path / "processes"
     records = read_examples(shard_paths(out) + shard_paths(out, "validation"))
     assert len(records) == 398  # Every file, the GIF placeholder included.

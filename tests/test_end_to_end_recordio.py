@@ -104,7 +104,7 @@ def test_mxnet_reads_every_record_by_key_and_by_scan(tree, tmp_path, mxnet_pytho
     labels = read_labels(out)
     assert labels == ["ants", "bees", "wasps"]
     shards = _shards(out)
-    expected_files = {"labels.txt", "errors.jsonl", "dataset_info.json"}
+    expected_files = {"labels.txt", "errors.jsonl", "duplicates.jsonl", "dataset_info.json"}
     for split, entry in shards:
         stem = entry["file"][: -len(".rec")]
         assert entry["file"].startswith(split + "-") and entry["file"].endswith(".rec")
@@ -230,7 +230,7 @@ def test_recordio_on_s3(tree, s3_client, bucket, s3_flags, tmp_path):
     _run("--input", root, "--output", f"s3://{bucket}/out", "--format", "recordio", "--num_shards", "2", *s3_flags)
     names = download_prefix(s3_client, bucket, "out", str(tmp_path))
     assert sorted(names) == sorted(
-        ["labels.txt", "errors.jsonl", "dataset_info.json"]
+        ["labels.txt", "errors.jsonl", "duplicates.jsonl", "dataset_info.json"]
         + [f"train-0000{i}-of-00002{suffix}" for i in (0, 1) for suffix in (".rec", ".idx", ".lst")]
     )
     paths = []

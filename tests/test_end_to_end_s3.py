@@ -57,7 +57,13 @@ def _check_dataset(folder, result):
     """The dataset in `folder` (downloaded, or written there) holds every
     photo exactly once, with its label, and the summary says so."""
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(os.listdir(folder)) == ["dataset_info.json", "errors.jsonl", "labels.txt", *_SHARDS]
+    assert sorted(os.listdir(folder)) == [
+        "dataset_info.json",
+        "duplicates.jsonl",
+        "errors.jsonl",
+        "labels.txt",
+        *_SHARDS,
+    ]
     assert read_labels(folder) == ["ants", "bees"]
     source_files = set(_source_files())
     expected = collections.Counter(name.split("/")[0] for name in source_files)

@@ -86,7 +86,7 @@ def test_reruns_give_identical_bytes_whatever_the_concurrency(tree, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     expected = _files(first)
-    assert sorted(expected) == ["dataset_info.json", "errors.jsonl", "labels.txt"] + [
+    assert sorted(expected) == ["dataset_info.json", "duplicates.jsonl", "errors.jsonl", "labels.txt"] + [
         f"train-{i:05d}-of-00003.tfrecord" for i in range(3)
     ]
     assert sorted(os.listdir(second)) == sorted(expected)
@@ -178,6 +178,7 @@ def test_overwrite_replaces_the_dataset_completely(tree, tmp_path, capsys):
     _run("--input", tree, "--output", out, "--num_shards", "2", "--overwrite")
     assert sorted(os.listdir(out)) == [
         "dataset_info.json",
+        "duplicates.jsonl",
         "errors.jsonl",
         "labels.txt",
         "notes.md",

@@ -362,3 +362,32 @@ def test_a_lossless_jpeg_is_decoded_in_full_not_in_draft():
     out = io.BytesIO()
     expected.save(out, "JPEG", quality=90)
     assert result.stdout == out.getvalue()  # The full decode's pixels, resized and encoded.
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {},
+        {"image_format": "png"},
+        {"color": "grayscale"},
+        {"keep_original": True, "size": 4096},
+        {"image_format": "png", "keep_original": True, "size": 4096},
+    ],
+    ids=["jpeg", "png", "grayscale", "kept-jpeg", "kept-png"],
+)
+def test_histogram_counts_the_pixels_a_reader_decodes(flags, tmp_path):
+    from pipeline.read import _decode
+    from tests.records import photo_pixels
+
+    source = io.BytesIO()
+    fmt = "PNG" if flags.get("image_format") == "png" else "JPEG"
+    pixels = photo_pixels((90, 70), seed=4)
+    Image.fromarray(pixels if flags.get("color") != "grayscale" else pixels[..., 0]).save(source, format=fmt)
+    settings = imaging.ImageSettings(**{"size": 40, **flags})
+    converted = imaging.convert_image(source.getvalue(), settings)
+    if flags.get("keep_original"):
+        assert converted.encoded == source.getvalue()
+    stored = _decode(converted.encoded, settings.mode)  # What iter_examples yields.
+    counts = [np.bincount(stored[..., c].ravel(), minlength=256) for c in range(stored.shape[2])]
+    assert converted.histogram == tuple(int(n) for channel in counts for n in channel)
+    assert (converted.source_width, converted.source_height) == (90, 70)

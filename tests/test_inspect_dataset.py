@@ -162,6 +162,28 @@ def test_deleted_shard_is_missing(copy, capsys):
     assert doc["splits"]["train"]["counts_from"] == "records"
 
 
+def test_duplicates_file_must_hold_a_row_per_group(copy, capsys):
+    (copy / "duplicates.jsonl").write_text('{"basis": "file"}\n')  # dataset_info.json: 5 groups.
+    code, doc, _ = inspect(capsys, copy)
+    assert code == 1 and [(p["file"], p["reason"]) for p in doc["problems"]] == [("duplicates.jsonl", "count_mismatch")]
+    (copy / "duplicates.jsonl").unlink()
+    code, doc, _ = inspect(capsys, copy, "--quick")
+    assert code == 1 and [(p["file"], p["reason"]) for p in doc["problems"]] == [("duplicates.jsonl", "missing_file")]
+
+
+def test_statistics_and_duplicates_are_reported(dataset, capsys):
+    code, doc, _ = inspect(capsys, dataset)
+    info = json.loads((dataset / "dataset_info.json").read_text())
+    # The same solid colour and size under each class name: 5 files in 3 copies each.
+    assert doc["duplicates"] == info["duplicates"] and doc["duplicates"]["groups"] == PER_CLASS
+    assert doc["splits"]["train"]["statistics"] == info["splits"]["train"]["statistics"]
+    assert cli_main(["inspect", str(dataset)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    mean = " ".join(f"{v:.2f}" for v in info["splits"]["validation"]["statistics"]["mean"])
+    assert any(line.startswith(f"validation pixels: mean {mean}, std ") for line in lines), lines
+    assert "duplicates.jsonl: 5 groups of identical images (15 images): across splits 3, across classes 5" in lines
+
+
 def test_stray_shard_file_is_reported(copy, capsys):
     shutil.copy(copy / TRAIN_0, copy / "train-00007-of-00009.tfrecord")
     code, doc, _ = inspect(capsys, copy, "--quick")

@@ -4,6 +4,7 @@ name, and a rerun produces exactly what an uninterrupted run does."""
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,10 @@ def tree(tmp_path_factory):
                 color=(n, 255 - n, 40 if label == "a" else 200),
                 fmt="PNG",
             )
+    # Copies across classes: the rerun's duplicates.jsonl must still name the
+    # copies in reused shards (their hashes are in the resume records).
+    for n in (3, 50, 97, 140):
+        shutil.copyfile(root / "a" / f"{n:03d}.png", root / "b" / f"copy-{n:03d}.png")
     return str(root)
 
 

@@ -19,6 +19,7 @@ def test_dataset_files_are_only_ours():
     for name in (
         "labels.txt",
         "errors.jsonl",
+        "duplicates.jsonl",
         "dataset_info.json",
         "test-00000-of-00001.tfrecord",
         ".train-00000-of-00001.tfrecord.inprogress-" + "0" * 32,

@@ -88,6 +88,7 @@ def test_overwrite_replaces_our_dataset_and_keeps_everything_else(tree, tmp_path
     assert names == [
         "README",
         "dataset_info.json",
+        "duplicates.jsonl",
         "errors.jsonl",
         "labels.txt",
         "notes.txt",
@@ -122,6 +123,7 @@ def test_what_a_killed_run_left_is_replaced_without_overwrite(tree, tmp_path):
     assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
     assert sorted(os.listdir(out)) == [
         "dataset_info.json",
+        "duplicates.jsonl",
         "errors.jsonl",
         "labels.txt",
         "train-00000-of-00001.tfrecord",
@@ -245,6 +247,6 @@ def test_a_killed_s3_run_on_a_store_that_does_not_list_uploads(tree, s3_client, 
     ]
     assert "matched 6 = written 6 + failed 0" in captured.out
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert keys == {f"out/{name}" for name in ("dataset_info.json", "errors.jsonl", "labels.txt")} | {
-        "out/train-00000-of-00001.tfrecord"
-    }
+    assert keys == {
+        f"out/{name}" for name in ("dataset_info.json", "duplicates.jsonl", "errors.jsonl", "labels.txt")
+    } | {"out/train-00000-of-00001.tfrecord"}

@@ -85,6 +85,7 @@ def test_one_instance_converts_the_input_channel_into_the_output_channel(tmp_pat
     out = tmp_path / "output" / "tfrecords"
     assert sorted(os.listdir(out)) == [
         "dataset_info.json",
+        "duplicates.jsonl",
         "errors.jsonl",
         "labels.txt",
         "train-00000-of-00002.tfrecord",

@@ -34,10 +34,19 @@ def _shard(root, count):
     return ("train", 0, 1), images
 
 
-def _outputs(fn, shard):
+def _bundle(fn, shard):
+    """{tag: values} of what one bundle of `shard` emits."""
     fn.start_bundle()
-    outputs = list(fn.process(shard, ["a", "b"])) + list(fn.finish_bundle())
-    return [o.value.value if isinstance(o.value, beam.utils.windowed_value.WindowedValue) else o.value for o in outputs]
+    by_tag = {}
+    for o in list(fn.process(shard, ["a", "b"])) + list(fn.finish_bundle()):
+        value = o.value.value if isinstance(o.value, beam.utils.windowed_value.WindowedValue) else o.value
+        by_tag.setdefault(o.tag, []).append(value)
+    return by_tag
+
+
+def _outputs(fn, shard):
+    """The ShardInfos one bundle of `shard` emits."""
+    return _bundle(fn, shard).get(shard_writer.SHARDS, [])
 
 
 def _dies_on_call(real, number):
@@ -91,9 +100,12 @@ def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     assert not out.exists() or os.listdir(out) == []  # nothing visible, no temporaries
 
     monkeypatch.setattr(tfrecord, "frame", real_frame)
-    outputs = _outputs(fn, shard)
+    by_tag = _bundle(fn, shard)
     fn.teardown()
-    (info,) = outputs
+    (info,) = by_tag[shard_writer.SHARDS]
+    # Each record's hashes once, as its record: a duplicate report counts no retry twice.
+    hashes = by_tag[shard_writer.HASHES]
+    assert sorted(h.relative_path for h in hashes) == sorted(image.relative_path for image in shard[1])
     assert info.num_examples == 12 and info.file == "train-00000-of-00001.tfrecord"
     assert info.side_files is None and os.listdir(out) == [info.file]
     filenames = [r["image/filename"].decode() for r in read_examples([str(out / info.file)])]

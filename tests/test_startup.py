@@ -59,7 +59,8 @@ def test_a_local_conversion_imports_neither_pandas_nor_google_cloud(tmp_path):
     )
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert _hashes(tmp_path / "blocked") == _hashes(tmp_path / "plain")
-    assert len(_hashes(tmp_path / "plain")) == 5  # 2 shards, labels.txt, errors.jsonl, dataset_info.json
+    # 2 shards, labels.txt, errors.jsonl, duplicates.jsonl, dataset_info.json.
+    assert len(_hashes(tmp_path / "plain")) == 6
 
 
 def test_a_beam_that_needs_a_blocked_module_still_starts(tmp_path):
@@ -70,6 +71,7 @@ def test_a_beam_that_needs_a_blocked_module_still_starts(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(os.listdir(tmp_path / "out")) == [
         "dataset_info.json",
+        "duplicates.jsonl",
         "errors.jsonl",
         "labels.txt",
         "train-00000-of-00001.tfrecord",

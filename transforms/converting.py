@@ -18,6 +18,7 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import threading
 
 from transforms import imaging
@@ -69,9 +70,12 @@ def fetch_and_convert(storage, settings, path, decode_slots=None):
         return Failure("read", "read_error", f"{type(e).__name__}: {e}")
     if not data:
         return Failure(STAGE, "empty_file", "file has zero bytes")
+    # Hashed here, where the bytes are in memory anyway (the duplicate report).
+    source_sha256 = hashlib.sha256(data).hexdigest()
     try:
         with decode_slots or contextlib.nullcontext():
-            return imaging.convert_image(data, settings)
+            converted = imaging.convert_image(data, settings)
+        return dataclasses.replace(converted, source_sha256=source_sha256)
     except imaging.ImageError as e:
         return Failure(STAGE, e.reason, str(e))
     except Exception as e:  # A decoder bug must cost one image, not the job.

@@ -1,7 +1,7 @@
 """The last step of a run: side files, stale-file cleanup, then dataset_info.json.
 
 It runs once, after every shard is in place, and writes in this order:
-labels.txt, errors.jsonl, removal of the files of ours (ownership.py) that
+labels.txt, errors.jsonl, duplicates.jsonl, removal of the files of ours (ownership.py) that
 this run did not write (shards of another shard count or --format, what a
 killed run left), and last dataset_info.json, whose presence marks a complete
 dataset.
@@ -18,15 +18,19 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import duplicates
 from transforms.errors import errors_file_bytes
 from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
+from transforms.layout import DUPLICATES_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.ownership import files_to_replace
 from transforms.pixel_checks import FLAT
 from transforms.pixel_checks import NOISE
 from transforms.resume import is_done_record
+from transforms.statistics import Statistics
+from transforms.statistics import summarize
 from transforms.storage import Storage
 
 # Classes (paths) named in a warning list, at most: the count says how many in all.
@@ -34,7 +38,9 @@ _WARNED_CLASSES = 100
 _WARNED_PATHS = 100
 
 
-def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, matched, merged_classes=()):
+def build_dataset_info(
+    run, class_names, shards, class_counts, errors, skipped, matched, merged_classes=(), duplicate_groups=None
+):
     """The dataset_info.json document (a dict) of a finished run. `matched` is
     counted from the listing itself, not derived: if an image went missing
     between the listing and the shards, matched != written + failed + skipped
@@ -56,6 +62,13 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, 
         )
     for (split, label), count in class_counts.items():
         splits[split].setdefault("per_class", {})[label] = count
+    for name, split in splits.items():
+        combined = Statistics()
+        for shard in shards:
+            if shard.split == name:
+                combined.merge(Statistics.from_json(shard.statistics))
+        if combined.images:
+            split["statistics"] = summarize(combined)
     by_reason = {}
     for row in errors:
         by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
@@ -66,6 +79,7 @@ def build_dataset_info(run, class_names, shards, class_counts, errors, skipped, 
         "splits": splits,
         "counts": {"matched": matched, "written": written, "failed": len(errors), "skipped": skipped},
         "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
+        **({"duplicates": duplicates.report(duplicate_groups)} if duplicate_groups is not None else {}),
         **_warnings(run, class_names, splits, shards, merged_classes),
     }
 
@@ -105,7 +119,8 @@ def _warnings(run, class_names, splits, shards, merged_classes):
 
 
 class _Finalize(beam.DoFn):
-    def __init__(self, output, run, s3_client_settings):
+    def __init__(self, output, run, s3_client_settings, report_duplicates):
+        self._report_duplicates = report_duplicates
         self._output = output
         self._run = run
         self._s3_client_settings = s3_client_settings
@@ -113,18 +128,23 @@ class _Finalize(beam.DoFn):
     def setup(self):
         self._storage = Storage(self._s3_client_settings)
 
-    def process(self, shards, class_names, class_counts, errors, skipped, matched, merged_classes):
+    def process(self, shards, class_names, class_counts, errors, skipped, matched, merged_classes, duplicate_groups):
         def path(name):
             return FileSystems.join(self._output, name)
 
         self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
         self._storage.write(path(ERRORS_FILE), errors_file_bytes(errors))
         keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {f for s in shards for f in s.files()}
+        if self._report_duplicates:
+            self._storage.write(path(DUPLICATES_FILE), duplicates.duplicates_file_bytes(duplicate_groups))
+            keep.add(DUPLICATES_FILE)
+        else:
+            duplicate_groups = None
         names = self._storage.list_folder(self._output)
         stale = sorted(files_to_replace(self._storage, self._output, names) - keep)
         self._storage.delete([path(name) for name in stale])
         info = build_dataset_info(
-            self._run, class_names, shards, class_counts, errors, skipped, matched, merged_classes
+            self._run, class_names, shards, class_counts, errors, skipped, matched, merged_classes, duplicate_groups
         )
         self._storage.write(
             path(DATASET_INFO_FILE), (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
@@ -139,12 +159,25 @@ class Finalize(beam.PTransform):
 
     `run` is the part of dataset_info.json fixed before the run: format,
     source, seed, writer, record layout, image settings, tool version.
+    `duplicate_groups`: FindDuplicates' output, or None where the writer
+    hashed nothing (no duplicates.jsonl, no report).
     """
 
     def __init__(
-        self, output, run, s3_client_settings, class_names, class_counts, errors, skipped, matched, merged_classes
+        self,
+        output,
+        run,
+        s3_client_settings,
+        class_names,
+        class_counts,
+        errors,
+        skipped,
+        matched,
+        merged_classes,
+        duplicate_groups,
     ):
         super().__init__()
+        self._duplicate_groups = duplicate_groups
         self._matched = matched
         self._merged_classes = merged_classes
         self._output = output
@@ -156,17 +189,21 @@ class Finalize(beam.PTransform):
         self._skipped = skipped
 
     def expand(self, shards):
+        duplicate_groups = self._duplicate_groups
+        if duplicate_groups is None:  # --writer beam: no record was hashed.
+            duplicate_groups = shards.pipeline | "NoDuplicateReport" >> beam.Create([])
         return (
             shards
             | "AllShards" >> beam.combiners.ToList()
             | "Write"
             >> beam.ParDo(
-                _Finalize(self._output, self._run, self._s3_client_settings),
+                _Finalize(self._output, self._run, self._s3_client_settings, self._duplicate_groups is not None),
                 beam.pvalue.AsSingleton(self._class_names),
                 beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
                 beam.pvalue.AsList(self._errors),
                 beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
                 beam.pvalue.AsSingleton(self._matched),
                 beam.pvalue.AsSingleton(self._merged_classes),
+                beam.pvalue.AsList(duplicate_groups),
             )
         )

@@ -144,6 +144,14 @@ class ConvertedImage:
     # pixel_checks.FLAT or NOISE for a stored image that looks like no photo
     # (counted in the summary's warnings, never rejected); None otherwise.
     content: str = None
+    # The upright size before resizing (statistics.py's size histograms).
+    source_width: int = None
+    source_height: int = None
+    # sha256 of the source file's bytes (duplicates.py), set by the reader.
+    source_sha256: str = None
+    # Pixels per level of each channel of the stored image as a reader
+    # decodes it, channel after channel (256 counts each): statistics.py.
+    histogram: tuple = None
 
 
 def smaller_than_requested(width, height, settings):
@@ -189,7 +197,20 @@ def _convert(source, data, settings):
 
     if _can_keep_original(image, orientation, upright, final, settings):
         _load(image)  # A corrupt file must not pass through unchecked.
-        return ConvertedImage(data, upright[0], upright[1], len(image.getbands()), image.format)
+        # The stored bytes are these: their pixels were just decoded, in the target mode.
+        histogram = tuple(image.histogram())
+        return ConvertedImage(
+            data,
+            upright[0],
+            upright[1],
+            len(image.getbands()),
+            image.format,
+            None,
+            upright[0],
+            upright[1],
+            None,
+            histogram,
+        )
 
     if image.format in ("JPEG", "MPO") and not is_lossless_jpeg(data):
         # DCT-domain downscaling: decodes a 12 MP photo several times faster.
@@ -214,7 +235,21 @@ def _convert(source, data, settings):
         len(image.getbands()),
         _PIL_FORMAT[settings.image_format],
         pixel_checks.content_kind(image, len(encoded), settings.image_format),
+        upright[0],
+        upright[1],
+        None,
+        _stored_histogram(encoded, settings) if settings.image_format == "jpeg" else tuple(image.histogram()),
     )
+
+
+def _stored_histogram(encoded, settings):
+    """The histogram of a stored JPEG's pixels: decoded again, since JPEG
+    changes them (a PNG's are those it was encoded from). About 0.7 ms for
+    a 256 px photo, where converting it took 4 ms (README, "Statistics")."""
+    with Image.open(io.BytesIO(encoded)) as stored:
+        if stored.mode != settings.mode:
+            stored = stored.convert(settings.mode)
+        return tuple(stored.histogram())
 
 
 class _OverTime(Exception):

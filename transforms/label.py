@@ -28,7 +28,7 @@ LABEL_FROM = (PARENT, TOP)
 _FOLDERS_KEPT = 3
 
 
-def _has_control_characters(name):
+def has_control_characters(name):
     return any(unicodedata.category(character) == "Cc" for character in name)
 
 
@@ -71,7 +71,7 @@ class _KeyByClassFolder(beam.DoFn):
         )
         if label is None:
             yield error_row(path, STAGE, "no_label", "image is directly under --input; put it in a <label>/ folder")
-        elif _has_control_characters(label):
+        elif has_control_characters(label):
             yield error_row(
                 path,
                 STAGE,
@@ -146,23 +146,33 @@ class ClassNames(beam.PTransform):
     """(label, path) pairs -> one element: the sorted list of distinct labels.
 
     With a fixed list (`--labels_file`) the keyed pairs are ignored and the
-    fixed list is the result, in its own order.
+    fixed list is the result, in its own order. With `numbers_are_ids` (a
+    manifest's labels), labels that are all whole numbers are ids as written:
+    the list is "0" to the largest (manifest.py).
     """
 
-    def __init__(self, fixed=None):
+    def __init__(self, fixed=None, numbers_are_ids=False):
         super().__init__()
         self._fixed = list(fixed) if fixed is not None else None
+        self._numbers_are_ids = numbers_are_ids
 
     def expand(self, keyed):
         if self._fixed is not None:
             return keyed.pipeline | "FixedLabels" >> beam.Create([self._fixed])
         return (
             keyed
-            | "Labels" >> beam.Keys()
+            | "Labels" >> beam.Map(lambda keyed: keyed[0])  # A manifest's keyed rows carry more.
             | "Distinct" >> beam.Distinct()
             | "Sorted" >> beam.combiners.ToList()
-            | "Sort" >> beam.Map(sorted)
+            | "Sort" >> beam.Map(class_list, self._numbers_are_ids)
         )
+
+
+def class_list(labels, numbers_are_ids=False):
+    """The class names of these distinct labels, in id order."""
+    if numbers_are_ids and labels and all(label.isdigit() and label.isascii() for label in labels):
+        return [str(i) for i in range(max(int(label) for label in labels) + 1)]
+    return sorted(labels)
 
 
 def labels_file_bytes(class_names):

@@ -6,6 +6,7 @@
   <split>-SSSSS-of-NNNNN.lst          and its image list, as im2rec.py makes them
   labels.txt                        line N = class name of label N
   errors.jsonl                      one row per rejected file
+  duplicates.jsonl                  one row per group of identical images
   dataset_info.json                 written last: marks a complete dataset
 
 Every shard file of either format counts as a dataset file, so a run with
@@ -21,6 +22,7 @@ from transforms.storage import is_temporary
 
 LABELS_FILE = "labels.txt"
 ERRORS_FILE = "errors.jsonl"
+DUPLICATES_FILE = "duplicates.jsonl"
 DATASET_INFO_FILE = "dataset_info.json"
 
 _SHARD_NAME = re.compile(
@@ -54,6 +56,8 @@ class ShardInfo:
     # Relative paths of records whose pixels look like no photo, by
     # pixel_checks kind ({"flat": [...], "noise": [...]}), if any.
     odd_content: dict = None
+    # statistics.Statistics.to_json() of the records, if any.
+    statistics: dict = None
 
     def files(self):
         """Every file name of this shard."""
@@ -76,7 +80,7 @@ def parse_shard_name(name):
 def is_dataset_file(name):
     """True for every file a run of ours writes into --output (and its temporaries)."""
     return (
-        name in (LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE)
+        name in (LABELS_FILE, ERRORS_FILE, DUPLICATES_FILE, DATASET_INFO_FILE)
         or parse_shard_name(name) is not None
         or is_temporary(name)
     )

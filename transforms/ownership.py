@@ -24,6 +24,7 @@ import sys
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.layout import DATASET_INFO_FILE
+from transforms.layout import DUPLICATES_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.layout import is_dataset_file
@@ -80,6 +81,8 @@ def _files_named_by_info(storage, output):
     if not isinstance(info, dict) or info.get("tool", {}).get("name") != _TOOL_NAME:
         return None
     names = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE}
+    if "duplicates" in info:
+        names.add(info["duplicates"].get("file", DUPLICATES_FILE))
     for split in info.get("splits", {}).values():
         for shard in split.get("shards", []):
             names.update(value for key, value in shard.items() if key == "file" or key.endswith("_file"))

@@ -65,9 +65,10 @@ def _source_state(path):
 _TRANSIENT_REASONS = frozenset({"read_error", "too_slow"})
 
 
-def record(storage, output, key, info, failures, side_file_hashes):
+def record(storage, output, key, info, failures, side_file_hashes, hashes=()):
     """Notes a shard now in place. `failures` are (path, stage, reason,
-    message); `side_file_hashes` maps each side file's name to its sha256."""
+    message); `side_file_hashes` maps each side file's name to its sha256;
+    `hashes` are the records' duplicates.ImageHashes."""
     if any(failure[2] in _TRANSIENT_REASONS for failure in failures):
         return
     body = {
@@ -75,6 +76,7 @@ def record(storage, output, key, info, failures, side_file_hashes):
         "info": dataclasses.asdict(info),
         "failures": [list(f) for f in failures],
         "side_files": side_file_hashes,
+        "hashes": [list(row) for row in hashes],
     }
     # Atomic, as the shard is: a record under its name is whole, so a rerun
     # after a kill at any moment finds either nothing or all of it.
@@ -83,7 +85,7 @@ def record(storage, output, key, info, failures, side_file_hashes):
 
 
 def reusable(storage, output, shard_file, key, names):
-    """(ShardInfo, failures) of a shard an earlier attempt completed with the
+    """(ShardInfo, failures, hashes) of a shard an earlier attempt completed with the
     same key and whose bytes are still those it recorded; else None. `names`
     are the output's files now."""
     record_name = f"{DONE_PREFIX}{shard_file}.json"
@@ -102,7 +104,7 @@ def reusable(storage, output, shard_file, key, names):
         name in names and _has_bytes(storage, output, name, *want) for name, want in expected.items()
     ):
         return None
-    return info, [tuple(failure) for failure in body["failures"]]
+    return info, [tuple(failure) for failure in body["failures"]], body.get("hashes", [])
 
 
 def _has_bytes(storage, output, name, size, sha256):

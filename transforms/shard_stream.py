@@ -21,10 +21,12 @@ from transforms import stopping
 from transforms.converting import Converter
 from transforms.converting import DecodedImage
 from transforms.converting import Failure
+from transforms.duplicates import ImageHashes
 from transforms.hashing import HashingWriter
 from transforms.imaging import smaller_than_requested
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
+from transforms.statistics import Statistics
 from transforms.storage import join
 
 
@@ -55,6 +57,8 @@ class Written:
     failures: list  # (path, Failure)
     info: ShardInfo
     reused: bool = False  # Completed by an interrupted run, verified, kept.
+    # duplicates.ImageHashes of every record written, in shard order.
+    hashes: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,9 +102,15 @@ class ShardStreamWriter:
             key = resume.shard_key(settings.fingerprint, class_names, [image.path for image in images])
             reused = settings.reuse and self._reusable(name, key)
             if reused:
-                info, failures = reused
-                return Written([(path, Failure(*rest)) for path, *rest in failures], info, reused=True)
-        per_class, failures, small, odd = {}, [], [], {}
+                info, failures, hashes = reused
+                return Written(
+                    [(path, Failure(*rest)) for path, *rest in failures],
+                    info,
+                    reused=True,
+                    hashes=tuple(ImageHashes(*row) for row in hashes),
+                )
+        per_class, failures, small, odd, hashes = {}, [], [], {}, []
+        statistics = Statistics()
         label_ids = {label: i for i, label in enumerate(class_names)}
         with self.storage.open_atomic(join(settings.output, name)) as sink:
             hashing = HashingWriter(sink)
@@ -111,6 +121,10 @@ class ShardStreamWriter:
                     failures.append((image.path, result))
                     continue
                 records.write(DecodedImage(image.label, image.relative_path, result))
+                statistics.add_image(
+                    result.histogram, (result.source_width, result.source_height), (result.width, result.height)
+                )
+                hashes.append(ImageHashes.of(image, split, result))
                 per_class[image.label] = per_class.get(image.label, 0) + 1
                 if smaller_than_requested(result.width, result.height, settings.image_settings):
                     small.append(min(result.width, result.height))
@@ -131,11 +145,12 @@ class ShardStreamWriter:
             len(small),
             min(small, default=None),
             odd or None,
+            statistics.to_json() if statistics.images else None,
         )
         if key is not None:
             rows = [(path, f.stage, f.reason, f.message) for path, f in failures]
-            resume.record(self.storage, settings.output, key, info, rows, side_hashes)
-        return Written(failures, info)
+            resume.record(self.storage, settings.output, key, info, rows, side_hashes, hashes)
+        return Written(failures, info, hashes=tuple(hashes))
 
     def _reusable(self, name, key):
         if self._names is None:  # What an earlier attempt left: listed once per writer.

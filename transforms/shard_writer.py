@@ -38,6 +38,7 @@ from transforms.shard_stream import shard_images
 from transforms.storage import configure_beam_filesystems
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
+HASHES = "hashes"  # Tag of the output of each record's duplicates.ImageHashes.
 # Names the worker in the log line of each shard it writes; this project's
 # cluster scripts set it for each TaskManager and Spark worker.
 WORKER_NAME_VARIABLE = "IM2TFRECORD_WORKER"
@@ -124,11 +125,14 @@ class _WriteShard(beam.DoFn):
         if written.reused:
             Metrics.counter(metrics.METRICS_NAMESPACE, metrics.REUSED_SHARDS).inc()
             Metrics.counter(metrics.METRICS_NAMESPACE, metrics.REUSED_IMAGES).inc(written.info.num_examples)
+        for hashes in written.hashes:
+            yield TaggedOutput(HASHES, hashes)
         yield TaggedOutput(SHARDS, written.info)
 
 
 class WriteShardStreams(beam.PTransform):
-    """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on ERRORS.
+    """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on
+    ERRORS, each record's duplicates.ImageHashes on HASHES.
 
     With a `fingerprint` (the run's settings, as text), each shard leaves a
     resume record; with `reuse` too, shards an interrupted attempt completed
@@ -170,7 +174,7 @@ class WriteShardStreams(beam.PTransform):
         return shards | beam.ParDo(
             _WriteShard(shard_settings, self._concurrency),
             beam.pvalue.AsSingleton(self._class_names),
-        ).with_outputs(SHARDS, ERRORS)
+        ).with_outputs(SHARDS, ERRORS, HASHES)
 
 
 def worker_name():

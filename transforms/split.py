@@ -65,6 +65,9 @@ def is_valid_split_name(name):
     return bool(_SPLIT_NAME.match(name))
 
 
+FIXED = "fixed"  # Tag of the images whose split a manifest names: never stratified.
+
+
 class _Hash(beam.DoFn):
     def __init__(self, input_root, seed, splits_from_folders):
         self._input_root = input_root
@@ -72,11 +75,22 @@ class _Hash(beam.DoFn):
         self._splits_from_folders = splits_from_folders
 
     def process(self, keyed):
-        label, path = keyed
-        relative = relative_path(path, self._input_root)
+        # More than (label, path): a manifest's (split or None, line), whose
+        # paths may lie anywhere, and --dedupe's content sha256 (dedupe.py).
+        label, path, *more = keyed
+        named_split, _, content = (*more, None, None, None)[:3]
+        if more:
+            root = self._input_root.rstrip("/") + "/"
+            relative = path[len(root) :] if path.startswith(root) else path
+        else:
+            relative = relative_path(path, self._input_root)
+        placed_by = content or relative  # Copies of one file land alike, whichever is kept.
         placed = Placed(
-            seeded_hash(self._seed, relative), relative, path, label, seeded_hash(self._seed, relative, b"order")
+            seeded_hash(self._seed, placed_by), relative, path, label, seeded_hash(self._seed, placed_by, b"order")
         )
+        if named_split is not None:
+            yield from self._in_named_split(placed, named_split)
+            return
         if not self._splits_from_folders:
             yield placed
             return
@@ -95,6 +109,15 @@ class _Hash(beam.DoFn):
         else:
             yield dataclasses.replace(placed, split=parts[0])
 
+    @staticmethod
+    def _in_named_split(placed, split):
+        if not is_valid_split_name(split):
+            yield error_row(
+                placed.path, STAGE, "bad_split_name", f"split {split!r} is not a usable name (letters, digits, _ and -)"
+            )
+        else:
+            yield beam.pvalue.TaggedOutput(FIXED, dataclasses.replace(placed, split=split))
+
 
 def _stratify(class_and_images, validation_ratio, test_ratio):
     _, images = class_and_images
@@ -106,7 +129,8 @@ def _stratify(class_and_images, validation_ratio, test_ratio):
 
 
 class AssignSplits(beam.PTransform):
-    """(label, path) -> Placed, with rejected paths on the ERRORS output."""
+    """(label, path) -> Placed, with rejected paths on the ERRORS output. A
+    manifest's (label, path, split, line) with a split keeps that split."""
 
     def __init__(self, input_root, seed, validation_ratio=0.0, test_ratio=0.0, splits_from_folders=False):
         super().__init__()
@@ -119,7 +143,7 @@ class AssignSplits(beam.PTransform):
     def expand(self, keyed):
         hashed = keyed | "Hash" >> beam.ParDo(
             _Hash(self._input_root, self._seed, self._splits_from_folders)
-        ).with_outputs(ERRORS, main="placed")
+        ).with_outputs(ERRORS, FIXED, main="placed")
         placed = hashed.placed
         if not self._splits_from_folders and (self._validation_ratio or self._test_ratio):
             # Ranking needs each class's hashes together: paths only, a few
@@ -130,4 +154,5 @@ class AssignSplits(beam.PTransform):
                 | "GroupClass" >> beam.GroupByKey()
                 | "Stratify" >> beam.FlatMap(_stratify, self._validation_ratio, self._test_ratio)
             )
+        placed = (placed, hashed[FIXED]) | "WithNamedSplits" >> beam.Flatten()
         return {"placed": placed, ERRORS: hashed[ERRORS]}

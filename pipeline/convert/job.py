@@ -2,13 +2,17 @@
 
   MatchImages      list the files under --input (transforms/match.py)
   KeyByLabel       key each path by its class folder (label.py)
+    or ReadManifest  both from --manifest's rows (manifest.py)
+  DedupeByContent  --dedupe: hash every file, keep one copy of each (dedupe.py)
   ClassNames       the sorted class names, or --labels_file's (label.py)
   AssignSplits     give each image its split and a seeded hash (split.py)
   PlanShards       group the paths into shards, by their hash (shard.py)
   WriteShardStreams  per shard: fetch, decode and resize, encode, write the
                    records in the --format (shard_writer.py, formats/)
-  Finalize         labels.txt, errors.jsonl and, last, dataset_info.json
-                   (dataset_info.py)
+  FindDuplicates   group the records by file and by stored-image sha256
+                   (duplicates.py)
+  Finalize         labels.txt, errors.jsonl, duplicates.jsonl and, last,
+                   dataset_info.json with per-split statistics (dataset_info.py)
 
 Only paths cross the shuffle before PlanShards' grouping: no image data ever
 goes through one. `--writer beam` replaces the last two writing stages by
@@ -36,13 +40,19 @@ from transforms import imaging
 from transforms.converting import Concurrency
 from transforms.dataset_info import Finalize
 from transforms.decode import DecodeAndResize
+from transforms.dedupe import GROUPS
+from transforms.dedupe import DedupeByContent
 from transforms.encode import EncodeExamples
 from transforms.errors import ERRORS
+from transforms.find_duplicates import FindDuplicates
 from transforms.label import FOLDERS
 from transforms.label import ClassNames
 from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
 from transforms.label import parse_labels_file
+from transforms.manifest import LINES
+from transforms.manifest import AddManifestLines
+from transforms.manifest import ReadManifest
 from transforms.match import MATCHED
 from transforms.match import SKIPPED
 from transforms.match import MatchImages
@@ -50,6 +60,7 @@ from transforms.shard import EstimateRecordBytes
 from transforms.shard import PlanShards
 from transforms.shard import parse_num_shards
 from transforms.shard_writer import AUTO_MIN_IMAGES_PER_PROCESS
+from transforms.shard_writer import HASHES
 from transforms.shard_writer import SHARDS
 from transforms.shard_writer import WriteShardStreams
 from transforms.split import AssignSplits
@@ -71,9 +82,9 @@ def build(p, options):
     matched, keyed, class_names, placed = _match_label_split(p, convert, s3)
 
     write = _write_with_beam if convert.writer == "beam" else _write_as_streams
-    shards, class_counts, write_errors = write(placed["placed"], class_names, convert, settings, s3, workers)
+    shards, class_counts, write_errors, hashes = write(placed["placed"], class_names, convert, settings, s3, workers)
 
-    errors = (matched[ERRORS], keyed.errors, placed[ERRORS], write_errors) | "AllErrors" >> Flatten()
+    errors = _all_errors("AllErrors", matched, keyed[ERRORS], placed[ERRORS], write_errors)
     merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
     shards | "Finalize" >> Finalize(
         convert.output,
@@ -85,7 +96,18 @@ def build(p, options):
         matched[SKIPPED],
         matched[MATCHED],
         merged_classes,
+        _duplicate_groups(hashes, keyed),
     )
+
+
+def _duplicate_groups(hashes, keyed):
+    """What duplicates.jsonl lists: the groups among the written records and
+    those --dedupe removed copies of; None where nothing was hashed."""
+    removed = keyed.get(GROUPS)
+    if hashes is None:  # --writer beam: only what --dedupe found, if it ran.
+        return removed
+    found = hashes | "FindDuplicates" >> FindDuplicates()
+    return found if removed is None else (found, removed) | "AllDuplicateGroups" >> Flatten()
 
 
 def build_plan(p, options, plan_path):
@@ -113,7 +135,7 @@ def build_plan(p, options, plan_path):
         | "CountClasses" >> combiners.Count.PerElement()
         | "AllCounts" >> combiners.ToList()
     )
-    errors = (matched[ERRORS], keyed.errors, split[ERRORS]) | "PlanErrors" >> Flatten()
+    errors = _all_errors("PlanErrors", matched, keyed[ERRORS], split[ERRORS])
 
     def document(shards, counts, record_bytes, classes, failed, skipped):
         return {
@@ -148,18 +170,56 @@ def _write_json(document, path):
 
 
 def _match_label_split(p, convert, s3):
-    """The stages every run starts with: match the files, key each by its
-    class, name the classes, give each image its split."""
+    """The stages every run starts with: match the files (or read the
+    manifest), key each by its class, name the classes, give each image its
+    split. Returns (matched, keyed, class_names, placed): `matched` has the
+    outputs "images", ERRORS, SKIPPED, MATCHED (and LINES for a manifest),
+    `keyed` "keyed", ERRORS, FOLDERS."""
     fixed_labels = read_fixed_labels(convert.labels_file)
-    matched = p | "MatchImages" >> MatchImages(convert.input, s3)
-    keyed = matched["images"] | "KeyByLabel" >> KeyByLabel(
-        convert.input, fixed_labels, convert.label_from, convert.splits_from_folders
-    )
-    class_names = keyed.keyed | "ClassNames" >> ClassNames(fixed_labels)
-    placed = keyed.keyed | "AssignSplits" >> AssignSplits(
+    if convert.manifest:
+        matched, keyed = _read_manifest(p, convert, s3, fixed_labels)
+    else:
+        matched = p | "MatchImages" >> MatchImages(convert.input, s3)
+        by_label = matched["images"] | "KeyByLabel" >> KeyByLabel(
+            convert.input, fixed_labels, convert.label_from, convert.splits_from_folders
+        )
+        keyed = {"keyed": by_label.keyed, ERRORS: by_label[ERRORS], FOLDERS: by_label[FOLDERS]}
+    # Before --dedupe: the class list does not depend on which copy is kept.
+    class_names = keyed["keyed"] | "ClassNames" >> ClassNames(fixed_labels, numbers_are_ids=bool(convert.manifest))
+    rows = keyed["keyed"]
+    if convert.dedupe:
+        deduped = rows | "DedupeByContent" >> DedupeByContent(convert.input, s3)
+        rows = deduped["keyed"]
+        keyed = {**keyed, ERRORS: (keyed[ERRORS], deduped[ERRORS]) | "KeyAndDedupeErrors" >> Flatten()}
+        keyed[GROUPS] = deduped[GROUPS]
+    placed = rows | "AssignSplits" >> AssignSplits(
         convert.input, convert.seed, convert.validation_ratio, convert.test_ratio, convert.splits_from_folders
     )
     return matched, keyed, class_names, placed
+
+
+def _read_manifest(p, convert, s3, fixed_labels):
+    """--manifest in place of MatchImages and KeyByLabel, with their outputs."""
+    read = p | "ReadManifest" >> ReadManifest(
+        convert.manifest, convert.input, convert.manifest_label_key, fixed_labels, s3
+    )
+    matched = {
+        "images": read["keyed"],
+        ERRORS: read[ERRORS],
+        SKIPPED: p | "NothingSkipped" >> Create([]),  # Every row names an image to try.
+        MATCHED: read["matched"],
+        LINES: read[LINES],
+    }
+    keyed = {"keyed": read["keyed"], ERRORS: p | "NoLabelErrors" >> Create([]), FOLDERS: p | "NoFolders" >> Create([])}
+    return matched, keyed
+
+
+def _all_errors(name, matched, *errors):
+    """Every stage's error rows as one PCollection; a manifest's name their line."""
+    flat = (matched[ERRORS], *errors) | name >> Flatten()
+    if LINES in matched:
+        flat = flat | f"{name}/AddManifestLines" >> AddManifestLines(matched[LINES])
+    return flat
 
 
 def _write_as_streams(placed, class_names, convert, settings, s3, workers):
@@ -187,7 +247,7 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
     class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
         lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()]
     )
-    return written[SHARDS], class_counts, written[ERRORS]
+    return written[SHARDS], class_counts, written[ERRORS], written[HASHES]
 
 
 def _write_with_beam(placed, class_names, convert, settings, s3, workers):
@@ -213,6 +273,7 @@ def _write_with_beam(placed, class_names, convert, settings, s3, workers):
         tuple(shards) | "AllShards" >> Flatten(),
         tuple(class_counts) | "AllClassCounts" >> Flatten(),
         tuple(errors) | "WriteErrors" >> Flatten(),
+        None,  # Beam's sink hashes nothing: no duplicate report.
     )
 
 
@@ -224,7 +285,10 @@ def run_description(convert, settings):
         "source": convert.input,
         "seed": convert.seed,
         "writer": convert.writer,
-        "label_from": convert.label_from,
+        "label_from": convert.label_from if not convert.manifest else "manifest",
+        **({"manifest": convert.manifest} if convert.manifest else {}),
+        # Placement by content: part of what decides a shard's bytes (resume keys).
+        **({"dedupe": True} if convert.dedupe else {}),
         "requested_splits": [] if convert.splits_from_folders else convert.ratio_splits(),
         **convert.record_format().layout(convert.record_schema()),
         "image": {

@@ -18,6 +18,7 @@ from pipeline.command import check_s3_endpoint
 from transforms import formats
 from transforms import imaging
 from transforms import label
+from transforms import manifest
 from transforms import schema as schemas
 from transforms.shard import parse_num_shards
 from transforms.split import SPLITS
@@ -63,6 +64,18 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--input",
             help="Folder or s3:// prefix holding <label>/<image> files; the parent folder of each image is its class.",
+        )
+        parser.add_argument(
+            "--manifest",
+            metavar="PATH",
+            help="Labels from a list, not folders: .csv (path,label[,split]), im2rec .lst or "
+            "SageMaker JSON lines (.jsonl, .manifest); local or s3://.",
+        )
+        parser.add_argument("--manifest_label_key", metavar="KEY", help="JSON lines: the attribute holding the label.")
+        parser.add_argument(
+            "--dedupe",
+            action="store_true",
+            help="Write one copy of each distinct file, placed by content: none in two splits.",
         )
         parser.add_argument(
             "--output",
@@ -122,8 +135,7 @@ class ConvertOptions(PipelineOptions):
             choices=label.LABEL_FROM,
             default=label.PARENT,
             help="Where an image's class comes from: 'parent', the folder it is in; 'top', the "
-            "first folder under --input (under the split folder with --splits_from_folders), "
-            "for trees nested deeper than <label>/<image> (default: %(default)s).",
+            "first folder under --input (or under the split folder), for deeper trees (default: %(default)s).",
         )
         parser.add_argument(
             "--splits_from_folders",
@@ -216,15 +228,14 @@ class ConvertOptions(PipelineOptions):
             type=float,
             default=_DEFAULTS.max_seconds,
             help="An image still converting after this many seconds becomes a too_slow error "
-            "row; checked between Pillow's 64 KiB decoding steps (default: %(default)s).",
+            "row (default: %(default)s).",
         )
         parser.add_argument(
             "--min_size",
             type=int,
             default=_DEFAULTS.min_size,
             help="Images whose shorter side is below this many pixels become too_small error "
-            "rows instead of being stored smaller than --image_size (images are never "
-            "upscaled); 0 keeps them all and counts them in the summary (default: %(default)s).",
+            "rows, not stored smaller than --image_size (never upscaled) (default: %(default)s).",
         )
         parser.add_argument(
             "--decode_threads",
@@ -237,17 +248,15 @@ class ConvertOptions(PipelineOptions):
             "--fetch_threads",
             type=int,
             default=0,
-            help="Images read at once per worker; 0 means as many as --decode_threads for "
-            "local files and 16 for S3 (default: %(default)s).",
+            help="Images read at once per worker; 0: --decode_threads locally, 16 on S3 (default: %(default)s).",
         )
         parser.add_argument(
             "--processes",
             type=int,
             default=0,
-            help="Processes that decode and write shards, each with its own GIL; 0 means one "
-            "per core on the local runner for shards of 500 images or more (smaller ones are "
-            "not worth a process's start) and 1 on Flink and Spark, which start a worker "
-            "process per slot themselves; N > 1 writes every shard so (default: %(default)s).",
+            help="Processes that decode and write shards, each with its own GIL; 0: one per core "
+            "locally for shards of 500 images or more, 1 on Flink and Spark, which run a process "
+            "per slot (default: %(default)s).",
         )
         parser.add_argument(
             "--log_level",
@@ -259,6 +268,8 @@ class ConvertOptions(PipelineOptions):
     def validate(self):
         """Checks the values on their own (no file or network is touched);
         raises UsageError naming the flag of the first that is wrong."""
+        if self.manifest:
+            self._check_manifest()
         if not self.input:
             raise UsageError("--input is required: a folder or s3:// prefix of <label>/<image> files")
         if not self.output:
@@ -278,6 +289,22 @@ class ConvertOptions(PipelineOptions):
         self._check_splits()
         self._check_format()
         self._check_numbers()
+
+    def _check_manifest(self):
+        try:
+            kind = manifest.manifest_kind(self.manifest)
+        except ValueError as e:
+            raise UsageError(f"--manifest {self.manifest}: {e}") from None
+        if kind == manifest.JSON_LINES and not self.manifest_label_key:
+            raise UsageError(
+                "--manifest_label_key is required with a JSON lines manifest: the attribute that holds each label"
+            )
+        if self.splits_from_folders or self.label_from != label.PARENT:
+            raise UsageError(
+                "--manifest gives the labels (and any splits): drop --label_from and --splits_from_folders"
+            )
+        if not self.input:  # Relative paths resolve against the manifest's folder.
+            self.input = manifest.default_base(self.manifest)
 
     def _check_splits(self):
         for flag, ratio in (("--validation_ratio", self.validation_ratio), ("--test_ratio", self.test_ratio)):

@@ -8,6 +8,7 @@ input, the output, the labels file, the cluster. Every check raises
 contain credentials.
 """
 
+import csv
 import dataclasses
 import json
 import os
@@ -28,6 +29,7 @@ from pipeline.command import s3_call
 from pipeline.convert import earlier_jobs
 from pipeline.convert.options import ConvertOptions
 from transforms import listing
+from transforms import manifest
 from transforms import ownership
 from transforms import storage
 from transforms.label import parse_labels_file
@@ -44,7 +46,10 @@ def check(options):
     store = storage.Storage(storage.s3_settings(options), max_attempts=command.PREFLIGHT_S3_ATTEMPTS)
     if not convert.plan:  # A plan runs here, whatever --runner says.
         _check_runner(options)
-    _check_input(convert.input, store)
+    if convert.manifest:
+        _check_manifest(convert, store)
+    else:
+        _check_input(convert.input, store)
     if convert.splits_from_folders:
         listed = store.list_children(convert.input)
         if listed is not None:  # With --splits_from_folders, the top folders are the splits.
@@ -64,6 +69,8 @@ def _check_output_place(convert):
     output, source = convert.output.rstrip("/"), convert.input.rstrip("/")
     if not storage.is_s3(output) and os.path.isfile(output):
         raise UsageError(f"--output {convert.output} is a file; name a folder")
+    if convert.manifest:  # Nothing is listed: only the manifest's rows are read.
+        return
     if storage.is_s3(output) == storage.is_s3(source):
         if not storage.is_s3(output):
             # Resolved, so a link to a folder inside the input is inside it too.
@@ -81,6 +88,9 @@ _BEAM_SHARD_GLOB = re.compile(r"^[^/]+-.*-of-\d{5}\.tfrecord$")
 # Runner names Beam resolves (its create_runner takes the class name, any
 # case, with or without "Runner"; a dotted path names a class of one's own).
 _RUNNER_NAMES = frozenset(path.rsplit(".", 1)[-1].lower() for path in StandardOptions.ALL_KNOWN_RUNNERS)
+
+# Enough of a CSV manifest to hold its header line.
+_HEADER_BYTES = 64 * 1024
 
 # How long a cluster's address may take to answer before the run is refused.
 _CLUSTER_TIMEOUT_S = 5
@@ -201,6 +211,20 @@ def _check_output(path, store, create=True):
     except IOError as e:
         if not FileSystems.exists(path):
             raise UsageError(f"--output {path} cannot be created: {e}") from None
+
+
+def _check_manifest(convert, store):
+    """The manifest exists, and a CSV's header names its columns: a wrong
+    file is refused now, not as a million error rows."""
+    _check_readable(convert.manifest, "--manifest", store)
+    if manifest.manifest_kind(convert.manifest) != manifest.CSV:
+        return
+    with store.open_read(convert.manifest) as raw:
+        first = raw.read(_HEADER_BYTES).decode("utf-8-sig", errors="replace").splitlines()
+    try:
+        manifest.check_csv_header([name.strip() for name in next(csv.reader(first[:1]), [])])
+    except ValueError as e:
+        raise UsageError(f"--manifest {convert.manifest}: {e}") from None
 
 
 def _check_readable(path, flag, store):

@@ -76,6 +76,7 @@ def format_summary(info, output, seconds, reused=None):
             + ", ".join(f"{reason} {n}" for reason, n in sorted(errors["by_reason"].items()))
             + f" (one row each in {errors['file']})"
         )
+    lines += _duplicate_lines(info.get("duplicates"))
     warnings = info.get("warnings", {})
     for split in warnings.get("empty_splits", []):
         lines.append(
@@ -121,5 +122,44 @@ def format_summary(info, output, seconds, reused=None):
             "the first folder under --input"
         )
     shards = _shard_files(formats.get(info.get("format", formats.TFRECORD)))
-    lines.append(f"  output: {output} (labels.txt, errors.jsonl, dataset_info.json and {shards})")
+    side = "errors.jsonl, duplicates.jsonl" if "duplicates" in info else "errors.jsonl"
+    lines.append(f"  output: {output} (labels.txt, {side}, dataset_info.json and {shards})")
     return "\n".join(lines)
+
+
+# What each kind of duplicate means to the user, worst first.
+_DUPLICATE_KINDS = {
+    "across_splits": "across splits (leakage: the same image in training and evaluation)",
+    "across_classes": "across classes (the same image under two labels)",
+    "within_class": "within a class",
+}
+
+
+def _place(copy):
+    return copy["label"] if copy["split"] is None else f"{copy['split']}, {copy['label']}"
+
+
+def _duplicate_lines(duplicates):
+    if not duplicates or not duplicates["groups"]:
+        return []
+    kinds = ", ".join(
+        f"{duplicates['groups_by_kind'][kind]} {meaning}"
+        for kind, meaning in _DUPLICATE_KINDS.items()
+        if duplicates["groups_by_kind"].get(kind)
+    )
+    removed = duplicates.get("removed", 0)
+    lines = [
+        f"  duplicates: {counted(duplicates['groups'], 'group')} of identical images "
+        f"({duplicates['images']} images): {kinds}"
+        + (f"; --dedupe wrote one of each, {removed} copies are error rows" if removed else "")
+        + f"; all in {duplicates['file']}"
+    ]
+    for group in duplicates["first"]:
+        copies = ", ".join(f"{copy['path']} ({_place(copy)})" for copy in group["copies"])
+        same = "same file" if group["basis"] == "file" else "same stored image"
+        kept = f", kept {group['kept']}" if "kept" in group else ""
+        lines.append(f"    {' + '.join(k.replace('_', ' ') for k in group['kinds'])}, {same}{kept}: {copies}")
+    shown = sum(len(group["copies"]) for group in duplicates["first"])
+    if shown < duplicates["images"]:
+        lines.append(f"    ... and {duplicates['images'] - shown} more images in {duplicates['file']}")
+    return lines

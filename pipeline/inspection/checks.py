@@ -21,6 +21,7 @@ from pipeline.inspection.records import Problems
 from pipeline.inspection.records import check_shard
 from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
+from transforms.layout import DUPLICATES_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
 from transforms.layout import parse_shard_name
@@ -164,9 +165,18 @@ def _check_labels_file(storage, dataset, problems):
 
 
 def _check_errors_file(storage, dataset, sizes, read_rows, problems):
-    """errors.jsonl is there; read whole (`read_rows`), it has a row per rejected file."""
+    """errors.jsonl is there; read whole (`read_rows`), it has a row per
+    rejected file; so has duplicates.jsonl a row per group, where the
+    dataset has one."""
     errors = dataset.info.get("errors") or {}
-    name = errors.get("file", ERRORS_FILE)
+    _check_rows(storage, dataset, sizes, read_rows, problems, errors.get("file", ERRORS_FILE), errors.get("count", 0))
+    duplicates = dataset.info.get("duplicates")
+    if duplicates is not None:
+        name = duplicates.get("file", DUPLICATES_FILE)
+        _check_rows(storage, dataset, sizes, read_rows, problems, name, duplicates.get("groups", 0))
+
+
+def _check_rows(storage, dataset, sizes, read_rows, problems, name, expected):
     if name not in sizes:
         problems.add(name, "missing_file", "not found")
         return
@@ -174,8 +184,8 @@ def _check_errors_file(storage, dataset, sizes, read_rows, problems):
         return
     data = storage.read(join(dataset.prefix, name))
     rows = sum(1 for line in data.splitlines() if line.strip())
-    if rows != errors.get("count", 0):
-        problems.add(name, "count_mismatch", f"{rows} rows, {_INFO} says {errors.get('count', 0)}")
+    if rows != expected:
+        problems.add(name, "count_mismatch", f"{rows} rows, {_INFO} says {expected}")
 
 
 def _path(dataset, shard):

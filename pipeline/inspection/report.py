@@ -9,6 +9,7 @@ import json
 import statistics
 
 from pipeline.inspection.records import KEPT_PER_FILE
+from transforms.duplicates import KINDS
 
 # The text lists this many classes and problems; --json lists every class and
 # every kept problem. Past it a table stops being read anyway.
@@ -38,6 +39,7 @@ def report(dataset, findings, seconds, contact_sheets=()):
             "shard_bytes": _spread(sizes),
             "per_class": {label: per_class.get(label, 0) for label in dataset.labels},
             "counts_from": "records" if counted is not None else "dataset_info.json",
+            "statistics": entry.get("statistics"),
         }
     return {
         "prefix": dataset.prefix,
@@ -51,6 +53,7 @@ def report(dataset, findings, seconds, contact_sheets=()):
         "labels": list(dataset.labels),
         "splits": splits,
         "errors": dataset.info.get("errors") or {},
+        "duplicates": dataset.info.get("duplicates"),
         "problem_count": sum(findings.problem_counts.values()),
         "problems_by_reason": dict(sorted(findings.problem_counts.items())),
         "problems": [problem.as_dict() for problem in findings.problems],
@@ -90,7 +93,10 @@ def format_text(doc):
             + (f"; {read} records read for the contact sheet" if read else "")
         )
     lines += ["", *_split_table(doc["splits"]), "", *_class_table(doc["labels"], doc["splits"])]
+    lines += ["", *_statistics_lines(doc["splits"])]
     lines += ["", _errors_line(doc["errors"])]
+    if doc["duplicates"] is not None:
+        lines.append(_duplicates_line(doc["duplicates"]))
     lines += [f"contact sheet: {path}" for path in doc["contact_sheet"]]
     lines += ["", *_problem_lines(doc)]
     return "\n".join(lines)
@@ -135,6 +141,42 @@ def _source(split):
 def _share(split, name):
     count, total = split["per_class"][name], split["num_examples"] or 0
     return f"{count} ({100 * count / total:.1f}%)" if total else str(count)
+
+
+def _statistics_lines(splits):
+    """Per split: the channel means and deviations, and the size histograms
+    (dataset_info.json's statistics, transforms/statistics.py)."""
+    lines = []
+    for name, split in splits.items():
+        stats = split["statistics"]
+        if not stats:
+            continue
+        lines.append(
+            f"{name} pixels: mean {_values(stats['mean'], 2)}, std {_values(stats['std'], 2)} "
+            f"(0-1: mean {_values(stats['mean_0_1'], 4)}, std {_values(stats['std_0_1'], 4)})"
+        )
+        for when in ("source", "stored"):
+            sizes = stats[f"{when}_sizes"]
+            lines.append(f"  {when:6} width {_buckets(sizes['width'])}; height {_buckets(sizes['height'])}")
+    return lines
+
+
+def _values(numbers, digits):
+    return " ".join(f"{v:.{digits}f}" for v in numbers)
+
+
+def _buckets(counts):
+    return ", ".join(f"{b}-{2 * int(b) - 1}: {counts[b]}" for b in sorted(counts, key=int))  # JSON sorts them as text.
+
+
+def _duplicates_line(duplicates):
+    groups = duplicates.get("groups", 0)
+    by_kind = duplicates.get("groups_by_kind", {})
+    kinds = ", ".join(f"{kind.replace('_', ' ')} {by_kind[kind]}" for kind in KINDS if by_kind.get(kind))
+    return (
+        f"{duplicates.get('file', 'duplicates.jsonl')}: {groups} group{'' if groups == 1 else 's'} of identical "
+        f"images ({duplicates.get('images', 0)} images)" + (f": {kinds}" if kinds else "")
+    )
 
 
 def _errors_line(errors):

@@ -1,0 +1,83 @@
+"""transforms/duplicates.py: the kinds of duplication, groups and the report."""
+
+import json
+
+from transforms import duplicates
+from transforms.duplicates import ImageHashes
+
+
+def _row(path, label, split, source="a" * 64, stored="b" * 64):
+    return ImageHashes(source, stored, split, label, path)
+
+
+def test_kinds():
+    def copies(*pairs):
+        return [{"label": label, "split": split} for label, split in pairs]
+
+    assert duplicates.kinds_of(copies(("cat", "train"), ("cat", "train"))) == ["within_class"]
+    assert duplicates.kinds_of(copies(("cat", "train"), ("dog", "train"))) == ["across_classes"]
+    assert duplicates.kinds_of(copies(("cat", "train"), ("cat", "validation"))) == ["across_splits", "within_class"]
+    assert duplicates.kinds_of(copies(("cat", "train"), ("dog", "test"), ("dog", "train"))) == [
+        "across_splits",
+        "across_classes",
+        "within_class",
+    ]
+
+
+def test_a_single_image_is_no_group():
+    assert duplicates.group(("a" * 64, [_row("cat/1.jpg", "cat", "train")]), duplicates.FILE) == []
+
+
+def test_group_lists_copies_sorted_by_path():
+    rows = [_row("dog/9.jpg", "dog", "validation"), _row("cat/1.jpg", "cat", "train")]
+    (group,) = duplicates.group(("a" * 64, rows), duplicates.FILE)
+    assert group == {
+        "basis": "file",
+        "sha256": "a" * 64,
+        "kinds": ["across_splits", "across_classes"],
+        "copies": [
+            {"path": "cat/1.jpg", "label": "cat", "split": "train"},
+            {"path": "dog/9.jpg", "label": "dog", "split": "validation"},
+        ],
+    }
+
+
+def test_stored_image_groups_only_of_different_files():
+    same_file = [_row("cat/1.jpg", "cat", "train"), _row("cat/2.jpg", "cat", "train")]
+    assert duplicates.group(("b" * 64, same_file), duplicates.STORED) == []
+    different = [_row("cat/1.png", "cat", "train", source="1" * 64), _row("cat/1.bmp", "cat", "train", source="2" * 64)]
+    (group,) = duplicates.group(("b" * 64, different), duplicates.STORED)
+    assert group["basis"] == "stored_image" and [c["path"] for c in group["copies"]] == ["cat/1.bmp", "cat/1.png"]
+
+
+def _groups(n, kind_of):
+    return [
+        {
+            "basis": "file",
+            "sha256": f"{i:064x}",
+            "kinds": [kind_of(i)],
+            "copies": [
+                {"path": f"c/{i:03d}-a.jpg", "label": "c", "split": "train"},
+                {"path": f"c/{i:03d}-b.jpg", "label": "c", "split": "train"},
+            ],
+        }
+        for i in range(n)
+    ]
+
+
+def test_report_counts_and_names_the_worst_first_up_to_20_paths():
+    groups = _groups(15, lambda i: "across_splits" if i in (7, 12) else "within_class")
+    report = duplicates.report(groups)
+    assert report["groups"] == 15 and report["images"] == 30 and report["removed"] == 0
+    assert report["groups_by_kind"] == {"across_splits": 2, "across_classes": 0, "within_class": 13}
+    first = [group["copies"][0]["path"] for group in report["first"]]
+    assert first[:2] == ["c/007-a.jpg", "c/012-a.jpg"] and len(first) == 10  # 10 groups of 2: 20 paths.
+
+
+def test_file_is_sorted_json_lines_whatever_the_order():
+    groups = _groups(5, lambda i: "within_class")
+    forward = duplicates.duplicates_file_bytes(groups)
+    assert forward == duplicates.duplicates_file_bytes(list(reversed(groups)))
+    lines = forward.decode().splitlines()
+    assert [json.loads(line)["sha256"] for line in lines] == [f"{i:064x}" for i in range(5)]
+    assert duplicates.duplicates_file_bytes([]) == b""

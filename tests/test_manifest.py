@@ -1,0 +1,102 @@
+"""transforms/manifest.py: parsing the three manifest kinds, line numbers,
+labels as names or ids, and ReadManifest's rows through Beam."""
+
+import io
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+
+from tests.beam_util import local_pipeline
+from transforms import manifest
+from transforms.errors import ERRORS
+
+
+def _rows(text, kind, label_key=None):
+    return [
+        (number, rest[0].reason, str(rest[0])) if isinstance(rest[0], manifest.RowError) else (number, *rest)
+        for number, *rest in manifest.rows(io.StringIO(text, newline=""), kind, label_key)
+    ]
+
+
+def test_kind_by_suffix():
+    assert manifest.manifest_kind("s3://b/x/labels.CSV") == manifest.CSV
+    assert manifest.manifest_kind("/d/train.lst") == manifest.LST
+    assert manifest.manifest_kind("/d/out.manifest") == manifest.JSON_LINES
+    assert manifest.manifest_kind("/d/a.jsonl") == manifest.JSON_LINES
+    with pytest.raises(ValueError, match="suffix '.txt'"):
+        manifest.manifest_kind("/d/labels.txt")
+
+
+def test_csv_rows_with_their_line_numbers():
+    text = 'split,label,path\r\ntrain,cat,a.jpg\n\n,dog,"b\nc.jpg"\nvalidation,  cat , d.jpg\n,cat,\n'
+    assert _rows(text, manifest.CSV) == [
+        (2, "a.jpg", "cat", "train"),
+        (4, "b\nc.jpg", "dog", None),  # A quoted field over two lines: the row's first line.
+        (6, "d.jpg", "cat", "validation"),
+        (7, "no_path", "the row's path is empty"),
+    ]
+
+
+def test_csv_without_the_columns_is_refused():
+    with pytest.raises(ValueError, match="must name the columns path, label.*it has file, class"):
+        _rows("file,class\na.jpg,cat\n", manifest.CSV)
+
+
+def test_lst_rows_keep_label_ids_as_written():
+    text = "0\t1.000000\tbees/a.jpg\n1\t0\tants/b.jpg\n\n3\t2.5\tx.jpg\n4\t1\t2\tboth.jpg\n5\tonly\n"
+    assert _rows(text, manifest.LST) == [
+        (1, "bees/a.jpg", "1", None),
+        (2, "ants/b.jpg", "0", None),
+        (4, "x.jpg", "2.5", None),  # Not a whole number: a name, which no class list of ids has.
+        (5, "multi_label", "2 label columns: one label per image is supported"),
+        (6, "bad_row", "an .lst row is index<TAB>label<TAB>path"),
+    ]
+
+
+def test_json_lines_rows():
+    text = (
+        '{"source-ref": "s3://b/a.jpg", "animal": 3, "animal-metadata": {"class-name": "owl"}}\n'
+        '{"source-ref": "s3://b/b.jpg", "animal": "owl", "split": "test"}\n'
+        '{"source-ref": "s3://b/c.jpg"}\n'
+        "not json\n"
+        '{"animal": 1}\n'
+    )
+    rows = _rows(text, manifest.JSON_LINES, "animal")
+    assert rows[:2] == [(1, "s3://b/a.jpg", "3", None), (2, "s3://b/b.jpg", "owl", "test")]
+    assert [row[:2] for row in rows[2:]] == [(3, "no_label"), (4, "bad_row"), (5, "no_path")]
+
+
+def test_resolve_against_the_base():
+    assert manifest.resolve("imgs/a.jpg", "/data/") == ("/data/imgs/a.jpg", "imgs/a.jpg")
+    assert manifest.resolve("./a.jpg", "s3://b/p") == ("s3://b/p/a.jpg", "a.jpg")
+    assert manifest.resolve("/elsewhere/a.jpg", "/data") == ("/elsewhere/a.jpg", "/elsewhere/a.jpg")
+    assert manifest.resolve("s3://b/p/x/a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
+    assert manifest.default_base("s3://b/p/labels.csv") == "s3://b/p"
+
+
+def test_read_manifest_keys_rows_and_rejects_with_line_numbers(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "\ufeffpath,label\na.jpg,cat\nb.jpg,007\nc.jpg,\na.jpg,dog\nd.jpg,ca\x07t\ne.jpg,bird\n", encoding="utf-8"
+    )
+    base = str(tmp_path)
+    with local_pipeline() as p:
+        read = p | manifest.ReadManifest(str(path), base, None, ["cat", "dog", "x", "y", "z", "w", "v", "u"], {})
+        assert_that(read["keyed"], equal_to([("cat", f"{base}/a.jpg", None, 2), ("u", f"{base}/b.jpg", None, 3)]))
+        rows = read[ERRORS] | "Reasons" >> beam.Map(lambda r: (r["line"], r["reason"]))
+        assert_that(
+            rows,
+            equal_to([(4, "no_label"), (5, "repeated_path"), (6, "bad_label"), (7, "unknown_label")]),
+            label="errors",
+        )
+        assert_that(read["matched"], equal_to([6]), label="matched")
+
+
+def test_whole_number_labels_without_a_class_list_are_ids():
+    from transforms.label import class_list
+
+    assert class_list(["2", "0", "5"], numbers_are_ids=True) == ["0", "1", "2", "3", "4", "5"]
+    assert class_list(["2", "0", "cat"], numbers_are_ids=True) == ["0", "2", "cat"]
+    assert class_list(["2", "10"], numbers_are_ids=False) == ["10", "2"]  # Folder names: sorted as text.

@@ -1,0 +1,131 @@
+"""--dedupe: write one copy of each distinct source file, placed by its content.
+
+Without it, duplicates are reported (duplicates.py) but all written: the
+hashes are computed as the images are converted, after splits are chosen.
+To keep copies out of two splits, the content must be known before: this
+stage reads and hashes every source file once more, before AssignSplits (on
+a local disk the second read comes from the page cache; on S3 it is a second
+GET of each object: README, "Duplicates and leakage", gives the cost).
+
+Copies are grouped by sha256 (a shuffle of hashes and paths, never bytes).
+The copy with the smallest relative path is kept, whatever the order of the
+listing; every other copy becomes an error row of reason `duplicate` naming
+the kept one, so that matched = written + failed + skipped still holds. The
+kept image is then placed by its content hash rather than its path
+(split.py), so that which copy is kept never moves an image between splits.
+"""
+
+import collections
+import concurrent.futures
+import hashlib
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms import duplicates
+from transforms.errors import ERRORS
+from transforms.errors import error_row
+from transforms.storage import Storage
+from transforms.storage import configure_beam_filesystems
+
+STAGE = "dedupe"
+GROUPS = "groups"  # Tag of the duplicate groups found: duplicates.py's dicts.
+_CHUNK = 1 << 20  # Hashed in pieces: a 100 MB TIFF needs no 100 MB buffer.
+# Files hashed at once per worker: S3 GETs mostly wait on the network.
+_THREADS = 16
+
+
+def sha256_of(storage, path):
+    digest = hashlib.sha256()
+    with storage.open_read(path) as stream:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _HashSources(beam.DoFn):
+    """keyed row -> (sha256, keyed row), several files at a time, in order;
+    a file that cannot be read is an error row."""
+
+    def __init__(self, s3_client_settings):
+        self._s3_client_settings = s3_client_settings
+
+    def setup(self):
+        configure_beam_filesystems(self._s3_client_settings)
+        self._storage = Storage(self._s3_client_settings, max_connections=_THREADS)
+        self._pool = concurrent.futures.ThreadPoolExecutor(_THREADS, thread_name_prefix="hash")
+
+    def teardown(self):
+        self._pool.shutdown(wait=True)
+
+    def start_bundle(self):
+        self._pending = collections.deque()
+
+    def process(self, keyed):
+        self._pending.append((keyed, self._pool.submit(sha256_of, self._storage, keyed[1])))
+        while len(self._pending) > 2 * _THREADS or (self._pending and self._pending[0][1].done()):
+            yield from self._result(*self._pending.popleft())
+
+    def finish_bundle(self):
+        while self._pending:
+            for output in self._result(*self._pending.popleft()):
+                if isinstance(output, TaggedOutput):
+                    yield TaggedOutput(output.tag, WindowedValue(output.value, MIN_TIMESTAMP, [GlobalWindow()]))
+                else:
+                    yield WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
+
+    @staticmethod
+    def _result(keyed, future):
+        try:
+            yield future.result(), keyed
+        except Exception as e:  # Retries happen in the client; this is final.
+            yield error_row(keyed[1], STAGE, "read_error", f"{type(e).__name__}: {e}")
+
+
+def _relative(path, root):
+    return path[len(root) :] if path.startswith(root) else path
+
+
+def _keep_one(sha_and_copies, root):
+    """(sha256, [keyed row]) -> [the kept row with its sha256 appended, an
+    error row per other copy, and the group on GROUPS if there were copies]."""
+    sha256, copies = sha_and_copies
+    copies = sorted(copies, key=lambda keyed: (_relative(keyed[1], root), keyed[0]))
+    label, path, split, line = (*copies[0], None, None)[:4]
+    outputs = [(label, path, split, line, sha256)]
+    if len(copies) == 1:
+        return outputs
+    kept = _relative(path, root)
+    for other in copies[1:]:
+        message = f"the same bytes as {kept} (label {label!r}), which is written in its place"
+        outputs.append(error_row(other[1], STAGE, "duplicate", message))
+    listed = [{"path": _relative(keyed[1], root), "label": keyed[0], "split": None} for keyed in copies]
+    group = {"basis": duplicates.FILE, "sha256": sha256, "kinds": duplicates.kinds_of(listed), "kept": kept}
+    outputs.append(TaggedOutput(GROUPS, {**group, "copies": listed}))
+    return outputs
+
+
+class DedupeByContent(beam.PTransform):
+    """keyed rows ((label, path) or a manifest's (label, path, split, line))
+    -> {"keyed": one (label, path, split, line, sha256) per distinct file,
+    ERRORS: the other copies and unreadable files, GROUPS: the groups}."""
+
+    def __init__(self, input_root, s3_client_settings):
+        super().__init__()
+        self._root = input_root.rstrip("/") + "/"
+        self._s3_client_settings = s3_client_settings
+
+    def expand(self, keyed):
+        hashed = keyed | "HashSources" >> beam.ParDo(_HashSources(self._s3_client_settings)).with_outputs(
+            ERRORS, main="hashed"
+        )
+        kept = (
+            hashed.hashed
+            | "GroupCopies" >> beam.GroupByKey()
+            | "KeepOne" >> beam.FlatMap(_keep_one, self._root).with_outputs(ERRORS, GROUPS, main="keyed")
+        )
+        errors = (hashed[ERRORS], kept[ERRORS]) | "DedupeErrors" >> beam.Flatten()
+        return {"keyed": kept.keyed, ERRORS: errors, GROUPS: kept[GROUPS]}

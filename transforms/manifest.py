@@ -1,0 +1,303 @@
+"""Labels from a manifest instead of class folders (--manifest).
+
+Many datasets arrive as a flat folder or prefix plus a list of which image
+has which label: a CSV of `path,label` (most competition and labelling-tool
+exports; an optional `split` column), SageMaker's augmented manifest (JSON
+lines: `{"source-ref": "s3://...", "<attribute>": label}`, the attribute
+named by --manifest_label_key), or im2rec's `.lst` (`index<TAB>label<TAB>path`).
+The kind is told by the file's suffix (`MANIFEST_KINDS`).
+
+Paths are taken as written when absolute (`/...`, `s3://...`), else resolved
+against the base (--input, or the manifest's own folder); the record's
+relative path (its hash places it in a split and a shard) is relative to the
+base where the image lies under it, else the full path.
+
+Labels: a name, or a whole number. When every label is a whole number (an
+.lst always; JSON numbers; a CSV of digits) the numbers are the label ids as
+written and the class list is 0..max (--labels_file names them), as im2rec
+and SageMaker mean them; otherwise ids follow the sorted names, as with
+folders. A row with no path, no label, an unknown label, or a path another
+row already named becomes an error row with its line number; so does an
+image that later fails to be read or decoded (`AddManifestLines`). Every
+data row is counted as matched, so matched = written + failed + skipped
+holds over the manifest's rows.
+
+The manifest is streamed line by line in one worker (the rows go on to the
+shuffle as they are read), never read whole into memory.
+"""
+
+import csv
+import io
+import json
+import posixpath
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms import metrics
+from transforms.errors import ERRORS
+from transforms.errors import error_row
+from transforms.label import has_control_characters
+from transforms.storage import Storage
+from transforms.storage import configure_beam_filesystems
+
+STAGE = "manifest"
+CSV, JSON_LINES, LST = "csv", "jsonl", "lst"
+MANIFEST_KINDS = {".csv": CSV, ".jsonl": JSON_LINES, ".json": JSON_LINES, ".manifest": JSON_LINES, ".lst": LST}
+SOURCE_REF = "source-ref"  # The image's key in SageMaker's augmented manifests.
+CSV_COLUMNS = ("path", "label")  # Required; "split" is optional.
+LINES = "lines"  # Tag of the (path, line number) of every accepted row.
+
+
+def manifest_kind(path):
+    """CSV, JSON_LINES or LST by the suffix of `path`; ValueError otherwise."""
+    suffix = posixpath.splitext(path)[1].lower()
+    if suffix not in MANIFEST_KINDS:
+        raise ValueError(
+            f"cannot tell the manifest's kind from its suffix {suffix or '(none)'!r}: use " + ", ".join(MANIFEST_KINDS)
+        )
+    return MANIFEST_KINDS[suffix]
+
+
+def default_base(manifest_path):
+    """The folder relative paths resolve against without --input."""
+    return posixpath.dirname(manifest_path.rstrip("/"))
+
+
+def resolve(path, base):
+    """(full path, relative path) of a manifest's path entry."""
+    if "://" in path or path.startswith("/"):
+        full = path
+    else:
+        full = base.rstrip("/") + "/" + (path[2:] if path.startswith("./") else path)
+    root = base.rstrip("/") + "/"
+    return full, full[len(root) :] if full.startswith(root) else full
+
+
+class RowError(ValueError):
+    """A manifest row that names no usable image: `reason`, message."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_csv_header(fields):
+    """Raises ValueError unless a CSV header names the required columns."""
+    missing = [column for column in CSV_COLUMNS if column not in (fields or ())]
+    if missing:
+        raise ValueError(
+            f"the CSV header must name the columns {', '.join(CSV_COLUMNS)} (and may name split); "
+            f"it has {', '.join(fields or ()) or 'none'}"
+        )
+
+
+def rows(text, kind, label_key=None):
+    """Yields (line number, path, label, split or None) or (line number,
+    RowError) for each data row of an open text stream. Blank lines are not
+    rows; the CSV header is not a row."""
+    if kind == CSV:
+        yield from _csv_rows(text)
+        return
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield (number, *(_lst_row(line) if kind == LST else _json_row(line, label_key)))
+        except RowError as e:
+            yield number, e
+
+
+def _csv_rows(text):
+    reader = csv.reader(text)  # Not DictReader: it skips blank lines unseen, and the count with them.
+    header = [name.strip() for name in next(reader, [])]
+    check_csv_header(header)
+    start = reader.line_num + 1
+    for values in reader:
+        number, start = start, reader.line_num + 1  # A quoted field may span lines: its first line.
+        row = dict(zip(header, (value.strip() for value in values)))
+        if not any(row.values()):
+            continue
+        path, label = row.get("path", ""), row.get("label", "")
+        if not path:
+            yield number, RowError("no_path", "the row's path is empty")
+        else:
+            yield number, path, label, row.get("split") or None
+
+
+def _lst_row(line):
+    columns = line.rstrip("\r\n").split("\t")
+    if len(columns) < 3:
+        raise RowError("bad_row", "an .lst row is index<TAB>label<TAB>path")
+    if len(columns) > 3:
+        raise RowError("multi_label", f"{len(columns) - 2} label columns: one label per image is supported")
+    return columns[2].strip(), _whole_number(columns[1].strip()), None
+
+
+def _json_row(line, label_key):
+    try:
+        document = json.loads(line)
+    except ValueError as e:
+        raise RowError("bad_row", f"not a JSON object: {e}") from None
+    if not isinstance(document, dict) or not isinstance(document.get(SOURCE_REF), str):
+        raise RowError("no_path", f"the row has no {SOURCE_REF!r} string")
+    label = document.get(label_key)
+    if isinstance(label, bool) or not isinstance(label, (int, float, str)):
+        raise RowError("no_label", f"the row has no {label_key!r} label (a name or a number)")
+    if isinstance(label, (int, float)):
+        label = _whole_number(str(label))
+    split = document.get("split")
+    return (
+        document[SOURCE_REF].strip(),
+        label.strip(),
+        split.strip() if isinstance(split, str) and split.strip() else None,
+    )
+
+
+def _whole_number(text):
+    """'3', '3.0' and im2rec's '3.000000' are label 3; anything else is kept as a name."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return str(int(value)) if value.is_integer() and value >= 0 else text
+
+
+class _ReadManifest(beam.DoFn):
+    """manifest path -> (label, path, split, line) per accepted row; error
+    rows on ERRORS; (path, line) on LINES."""
+
+    def __init__(self, base, kind, label_key, known_labels, s3_client_settings):
+        self._base = base
+        self._kind = kind
+        self._label_key = label_key
+        self._known_labels = known_labels
+        self._s3_client_settings = s3_client_settings
+
+    def setup(self):
+        configure_beam_filesystems(self._s3_client_settings)
+        self._storage = Storage(self._s3_client_settings)
+        self._matched = Metrics.counter(metrics.METRICS_NAMESPACE, "matched")
+
+    def process(self, manifest_path):
+        where = f"{manifest_path}:"
+        with self._storage.open_read(manifest_path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # utf-8-sig: Excel's BOM is not a column.
+            for number, *row in rows(text, self._kind, self._label_key):
+                self._matched.inc()
+                metrics.add_matched(1)
+                full = f"{where}{number}"  # The row's place, where it names no path.
+                try:
+                    if isinstance(row[0], RowError):
+                        raise row[0]
+                    path, label, split = row
+                    full, _ = resolve(path, self._base)
+                    label = self._label(label)
+                except RowError as e:
+                    yield _with_line(error_row(full, STAGE, e.reason, str(e)), number)
+                    continue
+                yield label, full, split, number
+                yield beam.pvalue.TaggedOutput(LINES, (full, number))
+
+    def _label(self, label):
+        if not label:
+            raise RowError("no_label", "the row's label is empty")
+        if label.isdigit() and label.isascii():
+            label = str(int(label))  # "007" is id 7, as "7" is.
+        if has_control_characters(label):
+            raise RowError("bad_label", f"label {label!r} contains control characters")
+        known = self._known_labels
+        if known is None:
+            return label
+        if label.isdigit() and label.isascii() and label not in known:  # An id: --labels_file names it by its line.
+            if int(label) >= len(known):
+                raise RowError("unknown_label", f"label id {label} is past --labels_file's {len(known)} classes")
+            return known[int(label)]
+        if label not in known:
+            raise RowError("unknown_label", f"label {label!r} is not in --labels_file")
+        return label
+
+
+def _with_line(tagged, number):
+    tagged.value["line"] = number
+    return tagged
+
+
+def _first_row_of_each_path(path_and_rows):
+    """Keeps the first row naming a path; later ones become error rows."""
+    path, named = path_and_rows
+    named = sorted(named, key=lambda row: row[3])
+    yield named[0]
+    for _, full, _, number in named[1:]:
+        yield _with_line(
+            error_row(
+                full, STAGE, "repeated_path", f"line {named[0][3]} already names this file (label {named[0][0]!r})"
+            ),
+            number,
+        )
+
+
+class ReadManifest(beam.PTransform):
+    """PBegin -> {"keyed": (label, path, split or None, line) per image,
+    ERRORS: rejected rows, LINES: (path, line) of every image, MATCHED: the
+    number of data rows}."""
+
+    def __init__(self, manifest_path, base, label_key, known_labels, s3_client_settings):
+        super().__init__()
+        self._manifest_path = manifest_path
+        self._base = base
+        self._kind = manifest_kind(manifest_path)
+        self._label_key = label_key
+        self._known_labels = list(known_labels) if known_labels is not None else None
+        self._s3_client_settings = s3_client_settings
+
+    def expand(self, pbegin):
+        read = (
+            pbegin
+            | "Manifest" >> beam.Create([self._manifest_path])
+            | "ReadRows"
+            >> beam.ParDo(
+                _ReadManifest(self._base, self._kind, self._label_key, self._known_labels, self._s3_client_settings)
+            ).with_outputs(ERRORS, LINES, main="rows")
+        )
+        first = (
+            read.rows
+            | "ByPath" >> beam.Map(lambda row: (row[1], row))
+            | "GroupPath" >> beam.GroupByKey()
+            | "FirstRowOfEachPath" >> beam.FlatMap(_first_row_of_each_path).with_outputs(ERRORS, main="keyed")
+        )
+        count = (
+            (
+                read.rows | "CountRows" >> beam.combiners.Count.Globally(),
+                read[ERRORS] | "CountRejected" >> beam.combiners.Count.Globally(),
+            )
+            | "BothCounts" >> beam.Flatten()
+            | "Matched" >> beam.CombineGlobally(sum)
+        )
+        errors = (read[ERRORS], first[ERRORS]) | "RowErrors" >> beam.Flatten()
+        return {"keyed": first.keyed, ERRORS: errors, LINES: read[LINES], "matched": count}
+
+
+def _add_line(joined):
+    _, grouped = joined
+    line = min(grouped["lines"], default=None)
+    return [row if line is None or "line" in row else {**row, "line": line} for row in grouped["rows"]]
+
+
+class AddManifestLines(beam.PTransform):
+    """Error rows -> the same rows, each naming the manifest line of its
+    path (rows of the manifest's own stage have theirs already)."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self._lines = lines
+
+    def expand(self, errors):
+        return (
+            {
+                "rows": errors | "ByPath" >> beam.Map(lambda row: (row["path"], row)),
+                "lines": self._lines,
+            }
+            | "JoinLines" >> beam.CoGroupByKey()
+            | "AddLine" >> beam.FlatMap(_add_line)
+        )
