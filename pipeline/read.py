@@ -143,7 +143,10 @@ def channel_stats(info, split="train", scale=255):
     the 0-255 scale (`scale=255`) or the 0-1 scale (`scale=1`): what
     dataset_info.json's statistics say (exact; transforms/statistics.py).
     Normalise with them: `(image - mean) / std`, in the scale of `image`."""
-    statistics = _split(info, split).get("statistics")
+    entry = _split(info, split)
+    statistics = entry.get("statistics")
+    if statistics is None and not entry["num_examples"]:
+        raise ValueError(f"split {split!r} holds no image: it has no statistics")
     if statistics is None:
         raise ValueError(
             f"dataset_info.json has no statistics for {split!r}: the dataset was written by --writer beam "

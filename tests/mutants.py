@@ -210,11 +210,11 @@ MUTANTS = (
         ("tests/test_dedupe.py",),
     ),
     Mutant(
-        "manifest_line_is_the_last",
-        "a CSV row spanning lines is numbered by its last line, not its first",
+        "manifest_quote_runs_on",
+        "a CSV row's unclosed quote swallows the rows after it",
         "transforms/manifest.py",
-        "number, start = start, reader.line_num + 1",
-        "number, start = reader.line_num, reader.line_num + 1",
+        "next(csv.reader([line], strict=True))",
+        "next(csv.reader([line + next(text, '')], strict=False))",
         ("tests/test_manifest.py",),
     ),
     Mutant(

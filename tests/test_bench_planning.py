@@ -16,17 +16,25 @@ _N, _CLASSES = 2003, 10  # Uneven on purpose: 3 classes of 201, 7 of 200.
 _SHARD_MB, _RECORD_BYTES = 10, 25_000  # Several train shards for 2,003 records.
 
 
-def test_the_simulated_plan_covers_the_synthetic_tree():
-    plan = bench_planning.simulate(
+# Paths per class of the synthetic tree: 3 classes of 201, 7 of 200.
+_EXPECTED = {f"class_{c:04d}": 201 if c < 3 else 200 for c in range(_CLASSES)}
+
+
+def _plan(**extra):
+    return bench_planning.simulate(
         _N,
         _CLASSES,
         validation_ratio=0.1,
         shard_size_mb=_SHARD_MB,
         record_bytes=_RECORD_BYTES,
         keep_paths=True,
-        measure_shuffle=True,
+        **extra,
     )
-    expected = {f"class_{c:04d}": 201 if c < 3 else 200 for c in range(_CLASSES)}
+
+
+def test_the_simulated_plan_covers_the_synthetic_tree():
+    plan = _plan(measure_shuffle=True)
+    expected = _EXPECTED
 
     paths = [path for _, _, _, path in plan["paths"]]
     assert len(paths) == _N and len(set(paths)) == _N  # Every path once.
@@ -73,18 +81,9 @@ def test_the_simulated_plan_covers_the_synthetic_tree():
 def test_the_manifest_plan_covers_the_same_tree(tmp_path):
     manifest = str(tmp_path / "labels.csv")
     bench_planning.write_manifest(manifest, _N, _CLASSES)
-    plan = bench_planning.simulate(
-        _N,
-        _CLASSES,
-        validation_ratio=0.1,
-        shard_size_mb=_SHARD_MB,
-        record_bytes=_RECORD_BYTES,
-        keep_paths=True,
-        manifest=manifest,
-    )
-    expected = {f"class_{c:04d}": 201 if c < 3 else 200 for c in range(_CLASSES)}
+    plan = _plan(manifest=manifest)
     paths = [path for _, _, _, path in plan["paths"]]
     assert len(paths) == _N and len(set(paths)) == _N
     assert all(label == path.split("/")[-2] for _, _, label, path in plan["paths"])
-    assert collections.Counter(label for _, _, label, _ in plan["paths"]) == expected
+    assert collections.Counter(label for _, _, label, _ in plan["paths"]) == _EXPECTED
     assert (plan["matched"], plan["failed"], plan["skipped"]) == (_N, 0, 0)

@@ -188,3 +188,67 @@ def test_manifest_and_images_on_s3(images, s3_client, bucket, s3_flags, tmp_path
     assert main([*flags, *s3_flags, *_FLAGS]) == 0
     download_prefix(s3_client, bucket, "out", str(tmp_path / "out"))
     assert _records(str(tmp_path / "out"))[:2] == images["expected"][:2]
+
+
+def test_a_relative_manifest_path_without_input(images, tmp_path, monkeypatch, capsys):
+    _write_csv(os.path.join(images["flat"], "labels.csv"), images["rows"][:3])
+    monkeypatch.chdir(images["flat"])
+    out = str(tmp_path / "out")
+    assert main(["--manifest", "labels.csv", "--output", out, "--image_size", "24", "--num_shards", "1"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        info = json.load(f)
+    assert info["counts"]["written"] == 3 and info["manifest"] == os.path.join(images["flat"], "labels.csv")
+    assert info["source"] == images["flat"]  # Made absolute: a cluster's workers run elsewhere.
+
+
+def test_per_split_shards_name_the_manifest_s_splits(images, tmp_path, capsys):
+    rows = [
+        f"{os.path.join(images['flat'], n)},{c},{'holdout' if i < 3 else ''}" for i, (n, c) in enumerate(images["rows"])
+    ]
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("path,label,split\n" + "\n".join(rows) + "\n")
+    out = str(tmp_path / "out")
+    flags = ["--manifest", str(manifest), "--output", out, "--image_size", "24", "--validation_ratio", "0.25"]
+    assert main([*flags, "--num_shards", "train=2,validation=1"]) == 2
+    err = capsys.readouterr().err
+    assert "--num_shards gives no shard count for split 'holdout'" in err and len(err.strip().splitlines()) == 1
+    assert not os.path.exists(out)
+    assert main([*flags, "--num_shards", "train=2,validation=1,holdout=1"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        splits = json.load(f)["splits"]
+    assert {name: (s["num_shards"], s["num_examples"]) for name, s in splits.items()} == {
+        "holdout": (1, 3),
+        "train": (2, 13),
+        "validation": (1, 5),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "flags", "expected"),
+    [
+        ("a.json", '[{"source-ref": "a.jpg", "k": "owl"}]\n', ["--manifest_label_key", "k"], "is a JSON array"),
+        ("a.jsonl", "path,label\n", ["--manifest_label_key", "k"], "line 1 is not a JSON object"),
+        ("a.csv", "path,label\n", ["--manifest_label_key", "k"], "--manifest_label_key is for JSON lines manifests"),
+        ("a.csv", "path,label\n", ["--input", "/nonexistent/images"], "--input /nonexistent/images is not a folder"),
+        ("a.csv", "path,label\n", ["--label_from", "top"], "drop --label_from"),
+    ],
+)
+def test_wrong_manifests_are_refused_in_one_line(name, text, flags, expected, tmp_path, capsys):
+    (tmp_path / name).write_text(text)
+    out = tmp_path / "out"
+    assert main(["--manifest", str(tmp_path / name), "--output", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_a_split_whose_every_image_failed_is_named(images, tmp_path, capsys):
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text(
+        f"path,label,split\n{images['flat']}/{images['rows'][0][0]},owl,\n{images['flat']}/gone.jpg,owl,extra\n"
+    )
+    out = str(tmp_path / "out")
+    assert main(["--manifest", str(manifest), "--output", out, "--image_size", "24", "--num_shards", "1"]) == 0
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        assert json.load(f)["warnings"]["splits_without_images"] == ["extra"]
+    assert "warning: the extra split has no image: every image placed in it failed" in capsys.readouterr().out

@@ -30,10 +30,12 @@ def test_kind_by_suffix():
 
 
 def test_csv_rows_with_their_line_numbers():
-    text = 'split,label,path\r\ntrain,cat,a.jpg\n\n,dog,"b\nc.jpg"\nvalidation,  cat , d.jpg\n,cat,\n'
+    text = 'split,label,path\r\ntrain,cat,a.jpg\n\n,dog,"b,c.jpg"\n,owl,"open.jpg\nvalidation,  cat , d.jpg\n,cat,\n'
     assert _rows(text, manifest.CSV) == [
         (2, "a.jpg", "cat", "train"),
-        (4, "b\nc.jpg", "dog", None),  # A quoted field over two lines: the row's first line.
+        (4, "b,c.jpg", "dog", None),  # Quoted: a comma in the path.
+        # An unclosed quote costs its own row only, not every row after it.
+        (5, "bad_row", "not a CSV row: unexpected end of data (a quote left open?)"),
         (6, "d.jpg", "cat", "validation"),
         (7, "no_path", "the row's path is empty"),
     ]
@@ -49,7 +51,7 @@ def test_lst_rows_keep_label_ids_as_written():
     assert _rows(text, manifest.LST) == [
         (1, "bees/a.jpg", "1", None),
         (2, "ants/b.jpg", "0", None),
-        (4, "x.jpg", "2.5", None),  # Not a whole number: a name, which no class list of ids has.
+        (4, "bad_label", "label '2.5': an .lst label is a class id, 0 or more"),  # Ids stay ids.
         (5, "multi_label", "2 label columns: one label per image is supported"),
         (6, "bad_row", "an .lst row is index<TAB>label<TAB>path"),
     ]
@@ -62,10 +64,11 @@ def test_json_lines_rows():
         '{"source-ref": "s3://b/c.jpg"}\n'
         "not json\n"
         '{"animal": 1}\n'
+        '{"source-ref": "s3://b/d.jpg", "animal": 1, "split": 3}\n'
     )
     rows = _rows(text, manifest.JSON_LINES, "animal")
     assert rows[:2] == [(1, "s3://b/a.jpg", "3", None), (2, "s3://b/b.jpg", "owl", "test")]
-    assert [row[:2] for row in rows[2:]] == [(3, "no_label"), (4, "bad_row"), (5, "no_path")]
+    assert [row[:2] for row in rows[2:]] == [(3, "no_label"), (4, "bad_row"), (5, "no_path"), (6, "bad_split_name")]
 
 
 def test_resolve_against_the_base():
@@ -73,6 +76,10 @@ def test_resolve_against_the_base():
     assert manifest.resolve("./a.jpg", "s3://b/p") == ("s3://b/p/a.jpg", "a.jpg")
     assert manifest.resolve("/elsewhere/a.jpg", "/data") == ("/elsewhere/a.jpg", "/elsewhere/a.jpg")
     assert manifest.resolve("s3://b/p/x/a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
+    # One file, one name, however the row spells it.
+    assert manifest.resolve("imgs//a.jpg", "/data") == manifest.resolve("imgs/../imgs/./a.jpg", "/data")
+    assert manifest.resolve("../other/a.jpg", "/data/set") == ("/data/other/a.jpg", "/data/other/a.jpg")
+    assert manifest.resolve("s3://b/p//x/./a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
     assert manifest.default_base("s3://b/p/labels.csv") == "s3://b/p"
 
 

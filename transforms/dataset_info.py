@@ -94,9 +94,13 @@ def _warnings(run, class_names, splits, shards, merged_classes):
         warnings["classes_without_images"] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
     if merged_classes:
         warnings["classes_from_several_folders"] = list(merged_classes)
-    empty = [split for split in run.get("requested_splits", []) if split not in splits]
-    if empty:
-        warnings["empty_splits"] = empty
+    if any(split["num_examples"] for split in splits.values()):  # Else the run's own error says it all.
+        empty = [split for split in run.get("requested_splits", []) if split not in splits]
+        if empty:
+            warnings["empty_splits"] = empty
+    failed = sorted(name for name, split in splits.items() if not split["num_examples"])
+    if failed:  # Planned from the listing, then every image of it failed.
+        warnings["splits_without_images"] = failed
     small = [
         {"split": name, "class": label, "images": count, "shards": split["num_shards"]}
         for name, split in sorted(splits.items())

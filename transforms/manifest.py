@@ -38,6 +38,7 @@ from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.label import has_control_characters
+from transforms.split import is_valid_split_name
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
 
@@ -61,25 +62,79 @@ def manifest_kind(path):
 
 def default_base(manifest_path):
     """The folder relative paths resolve against without --input."""
-    return posixpath.dirname(manifest_path.rstrip("/"))
+    return posixpath.dirname(manifest_path.rstrip("/")) or "."
 
 
 def resolve(path, base):
-    """(full path, relative path) of a manifest's path entry."""
-    if "://" in path or path.startswith("/"):
-        full = path
+    """(full path, relative path) of a manifest's path entry, normalised
+    (`a//b`, `a/./b` and `a/../a/b` are `a/b`), so that one file has one name."""
+    if "://" not in path and not path.startswith("/"):
+        path = base.rstrip("/") + "/" + path
+    if "://" in path:
+        scheme, rest = path.split("://", 1)
+        bucket, _, key = rest.partition("/")
+        full = f"{scheme}://{bucket}/{_normalised(key)}"
     else:
-        full = base.rstrip("/") + "/" + (path[2:] if path.startswith("./") else path)
+        full = "/" + _normalised(path) if path.startswith("/") else _normalised(path)
     root = base.rstrip("/") + "/"
     return full, full[len(root) :] if full.startswith(root) else full
 
 
-class RowError(ValueError):
-    """A manifest row that names no usable image: `reason`, message."""
+def _normalised(path):
+    """`path` without empty, `.` and `..`-cancelled parts; a `..` above the
+    start stays (its image lies outside the base)."""
+    parts = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == ".." and parts and parts[-1] != "..":
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
 
-    def __init__(self, reason, message):
+
+class RowError(ValueError):
+    """A manifest row that names no usable image: `reason`, message, and the
+    path it gives, if it gives one."""
+
+    def __init__(self, reason, message, path=None):
         super().__init__(message)
         self.reason = reason
+        self.path = path
+
+
+def check_start(text, kind):
+    """Raises ValueError unless `text`, the start of a manifest, starts as
+    its kind does: a CSV header naming the columns, a JSON object on the
+    first line of JSON lines."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if kind == CSV:
+        check_csv_header([name.strip() for name in next(csv.reader(lines[:1]), [])])
+    elif kind == JSON_LINES and lines:
+        first = lines[0].strip()
+        if first.startswith("["):
+            raise ValueError("is a JSON array: JSON lines have one object a line, as SageMaker's manifests do")
+        try:
+            if not isinstance(json.loads(first), dict):
+                raise ValueError
+        except ValueError:
+            raise ValueError("line 1 is not a JSON object: JSON lines have one object a line") from None
+
+
+def named_splits(text, kind, label_key=None):
+    """(the valid split names the rows of an open manifest give, whether
+    some row gives none)."""
+    named, unnamed = set(), False
+    for _, *row in rows(text, kind, label_key):
+        if isinstance(row[0], RowError):
+            continue
+        split = row[2]
+        if split is None:
+            unnamed = True
+        elif is_valid_split_name(split):
+            named.add(split)
+    return named, unnamed
 
 
 def check_csv_header(fields):
@@ -109,29 +164,47 @@ def rows(text, kind, label_key=None):
 
 
 def _csv_rows(text):
-    reader = csv.reader(text)  # Not DictReader: it skips blank lines unseen, and the count with them.
-    header = [name.strip() for name in next(reader, [])]
-    check_csv_header(header)
-    start = reader.line_num + 1
-    for values in reader:
-        number, start = start, reader.line_num + 1  # A quoted field may span lines: its first line.
-        row = dict(zip(header, (value.strip() for value in values)))
-        if not any(row.values()):
+    """Each physical line is a row of its own: a field may be quoted (a path
+    with a comma) but not run over lines, so that an unclosed quote costs its
+    own row (bad_row), not every row after it."""
+    header = None
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
             continue
+        try:
+            values = [value.strip() for value in next(csv.reader([line], strict=True))]
+        except csv.Error as e:
+            if header is None:
+                raise ValueError(f"the CSV header does not parse: {e}") from None
+            yield number, RowError("bad_row", f"not a CSV row: {e} (a quote left open?)")
+            continue
+        if header is None:
+            header = values
+            check_csv_header(header)
+            continue
+        row = dict(zip(header, values))
         path, label = row.get("path", ""), row.get("label", "")
+        if not any(values):
+            continue
         if not path:
             yield number, RowError("no_path", "the row's path is empty")
         else:
             yield number, path, label, row.get("split") or None
+    if header is None:
+        check_csv_header([])
 
 
 def _lst_row(line):
     columns = line.rstrip("\r\n").split("\t")
     if len(columns) < 3:
         raise RowError("bad_row", "an .lst row is index<TAB>label<TAB>path")
+    path = columns[-1].strip()
     if len(columns) > 3:
-        raise RowError("multi_label", f"{len(columns) - 2} label columns: one label per image is supported")
-    return columns[2].strip(), _whole_number(columns[1].strip()), None
+        raise RowError("multi_label", f"{len(columns) - 2} label columns: one label per image is supported", path)
+    label = _whole_number(columns[1].strip())
+    if not label.isdigit():
+        raise RowError("bad_label", f"label {columns[1].strip()!r}: an .lst label is a class id, 0 or more", path)
+    return path, label, None
 
 
 def _json_row(line, label_key):
@@ -141,17 +214,16 @@ def _json_row(line, label_key):
         raise RowError("bad_row", f"not a JSON object: {e}") from None
     if not isinstance(document, dict) or not isinstance(document.get(SOURCE_REF), str):
         raise RowError("no_path", f"the row has no {SOURCE_REF!r} string")
+    path = document[SOURCE_REF].strip()
     label = document.get(label_key)
     if isinstance(label, bool) or not isinstance(label, (int, float, str)):
-        raise RowError("no_label", f"the row has no {label_key!r} label (a name or a number)")
+        raise RowError("no_label", f"the row has no {label_key!r} label (a name or a number)", path)
+    split = document.get("split")
+    if split is not None and not isinstance(split, str):
+        raise RowError("bad_split_name", f"split {split!r} is not a name", path)
     if isinstance(label, (int, float)):
         label = _whole_number(str(label))
-    split = document.get("split")
-    return (
-        document[SOURCE_REF].strip(),
-        label.strip(),
-        split.strip() if isinstance(split, str) and split.strip() else None,
-    )
+    return path, label.strip(), (split or "").strip() or None
 
 
 def _whole_number(text):
@@ -189,6 +261,8 @@ class _ReadManifest(beam.DoFn):
                 full = f"{where}{number}"  # The row's place, where it names no path.
                 try:
                     if isinstance(row[0], RowError):
+                        if row[0].path:
+                            full, _ = resolve(row[0].path, self._base)
                         raise row[0]
                     path, label, split = row
                     full, _ = resolve(path, self._base)

@@ -136,7 +136,7 @@ def _check_and_run(options):
 def _make_local_paths_absolute(convert):
     """Workers on a Flink or Spark cluster run in folders of their own, where
     a relative path names nothing: local paths are resolved here, once."""
-    for name in ("input", "output", "labels_file"):
+    for name in ("input", "output", "labels_file", "manifest"):
         path = getattr(convert, name)
         if path and "://" not in path:
             setattr(convert, name, os.path.abspath(path))

@@ -270,6 +270,8 @@ class ConvertOptions(PipelineOptions):
         raises UsageError naming the flag of the first that is wrong."""
         if self.manifest:
             self._check_manifest()
+        elif self.manifest_label_key:
+            raise UsageError("--manifest_label_key names the label of a JSON lines --manifest: give one, or drop it")
         if not self.input:
             raise UsageError("--input is required: a folder or s3:// prefix of <label>/<image> files")
         if not self.output:
@@ -278,7 +280,7 @@ class ConvertOptions(PipelineOptions):
             parse_num_shards(self.num_shards)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        if not self.splits_from_folders:
+        if not self.splits_from_folders and not self.manifest:  # A manifest's splits: preflight.py.
             self.check_named_splits(self.ratio_splits())
         check_s3_endpoint(self.view_as(S3Options).s3_endpoint_url)
         if self.view_as(TestOptions).dry_run:
@@ -299,10 +301,11 @@ class ConvertOptions(PipelineOptions):
             raise UsageError(
                 "--manifest_label_key is required with a JSON lines manifest: the attribute that holds each label"
             )
-        if self.splits_from_folders or self.label_from != label.PARENT:
-            raise UsageError(
-                "--manifest gives the labels (and any splits): drop --label_from and --splits_from_folders"
-            )
+        if kind != manifest.JSON_LINES and self.manifest_label_key:
+            raise UsageError(f"--manifest_label_key is for JSON lines manifests; {self.manifest} is a {kind} file")
+        given = [("--splits_from_folders", self.splits_from_folders), ("--label_from", self.label_from != label.PARENT)]
+        for flag, _ in filter(lambda pair: pair[1], given):
+            raise UsageError(f"--manifest gives the labels and any splits: drop {flag}")
         if not self.input:  # Relative paths resolve against the manifest's folder.
             self.input = manifest.default_base(self.manifest)
 

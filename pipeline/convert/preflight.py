@@ -8,8 +8,8 @@ input, the output, the labels file, the cluster. Every check raises
 contain credentials.
 """
 
-import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -214,17 +214,26 @@ def _check_output(path, store, create=True):
 
 
 def _check_manifest(convert, store):
-    """The manifest exists, and a CSV's header names its columns: a wrong
-    file is refused now, not as a million error rows."""
+    """The manifest exists and starts as its kind does (a CSV's header names
+    its columns, JSON lines start with an object), and --input is a folder:
+    a wrong file is refused now, not as a million error rows. A per-split
+    --num_shards is checked against the splits the manifest names (which
+    costs one more read of it)."""
     _check_readable(convert.manifest, "--manifest", store)
-    if manifest.manifest_kind(convert.manifest) != manifest.CSV:
-        return
+    if "://" not in convert.input and not os.path.isdir(convert.input):
+        raise UsageError(f"--input {convert.input} is not a folder (the manifest's relative paths start there)")
+    kind = manifest.manifest_kind(convert.manifest)
     with store.open_read(convert.manifest) as raw:
-        first = raw.read(_HEADER_BYTES).decode("utf-8-sig", errors="replace").splitlines()
+        start = raw.read(_HEADER_BYTES).decode("utf-8-sig", errors="replace")
     try:
-        manifest.check_csv_header([name.strip() for name in next(csv.reader(first[:1]), [])])
+        manifest.check_start(start, kind)
     except ValueError as e:
         raise UsageError(f"--manifest {convert.manifest}: {e}") from None
+    if "=" in convert.num_shards:
+        with store.open_read(convert.manifest) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+            named, unnamed = manifest.named_splits(text, kind, convert.manifest_label_key)
+        convert.check_named_splits(sorted(named | (set(convert.ratio_splits()) if unnamed else set())))
 
 
 def _check_readable(path, flag, store):

@@ -83,6 +83,8 @@ def format_summary(info, output, seconds, reused=None):
             f"  warning: the {split} split asked for got no images: every class is too "
             "small for its ratio (see dataset_info.json per_class)"
         )
+    for split in warnings.get("splits_without_images", []):
+        lines.append(f"  warning: the {split} split has no image: every image placed in it failed (see errors.jsonl)")
     short = warnings.get("images_smaller_than_requested")
     if short:
         lines.append(
