@@ -132,9 +132,8 @@ MUTANTS = (
         "hash_of_absolute_path",
         "splits and shard order hash the absolute path, not the one under --input",
         "transforms/split.py",
-        "            seeded_hash(self._seed, relative), relative, path, label, "
-        'seeded_hash(self._seed, relative, b"order")\n',
-        '            seeded_hash(self._seed, path), relative, path, label, seeded_hash(self._seed, path, b"order")\n',
+        "placed_by = content or relative",
+        "placed_by = content or path",
         ("tests/test_end_to_end_shards.py",),
     ),
     Mutant(
