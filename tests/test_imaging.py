@@ -2,8 +2,11 @@
 
 import io
 import os
+import struct
 import subprocess
 import sys
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -391,3 +394,141 @@ def test_histogram_counts_the_pixels_a_reader_decodes(flags, tmp_path):
     counts = [np.bincount(stored[..., c].ravel(), minlength=256) for c in range(stored.shape[2])]
     assert converted.histogram == tuple(int(n) for channel in counts for n in channel)
     assert (converted.source_width, converted.source_height) == (90, 70)
+
+
+def _raw_png(pixels, bit_depth, colour_type, trns=None):
+    """A PNG written here byte by byte (Pillow writes no 16-bit RGB or 4-bit
+    gray): `pixels` holds one row per list, samples as integers."""
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    height, width = len(pixels), len(pixels[0]) // (3 if colour_type == 2 else 1)
+    rows = b""
+    for row in pixels:
+        if bit_depth == 16:
+            packed = b"".join(struct.pack(">H", sample) for sample in row)
+        elif bit_depth == 8:
+            packed = bytes(row)
+        else:  # Samples packed several to a byte, high bits first.
+            per_byte = 8 // bit_depth
+            padded = list(row) + [0] * (-len(row) % per_byte)
+            packed = bytes(
+                sum(sample << (8 - bit_depth * (k + 1)) for k, sample in enumerate(padded[i : i + per_byte]))
+                for i in range(0, len(padded), per_byte)
+            )
+        rows += b"\x00" + packed
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    extra = chunk(b"tRNS", trns) if trns is not None else b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + extra
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+# A 4x2 picture whose left half is transparent (by a tRNS sample value).
+_OPAQUE_GRAY, _CLEAR_GRAY = 40000, 1234
+
+
+@pytest.mark.parametrize(
+    "name,data,color",
+    [
+        (
+            "16-bit gray, tRNS",
+            _raw_png([[_CLEAR_GRAY] * 2 + [_OPAQUE_GRAY] * 2] * 2, 16, 0, struct.pack(">H", _CLEAR_GRAY)),
+            "grayscale",
+        ),
+        (
+            "16-bit gray, tRNS, to RGB",
+            _raw_png([[_CLEAR_GRAY] * 2 + [_OPAQUE_GRAY] * 2] * 2, 16, 0, struct.pack(">H", _CLEAR_GRAY)),
+            "rgb",
+        ),
+        (
+            "16-bit RGB, tRNS",
+            _raw_png([[1, 2, 3] * 2 + [_OPAQUE_GRAY] * 6] * 2, 16, 2, struct.pack(">HHH", 1, 2, 3)),
+            "rgb",
+        ),
+        ("8-bit gray, tRNS", _raw_png([[7] * 2 + [156] * 2] * 2, 8, 0, struct.pack(">H", 7)), "grayscale"),
+        ("8-bit RGB, tRNS", _raw_png([[1, 2, 3] * 2 + [156] * 6] * 2, 8, 2, struct.pack(">HHH", 1, 2, 3)), "rgb"),
+        ("4-bit gray, tRNS", _raw_png([[3] * 2 + [9] * 2] * 2, 4, 0, struct.pack(">H", 3)), "grayscale"),
+    ],
+)
+def test_transparency_is_composited_on_white_in_every_mode(name, data, color):
+    out = convert_image(data, ImageSettings(size=100, image_format="png", color=color))
+    pixels = np.asarray(_decode(out).convert("L"), dtype=np.int64)
+    assert (pixels[:, :2] == 255).all(), f"{name}: transparent pixels are not the white background"
+    # The opaque half keeps its own value (16-bit 40000 is 155.6 in 8 bits; 4-bit 9 is 153).
+    assert (abs(pixels[:, 2:] - 155) <= 2).all(), f"{name}: opaque pixels changed"
+
+
+def _png_header(data):
+    """(bit depth, colour type) from a PNG's IHDR."""
+    return data[24], data[25]
+
+
+@pytest.mark.parametrize(
+    "name,data,color",
+    [
+        ("16-bit RGB", _raw_png([[100, 2000, 65000] * 4] * 3, 16, 2), "rgb"),
+        ("4-bit gray", _raw_png([[1, 5, 9, 15]] * 3, 4, 0), "grayscale"),
+        ("16-bit gray", _raw_png([[100, 2000, 40000, 65000]] * 3, 16, 0), "grayscale"),
+    ],
+)
+def test_keep_original_keeps_only_files_in_the_promised_form(name, data, color):
+    """--keep_original promises 8-bit RGB or L: a file that Pillow opens in
+    that mode but stores other samples (16-bit, 4-bit) is re-encoded."""
+    out = convert_image(data, ImageSettings(size=100, image_format="png", color=color, keep_original=True))
+    assert out.encoded != data, f"{name} kept as is"
+    assert _png_header(out.encoded) == (8, 2 if color == "rgb" else 0), name
+    # The pixels, scaled to 8 bits, are the source's.
+    source = np.asarray(Image.open(io.BytesIO(data)).convert("RGB" if color == "rgb" else "L"), dtype=np.int64)
+    stored = np.asarray(_decode(out), dtype=np.int64)
+    if name == "16-bit gray":  # Pillow's own I;16 -> L clips; ours scales.
+        source = np.array([[0, 7, 155, 252]] * 3)
+    assert (abs(stored - source) <= 1).all(), name
+
+
+@pytest.mark.parametrize("color,colour_type", [("rgb", 2), ("grayscale", 0)])
+def test_keep_original_keeps_an_eight_bit_png_byte_for_byte(color, colour_type):
+    data = _raw_png([[10, 20, 30, 40, 50, 60]] * 2, 8, colour_type)
+    out = convert_image(data, ImageSettings(size=100, image_format="png", color=color, keep_original=True))
+    assert out.encoded == data
+
+
+def test_keep_original_reencodes_a_lossless_jpeg():
+    """TensorFlow cannot decode a lossless (SOF3) JPEG: it is no JPEG a
+    dataset may hand on as is."""
+    path = os.path.join(NASTY, "sharp", "testimgl.jpg")
+    with open(path, "rb") as f:
+        data = f.read()
+    assert imaging.is_lossless_jpeg(data)
+    out = convert_image(data, ImageSettings(size=10000, keep_original=True))
+    assert out.encoded != data and not imaging.is_lossless_jpeg(out.encoded)
+
+
+def test_a_lab_image_gives_the_same_png_on_every_run():
+    """Pillow converts LAB to RGB through ImageCms, whose sRGB profile holds
+    its creation time: a PNG that carried it differed from second to second."""
+    path = os.path.join(NASTY, "pillow", "lab.tif")
+    with open(path, "rb") as f:
+        data = f.read()
+    first = convert_image(data, ImageSettings(size=100, image_format="png")).encoded
+    time.sleep(1.1)
+    assert convert_image(data, ImageSettings(size=100, image_format="png")).encoded == first
+    assert b"iCCP" not in first
+
+
+def test_max_aspect_ratio_rejects_from_the_header():
+    data = _encode(Image.new("RGB", (400, 20), (9, 9, 9)), "PNG")
+    assert convert_image(data, ImageSettings(size=16, max_aspect_ratio=20)).width == 320
+    with pytest.raises(ImageError) as error:
+        convert_image(data, ImageSettings(size=16, max_aspect_ratio=19.9))
+    assert error.value.reason == "extreme_aspect_ratio"
+    assert str(error.value) == "400x20 is 20.0:1, over --max_aspect_ratio=19.9"
+    # Upright: a tall strip is as elongated as a wide one.
+    tall = _encode(Image.new("RGB", (20, 400), (9, 9, 9)), "PNG")
+    with pytest.raises(ImageError):
+        convert_image(tall, ImageSettings(size=16, max_aspect_ratio=10))

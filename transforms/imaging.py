@@ -22,6 +22,7 @@ import time
 import warnings
 
 import numpy as np
+import PIL
 from PIL import Image
 
 from transforms import pixel_checks
@@ -80,6 +81,30 @@ _BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 
 # EXIF orientations 5..8 transpose the image: width and height swap.
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+_ORIENTATION_TAG = 0x0112
+
+
+def _formats_pillow_turns_upright():
+    """The formats whose Pillow loader applies the EXIF orientation itself:
+    it reports the upright size from the header and returns upright pixels,
+    so turning them again would turn them twice. Pillow 12's TIFF loader does
+    (TiffImagePlugin.load_end calls exif_transpose), its JPEG, PNG and WebP
+    loaders do not. Found by trying a 2x1 TIFF of orientation 6 rather than
+    by Pillow's version, so an upgrade that changes it changes this too."""
+    picture = Image.new("L", (2, 1))
+    picture.putpixel((0, 0), 255)
+    data = io.BytesIO()
+    picture.save(data, format="TIFF", tiffinfo={_ORIENTATION_TAG: 6})
+    with Image.open(io.BytesIO(data.getvalue())) as probe:
+        reported = probe.size
+        probe.load()
+        turned = probe.size == (1, 2) and probe.getpixel((0, 0)) == 255
+    if turned != (reported == (1, 2)):  # Half of it: neither rule below would hold.
+        raise ImportError(f"Pillow {PIL.__version__} reports a TIFF's size and pixels in different orientations")
+    return frozenset({"TIFF"}) if turned else frozenset()
+
+
+FORMATS_PILLOW_TURNS_UPRIGHT = _formats_pillow_turns_upright()
 
 
 class ImageError(Exception):
@@ -108,6 +133,10 @@ class ImageSettings:
     # Images whose upright shorter side is below this are too_small error rows
     # (0: none): without it, a 80x80 image stays 80x80 in a 224 px dataset.
     min_size: int = 0
+    # Images whose upright longer side is more than this many times the
+    # shorter are extreme_aspect_ratio error rows (0: none): a 31237x193
+    # strip is kept at 31237x193 by shorter_side, 6 MP in a 256 px dataset.
+    max_aspect_ratio: float = 0
 
     def __post_init__(self):
         if self.size < 1:
@@ -128,6 +157,8 @@ class ImageSettings:
             raise ValueError(f"max_seconds must be above 0, got {self.max_seconds:g}")
         if self.min_size < 0:
             raise ValueError(f"min_size must be 0 or more, got {self.min_size}")
+        if self.max_aspect_ratio and not self.max_aspect_ratio >= 1:
+            raise ValueError(f"max_aspect_ratio must be 0 (none) or at least 1, got {self.max_aspect_ratio:g}")
 
     @property
     def mode(self):
@@ -164,6 +195,20 @@ def smaller_than_requested(width, height, settings):
     return side < settings.size
 
 
+def aspect_ratio(width, height):
+    """The longer side over the shorter: 1 for a square, whichever way up."""
+    return max(width, height) / min(width, height)
+
+
+# The shape kind of a source image far longer than it is wide (or the other
+# way): above this aspect ratio the run warns, naming it (dataset_info.json
+# `images_elongated`). Camera photos are 4:3 to 16:9, panoramas up to about
+# 6:1; past 10:1 an image is a strip, a banner or a broken scan, which
+# shorter_side stores at its full length and center_crop cuts to a sliver.
+ELONGATED = "elongated"
+ELONGATED_ASPECT_RATIO = 10
+
+
 def target_size(width, height, settings):
     """The (width, height) an upright image of this size is resized to."""
     size = settings.size
@@ -192,10 +237,16 @@ def _convert(source, data, settings):
     upright = _upright_size(image.size, orientation)
     if min(upright) < settings.min_size:  # From the header: nothing decoded yet.
         raise ImageError("too_small", f"the shorter side is {min(upright)} px, below --min_size={settings.min_size}")
+    if settings.max_aspect_ratio and aspect_ratio(*upright) > settings.max_aspect_ratio:
+        raise ImageError(
+            "extreme_aspect_ratio",
+            f"{upright[0]}x{upright[1]} is {aspect_ratio(*upright):.1f}:1, over --max_aspect_ratio="
+            f"{settings.max_aspect_ratio:g}",
+        )
     resized = target_size(*upright, settings)
     final = _final_size(resized, settings)
 
-    if _can_keep_original(image, orientation, upright, final, settings):
+    if _can_keep_original(image, data, orientation, upright, final, settings):
         _load(image)  # A corrupt file must not pass through unchecked.
         # The stored bytes are these: their pixels were just decoded, in the target mode.
         histogram = tuple(image.histogram())
@@ -223,6 +274,8 @@ def _convert(source, data, settings):
         _load(image)
     source.check()
     image = _apply_orientation(image, orientation)
+    if "transparency" in image.info and image.format == "PNG":
+        image.info["transparency"] = _png_key_colour(data, image.info["transparency"])
     image = _to_mode(image, settings.mode)
     source.check()
     image = _resize(image, resized, final, settings)
@@ -319,9 +372,13 @@ def _load_twice(image, source, settings):
 
 
 def _orientation(image):
-    """The EXIF orientation (1..8); damaged EXIF counts as upright."""
+    """The EXIF orientation (1..8) still to apply to the image as Pillow
+    opens and loads it: 1 where its loader turns the image itself (its size
+    is then upright already); damaged EXIF counts as upright."""
+    if image.format in FORMATS_PILLOW_TURNS_UPRIGHT:
+        return 1
     try:
-        value = image.getexif().get(0x0112, 1)
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
     except Exception:  # Broken EXIF must not lose an otherwise good photo.
         return 1
     return value if value in range(1, 9) else 1
@@ -360,15 +417,28 @@ def _to_mode(image, mode):
         background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         image = Image.alpha_composite(background, rgba)
     if image.mode != mode:
+        source_mode = image.mode
         image = image.convert(mode)
+        if source_mode == "LAB":
+            # Pillow converts LAB through ImageCms, which attaches the sRGB
+            # profile it built just then, creation time included: a PNG
+            # would carry it, different on every run.
+            image.info.pop("icc_profile", None)
     return image
 
 
 def _sixteen_bit_to_l(image):
-    # Pillow's own I->L conversion clips at 255 (a 16-bit scan turns white);
-    # scale the 16-bit range down instead.
+    """8-bit L, or LA where a transparent sample value is set (a 16-bit PNG's
+    tRNS): Pillow's own I->L conversion clips at 255 (a 16-bit scan turns
+    white), so the 16-bit range is scaled down here, and the transparency,
+    which a new image would not carry, becomes an alpha band."""
     pixels = np.asarray(image).astype(np.int64)
-    return Image.fromarray((np.clip(pixels, 0, 65535) // 257).astype(np.uint8), "L")
+    gray = Image.fromarray((np.clip(pixels, 0, 65535) // 257).astype(np.uint8), "L")
+    transparent = image.info.get("transparency")
+    if not isinstance(transparent, int):
+        return gray
+    alpha = Image.fromarray(np.where(pixels == transparent, 0, 255).astype(np.uint8), "L")
+    return Image.merge("LA", (gray, alpha))
 
 
 def _float_to_l(image):
@@ -389,20 +459,27 @@ def _final_size(resized, settings):
 def is_lossless_jpeg(data):
     """True if the JPEG's frame header, among the markers before its first
     scan, is a lossless one."""
+    frame = _jpeg_frame(data)
+    return frame is not None and frame[0] in _LOSSLESS_FRAMES
+
+
+def _jpeg_frame(data):
+    """(start-of-frame marker, sample precision in bits) of a JPEG's frame
+    header, found among the markers before its first scan; None if there is none."""
     position = 2
     while position + 4 <= len(data) and data[position] == 0xFF:
         marker = data[position + 1]
         if marker == 0xFF:  # A fill byte before the marker.
             position += 1
-        elif marker in _LOSSLESS_FRAMES:
-            return True
-        elif marker in _OTHER_FRAMES or marker == 0xDA:  # Another frame, or the scan.
-            return False
+        elif marker in _LOSSLESS_FRAMES or marker in _OTHER_FRAMES:
+            return marker, data[position + 4] if position + 4 < len(data) else None
+        elif marker == 0xDA:  # The scan, before any frame.
+            return None
         elif marker in _BARE_MARKERS:
             position += 2
         else:
             position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-    return False
+    return None
 
 
 def _resize(image, resized, final, settings):
@@ -419,7 +496,7 @@ def _resize(image, resized, final, settings):
     return image
 
 
-def _can_keep_original(image, orientation, upright, final, settings):
+def _can_keep_original(image, data, orientation, upright, final, settings):
     return (
         settings.keep_original
         and image.format in _SOURCE_FORMATS[settings.image_format]
@@ -428,7 +505,50 @@ def _can_keep_original(image, orientation, upright, final, settings):
         and image.mode == settings.mode
         and "transparency" not in image.info
         and getattr(image, "n_frames", 1) == 1
+        and _eight_bit_samples(data, image.format, settings.mode)
     )
+
+
+# PNG colour types (the IHDR's 10th byte) of 8-bit samples stored as is, per mode.
+_PNG_COLOUR_TYPES = {"L": 0, "RGB": 2}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _eight_bit_samples(data, image_format, mode):
+    """Whether the file stores 8-bit samples of `mode` as a reader decodes
+    them: Pillow opens a 16-bit RGB PNG as RGB and a 4-bit grayscale one as
+    L, but their bytes are not the 8-bit image the dataset promises (nor is a
+    12-bit or lossless JPEG, which TensorFlow cannot decode)."""
+    if image_format == "PNG":
+        return _png_samples(data) == (8, _PNG_COLOUR_TYPES.get(mode))
+    frame = _jpeg_frame(data)
+    return frame is not None and frame[0] not in _LOSSLESS_FRAMES and frame[1] == 8
+
+
+def _png_key_colour(data, transparency):
+    """A PNG's tRNS key colour (the one sample value that is transparent) on
+    the scale Pillow loads the pixels on. Pillow 12 scales 1-, 2- and 4-bit
+    gray samples to 8 bits and keeps the high byte of 16-bit RGB ones, but
+    scales the key colour only for 1-bit gray: a 4-bit key 3 (loaded as 51)
+    or a 16-bit RGB one then matches no pixel, and nothing is transparent.
+    A key already on Pillow's scale (a multiple of 17, 85: never below 2 ** bits
+    but for 0) is left as it is. 16-bit gray is matched exactly, on the
+    16-bit samples themselves (_sixteen_bit_to_l)."""
+    bits, colour_type = _png_samples(data) or (None, None)
+    if bits == 16 and colour_type == _PNG_COLOUR_TYPES["RGB"] and isinstance(transparency, tuple):
+        return tuple(value >> 8 for value in transparency)
+    if bits in (2, 4) and colour_type == _PNG_COLOUR_TYPES["L"] and isinstance(transparency, int):
+        return transparency * (255 // (2**bits - 1)) if transparency < 2**bits else transparency
+    return transparency
+
+
+def _png_samples(data):
+    """(bit depth, colour type) of a PNG, from its IHDR chunk (signature,
+    then length, type, width, height, bit depth, colour type); None for
+    bytes that are no PNG."""
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 26:
+        return None
+    return data[24], data[25]
 
 
 def _encode(image, settings):
