@@ -2,9 +2,14 @@
 (transforms/native_noise.py), while everything else still gets through."""
 
 import csv
+import io
 import os
+import re
+import struct
 import subprocess
 import sys
+
+from PIL import Image
 
 from tests.conftest import NASTY
 from tests.records import save_image
@@ -57,14 +62,16 @@ def test_libtiff_lines_do_not_reach_the_command_line(tmp_path):
     assert command.returncode == 0, command.stderr
     assert _libtiff_lines(command.stderr) == [], command.stderr
     assert f"matched {count} = written" in command.stdout
-    # At DEBUG they are still there, as log records.
     debug = subprocess.run(
         [sys.executable, "-m", "pipeline", *args, "--output", str(tmp_path / "c"), "--log_level", "DEBUG"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
-    assert "DEBUG libtiff: _tiffReadProc: " in debug.stderr or "DEBUG libtiff: TIFF" in debug.stderr
+    # At DEBUG they are shown, each naming the TIFF (or TIFFs) being decoded when it came.
+    assert re.search(
+        rf"^DEBUG libtiff \(decoding {re.escape(str(tmp_path))}/in/tiffs/[^)]+\): (_tiff|TIFF)", debug.stderr, re.M
+    )
 
 
 def test_libtiff_line_shapes():
@@ -94,3 +101,46 @@ def test_stderr_on_a_terminal_stays_a_terminal_behind_the_filter():
     assert result.stdout.split() == ["False", "True"]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.stdout.split() == ["False", "False"]
+
+
+def _tiff_with_a_bad_resolution_unit(path):
+    """An LZW TIFF (decoded by libtiff) whose ResolutionUnit tag holds 12291:
+    libtiff warns "_TIFFVSetField: ...: Bad value 12291 for "ResolutionUnit"
+    tag", and the image decodes all the same."""
+    data = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(data, format="TIFF", compression="tiff_lzw", dpi=(72, 72))
+    data = bytearray(data.getvalue())
+    assert data[:2] == b"II"
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for entry in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        at = ifd + 2 + 12 * entry
+        if struct.unpack("<H", data[at : at + 2])[0] == 296:  # ResolutionUnit, a SHORT held in the entry.
+            data[at + 8 : at + 10] = struct.pack("<H", 12291)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def test_libtiff_lines_in_any_case_are_kept_off_and_name_their_file_at_debug(tmp_path):
+    tiff = _tiff_with_a_bad_resolution_unit(str(tmp_path / "in" / "tiffs" / "units.tif"))
+    save_image(str(tmp_path / "in" / "good" / "1.png"))
+    args = [sys.executable, "-m", "pipeline", "--input", str(tmp_path / "in"), "--num_shards", "1"]
+    quiet = subprocess.run([*args, "--output", str(tmp_path / "a")], cwd=ROOT, capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "ResolutionUnit" not in quiet.stderr and "_TIFFVSetField" not in quiet.stderr, quiet.stderr
+    assert "matched 2 = written 2 + failed 0" in quiet.stdout  # Written, so no error row either.
+    debug = subprocess.run(
+        [*args, "--output", str(tmp_path / "b"), "--log_level", "DEBUG"], cwd=ROOT, capture_output=True, text=True
+    )
+    named = [line for line in debug.stderr.splitlines() if "_TIFFVSetField" in line]
+    assert named and all(line.startswith(f"DEBUG libtiff (decoding {tiff}): _TIFFVSetField: ") for line in named), (
+        named or debug.stderr
+    )
+    assert "\x1e" not in debug.stderr  # The markers that name the file are never shown.
+
+
+def test_libtiff_line_shapes_in_either_case():
+    assert is_libtiff_line(b'_TIFFVSetField: tempfile.tif: Bad value 12291 for "ResolutionUnit" tag.')
+    assert is_libtiff_line(b"_tiffMapProc: x")
+    assert not is_libtiff_line(b"_tif: not a function name")

@@ -22,6 +22,7 @@ import hashlib
 import threading
 
 from transforms import imaging
+from transforms import native_noise
 from transforms.storage import Storage
 
 STAGE = "decode"
@@ -73,7 +74,7 @@ def fetch_and_convert(storage, settings, path, decode_slots=None):
     # Hashed here, where the bytes are in memory anyway (the duplicate report).
     source_sha256 = hashlib.sha256(data).hexdigest()
     try:
-        with decode_slots or contextlib.nullcontext():
+        with decode_slots or contextlib.nullcontext(), native_noise.naming(path, data):
             converted = imaging.convert_image(data, settings)
         return dataclasses.replace(converted, source_sha256=source_sha256)
     except imaging.ImageError as e:

@@ -8,9 +8,17 @@ ends up as an error row with its own reason. No Python API reaches those
 handlers, so once per process stderr's descriptor is replaced by a pipe whose
 reader drops libtiff's lines (shows them, prefixed, at --log_level DEBUG) and
 copies every other byte to the real stderr unchanged.
+
+libtiff's lines name no input ("tempfile.tif" is the name Pillow gives every
+file), so the code that decodes a TIFF says which file it is (`naming`): a
+marker written into the same pipe before and after the decode, by this
+process or a shard process that inherited the pipe. The reader takes the
+markers out and names, beside each libtiff line at DEBUG, the files being
+decoded when it came: one file, or each of the few decoded at once.
 """
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -19,10 +27,24 @@ import threading
 
 # libtiff's handlers print "<module or file>: <message>"; these are the
 # modules seen on damaged files (tif_*.c and Pillow's TiffDecode.c callbacks).
+# The tif_*.c functions come in either case (_tiffReadProc, _TIFFVSetField).
 _LIBTIFF_LINE = re.compile(
-    rb"^(?:_tiff\w+|TIFF\w+|\S+\.tiff?|LZW\w*|ZIP\w*|JPEG\w*|OJPEG\w*|Fax\w*|PackBits\w*|"
+    rb"^(?:(?i:_?tiff)\w+|\S+\.tiff?|LZW\w*|ZIP\w*|JPEG\w*|OJPEG\w*|Fax\w*|PackBits\w*|"
     rb"LogLuv\w*|PixarLog\w*|WEBP\w*|ZSTD\w*|LERC\w*|Predictor\w*|Fax3\w*): "
 )
+
+# The markers `naming` writes: a byte no text line starts with, then "+<id>
+# <path>" when a decode starts and "-<id>" when it ends, on one line of at
+# most _MARKER_BYTES (one write() of at most PIPE_BUF bytes reaches a pipe
+# whole, whatever other threads write).
+_MARKER = b"\x1eim2tfrecord-decoding "
+_MARKERS = re.compile(re.escape(_MARKER) + rb"(?P<sign>[+-])(?P<id>[\d.]+)(?: (?P<path>[^\n]*))?\n")
+_MARKER_BYTES = 1024
+# Set in the environment of a process whose fd 2 is the filter's pipe, and
+# so inherited by the shard processes it starts, which write there too.
+_FILTER_VARIABLE = "IM2TFRECORD_LIBTIFF_FILTER"
+# The first bytes of a TIFF (little- and big-endian, classic and BigTIFF).
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 _COULD_BE_LIBTIFF = re.compile(rb"^[_A-Z][\w.]*(?::( |$)|$)")
 
@@ -56,6 +78,31 @@ def quiet_libtiff():
         atexit.register(_restore, real, forwarder)
         _real_stderr = real
         _installed = True
+        os.environ[_FILTER_VARIABLE] = "1"
+
+
+# What `naming` returns for every file but a TIFF: nothing to do, nothing made.
+_NOT_NAMED = contextlib.nullcontext()
+
+
+def naming(path, data):
+    """A context manager around the decode of `data`, the bytes of `path`:
+    names `path` beside the libtiff lines the decode prints, if `data` is a
+    TIFF and the filter reads this process's stderr; else does nothing."""
+    if not data.startswith(_TIFF_MAGIC) or os.environ.get(_FILTER_VARIABLE) != "1":
+        return _NOT_NAMED
+    return _named(path)
+
+
+@contextlib.contextmanager
+def _named(path):
+    token = f"{os.getpid()}.{threading.get_ident()}".encode()
+    start = _MARKER + b"+" + token + b" " + path.encode("utf-8", "backslashreplace").replace(b"\n", b" ")
+    _write_all(2, start[: _MARKER_BYTES - 1] + b"\n")
+    try:
+        yield
+    finally:
+        _write_all(2, _MARKER + b"-" + token + b"\n")
 
 
 def stderr_is_terminal():
@@ -84,6 +131,7 @@ def _restore(real, forwarder):
 
 
 def _forward(read_end, real):
+    decoding = {}  # Marker id -> the path being decoded.
     with os.fdopen(read_end, "rb", buffering=0) as source:
         pending = b""
         while True:
@@ -91,19 +139,53 @@ def _forward(read_end, real):
             if not chunk:
                 break
             pending += chunk
-            *lines, pending = re.split(rb"(?<=[\r\n])", pending)
+            # Markers first: a libtiff line written in pieces may have one
+            # from another thread in its middle.
+            pending = _MARKERS.sub(lambda marker: _note(marker, decoding), pending)
+            held = _start_of_marker(pending)  # A marker not all here yet waits for its end.
+            ready, marker = pending[:held], pending[held:]
+            *lines, rest = re.split(rb"(?<=[\r\n])", ready)
             # A live progress line ends in \r, or not at all yet: only what
             # could still become a libtiff line waits for its end.
-            if pending and not _COULD_BE_LIBTIFF.match(pending):
-                lines.append(pending)
-                pending = b""
+            if rest and not _COULD_BE_LIBTIFF.match(rest):
+                lines.append(rest)
+                rest = b""
+            pending = rest + marker
             # At DEBUG, libtiff's lines are shown with a prefix, written here
             # directly: logging them would write into this very pipe, which
             # only this thread drains.
             debug = logging.getLogger().isEnabledFor(logging.DEBUG)
-            kept = [(b"DEBUG libtiff: " + line if debug else b"") if is_libtiff_line(line) else line for line in lines]
+            kept = [
+                (_debug_line(line, decoding) if debug else b"") if is_libtiff_line(line) else line for line in lines
+            ]
             _write_all(real, b"".join(kept))
         _write_all(real, pending)
+
+
+def _start_of_marker(data):
+    """Where the unfinished marker at the end of `data` starts; len(data) if none."""
+    start = data.rfind(_MARKER[:1])
+    if start < 0:
+        return len(data)
+    tail = data[start:]
+    unfinished = b"\n" not in tail and (
+        _MARKER.startswith(tail) if len(tail) < len(_MARKER) else tail.startswith(_MARKER)
+    )
+    return start if unfinished else len(data)
+
+
+def _note(marker, decoding):
+    """Applies one marker to `decoding`; the marker itself is dropped."""
+    if marker["sign"] == b"+":
+        decoding[marker["id"]] = marker["path"] or b"?"
+    else:
+        decoding.pop(marker["id"], None)
+    return b""
+
+
+def _debug_line(line, decoding):
+    files = b" or ".join(sorted(set(decoding.values())))
+    return b"DEBUG libtiff" + (b" (decoding " + files + b")" if files else b"") + b": " + line
 
 
 def _write_all(fd, data):
