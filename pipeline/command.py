@@ -356,6 +356,7 @@ _TRACEBACK = "Traceback (most recent call last):"
 # message [while running 'Stage']"), on a cluster inside the runner's message
 # ("Pipeline ... failed: ... Error received from SDK harness ...") that holds
 # the worker's traceback. Either way the cause is a "module.Name: message" line.
+_STAGE_SUFFIX = re.compile(r" \[while running '.*'\]$")
 _WRAPPED = re.compile(r"^(?P<name>[A-Za-z_][\w.]*): (?P<message>.*?)(?: \[while running '.*'\])?$")
 
 
@@ -372,7 +373,8 @@ def headline(error):
     first = (lines or [""])[0]
     if isinstance(error, RuntimeError) and _WRAPPED.match(first):
         return _short(first)
-    return f"{type(error).__name__}: {first}"
+    # Beam re-raises a DoFn's own exception type with the stage appended.
+    return f"{type(error).__name__}: {_STAGE_SUFFIX.sub('', first)}"
 
 
 def _short(line):
@@ -386,6 +388,45 @@ def _short(line):
 def fail(prog, message, code):
     print(f"{prog}: error: {message}", file=sys.stderr)
     return code
+
+
+def check_bucket(client, bucket, flag):
+    """Raises a one-line UsageError unless `bucket` exists and the endpoint
+    speaks S3. A HEAD answer has no body, so its 404 cannot tell a missing
+    bucket from a server that is not S3 at all (a plain web server, a wrong
+    port): a listing's error body can, as S3 names the bucket's absence
+    (NoSuchBucket) where another server gives only an HTTP status."""
+    try:
+        return s3_call(lambda: client.head_bucket(Bucket=bucket), flag, bucket)
+    except UsageError:
+        try:
+            client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+        except botocore.exceptions.ClientError as e:
+            if _not_s3(e):
+                raise UsageError(_not_s3_message(flag, e)) from None
+        except botocore.exceptions.BotoCoreError:
+            pass
+        raise
+
+
+# What a web server that is not S3 answers an S3 request with: not found,
+# method not allowed, not implemented. (A bare 403 or 5xx may come from a
+# proxy in front of S3, and has messages of its own.)
+_NOT_S3_STATUSES = ("404", "405", "501")
+
+
+def _not_s3(error):
+    """An answer to a request with a body (not a HEAD) that carries no S3
+    error code: botocore then gives the HTTP status as the code."""
+    return error.operation_name not in ("HeadBucket", "HeadObject") and s3_error_code(error) in _NOT_S3_STATUSES
+
+
+def _not_s3_message(flag, error):
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or s3_error_code(error)
+    return (
+        f"{flag}: the S3 endpoint answered {error.operation_name} with HTTP {status} and no S3 error "
+        "code: it is not an S3 server (check --s3_endpoint_url)"
+    )
 
 
 def s3_call(call, flag, bucket, missing=None):
@@ -408,6 +449,8 @@ def s3_call(call, flag, bucket, missing=None):
     except botocore.exceptions.ClientError as e:
         code = s3_error_code(e)
         status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if _not_s3(e):
+            raise UsageError(_not_s3_message(flag, e)) from None
         no_bucket = f"{flag}: S3 bucket '{bucket}' does not exist"
         if code == "NoSuchBucket":
             raise UsageError(no_bucket) from None

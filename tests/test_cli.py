@@ -1,7 +1,10 @@
 """The command line: help, fail-fast checks with one clear line, summary."""
 
+import functools
+import http.server
 import json
 import os
+import threading
 
 import pytest
 
@@ -9,6 +12,7 @@ import pipeline
 from pipeline import main
 from tests.conftest import ACCESS_KEY
 from tests.conftest import SECRET_KEY
+from tests.conftest import on_both_s3_servers
 from tests.conftest import stderr_lines
 from tests.records import save_image
 from tests.servers import start_moto_server
@@ -58,7 +62,7 @@ def test_help_lists_our_options_then_beams(capsys):
         assert flag in out, flag
     for flag in ("--dataflow_endpoint", "--azure_connection_string", "--setup_file"):
         assert flag not in out, flag
-    assert len(out.splitlines()) < 330
+    assert len(out.splitlines()) < 340
     assert "--version prints the version" in out and "exit codes: 0 done; 1 the job failed" in out
     assert main(["--help_all"]) == 0
     assert "--dataflow_endpoint" in capsys.readouterr().out
@@ -133,7 +137,7 @@ def test_help_lists_our_options_then_beams(capsys):
             "argument --resize_filter: invalid choice: 'nearest' (choose from 'bicubic', 'bilinear', 'lanczos', "
             "'area'); see --help",
         ),
-        (["--input", "{tree}", "--output", "{out}", "--dry_run"], "argument --dry_run: expected one argument"),
+        (["--input", "{tree}", "--output", "{out}", "--dry_run"], "--plan shows what a run would write"),
         (
             ["--input", "{tree}", "--output", "{out}", "--s3_endpoint_url", "not-a-url"],
             "--s3_endpoint_url must be a URL",
@@ -190,6 +194,7 @@ def test_num_shards_split_names_come_from_the_folders(tmp_path, capsys):
     assert main([*common, "--output", str(tmp_path / "b"), "--num_shards", "train=1,holdout=1"]) == 0
 
 
+@on_both_s3_servers
 def test_missing_bucket_fails_fast(s3_flags, image_tree, capsys):
     assert main(["--input", "s3://no-such-bucket/in", "--output", "/tmp/x", *s3_flags]) == 2
     assert "S3 bucket 'no-such-bucket' does not exist" in _error_line(capsys)
@@ -215,6 +220,47 @@ def test_unreachable_endpoint_fails_fast(tmp_path, capsys):
     assert main(["--input", "s3://b/in", "--output", str(tmp_path), *flags]) == 2
     line = _error_line(capsys)
     assert "cannot reach the S3 endpoint" in line and SECRET_KEY not in line
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    """A plain HTTP server, not S3, that answers 404 to every S3 request."""
+    (tmp_path / "www").mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("where", ["--input", "--output"])
+def test_an_endpoint_that_is_not_s3_is_named_so(web_server, image_tree, tmp_path, capsys, where):
+    flags = [
+        f"--s3_endpoint_url={web_server}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        "--s3_region_name=us-east-1",
+    ]
+    paths = {"--input": image_tree, "--output": str(tmp_path / "out"), where: "s3://b/in"}
+    assert main(["--input", paths["--input"], "--output", paths["--output"], *flags]) == 2
+    line = _error_line(capsys)
+    assert f"{where}: the S3 endpoint answered ListObjectsV2 with HTTP 404 and no S3 error code" in line, line
+    assert "is not an S3 server (check --s3_endpoint_url)" in line and "does not exist" not in line
+
+
+def test_upload_to_an_endpoint_that_is_not_s3_is_named_so(web_server, image_tree, capsys):
+    flags = [
+        f"--s3_endpoint_url={web_server}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+    ]
+    assert main(["upload", image_tree, "s3://b/in", *flags]) == 2
+    assert "it is not an S3 server" in stderr_lines(capsys.readouterr().err)[0]
 
 
 def test_rejected_credentials_fail_fast(tmp_path, capsys):

@@ -4,6 +4,8 @@ and the plan is what the run then does."""
 import json
 import os
 
+import pytest
+
 from pipeline import main
 from tests.records import save_image
 
@@ -60,7 +62,26 @@ def test_plan_runs_here_whatever_the_runner(tmp_path, capsys):
     assert "  classes: 2 (a, b)" in capsys.readouterr().out
 
 
-def test_beams_dry_run_flag_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("flag", [["--dry_run", "true"], ["--dry_run"], ["--dry_run=1"]])
+def test_beams_dry_run_flag_is_refused_with_the_plan_hint(tmp_path, capsys, flag):
     tree = _tree(tmp_path / "in")
-    assert main(["--input", tree, "--output", str(tmp_path / "out"), "--dry_run", "true"]) == 2
-    assert "--plan shows what a run would write" in capsys.readouterr().err
+    # Bare, as `upload --dry_run` is used, or with a value, as Beam takes it.
+    assert main(["--input", tree, "--output", str(tmp_path / "out"), *flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plan shows what a run would write" in err[0], err
+
+
+def test_a_plan_beside_a_dataset_plans_and_says_a_run_needs_overwrite(tmp_path, capsys):
+    tree = _tree(tmp_path / "in")
+    out = str(tmp_path / "out")
+    assert main(["--input", tree, "--output", out, "--num_shards", "1"]) == 0
+    before = {name: os.path.getmtime(os.path.join(out, name)) for name in os.listdir(out)}
+    capsys.readouterr()
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--plan"]) == 0
+    printed = capsys.readouterr().out
+    assert "  classes: 2 (a, b)" in printed
+    assert "note: a real run would stop here: --output" in printed and "pass --overwrite to replace it" in printed
+    assert {name: os.path.getmtime(os.path.join(out, name)) for name in os.listdir(out)} == before
+    # With --overwrite a real run would go ahead: no note.
+    assert main(["--input", tree, "--output", out, "--num_shards", "1", "--plan", "--overwrite"]) == 0
+    assert "note:" not in capsys.readouterr().out

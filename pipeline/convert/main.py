@@ -25,6 +25,7 @@ from pipeline.convert import job
 from pipeline.convert import plan
 from pipeline.convert import summary
 from pipeline.convert.options import ConvertOptions
+from pipeline.convert.options import refuse_dry_run
 from pipeline.convert.preflight import check
 from transforms import metrics
 from transforms import ownership
@@ -123,14 +124,14 @@ def _parse_invocation(argv):
 
 
 def _check_and_run(options):
-    output = check(options)
+    checked = check(options)
     _make_local_paths_absolute(options.view_as(ConvertOptions))
     if earlier_jobs.on_flink(options):
         earlier_jobs.name_job(options, options.view_as(ConvertOptions).output)
     if options.view_as(ConvertOptions).plan:
         start_up_done()
-        return plan.run_plan(options)
-    return _run(options, output)
+        return plan.run_plan(options, checked.refusal)
+    return _run(options, checked.output)
 
 
 def _make_local_paths_absolute(convert):
@@ -253,6 +254,7 @@ def _parser(groups=None):
 
 def _parse(parser, argv):
     """PipelineOptions from argv; unknown flags are errors, not silently dropped."""
+    refuse_dry_run(argv)
     _, unknown = parser.parse_known_args(argv)
     command.reject_unknown(parser, unknown)
     options = _Options(argv)

@@ -24,8 +24,9 @@ from pipeline.convert.summary import counted
 _SHARDS_SHOWN = 8
 
 
-def run_plan(options, output=print):
-    """Runs the planning stages here and prints the plan; returns 0."""
+def run_plan(options, refusal=None, output=print):
+    """Runs the planning stages here and prints the plan, with `refusal`
+    (why a real run would refuse --output, from preflight), if any; returns 0."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "plan.json")
         with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
@@ -33,6 +34,8 @@ def run_plan(options, output=print):
         with open(path, encoding="utf-8") as f:
             plan = json.load(f)
     output(format_plan(plan, options.view_as(ConvertOptions)))
+    if refusal:
+        output(f"  note: a real run would stop here: {refusal}")
     return 0
 
 

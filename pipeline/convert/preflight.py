@@ -36,10 +36,19 @@ from transforms.label import parse_labels_file
 from transforms.match import input_pattern
 
 
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """What the checks found. `output`: the survey of --output (which of its
+    files are ours to replace). `refusal`: with --plan, which writes nothing,
+    why a real run would refuse this --output (None if it would not)."""
+
+    output: ownership.OutputSurvey
+    refusal: str = None
+
+
 def check(options):
     """Runs every check on options that passed `ConvertOptions.validate`;
-    raises UsageError on the first that fails. Returns the survey of
-    --output (which of its files are ours to replace)."""
+    raises UsageError on the first that fails. Returns `Checked`."""
     convert = options.view_as(ConvertOptions)  # Its values are valid: see ConvertOptions.validate.
     _check_output_place(convert)
     # One client for every check, built only when a path is on S3.
@@ -61,7 +70,11 @@ def check(options):
         except (ValueError, UnicodeDecodeError) as e:
             raise UsageError(f"--labels_file {convert.labels_file}: {e}") from None
     _check_output(convert.output, store, create=not convert.plan)
-    return _check_output_is_ours(convert, store)
+    found = _survey_output(convert, store)
+    refusal = _output_refusal(convert, found)
+    if refusal and not convert.plan:
+        raise UsageError(refusal)
+    return Checked(found, refusal)
 
 
 def _check_output_place(convert):
@@ -136,37 +149,44 @@ def _check_runner(options):
                 ) from None
 
 
-def _check_output_is_ours(convert, store):
-    """Refuses to touch files in --output that look like a dataset's but that
-    no run of ours provably wrote, with or without --overwrite; refuses to
-    replace a complete dataset without --overwrite. What a killed run of ours
-    left (its run marker is still there) is replaced, even a dataset that its
-    Flink job finished after the launcher was killed."""
+def _survey_output(convert, store):
+    """Which files of --output are a dataset's, and whose. With --writer beam,
+    every <split>-*-of-NNNNN.tfrecord not provably ours counts as foreign:
+    Beam's sink removes them all before it finalizes, a wider pattern than
+    our shard names."""
     found = ownership.survey(store, convert.output)
-    if convert.writer == "beam":
-        # Beam's sink removes every <split>-*-of-NNNNN.tfrecord before it
-        # finalizes, a wider pattern than our shard names: none may be foreign.
-        owned = set(found.owned)
-        found = dataclasses.replace(
-            found,
-            foreign=found.foreign
-            + tuple(
-                name
-                for name in store.list_folder(convert.output)
-                if _BEAM_SHARD_GLOB.match(name) and name not in owned and name not in found.foreign
-            ),
-        )
+    if convert.writer != "beam":
+        return found
+    owned = set(found.owned)
+    return dataclasses.replace(
+        found,
+        foreign=found.foreign
+        + tuple(
+            name
+            for name in store.list_folder(convert.output)
+            if _BEAM_SHARD_GLOB.match(name) and name not in owned and name not in found.foreign
+        ),
+    )
+
+
+def _output_refusal(convert, found):
+    """Why a run must not write into this --output, or None. Files that look
+    like a dataset's but that no run of ours provably wrote are never
+    touched, with or without --overwrite; a complete dataset is replaced only
+    with --overwrite. What a killed run of ours left (its run marker is still
+    there) is replaced, even a dataset that its Flink job finished after the
+    launcher was killed."""
     if found.foreign:
-        raise UsageError(
+        return (
             f"--output {convert.output} holds files named like a dataset's that no run "
             f"of im2tfrecord marked as its own ({_some(found.foreign)}); nothing was "
             "changed: move them away or choose another --output"
         )
     if found.complete and not convert.overwrite:
-        raise UsageError(
+        return (
             f"--output {convert.output} already holds a dataset ({_some(found.owned)}); pass --overwrite to replace it"
         )
-    return found
+    return None
 
 
 def _some(names):
@@ -177,7 +197,7 @@ def _check_input(path, store):
     if storage.is_s3(path):
         bucket, prefix = storage.split_s3_path(path.rstrip("/") + "/")
         client = store.s3_client()
-        s3_call(lambda: client.head_bucket(Bucket=bucket), "--input", bucket)
+        command.check_bucket(client, bucket, "--input")
         first = s3_call(lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1), "--input", bucket)
         empty = first.get("KeyCount", 0) == 0
     elif "://" not in path:
@@ -202,7 +222,7 @@ def _check_input(path, store):
 def _check_output(path, store, create=True):
     if storage.is_s3(path):
         bucket, _ = storage.split_s3_path(path.rstrip("/") + "/")
-        s3_call(lambda: store.s3_client().head_bucket(Bucket=bucket), "--output", bucket)
+        command.check_bucket(store.s3_client(), bucket, "--output")
         return
     if not create:  # --plan writes nothing, not even the folder.
         return

@@ -148,7 +148,7 @@ def _check(args, settings):
     except ValueError:
         raise UsageError(f"the destination must be s3://BUCKET[/PREFIX], got {args.destination!r}") from None
     client = storage.make_s3_client(settings, max_connections=1, max_attempts=command.PREFLIGHT_S3_ATTEMPTS)
-    command.s3_call(lambda: client.head_bucket(Bucket=bucket), args.destination, bucket)
+    command.check_bucket(client, bucket, args.destination)
     return bucket, prefix.rstrip("/")
 
 
