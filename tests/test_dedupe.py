@@ -13,6 +13,7 @@ from tests.records import save_photo
 from transforms.dedupe import GROUPS
 from transforms.dedupe import DedupeByContent
 from transforms.errors import ERRORS
+from transforms.label import KeyedImage
 
 
 def _sha256(path):
@@ -27,11 +28,14 @@ def test_keeps_the_smallest_path_of_each_group(tmp_path):
     shutil.copyfile(a, root / "a" / "z.png")  # Smaller path than b/x.png: kept.
     (root / "c").mkdir()
     shutil.copyfile(a, root / "c" / "x.png")
-    rows = [("b", f"{root}/b/x.png"), ("c", f"{root}/c/x.png"), ("a", f"{root}/a/solo.png"), ("a", f"{root}/a/z.png")]
+    rows = [
+        KeyedImage(label=label, path=f"{root}/{path}")
+        for label, path in (("b", "b/x.png"), ("c", "c/x.png"), ("a", "a/solo.png"), ("a", "a/z.png"))
+    ]
     digest = _sha256(a)
     with local_pipeline() as p:
         out = p | beam.Create(rows) | DedupeByContent(str(root), {})
-        kept = out["keyed"] | "Path" >> beam.Map(lambda row: (row[0], row[1][len(str(root)) + 1 :], row[4]))
+        kept = out["keyed"] | "Path" >> beam.Map(lambda row: (row.label, row.path[len(str(root)) + 1 :], row.content))
         assert_that(kept, equal_to([("a", "a/solo.png", _sha256(f"{root}/a/solo.png")), ("a", "a/z.png", digest)]))
         errors = out[ERRORS] | "Rows" >> beam.Map(lambda row: (row["path"][len(str(root)) + 1 :], row["reason"]))
         assert_that(errors, equal_to([("b/x.png", "duplicate"), ("c/x.png", "duplicate")]), label="errors")
@@ -41,7 +45,11 @@ def test_keeps_the_smallest_path_of_each_group(tmp_path):
 
 def test_an_unreadable_file_is_an_error_row(tmp_path):
     with local_pipeline() as p:
-        out = p | beam.Create([("a", str(tmp_path / "gone.jpg"))]) | DedupeByContent(str(tmp_path), {})
+        out = (
+            p
+            | beam.Create([KeyedImage(label="a", path=str(tmp_path / "gone.jpg"))])
+            | DedupeByContent(str(tmp_path), {})
+        )
         assert_that(out["keyed"], equal_to([]))
         reasons = out[ERRORS] | beam.Map(lambda row: (row["stage"], row["reason"]))
         assert_that(reasons, equal_to([("dedupe", "read_error")]), label="errors")

@@ -15,6 +15,7 @@ import pytest
 
 from pipeline import main
 from tests.conftest import download_prefix
+from tests.conftest import stderr_lines
 from tests.conftest import upload_tree
 from tests.records import read_errors
 from tests.records import read_examples
@@ -252,3 +253,97 @@ def test_a_split_whose_every_image_failed_is_named(images, tmp_path, capsys):
     with open(os.path.join(out, "dataset_info.json")) as f:
         assert json.load(f)["warnings"]["splits_without_images"] == ["extra"]
     assert "warning: the extra split has no image: every image placed in it failed" in capsys.readouterr().out
+
+
+def _ground_truth(path, rows):
+    """A SageMaker Ground Truth image-classification output manifest: each
+    row `pets` (the class id) and `pets-metadata` with its class-name."""
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    return str(path)
+
+
+def _gt_row(source, label, name=None):
+    row = {"source-ref": source, "pets": label}
+    if name is not None:
+        metadata = {"class-name": name, "confidence": 0.93, "type": "groundtruth/image-classification"}
+        row["pets-metadata"] = metadata
+    return row
+
+
+_GT_NAMES = {"heron": (1, "Grey heron"), "kestrel": (0, "Kestrel"), "owl": (1, "Grey heron")}
+
+
+def _gt_rows(images):
+    """Kestrels id 0 "Kestrel", herons id 1 "Grey heron" (owls left out)."""
+    return [
+        _gt_row(os.path.join(images["flat"], name), *_GT_NAMES[label])
+        for name, label in images["rows"]
+        if label != "owl"
+    ]
+
+
+def test_ground_truth_class_names_name_the_ids_as_written(images, tmp_path):
+    manifest = _ground_truth(tmp_path / "gt.manifest", _gt_rows(images))
+    out = str(tmp_path / "out")
+    assert main(["--manifest", manifest, "--manifest_label_key", "pets", "--output", out, "--image_size", "24"]) == 0
+    assert read_labels(out) == ["Kestrel", "Grey heron"]
+    expected = {name: _GT_NAMES[label][0] for name, label in images["rows"] if label != "owl"}
+    stored = {
+        os.path.basename(r["image/filename"].decode()): r["image/class/label"] for r in read_examples(shard_paths(out))
+    }
+    assert stored == expected  # Ids as the manifest wrote them, not as sorted names would give.
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        assert json.load(f)["splits"]["train"]["per_class"] == {"Grey heron": 9, "Kestrel": 7}
+
+
+@pytest.mark.parametrize("odd", [-1, 1.5, "unsure"])
+def test_a_label_that_is_no_id_among_ids_stops_the_run_naming_its_line(images, tmp_path, odd):
+    rows = _gt_rows(images)
+    rows.insert(5, _gt_row(os.path.join(images["flat"], images["rows"][0][0] + "-copy.jpg"), odd))  # Line 6.
+    manifest = _ground_truth(tmp_path / "gt.manifest", rows)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pipeline", "--manifest", manifest, "--manifest_label_key", "pets"]
+    run = subprocess.run([*command, "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr
+    lines = stderr_lines(run.stderr)
+    assert len(lines) == 1, lines
+    assert f"--manifest line 6: label {str(odd)!r} is not a class id" in lines[0]
+    assert "pass --labels_file naming every label" in lines[0]
+    assert not [name for name in os.listdir(out) if not name.startswith(".")]  # Not one shard, nor a side file.
+
+
+def test_a_labels_file_names_a_scheme_of_minus_one_and_one(images, tmp_path):
+    """A binary {-1, +1} manifest is not a typo when the user says so."""
+    rows = [_gt_row(os.path.join(images["flat"], n), -1 if c == "heron" else 1) for n, c in images["rows"][:8]]
+    manifest = _ground_truth(tmp_path / "gt.manifest", rows)
+    (tmp_path / "classes.txt").write_text("-1\n1\n")
+    out = str(tmp_path / "out")
+    flags = ["--manifest", manifest, "--manifest_label_key", "pets", "--labels_file", str(tmp_path / "classes.txt")]
+    assert main([*flags, "--output", out, "--image_size", "24"]) == 0
+    assert read_labels(out) == ["-1", "1"]
+    stored = {
+        os.path.basename(r["image/filename"].decode()): r["image/class/label"] for r in read_examples(shard_paths(out))
+    }
+    assert stored == {n: 0 if c == "heron" else 1 for n, c in images["rows"][:8]}
+
+
+def test_a_contradicting_class_name_and_a_multi_label_row_are_error_rows(images, tmp_path):
+    rows = _gt_rows(images)
+    heron = next(i for i, row in enumerate(rows) if row["pets"] == 1)
+    rows.append({**rows[heron], "source-ref": rows[heron]["source-ref"] + "-again.jpg"})  # Keeps its name.
+    rows[-1]["pets-metadata"] = {"class-name": "Heron"}
+    owl = next(os.path.join(images["flat"], n) for n, c in images["rows"] if c == "owl")
+    rows.append(
+        {"source-ref": owl, "pets": [0, 1], "pets-metadata": {"class-map": {"0": "Kestrel", "1": "Grey heron"}}}
+    )
+    manifest = _ground_truth(tmp_path / "gt.manifest", rows)
+    out = str(tmp_path / "out")
+    assert main(["--manifest", manifest, "--manifest_label_key", "pets", "--output", out, "--image_size", "24"]) == 0
+    errors = {(row["line"], row["reason"]): row["message"] for row in read_errors(out)}
+    assert errors == {
+        (len(rows) - 1, "class_name_conflict"): f"names class 1 'Heron', but line {heron + 1} names it 'Grey heron'",
+        (len(rows), "multi_label"): "2 labels: one label per image is supported",
+    }
+    assert read_labels(out) == ["Kestrel", "Grey heron"]

@@ -136,3 +136,67 @@ def test_flat_and_noise_images_are_written_and_named_in_a_warning(tmp_path, caps
     summary = capsys.readouterr().out
     assert "warning: 1 image is one flat colour, written all the same: cats/placeholder.png" in summary
     assert "warning: 1 image looks like noise, written all the same: dogs/static.png" in summary
+
+
+def _info(out):
+    with open(os.path.join(out, "dataset_info.json")) as f:
+        return json.load(f)
+
+
+def test_an_elongated_image_is_named_and_max_aspect_ratio_rejects_it(tmp_path, capsys):
+    tree = tmp_path / "in"
+    save_photo(str(tree / "a" / "strip.png"), size=(1200, 40), seed=1, fmt="PNG")  # 30:1
+    save_photo(str(tree / "a" / "tall.png"), size=(30, 330), seed=2, fmt="PNG")  # 11:1
+    save_photo(str(tree / "a" / "panorama.png"), size=(400, 80), seed=3, fmt="PNG")  # 5:1
+    out = str(tmp_path / "out")
+    common = ["--input", str(tree), "--num_shards", "1", "--image_size", "32"]
+    assert main([*common, "--output", out]) == 0
+    info = _info(out)
+    assert info["warnings"]["images_elongated"] == {"count": 2, "first": ["a/strip.png", "a/tall.png"]}
+    stored = sorted((int(r["image/width"]), int(r["image/height"])) for r in read_examples(shard_paths(out)))
+    assert stored == [(30, 330), (160, 32), (960, 32)]  # Never upscaled: a strip keeps its length.
+    summary = capsys.readouterr().out
+    assert "warning: 2 images are more than 10 times as long as they are wide (--max_aspect_ratio rejects such)" in (
+        summary
+    )
+    rejected = str(tmp_path / "rejected")
+    assert main([*common, "--output", rejected, "--max_aspect_ratio", "10"]) == 0
+    rows = sorted((os.path.basename(row["path"]), row["reason"], row["message"]) for row in read_errors(rejected))
+    assert rows == [
+        ("strip.png", "extreme_aspect_ratio", "1200x40 is 30.0:1, over --max_aspect_ratio=10"),
+        ("tall.png", "extreme_aspect_ratio", "30x330 is 11.0:1, over --max_aspect_ratio=10"),
+    ]
+    info = _info(rejected)
+    assert info["counts"] == {"matched": 3, "written": 1, "failed": 2, "skipped": 0}
+    assert info["image"]["max_aspect_ratio"] == 10 and "images_elongated" not in info.get("warnings", {})
+
+
+def test_classes_that_differ_only_in_case_are_named(tmp_path, capsys):
+    tree = tmp_path / "in"
+    for n, label in enumerate(("Dogs", "dogs", "cats")):
+        save_photo(str(tree / label / "1.png"), seed=n, fmt="PNG")
+    out = str(tmp_path / "out")
+    assert main(["--input", str(tree), "--output", out, "--num_shards", "1", "--image_size", "32"]) == 0
+    assert _info(out)["warnings"] == {"classes_differing_only_in_case": [["Dogs", "dogs"]]}
+    assert "warning: classes 'Dogs' and 'dogs' differ only in case" in capsys.readouterr().out
+
+
+def test_splits_from_folders_names_a_stray_image_and_a_class_of_one_split(tmp_path, capsys):
+    tree = tmp_path / "in"
+    for split in ("train", "validation"):
+        for n, label in enumerate(("cats", "dogs")):
+            save_photo(str(tree / split / label / f"{n}.png"), seed=n, fmt="PNG")
+    save_photo(str(tree / "stray.png"), seed=7, fmt="PNG")  # Above <split>/<label>/.
+    save_photo(str(tree / "train" / "cats" / "extra" / "x.png"), seed=8, fmt="PNG")  # Class "extra", train only.
+    save_photo(str(tree / "hold out" / "cats" / "y.png"), seed=9, fmt="PNG")  # A split name no file can have.
+    out = str(tmp_path / "out")
+    flags = ["--input", str(tree), "--output", out, "--splits_from_folders", "--num_shards", "1", "--image_size", "32"]
+    assert main(flags) == 0
+    assert sorted((os.path.basename(r["path"]), r["stage"], r["reason"], r["message"]) for r in read_errors(out)) == [
+        ("stray.png", "split", "no_split", "with --splits_from_folders, images go in <split>/<label>/ folders"),
+        ("y.png", "split", "bad_split_name", "split folder 'hold out' is not a usable name (letters, digits, _ and -)"),
+    ]
+    assert _info(out)["warnings"] == {
+        "classes_in_one_split": {"count": 1, "first": [{"class": "extra", "split": "train"}]}
+    }
+    assert "warning: 1 class has images in one split only: extra (train)" in capsys.readouterr().out

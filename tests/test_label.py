@@ -9,6 +9,7 @@ from transforms.label import TOP
 from transforms.label import ClassNames
 from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
+from transforms.label import KeyedImage
 from transforms.label import label_and_folder
 from transforms.label import parent_label
 from transforms.label import parse_labels_file
@@ -40,7 +41,8 @@ def test_key_by_label_rejects_top_level_and_unknown_classes():
     paths = ["/in/ants/1.jpg", "/in/bees/2.jpg", "/in/top.jpg", "/in/wasps/3.jpg"]
     with local_pipeline() as p:
         keyed = p | beam.Create(paths) | KeyByLabel("/in", known_labels=["ants", "bees"])
-        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("bees", "/in/bees/2.jpg")]), label="keyed")
+        pairs = keyed.keyed | beam.Map(lambda row: (row.label, row.path))
+        assert_that(pairs, equal_to([("ants", "/in/ants/1.jpg"), ("bees", "/in/bees/2.jpg")]), label="keyed")
         reasons = keyed.errors | beam.Map(lambda row: (row["path"], row["stage"], row["reason"]))
         assert_that(
             reasons,
@@ -50,15 +52,18 @@ def test_key_by_label_rejects_top_level_and_unknown_classes():
 
 
 def test_class_names_are_sorted_and_distinct():
-    pairs = [("zebra", "a"), ("ant", "b"), ("zebra", "c"), ("Moth", "d")]
+    rows = [
+        KeyedImage(label=label, path=path)
+        for label, path in (("zebra", "a"), ("ant", "b"), ("zebra", "c"), ("Moth", "d"))
+    ]
     with local_pipeline() as p:
-        names = p | beam.Create(pairs) | ClassNames()
+        names = p | beam.Create(rows) | ClassNames()
         assert_that(names, equal_to([["Moth", "ant", "zebra"]]))
 
 
 def test_class_names_from_a_fixed_list_keep_its_order():
     with local_pipeline() as p:
-        names = p | beam.Create([("a", "x")]) | ClassNames(fixed=["z", "a"])
+        names = p | beam.Create([KeyedImage(label="a", path="x")]) | ClassNames(fixed=["z", "a"])
         assert_that(names, equal_to([["z", "a"]]))
 
 
@@ -91,7 +96,11 @@ def test_key_by_label_outputs_in_full():
     paths = ["/in/ants/1.jpg", "/in/top.jpg", "/in/bad\tname/2.jpg", "/in/wasps/3.jpg", "/in/ants/2019/4.jpg"]
     with local_pipeline() as p:
         keyed = p | beam.Create(paths) | KeyByLabel("/in/", known_labels=["ants", "bad\tname", "2019"])
-        assert_that(keyed.keyed, equal_to([("ants", "/in/ants/1.jpg"), ("2019", "/in/ants/2019/4.jpg")]), label="keyed")
+        expected = [
+            KeyedImage(label="ants", path="/in/ants/1.jpg"),
+            KeyedImage(label="2019", path="/in/ants/2019/4.jpg"),
+        ]
+        assert_that(keyed.keyed, equal_to(expected), label="keyed")
         assert_that(keyed.folders, equal_to([("ants", "ants"), ("2019", "ants/2019")]), label="folders")
         assert_that(
             keyed.errors,

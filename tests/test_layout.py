@@ -42,17 +42,13 @@ def test_dataset_files_are_only_ours():
 
 
 def test_a_shards_files_include_its_side_files():
-    tfrecord = ShardInfo("train", 0, 1, "train-00000-of-00001.tfrecord", 3, 90, "ab")
+    shard = {"split": "train", "index": 0, "num_shards": 1, "num_examples": 3, "num_bytes": 90, "sha256": "ab"}
+    tfrecord = ShardInfo(file="train-00000-of-00001.tfrecord", **shard)
     assert tfrecord.files() == ["train-00000-of-00001.tfrecord"]
     rec = ShardInfo(
-        "train",
-        0,
-        1,
-        "train-00000-of-00001.rec",
-        3,
-        90,
-        "ab",
-        {"a": 3},
-        {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"},
+        file="train-00000-of-00001.rec",
+        per_class={"a": 3},
+        side_files={"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"},
+        **shard,
     )
     assert rec.files() == ["train-00000-of-00001.rec", "train-00000-of-00001.idx", "train-00000-of-00001.lst"]

@@ -11,12 +11,16 @@ from apache_beam.testing.util import equal_to
 from tests.beam_util import local_pipeline
 from transforms import manifest
 from transforms.errors import ERRORS
+from transforms.label import KeyedImage
+from transforms.label import manifest_class_list
 
 
 def _rows(text, kind, label_key=None):
     return [
-        (number, rest[0].reason, str(rest[0])) if isinstance(rest[0], manifest.RowError) else (number, *rest)
-        for number, *rest in manifest.rows(io.StringIO(text, newline=""), kind, label_key)
+        (number, row.reason, str(row))
+        if isinstance(row, manifest.RowError)
+        else (number, row.path, row.label, row.split)
+        for number, row in manifest.rows(io.StringIO(text, newline=""), kind, label_key)
     ]
 
 
@@ -91,7 +95,11 @@ def test_read_manifest_keys_rows_and_rejects_with_line_numbers(tmp_path):
     base = str(tmp_path)
     with local_pipeline() as p:
         read = p | manifest.ReadManifest(str(path), base, None, ["cat", "dog", "x", "y", "z", "w", "v", "u"], {})
-        assert_that(read["keyed"], equal_to([("cat", f"{base}/a.jpg", None, 2), ("u", f"{base}/b.jpg", None, 3)]))
+        expected = [
+            KeyedImage(label="cat", path=f"{base}/a.jpg", line=2),
+            KeyedImage(label="u", path=f"{base}/b.jpg", line=3),
+        ]
+        assert_that(read["keyed"], equal_to(expected))
         rows = read[ERRORS] | "Reasons" >> beam.Map(lambda r: (r["line"], r["reason"]))
         assert_that(
             rows,
@@ -102,8 +110,6 @@ def test_read_manifest_keys_rows_and_rejects_with_line_numbers(tmp_path):
 
 
 def test_whole_number_labels_without_a_class_list_are_ids():
-    from transforms.label import class_list
-
-    assert class_list(["2", "0", "5"], numbers_are_ids=True) == ["0", "1", "2", "3", "4", "5"]
-    assert class_list(["2", "0", "cat"], numbers_are_ids=True) == ["0", "2", "cat"]
-    assert class_list(["2", "10"], numbers_are_ids=False) == ["10", "2"]  # Folder names: sorted as text.
+    assert manifest_class_list([("2", 4), ("0", 2), ("5", 3)]) == ["0", "1", "2", "3", "4", "5"]
+    assert manifest_class_list([("2", 4), ("10", 2)], {"2": "owl"}) == [*"01", "owl", *"3456789", "10"]
+    assert manifest_class_list([("owl", 4), ("cat", 2), ("Bat", 9)]) == ["Bat", "cat", "owl"]  # Names: sorted.

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms import duplicates
 from transforms.errors import errors_file_bytes
+from transforms.imaging import ELONGATED
 from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import DUPLICATES_FILE
@@ -94,6 +95,24 @@ def _warnings(run, class_names, splits, shards, merged_classes):
         warnings["classes_without_images"] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
     if merged_classes:
         warnings["classes_from_several_folders"] = list(merged_classes)
+    by_case = {}
+    for label in class_names:
+        by_case.setdefault(label.casefold(), []).append(label)
+    clashes = [sorted(labels) for _, labels in sorted(by_case.items()) if len(labels) > 1]
+    if clashes:  # Dogs/ and dogs/: two folders on S3 or Linux, one on macOS or Windows.
+        warnings["classes_differing_only_in_case"] = clashes[:_WARNED_CLASSES]
+    if len(splits) > 1:
+        splits_of = {}
+        for name, split in sorted(splits.items()):
+            for label, count in split.get("per_class", {}).items():
+                if count:
+                    splits_of.setdefault(label, []).append(name)
+        alone = sorted((label, names[0]) for label, names in splits_of.items() if len(names) == 1)
+        if alone:  # Evaluated on a class it never trained on, or trained on one never evaluated.
+            warnings["classes_in_one_split"] = {
+                "count": len(alone),
+                "first": [{"class": label, "split": name} for label, name in alone[:_WARNED_CLASSES]],
+            }
     if any(split["num_examples"] for split in splits.values()):  # Else the run's own error says it all.
         empty = [split for split in run.get("requested_splits", []) if split not in splits]
         if empty:
@@ -115,7 +134,7 @@ def _warnings(run, class_names, splits, shards, merged_classes):
             "count": sum(shard.smaller_than_requested for shard in short),
             "smallest_side": min(shard.smallest_side for shard in short),
         }
-    for kind, name in ((FLAT, "images_flat"), (NOISE, "images_like_noise")):
+    for kind, name in ((FLAT, "images_flat"), (NOISE, "images_like_noise"), (ELONGATED, "images_elongated")):
         paths = sorted(path for shard in shards for path in (shard.odd_content or {}).get(kind, ()))
         if paths:
             warnings[name] = {"count": len(paths), "first": paths[:_WARNED_PATHS]}

@@ -15,7 +15,7 @@ from transforms.converting import Failure
 from transforms.converting import window_for
 from transforms.errors import ERRORS
 from transforms.errors import error_row
-from transforms.label import relative_path
+from transforms.label import relative_or_full
 from transforms.storage import configure_beam_filesystems
 
 
@@ -52,7 +52,7 @@ class _DecodeBatch(ConvertingDoFn):
             if isinstance(result, Failure):
                 yield error_row(path, result.stage, result.reason, result.message)
             else:
-                yield DecodedImage(label, relative_path(path, self._input_root), result)
+                yield DecodedImage(label, relative_or_full(path, self._input_root), result)
 
 
 class DecodeAndResize(beam.PTransform):

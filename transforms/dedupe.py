@@ -17,6 +17,7 @@ kept image is then placed by its content hash rather than its path
 
 import collections
 import concurrent.futures
+import dataclasses
 import hashlib
 
 import apache_beam as beam
@@ -28,6 +29,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms import duplicates
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.label import relative_or_full
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
 
@@ -65,7 +67,7 @@ class _HashSources(beam.DoFn):
         self._pending = collections.deque()
 
     def process(self, keyed):
-        self._pending.append((keyed, self._pool.submit(sha256_of, self._storage, keyed[1])))
+        self._pending.append((keyed, self._pool.submit(sha256_of, self._storage, keyed.path)))
         while len(self._pending) > 2 * _THREADS or (self._pending and self._pending[0][1].done()):
             yield from self._result(*self._pending.popleft())
 
@@ -82,36 +84,31 @@ class _HashSources(beam.DoFn):
         try:
             yield future.result(), keyed
         except Exception as e:  # Retries happen in the client; this is final.
-            yield error_row(keyed[1], STAGE, "read_error", f"{type(e).__name__}: {e}")
-
-
-def _relative(path, root):
-    return path[len(root) :] if path.startswith(root) else path
+            yield error_row(keyed.path, STAGE, "read_error", f"{type(e).__name__}: {e}")
 
 
 def _keep_one(sha_and_copies, root):
-    """(sha256, [keyed row]) -> [the kept row with its sha256 appended, an
+    """(sha256, [KeyedImage]) -> [the kept row with its content sha256, an
     error row per other copy, and the group on GROUPS if there were copies]."""
     sha256, copies = sha_and_copies
-    copies = sorted(copies, key=lambda keyed: (_relative(keyed[1], root), keyed[0]))
-    label, path, split, line = (*copies[0], None, None)[:4]
-    outputs = [(label, path, split, line, sha256)]
+    copies = sorted(copies, key=lambda keyed: (relative_or_full(keyed.path, root), keyed.label))
+    outputs = [dataclasses.replace(copies[0], content=sha256)]
     if len(copies) == 1:
         return outputs
-    kept = _relative(path, root)
+    kept = relative_or_full(copies[0].path, root)
     for other in copies[1:]:
-        message = f"the same bytes as {kept} (label {label!r}), which is written in its place"
-        outputs.append(error_row(other[1], STAGE, "duplicate", message))
-    listed = [{"path": _relative(keyed[1], root), "label": keyed[0], "split": None} for keyed in copies]
+        message = f"the same bytes as {kept} (label {copies[0].label!r}), which is written in its place"
+        outputs.append(error_row(other.path, STAGE, "duplicate", message))
+    listed = [{"path": relative_or_full(keyed.path, root), "label": keyed.label, "split": None} for keyed in copies]
     group = {"basis": duplicates.FILE, "sha256": sha256, "kinds": duplicates.kinds_of(listed), "kept": kept}
     outputs.append(TaggedOutput(GROUPS, {**group, "copies": listed}))
     return outputs
 
 
 class DedupeByContent(beam.PTransform):
-    """keyed rows ((label, path) or a manifest's (label, path, split, line))
-    -> {"keyed": one (label, path, split, line, sha256) per distinct file,
-    ERRORS: the other copies and unreadable files, GROUPS: the groups}."""
+    """KeyedImage rows -> {"keyed": one row per distinct file, with its
+    `content` sha256, ERRORS: the other copies and unreadable files,
+    GROUPS: the groups}."""
 
     def __init__(self, input_root, s3_client_settings):
         super().__init__()

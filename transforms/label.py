@@ -14,6 +14,7 @@ list, becomes an error row, never a silent label.
 """
 
 import collections
+import dataclasses
 import unicodedata
 
 import apache_beam as beam
@@ -22,10 +23,30 @@ from transforms.errors import ERRORS
 from transforms.errors import error_row
 
 STAGE = "label"
+# The stage an image outside <split>/<label>/ fails in with --splits_from_folders
+# (split.py's; found here, where the path is first taken apart).
+SPLIT_STAGE = "split"
 PARENT, TOP = "parent", "top"
 LABEL_FROM = (PARENT, TOP)
 # Folders named per merged class: enough to show the problem.
 _FOLDERS_KEPT = 3
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyedImage:
+    """An image with its class: what every stage between keying and
+    AssignSplits passes on. Folder rows have a label and a path; a manifest's
+    also their `line` and maybe their own `split`; --dedupe adds the file's
+    `content` sha256, by which it is then placed."""
+
+    label: str
+    path: str
+    split: str = None  # A manifest row's split column or attribute.
+    line: int = None  # A manifest row's line number.
+    content: str = None  # sha256 of the file (--dedupe), which places it.
+    # A Ground Truth row's class-name for its id (manifest.py); checked
+    # against the other rows', then dropped.
+    class_name: str = None
 
 
 def has_control_characters(name):
@@ -38,6 +59,13 @@ def relative_path(path, input_root):
     if not path.startswith(root):
         raise ValueError(f"{path!r} is not under {input_root!r}")
     return path[len(root) :]
+
+
+def relative_or_full(path, input_root):
+    """`path` relative to `input_root` where it lies below it, else the full
+    path: a manifest may name images anywhere."""
+    root = input_root.rstrip("/") + "/"
+    return path[len(root) :] if path.startswith(root) else path
 
 
 def parent_label(relative):
@@ -66,10 +94,13 @@ class _KeyByClassFolder(beam.DoFn):
         self._splits_from_folders = splits_from_folders
 
     def process(self, path):
-        label, folder = label_and_folder(
-            relative_path(path, self._input_root), self._label_from, self._splits_from_folders
-        )
-        if label is None:
+        relative = relative_path(path, self._input_root)
+        label, folder = label_and_folder(relative, self._label_from, self._splits_from_folders)
+        if self._splits_from_folders and relative.count("/") < 2:
+            yield error_row(
+                path, SPLIT_STAGE, "no_split", "with --splits_from_folders, images go in <split>/<label>/ folders"
+            )
+        elif label is None:
             yield error_row(path, STAGE, "no_label", "image is directly under --input; put it in a <label>/ folder")
         elif has_control_characters(label):
             yield error_row(
@@ -81,7 +112,7 @@ class _KeyByClassFolder(beam.DoFn):
         elif self._known_labels is not None and label not in self._known_labels:
             yield error_row(path, STAGE, "unknown_label", f"class folder {label!r} is not in --labels_file")
         else:
-            yield label, path
+            yield KeyedImage(label=label, path=path)
             yield beam.pvalue.TaggedOutput(FOLDERS, (label, folder))
 
 
@@ -89,7 +120,7 @@ FOLDERS = "folders"
 
 
 class KeyByLabel(beam.PTransform):
-    """paths -> (label, path) pairs, with rejected paths on the ERRORS output
+    """paths -> KeyedImage rows, with rejected paths on the ERRORS output
     and (label, folder) pairs on the FOLDERS output."""
 
     def __init__(self, input_root, known_labels=None, label_from=PARENT, splits_from_folders=False):
@@ -143,36 +174,107 @@ class FoldersOfMergedClasses(beam.PTransform):
 
 
 class ClassNames(beam.PTransform):
-    """(label, path) pairs -> one element: the sorted list of distinct labels.
+    """KeyedImage rows -> one element: the class names in id order.
 
-    With a fixed list (`--labels_file`) the keyed pairs are ignored and the
-    fixed list is the result, in its own order. With `numbers_are_ids` (a
-    manifest's labels), labels that are all whole numbers are ids as written:
-    the list is "0" to the largest (manifest.py).
+    With a fixed list (`--labels_file`) the rows are ignored and the fixed
+    list is the result, in its own order. Folder names are sorted. A
+    manifest's labels (`manifest=True`) that are all class ids are ids as
+    written, named by `names_of_ids` ((id, name) pairs: a Ground Truth
+    manifest's class names) or by their number; labels that mix ids with
+    anything else stop the job (`manifest_class_list`). Only the distinct
+    labels meet in one place, each with the first line naming it: the
+    rows themselves are combined where they are.
     """
 
-    def __init__(self, fixed=None, numbers_are_ids=False):
+    def __init__(self, fixed=None, manifest=False, names_of_ids=None):
         super().__init__()
         self._fixed = list(fixed) if fixed is not None else None
-        self._numbers_are_ids = numbers_are_ids
+        self._manifest = manifest
+        self._names_of_ids = names_of_ids
 
     def expand(self, keyed):
         if self._fixed is not None:
             return keyed.pipeline | "FixedLabels" >> beam.Create([self._fixed])
+        if not self._manifest:
+            return (
+                keyed
+                | "Labels" >> beam.Map(lambda row: row.label)
+                | "Distinct" >> beam.Distinct()
+                | "AllLabels" >> beam.combiners.ToList()
+                | "Sort" >> beam.Map(sorted)
+            )
+        names = self._names_of_ids
+        if names is None:
+            names = keyed.pipeline | "NoNames" >> beam.Create([])
         return (
             keyed
-            | "Labels" >> beam.Map(lambda keyed: keyed[0])  # A manifest's keyed rows carry more.
-            | "Distinct" >> beam.Distinct()
-            | "Sorted" >> beam.combiners.ToList()
-            | "Sort" >> beam.Map(class_list, self._numbers_are_ids)
+            | "LabelLines" >> beam.Map(lambda row: (row.label, row.line))
+            | "FirstLine" >> beam.CombinePerKey(min)
+            | "AllLabels" >> beam.combiners.ToList()
+            | "InIdOrder" >> beam.Map(manifest_class_list, beam.pvalue.AsDict(names))
         )
 
 
-def class_list(labels, numbers_are_ids=False):
-    """The class names of these distinct labels, in id order."""
-    if numbers_are_ids and labels and all(label.isdigit() and label.isascii() for label in labels):
-        return [str(i) for i in range(max(int(label) for label in labels) + 1)]
-    return sorted(labels)
+def _by_name(row, class_names):
+    return dataclasses.replace(row, label=class_names[int(row.label)]) if is_class_id(row.label) else row
+
+
+class LabelByName(beam.PTransform):
+    """A manifest's KeyedImage rows labelled by class id -> the same rows
+    labelled by their class's name in `class_names` (ClassNames' singleton),
+    so that every later stage counts and writes classes by name, as it does
+    for folders; rows labelled by name pass as they are."""
+
+    def __init__(self, class_names):
+        super().__init__()
+        self._class_names = class_names
+
+    def expand(self, keyed):
+        return keyed | beam.Map(_by_name, beam.pvalue.AsSingleton(self._class_names))
+
+
+def is_class_id(label):
+    """A label that is a class id: a whole number, 0 or more, as text ("7")."""
+    return label.isdigit() and label.isascii()
+
+
+class ManifestLabelsError(ValueError):
+    """A manifest's labels that cannot be given ids without guessing."""
+
+
+def manifest_class_list(first_lines, names_of_ids=None):
+    """The class names, in id order, of a manifest's distinct labels, each
+    given as (label, the first line naming it).
+
+    Labels that are all class ids are ids as written: the list is 0 to the
+    largest, each named by `names_of_ids` (id -> name) or by its number.
+    Labels that are all something else (names) are sorted, as folder names
+    are. Labels that mix the two raise ManifestLabelsError naming the first
+    line of the rarer kind: {0, 1, -1} would otherwise become the classes
+    -1, 0, 1 and shift every id by one, without a word, and only the user
+    can tell a {-1, +1} scheme from a typo."""
+    ids = sorted((line, label) for label, line in first_lines if is_class_id(label))
+    others = sorted((line, label) for label, line in first_lines if not is_class_id(label))
+    if ids and others:
+        odd, usual = (others, ids) if len(others) <= len(ids) else (ids, others)
+        raise ManifestLabelsError(
+            f"--manifest line {odd[0][0]}: label {odd[0][1]!r} is {'not ' if odd is others else ''}a class id "
+            f"(a whole number, 0 or more), while line {usual[0][0]} has {usual[0][1]!r}: the manifest's "
+            "labels mix ids with other labels, and no id can be given without guessing; fix the rows, "
+            "or pass --labels_file naming every label (line N names id N)"
+        )
+    if not ids:
+        return sorted(label for _, label in others)
+    names_of_ids = names_of_ids or {}
+    names = [names_of_ids.get(str(i), str(i)) for i in range(max(int(label) for _, label in ids) + 1)]
+    repeated = next((name for name, count in collections.Counter(names).items() if count > 1), None)
+    if repeated is not None:
+        first = names.index(repeated)
+        raise ManifestLabelsError(
+            f"ids {first} and {names.index(repeated, first + 1)} are both named {repeated!r} by the "
+            "manifest's class names: pass --labels_file naming each id (line N names id N)"
+        )
+    return names
 
 
 def labels_file_bytes(class_names):

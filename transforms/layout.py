@@ -33,7 +33,7 @@ _SHARD_NAME = re.compile(
 )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ShardInfo:
     """What dataset_info.json says of one shard. `per_class` is None when the
     writer does not know it (`--writer beam`). `file`, `num_bytes` and
@@ -54,7 +54,8 @@ class ShardInfo:
     smaller_than_requested: int = 0
     smallest_side: int = None
     # Relative paths of records whose pixels look like no photo, by
-    # pixel_checks kind ({"flat": [...], "noise": [...]}), if any.
+    # pixel_checks kind ({"flat": [...], "noise": [...]}), and of those whose
+    # source is elongated (imaging.ELONGATED), if any.
     odd_content: dict = None
     # statistics.Statistics.to_json() of the records, if any.
     statistics: dict = None

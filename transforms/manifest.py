@@ -12,12 +12,15 @@ against the base (--input, or the manifest's own folder); the record's
 relative path (its hash places it in a split and a shard) is relative to the
 base where the image lies under it, else the full path.
 
-Labels: a name, or a whole number. When every label is a whole number (an
-.lst always; JSON numbers; a CSV of digits) the numbers are the label ids as
-written and the class list is 0..max (--labels_file names them), as im2rec
-and SageMaker mean them; otherwise ids follow the sorted names, as with
-folders. A row with no path, no label, an unknown label, or a path another
-row already named becomes an error row with its line number; so does an
+Labels: a name, or a whole number. When every label is a class id (a whole
+number, 0 or more: an .lst always; JSON numbers; a CSV of digits) the
+numbers are the label ids as written and the class list is 0..max, as im2rec
+and SageMaker mean them, named by --labels_file or by a Ground Truth
+manifest's own class names (`<key>-metadata`'s `class-name`); when none is,
+ids follow the sorted names, as with folders; labels that mix the two stop
+the job (label.manifest_class_list). A row with no path, no label, an
+unknown label, a path another row already named, or a class name its id's
+first row contradicts becomes an error row with its line number; so does an
 image that later fails to be read or decoded (`AddManifestLines`). Every
 data row is counted as matched, so matched = written + failed + skipped
 holds over the manifest's rows.
@@ -27,6 +30,7 @@ shuffle as they are read), never read whole into memory.
 """
 
 import csv
+import dataclasses
 import io
 import json
 import posixpath
@@ -37,7 +41,9 @@ from apache_beam.metrics import Metrics
 from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.label import KeyedImage
 from transforms.label import has_control_characters
+from transforms.label import is_class_id
 from transforms.split import is_valid_split_name
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
@@ -46,8 +52,13 @@ STAGE = "manifest"
 CSV, JSON_LINES, LST = "csv", "jsonl", "lst"
 MANIFEST_KINDS = {".csv": CSV, ".jsonl": JSON_LINES, ".json": JSON_LINES, ".manifest": JSON_LINES, ".lst": LST}
 SOURCE_REF = "source-ref"  # The image's key in SageMaker's augmented manifests.
+# Ground Truth's classification output: "<key>-metadata": {"class-name": ...},
+# the name of the row's class id.
+METADATA_SUFFIX = "-metadata"
+CLASS_NAME = "class-name"
 CSV_COLUMNS = ("path", "label")  # Required; "split" is optional.
 LINES = "lines"  # Tag of the (path, line number) of every accepted row.
+CLASS_NAMES = "class_names"  # Output of the (class id, name) pairs of a Ground Truth manifest.
 
 
 def manifest_kind(path):
@@ -126,10 +137,10 @@ def named_splits(text, kind, label_key=None):
     """(the valid split names the rows of an open manifest give, whether
     some row gives none)."""
     named, unnamed = set(), False
-    for _, *row in rows(text, kind, label_key):
-        if isinstance(row[0], RowError):
+    for _, row in rows(text, kind, label_key):
+        if isinstance(row, RowError):
             continue
-        split = row[2]
+        split = row.split
         if split is None:
             unnamed = True
         elif is_valid_split_name(split):
@@ -147,10 +158,21 @@ def check_csv_header(fields):
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One data row as written: its path entry, label and split (or None),
+    and a Ground Truth row's class name for its label id (or None)."""
+
+    path: str
+    label: str
+    split: str = None
+    class_name: str = None
+
+
 def rows(text, kind, label_key=None):
-    """Yields (line number, path, label, split or None) or (line number,
-    RowError) for each data row of an open text stream. Blank lines are not
-    rows; the CSV header is not a row."""
+    """Yields (line number, Row) or (line number, RowError) for each data
+    row of an open text stream. Blank lines are not rows; the CSV header is
+    not a row."""
     if kind == CSV:
         yield from _csv_rows(text)
         return
@@ -158,7 +180,7 @@ def rows(text, kind, label_key=None):
         if not line.strip():
             continue
         try:
-            yield (number, *(_lst_row(line) if kind == LST else _json_row(line, label_key)))
+            yield number, _lst_row(line) if kind == LST else _json_row(line, label_key)
         except RowError as e:
             yield number, e
 
@@ -189,7 +211,7 @@ def _csv_rows(text):
         if not path:
             yield number, RowError("no_path", "the row's path is empty")
         else:
-            yield number, path, label, row.get("split") or None
+            yield number, Row(path, label, row.get("split") or None)
     if header is None:
         check_csv_header([])
 
@@ -202,9 +224,9 @@ def _lst_row(line):
     if len(columns) > 3:
         raise RowError("multi_label", f"{len(columns) - 2} label columns: one label per image is supported", path)
     label = _whole_number(columns[1].strip())
-    if not label.isdigit():
+    if not is_class_id(label):
         raise RowError("bad_label", f"label {columns[1].strip()!r}: an .lst label is a class id, 0 or more", path)
-    return path, label, None
+    return Row(path, label)
 
 
 def _json_row(line, label_key):
@@ -216,6 +238,8 @@ def _json_row(line, label_key):
         raise RowError("no_path", f"the row has no {SOURCE_REF!r} string")
     path = document[SOURCE_REF].strip()
     label = document.get(label_key)
+    if isinstance(label, list):  # Ground Truth's multi-label jobs: a list of ids and a class-map.
+        raise RowError("multi_label", f"{len(label)} labels: one label per image is supported", path)
     if isinstance(label, bool) or not isinstance(label, (int, float, str)):
         raise RowError("no_label", f"the row has no {label_key!r} label (a name or a number)", path)
     split = document.get("split")
@@ -223,7 +247,10 @@ def _json_row(line, label_key):
         raise RowError("bad_split_name", f"split {split!r} is not a name", path)
     if isinstance(label, (int, float)):
         label = _whole_number(str(label))
-    return path, label.strip(), (split or "").strip() or None
+    metadata = document.get(label_key + METADATA_SUFFIX)
+    class_name = metadata.get(CLASS_NAME) if isinstance(metadata, dict) else None
+    class_name = class_name.strip() or None if isinstance(class_name, str) else None
+    return Row(path, label.strip(), (split or "").strip() or None, class_name)
 
 
 def _whole_number(text):
@@ -236,8 +263,8 @@ def _whole_number(text):
 
 
 class _ReadManifest(beam.DoFn):
-    """manifest path -> (label, path, split, line) per accepted row; error
-    rows on ERRORS; (path, line) on LINES."""
+    """manifest path -> a KeyedImage per accepted row; error rows on ERRORS;
+    (path, line) on LINES."""
 
     def __init__(self, base, kind, label_key, known_labels, s3_client_settings):
         self._base = base
@@ -255,41 +282,50 @@ class _ReadManifest(beam.DoFn):
         where = f"{manifest_path}:"
         with self._storage.open_read(manifest_path) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # utf-8-sig: Excel's BOM is not a column.
-            for number, *row in rows(text, self._kind, self._label_key):
+            for number, row in rows(text, self._kind, self._label_key):
                 self._matched.inc()
                 metrics.add_matched(1)
                 full = f"{where}{number}"  # The row's place, where it names no path.
                 try:
-                    if isinstance(row[0], RowError):
-                        if row[0].path:
-                            full, _ = resolve(row[0].path, self._base)
-                        raise row[0]
-                    path, label, split = row
-                    full, _ = resolve(path, self._base)
-                    label = self._label(label)
+                    if isinstance(row, RowError):
+                        if row.path:
+                            full, _ = resolve(row.path, self._base)
+                        raise row
+                    full, _ = resolve(row.path, self._base)
+                    label = self._label(row.label)
+                    class_name = self._class_name(row.class_name, label)
                 except RowError as e:
                     yield _with_line(error_row(full, STAGE, e.reason, str(e)), number)
                     continue
-                yield label, full, split, number
+                yield KeyedImage(label=label, path=full, split=row.split, line=number, class_name=class_name)
                 yield beam.pvalue.TaggedOutput(LINES, (full, number))
 
     def _label(self, label):
         if not label:
             raise RowError("no_label", "the row's label is empty")
-        if label.isdigit() and label.isascii():
+        if is_class_id(label):
             label = str(int(label))  # "007" is id 7, as "7" is.
         if has_control_characters(label):
             raise RowError("bad_label", f"label {label!r} contains control characters")
         known = self._known_labels
         if known is None:
             return label
-        if label.isdigit() and label.isascii() and label not in known:  # An id: --labels_file names it by its line.
+        if is_class_id(label) and label not in known:  # An id: --labels_file names it by its line.
             if int(label) >= len(known):
                 raise RowError("unknown_label", f"label id {label} is past --labels_file's {len(known)} classes")
             return known[int(label)]
         if label not in known:
             raise RowError("unknown_label", f"label {label!r} is not in --labels_file")
         return label
+
+    def _class_name(self, class_name, label):
+        """The row's name for its class id, if it has one and --labels_file
+        does not name the classes (it wins)."""
+        if class_name is None or self._known_labels is not None or not is_class_id(label):
+            return None
+        if has_control_characters(class_name):
+            raise RowError("bad_label", f"class name {class_name!r} contains control characters")
+        return class_name
 
 
 def _with_line(tagged, number):
@@ -300,21 +336,41 @@ def _with_line(tagged, number):
 def _first_row_of_each_path(path_and_rows):
     """Keeps the first row naming a path; later ones become error rows."""
     path, named = path_and_rows
-    named = sorted(named, key=lambda row: row[3])
+    named = sorted(named, key=lambda row: row.line)
     yield named[0]
-    for _, full, _, number in named[1:]:
+    for row in named[1:]:
         yield _with_line(
             error_row(
-                full, STAGE, "repeated_path", f"line {named[0][3]} already names this file (label {named[0][0]!r})"
+                row.path,
+                STAGE,
+                "repeated_path",
+                f"line {named[0].line} already names this file (label {named[0].label!r})",
             ),
-            number,
+            row.line,
         )
 
 
+class _AgreesOnClassName(beam.DoFn):
+    """Keeps a row whose class name, if it has one, is its id's (the name at
+    the smallest line naming that id: `names`, id -> (line, name)), without
+    the name; a row that names its id otherwise is an error row naming both."""
+
+    def process(self, row, names):
+        if row.class_name is None:
+            yield row
+            return
+        line, name = names[row.label]
+        if row.class_name != name:
+            message = f"names class {row.label} {row.class_name!r}, but line {line} names it {name!r}"
+            yield _with_line(error_row(row.path, STAGE, "class_name_conflict", message), row.line)
+        else:
+            yield dataclasses.replace(row, class_name=None)
+
+
 class ReadManifest(beam.PTransform):
-    """PBegin -> {"keyed": (label, path, split or None, line) per image,
-    ERRORS: rejected rows, LINES: (path, line) of every image, MATCHED: the
-    number of data rows}."""
+    """PBegin -> {"keyed": a KeyedImage per image, ERRORS: rejected rows,
+    LINES: (path, line) of every image, "matched": the number of data rows,
+    CLASS_NAMES: (id, name) of each class id a Ground Truth manifest names}."""
 
     def __init__(self, manifest_path, base, label_key, known_labels, s3_client_settings):
         super().__init__()
@@ -336,10 +392,20 @@ class ReadManifest(beam.PTransform):
         )
         first = (
             read.rows
-            | "ByPath" >> beam.Map(lambda row: (row[1], row))
+            | "ByPath" >> beam.Map(lambda row: (row.path, row))
             | "GroupPath" >> beam.GroupByKey()
             | "FirstRowOfEachPath" >> beam.FlatMap(_first_row_of_each_path).with_outputs(ERRORS, main="keyed")
         )
+        # Each id's name, from the first line that names it: one small entry per class.
+        names = (
+            first.keyed
+            | "Named" >> beam.Filter(lambda row: row.class_name is not None)
+            | "IdAndName" >> beam.Map(lambda row: (row.label, (row.line, row.class_name)))
+            | "FirstName" >> beam.CombinePerKey(min)
+        )
+        agreed = first.keyed | "AgreesOnClassName" >> beam.ParDo(
+            _AgreesOnClassName(), beam.pvalue.AsDict(names)
+        ).with_outputs(ERRORS, main="keyed")
         count = (
             (
                 read.rows | "CountRows" >> beam.combiners.Count.Globally(),
@@ -348,8 +414,14 @@ class ReadManifest(beam.PTransform):
             | "BothCounts" >> beam.Flatten()
             | "Matched" >> beam.CombineGlobally(sum)
         )
-        errors = (read[ERRORS], first[ERRORS]) | "RowErrors" >> beam.Flatten()
-        return {"keyed": first.keyed, ERRORS: errors, LINES: read[LINES], "matched": count}
+        errors = (read[ERRORS], first[ERRORS], agreed[ERRORS]) | "RowErrors" >> beam.Flatten()
+        return {
+            "keyed": agreed.keyed,
+            ERRORS: errors,
+            LINES: read[LINES],
+            "matched": count,
+            CLASS_NAMES: names | "Names" >> beam.Map(lambda named: (named[0], named[1][1])),
+        }
 
 
 def _add_line(joined):

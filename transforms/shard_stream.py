@@ -23,6 +23,9 @@ from transforms.converting import DecodedImage
 from transforms.converting import Failure
 from transforms.duplicates import ImageHashes
 from transforms.hashing import HashingWriter
+from transforms.imaging import ELONGATED
+from transforms.imaging import ELONGATED_ASPECT_RATIO
+from transforms.imaging import aspect_ratio
 from transforms.imaging import smaller_than_requested
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
@@ -130,22 +133,24 @@ class ShardStreamWriter:
                     small.append(min(result.width, result.height))
                 if result.content:
                     odd.setdefault(result.content, []).append(image.relative_path)
+                if aspect_ratio(result.source_width, result.source_height) > ELONGATED_ASPECT_RATIO:
+                    odd.setdefault(ELONGATED, []).append(image.relative_path)
                 metrics.add_finished(1)
         side_files, side_hashes = self._write_side_files(records, split, index, num_shards)
         info = ShardInfo(
-            split,
-            index,
-            num_shards,
-            name,
-            sum(per_class.values()),
-            hashing.num_bytes,
-            hashing.hexdigest(),
-            dict(sorted(per_class.items())),
-            side_files or None,
-            len(small),
-            min(small, default=None),
-            odd or None,
-            statistics.to_json() if statistics.images else None,
+            split=split,
+            index=index,
+            num_shards=num_shards,
+            file=name,
+            num_examples=sum(per_class.values()),
+            num_bytes=hashing.num_bytes,
+            sha256=hashing.hexdigest(),
+            per_class=dict(sorted(per_class.items())),
+            side_files=side_files or None,
+            smaller_than_requested=len(small),
+            smallest_side=min(small, default=None),
+            odd_content=odd or None,
+            statistics=statistics.to_json() if statistics.images else None,
         )
         if key is not None:
             rows = [(path, f.stage, f.reason, f.message) for path, f in failures]

@@ -23,9 +23,9 @@ import apache_beam as beam
 
 from transforms.errors import ERRORS
 from transforms.errors import error_row
-from transforms.label import relative_path
+from transforms.label import SPLIT_STAGE as STAGE
+from transforms.label import relative_or_full
 
-STAGE = "split"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
 
@@ -75,33 +75,25 @@ class _Hash(beam.DoFn):
         self._splits_from_folders = splits_from_folders
 
     def process(self, keyed):
-        # More than (label, path): a manifest's (split or None, line), whose
-        # paths may lie anywhere, and --dedupe's content sha256 (dedupe.py).
-        label, path, *more = keyed
-        named_split, _, content = (*more, None, None, None)[:3]
-        if more:
-            root = self._input_root.rstrip("/") + "/"
-            relative = path[len(root) :] if path.startswith(root) else path
-        else:
-            relative = relative_path(path, self._input_root)
-        placed_by = content or relative  # Copies of one file land alike, whichever is kept.
+        relative = relative_or_full(keyed.path, self._input_root)  # A manifest's paths may lie anywhere.
+        placed_by = keyed.content or relative  # Copies of one file land alike, whichever is kept.
         placed = Placed(
-            seeded_hash(self._seed, placed_by), relative, path, label, seeded_hash(self._seed, placed_by, b"order")
+            seeded_hash(self._seed, placed_by),
+            relative,
+            keyed.path,
+            keyed.label,
+            seeded_hash(self._seed, placed_by, b"order"),
         )
-        if named_split is not None:
-            yield from self._in_named_split(placed, named_split)
+        if keyed.split is not None:
+            yield from self._in_named_split(placed, keyed.split)
             return
         if not self._splits_from_folders:
             yield placed
             return
-        parts = relative.split("/")
-        if len(parts) < 3:
+        parts = relative.split("/")  # At least <split>/<label>/<image>: KeyByLabel made sure.
+        if not is_valid_split_name(parts[0]):
             yield error_row(
-                path, STAGE, "no_split", "with --splits_from_folders, images go in <split>/<label>/ folders"
-            )
-        elif not is_valid_split_name(parts[0]):
-            yield error_row(
-                path,
+                keyed.path,
                 STAGE,
                 "bad_split_name",
                 f"split folder {parts[0]!r} is not a usable name (letters, digits, _ and -)",
@@ -129,8 +121,8 @@ def _stratify(class_and_images, validation_ratio, test_ratio):
 
 
 class AssignSplits(beam.PTransform):
-    """(label, path) -> Placed, with rejected paths on the ERRORS output. A
-    manifest's (label, path, split, line) with a split keeps that split."""
+    """KeyedImage -> Placed, with rejected paths on the ERRORS output. A
+    manifest's row with a split keeps that split."""
 
     def __init__(self, input_root, seed, validation_ratio=0.0, test_ratio=0.0, splits_from_folders=False):
         super().__init__()

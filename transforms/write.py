@@ -38,7 +38,15 @@ class _DescribeShard(beam.DoFn):
         name = posixpath.basename(path)
         split, index, num_shards = parse_shard_name(name)
         count = sum(1 for _ in tfrecord.read_records(data))
-        yield ShardInfo(split, index, num_shards, name, count, len(data), hashlib.sha256(data).hexdigest(), None)
+        yield ShardInfo(
+            split=split,
+            index=index,
+            num_shards=num_shards,
+            file=name,
+            num_examples=count,
+            num_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
 
 
 class WriteShards(beam.PTransform):

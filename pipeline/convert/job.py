@@ -49,7 +49,9 @@ from transforms.label import FOLDERS
 from transforms.label import ClassNames
 from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
+from transforms.label import LabelByName
 from transforms.label import parse_labels_file
+from transforms.manifest import CLASS_NAMES
 from transforms.manifest import LINES
 from transforms.manifest import AddManifestLines
 from transforms.manifest import ReadManifest
@@ -174,7 +176,7 @@ def _match_label_split(p, convert, s3):
     manifest), key each by its class, name the classes, give each image its
     split. Returns (matched, keyed, class_names, placed): `matched` has the
     outputs "images", ERRORS, SKIPPED, MATCHED (and LINES for a manifest),
-    `keyed` "keyed", ERRORS, FOLDERS."""
+    `keyed` "keyed", ERRORS, FOLDERS (and CLASS_NAMES for a manifest)."""
     fixed_labels = read_fixed_labels(convert.labels_file)
     if convert.manifest:
         matched, keyed = _read_manifest(p, convert, s3, fixed_labels)
@@ -185,8 +187,12 @@ def _match_label_split(p, convert, s3):
         )
         keyed = {"keyed": by_label.keyed, ERRORS: by_label[ERRORS], FOLDERS: by_label[FOLDERS]}
     # Before --dedupe: the class list does not depend on which copy is kept.
-    class_names = keyed["keyed"] | "ClassNames" >> ClassNames(fixed_labels, numbers_are_ids=bool(convert.manifest))
+    class_names = keyed["keyed"] | "ClassNames" >> ClassNames(
+        fixed_labels, manifest=bool(convert.manifest), names_of_ids=keyed.get(CLASS_NAMES)
+    )
     rows = keyed["keyed"]
+    if convert.manifest and fixed_labels is None:  # Ids as written, named by the class list.
+        rows = rows | "LabelByName" >> LabelByName(class_names)
     if convert.dedupe:
         deduped = rows | "DedupeByContent" >> DedupeByContent(convert.input, s3)
         rows = deduped["keyed"]
@@ -210,7 +216,12 @@ def _read_manifest(p, convert, s3, fixed_labels):
         MATCHED: read["matched"],
         LINES: read[LINES],
     }
-    keyed = {"keyed": read["keyed"], ERRORS: p | "NoLabelErrors" >> Create([]), FOLDERS: p | "NoFolders" >> Create([])}
+    keyed = {
+        "keyed": read["keyed"],
+        ERRORS: p | "NoLabelErrors" >> Create([]),
+        FOLDERS: p | "NoFolders" >> Create([]),
+        CLASS_NAMES: read[CLASS_NAMES],
+    }
     return matched, keyed
 
 
@@ -302,6 +313,7 @@ def run_description(convert, settings):
             "max_pixels": settings.max_pixels,
             "max_seconds": settings.max_seconds,
             "min_size": settings.min_size,
+            "max_aspect_ratio": settings.max_aspect_ratio,
             "background": list(imaging.BACKGROUND),
         },
     }

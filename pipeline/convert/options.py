@@ -10,7 +10,6 @@ and schema) is then built from them in one place each.
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import S3Options
 from apache_beam.options.pipeline_options import StandardOptions
-from apache_beam.options.pipeline_options import TestOptions
 
 from pipeline import LOCAL_RUNNER_NAMES
 from pipeline.command import UsageError
@@ -27,6 +26,17 @@ from transforms.split import TRAIN
 from transforms.split import VALIDATION
 
 _DEFAULTS = imaging.ImageSettings()
+
+
+def refuse_dry_run(argv):
+    """Beam's own --dry_run takes a value and would run the whole conversion;
+    given as `upload --dry_run` is (no value), or with one, it is answered
+    with what the user wants here."""
+    if any(arg == "--dry_run" or arg.startswith("--dry_run=") for arg in argv):
+        raise UsageError(
+            "--dry_run is Beam's test flag and would run the whole conversion; "
+            "--plan shows what a run would write without writing anything"
+        )
 
 
 def runs_locally(options):
@@ -238,6 +248,14 @@ class ConvertOptions(PipelineOptions):
             "rows, not stored smaller than --image_size (never upscaled) (default: %(default)s).",
         )
         parser.add_argument(
+            "--max_aspect_ratio",
+            type=float,
+            default=_DEFAULTS.max_aspect_ratio,
+            help="Images whose longer side is more than this many times the shorter become "
+            "extreme_aspect_ratio error rows (0: none; those above "
+            f"{imaging.ELONGATED_ASPECT_RATIO}:1 are named in a warning) (default: %(default)g).",
+        )
+        parser.add_argument(
             "--decode_threads",
             type=int,
             default=0,
@@ -283,11 +301,6 @@ class ConvertOptions(PipelineOptions):
         if not self.splits_from_folders and not self.manifest:  # A manifest's splits: preflight.py.
             self.check_named_splits(self.ratio_splits())
         check_s3_endpoint(self.view_as(S3Options).s3_endpoint_url)
-        if self.view_as(TestOptions).dry_run:
-            raise UsageError(
-                "--dry_run is Beam's test flag and would run the whole conversion; "
-                "--plan shows what a run would write without writing anything"
-            )
         self._check_splits()
         self._check_format()
         self._check_numbers()
@@ -355,6 +368,8 @@ class ConvertOptions(PipelineOptions):
                 raise UsageError(f"{flag} must be {what}, got {value}")
         if not self.max_seconds_per_image > 0:
             raise UsageError(f"--max_seconds_per_image must be above 0, got {self.max_seconds_per_image:g}")
+        if self.max_aspect_ratio and not self.max_aspect_ratio >= 1:
+            raise UsageError(f"--max_aspect_ratio must be 0 (none) or at least 1, got {self.max_aspect_ratio:g}")
 
     def check_named_splits(self, splits):
         """Per-split --num_shards names each split the run makes, and no other:
@@ -399,6 +414,7 @@ class ConvertOptions(PipelineOptions):
             max_pixels=self.max_pixels,
             max_seconds=self.max_seconds_per_image,
             min_size=self.min_size,
+            max_aspect_ratio=self.max_aspect_ratio,
         )
 
     def record_format(self):

@@ -5,6 +5,7 @@ runner, and shows the user exactly what a reader of the dataset will see.
 """
 
 from transforms import formats
+from transforms.imaging import ELONGATED_ASPECT_RATIO
 
 # Classes named per split line; past this, the largest ones and a count (a
 # run over 1,000 classes printed a 9 KB line). All of them are in
@@ -96,6 +97,11 @@ def format_summary(info, output, seconds, reused=None):
     for name, one, several in (
         ("images_flat", "is one flat colour", "are one flat colour"),
         ("images_like_noise", "looks like noise", "look like noise"),
+        (
+            "images_elongated",
+            f"is more than {ELONGATED_ASPECT_RATIO} times as long as it is wide (--max_aspect_ratio rejects such)",
+            f"are more than {ELONGATED_ASPECT_RATIO} times as long as they are wide (--max_aspect_ratio rejects such)",
+        ),
     ):
         odd = warnings.get(name)
         if odd:
@@ -116,6 +122,20 @@ def format_summary(info, output, seconds, reused=None):
         lines.append(
             f"  warning: {counted(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
             "fewer images than their split has shards, so some shards lack them (see dataset_info.json)"
+        )
+    for clash in warnings.get("classes_differing_only_in_case", [])[:MAX_CLASSES_SHOWN]:
+        lines.append(
+            f"  warning: classes {' and '.join(repr(label) for label in clash)} differ only in case: "
+            "two classes here, one folder on macOS or Windows (rename one folder if they are one class)"
+        )
+    alone = warnings.get("classes_in_one_split")
+    if alone:
+        shown = ", ".join(f"{c['class']} ({c['split']})" for c in alone["first"][:MAX_CLASSES_SHOWN])
+        more = ", ..." if alone["count"] > MAX_CLASSES_SHOWN else ""
+        lines.append(
+            f"  warning: {counted(alone['count'], 'class')} {'has' if alone['count'] == 1 else 'have'} "
+            f"images in one split only: {shown}{more} (too few images for a ratio, or a folder "
+            "nested below <split>/<label>/; see dataset_info.json)"
         )
     for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
         lines.append(
