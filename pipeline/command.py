@@ -404,7 +404,7 @@ def check_bucket(client, bucket, flag):
         except botocore.exceptions.ClientError as e:
             if _not_s3(e):
                 raise UsageError(_not_s3_message(flag, e)) from None
-        except botocore.exceptions.BotoCoreError:
+        except (botocore.exceptions.BotoCoreError, RecursionError):
             pass
         raise
 
@@ -429,6 +429,15 @@ def _not_s3_message(flag, error):
     )
 
 
+# botocore follows a 301 that names no bucket region (S3's always name it) by
+# asking the bucket's region with a HEAD, which a web server that is not S3
+# answers with the same 301, and so on until Python's recursion limit.
+_REDIRECT_LOOP = (
+    "{flag}: the S3 endpoint answers with redirects that name no bucket region, as S3's always do: "
+    "it is not an S3 server (check --s3_endpoint_url)"
+)
+
+
 def s3_call(call, flag, bucket, missing=None):
     """Runs one S3 request, turning the usual failures into one-line UsageErrors.
 
@@ -436,6 +445,8 @@ def s3_call(call, flag, bucket, missing=None):
     """
     try:
         return call()
+    except RecursionError:
+        raise UsageError(_REDIRECT_LOOP.format(flag=flag)) from None
     except botocore.exceptions.EndpointConnectionError as e:
         raise UsageError(
             f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
@@ -471,6 +482,13 @@ def s3_call(call, flag, bucket, missing=None):
                 f"{flag}: S3 refused {operation} on bucket '{bucket}' ({code or status}): "
                 f"the credentials are wrong, or lack {permission} there"
             ) from None
+        if code.isdigit():  # No S3 error code in the answer, only an HTTP status.
+            raise UsageError(
+                f"{flag}: the S3 endpoint answered {e.operation_name} with HTTP {status} and no S3 error code "
+                "(is --s3_endpoint_url an S3 server?)"
+            ) from None
         raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
     except botocore.exceptions.BotoCoreError as e:
+        if "maximum recursion depth" in str(e):  # The same loop, met inside the HTTP client.
+            raise UsageError(_REDIRECT_LOOP.format(flag=flag)) from None
         raise UsageError(f"{flag}: S3 request failed: {e}") from None

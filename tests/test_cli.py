@@ -227,10 +227,14 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def web_server(tmp_path):
-    """A plain HTTP server, not S3, that answers 404 to every S3 request."""
+@pytest.fixture(params=["404", "301"])
+def web_server(request, tmp_path):
+    """A plain HTTP server, not S3: it answers 404 to every S3 request, or,
+    where a folder is named like the bucket, a 301 to the folder's URL (which
+    sends botocore round in circles asking the bucket's region)."""
     (tmp_path / "www").mkdir()
+    if request.param == "301":
+        (tmp_path / "www" / "b").mkdir()
     handler = functools.partial(_QuietHandler, directory=str(tmp_path / "www"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -238,29 +242,30 @@ def web_server(tmp_path):
     server.shutdown()
 
 
-@pytest.mark.parametrize("where", ["--input", "--output"])
-def test_an_endpoint_that_is_not_s3_is_named_so(web_server, image_tree, tmp_path, capsys, where):
-    flags = [
-        f"--s3_endpoint_url={web_server}",
+def _web_flags(endpoint):
+    return [
+        f"--s3_endpoint_url={endpoint}",
         f"--s3_access_key_id={ACCESS_KEY}",
         f"--s3_secret_access_key={SECRET_KEY}",
         "--s3_region_name=us-east-1",
     ]
+
+
+@pytest.mark.parametrize("where", ["--input", "--output"])
+def test_an_endpoint_that_is_not_s3_is_named_so(web_server, image_tree, tmp_path, capsys, where):
     paths = {"--input": image_tree, "--output": str(tmp_path / "out"), where: "s3://b/in"}
-    assert main(["--input", paths["--input"], "--output", paths["--output"], *flags]) == 2
+    assert main(["--input", paths["--input"], "--output", paths["--output"], *_web_flags(web_server)]) == 2
     line = _error_line(capsys)
-    assert f"{where}: the S3 endpoint answered ListObjectsV2 with HTTP 404 and no S3 error code" in line, line
-    assert "is not an S3 server (check --s3_endpoint_url)" in line and "does not exist" not in line
+    assert line.startswith(f"im2tfrecord: error: {where}: the S3 endpoint ans"), line
+    assert line.endswith("it is not an S3 server (check --s3_endpoint_url)") and "does not exist" not in line
 
 
-def test_upload_to_an_endpoint_that_is_not_s3_is_named_so(web_server, image_tree, capsys):
-    flags = [
-        f"--s3_endpoint_url={web_server}",
-        f"--s3_access_key_id={ACCESS_KEY}",
-        f"--s3_secret_access_key={SECRET_KEY}",
-    ]
-    assert main(["upload", image_tree, "s3://b/in", *flags]) == 2
-    assert "it is not an S3 server" in stderr_lines(capsys.readouterr().err)[0]
+@pytest.mark.parametrize("command", ["upload", "inspect"])
+def test_upload_and_inspect_name_an_endpoint_that_is_not_s3(web_server, image_tree, capsys, command):
+    args = [image_tree, "s3://b/in"] if command == "upload" else ["s3://b/in"]
+    assert main([command, *args, *_web_flags(web_server)[:3]]) == 2
+    line = stderr_lines(capsys.readouterr().err)[0]
+    assert line.endswith("it is not an S3 server (check --s3_endpoint_url)"), line
 
 
 def test_rejected_credentials_fail_fast(tmp_path, capsys):

@@ -74,6 +74,21 @@ def test_report_counts_and_names_the_worst_first_up_to_20_paths():
     assert first[:2] == ["c/007-a.jpg", "c/012-a.jpg"] and len(first) == 10  # 10 groups of 2: 20 paths.
 
 
+def test_a_group_of_many_copies_shows_its_first_ones_only():
+    placeholder = {
+        "basis": "file",
+        "sha256": "f" * 64,
+        "kinds": ["within_class"],
+        "copies": [{"path": f"a/{i:05d}.jpg", "label": "a", "split": "train"} for i in range(300)],
+    }
+    report = duplicates.report([*_groups(3, lambda i: "across_splits"), placeholder])
+    assert report["images"] == 306
+    shown = report["first"]
+    assert [len(group["copies"]) for group in shown] == [2, 2, 2, 14]  # 20 paths in all.
+    assert shown[3]["copies_total"] == 300 and "copies_total" not in shown[0]
+    assert shown[3]["copies"][0]["path"] == "a/00000.jpg"
+
+
 def test_file_is_sorted_json_lines_whatever_the_order():
     groups = _groups(5, lambda i: "within_class")
     forward = duplicates.duplicates_file_bytes(groups)

@@ -347,3 +347,21 @@ def test_a_contradicting_class_name_and_a_multi_label_row_are_error_rows(images,
         (len(rows), "multi_label"): "2 labels: one label per image is supported",
     }
     assert read_labels(out) == ["Kestrel", "Grey heron"]
+
+
+def test_a_labels_file_of_digit_names_names_an_lst_s_ids_by_line(images, tmp_path):
+    """im2rec's classes named 0..11 sort as text (0, 1, 10, 11, 2, ...): the
+    .lst's id 2 is line 2 ("10"), never the line that reads "2"."""
+    names = ["10", "2", "0"]
+    (tmp_path / "classes.txt").write_text("".join(f"{name}\n" for name in names))
+    chosen = images["rows"][:6]
+    lst = tmp_path / "train.lst"
+    lst.write_text("".join(f"{i}\t{i % 3}\t{name}\n" for i, (name, _) in enumerate(chosen)))
+    out = str(tmp_path / "out")
+    flags = ["--manifest", str(lst), "--input", images["flat"], "--labels_file", str(tmp_path / "classes.txt")]
+    assert main([*flags, "--output", out, "--image_size", "24"]) == 0
+    stored = {
+        r["image/filename"].decode(): (int(r["image/class/label"]), r["image/class/text"].decode())
+        for r in read_examples(shard_paths(out))
+    }
+    assert stored == {name: (i % 3, names[i % 3]) for i, (name, _) in enumerate(chosen)}

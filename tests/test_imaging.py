@@ -527,8 +527,25 @@ def test_max_aspect_ratio_rejects_from_the_header():
     with pytest.raises(ImageError) as error:
         convert_image(data, ImageSettings(size=16, max_aspect_ratio=19.9))
     assert error.value.reason == "extreme_aspect_ratio"
-    assert str(error.value) == "400x20 is 20.0:1, over --max_aspect_ratio=19.9"
+    assert str(error.value) == "400x20 is 20:1, over --max_aspect_ratio=19.9"
     # Upright: a tall strip is as elongated as a wide one.
     tall = _encode(Image.new("RGB", (20, 400), (9, 9, 9)), "PNG")
     with pytest.raises(ImageError):
         convert_image(tall, ImageSettings(size=16, max_aspect_ratio=10))
+
+
+@pytest.mark.parametrize(
+    "key,near",
+    [
+        ((0x1000, 0x2000, 0x3000), (0x1000, 0x2000, 0x3001)),  # One step away on one channel.
+        ((0, 0, 0), (100, 200, 50)),  # Near-black under a black key: the same high bytes.
+    ],
+)
+def test_a_sixteen_bit_rgb_key_is_matched_on_all_sixteen_bits(key, near):
+    far = (0xFFFF, 0, 0x8080)
+    data = _raw_png([[*key, *near, *far]] * 2, 16, 2, struct.pack(">HHH", *key))
+    out = convert_image(data, ImageSettings(size=100, image_format="png"))
+    pixels = _pixels(out)
+    assert (pixels[:, 0] == 255).all()  # The key: transparent, so white.
+    assert (pixels[:, 1] == [v >> 8 for v in near]).all(), "a colour near the key was made transparent"
+    assert (pixels[:, 2] == [255, 0, 128]).all()

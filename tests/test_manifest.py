@@ -12,7 +12,6 @@ from tests.beam_util import local_pipeline
 from transforms import manifest
 from transforms.errors import ERRORS
 from transforms.label import KeyedImage
-from transforms.label import manifest_class_list
 
 
 def _rows(text, kind, label_key=None):
@@ -94,22 +93,64 @@ def test_read_manifest_keys_rows_and_rejects_with_line_numbers(tmp_path):
     )
     base = str(tmp_path)
     with local_pipeline() as p:
-        read = p | manifest.ReadManifest(str(path), base, None, ["cat", "dog", "x", "y", "z", "w", "v", "u"], {})
+        read = p | manifest.ReadManifest(str(path), base, None, False, {})
         expected = [
             KeyedImage(label="cat", path=f"{base}/a.jpg", line=2),
-            KeyedImage(label="u", path=f"{base}/b.jpg", line=3),
+            KeyedImage(label="7", path=f"{base}/b.jpg", line=3),  # "007" is id 7, as "7" is.
+            KeyedImage(label="bird", path=f"{base}/e.jpg", line=7),
         ]
         assert_that(read["keyed"], equal_to(expected))
         rows = read[ERRORS] | "Reasons" >> beam.Map(lambda r: (r["line"], r["reason"]))
-        assert_that(
-            rows,
-            equal_to([(4, "no_label"), (5, "repeated_path"), (6, "bad_label"), (7, "unknown_label")]),
-            label="errors",
-        )
+        assert_that(rows, equal_to([(4, "no_label"), (5, "repeated_path"), (6, "bad_label")]), label="errors")
         assert_that(read["matched"], equal_to([6]), label="matched")
 
 
+def test_rows_find_their_class_by_id_or_by_name(tmp_path):
+    """Each row's label as written finds its class once the classes are known:
+    by its line of --labels_file when every label is an id, else by name."""
+    path = tmp_path / "labels.csv"
+    path.write_text("path,label\na.jpg,0\nb.jpg,2\nc.jpg,3\n")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("path,label\na.jpg,-1\nb.jpg,1\nc.jpg,2\n")
+    base = str(tmp_path)
+    for source, fixed, expected, errors in (
+        (
+            path,
+            ["10", "2", "0"],
+            [("10", 2), ("0", 3)],
+            [(4, "unknown_label", "label id 3 is past --labels_file's 3 classes")],
+        ),
+        (mixed, ["1", "-1"], [("-1", 2), ("1", 3)], [(4, "unknown_label", "label '2' is not in --labels_file")]),
+    ):
+        with local_pipeline() as p:
+            read = p | manifest.ReadManifest(str(source), base, None, True, {})
+            classes = read["keyed"] | manifest.ClassesOfManifest(fixed, read[manifest.CLASS_NAMES])
+            labelled = read["keyed"] | manifest.LabelByClass(classes)
+            rows = labelled.keyed | "Rows" >> beam.Map(lambda row: (row.label, row.line))
+            assert_that(rows, equal_to(expected), label="keyed")
+            bad = labelled[ERRORS] | "Reasons" >> beam.Map(lambda r: (r["line"], r["reason"], r["message"]))
+            assert_that(bad, equal_to(errors), label="errors")
+
+
 def test_whole_number_labels_without_a_class_list_are_ids():
-    assert manifest_class_list([("2", 4), ("0", 2), ("5", 3)]) == ["0", "1", "2", "3", "4", "5"]
-    assert manifest_class_list([("2", 4), ("10", 2)], {"2": "owl"}) == [*"01", "owl", *"3456789", "10"]
-    assert manifest_class_list([("owl", 4), ("cat", 2), ("Bat", 9)]) == ["Bat", "cat", "owl"]  # Names: sorted.
+    def names(*args, **kwargs):
+        classes = manifest.manifest_classes(*args, **kwargs)
+        return list(classes.names), classes.by_id
+
+    assert names([("2", 4), ("0", 2), ("5", 3)]) == (["0", "1", "2", "3", "4", "5"], True)
+    assert names([("2", 4), ("10", 2)], {"2": "owl"}) == ([*"01", "owl", *"3456789", "10"], True)
+    assert names([("owl", 4), ("cat", 2), ("Bat", 9)]) == (["Bat", "cat", "owl"], False)  # Names: sorted.
+
+
+def test_with_a_labels_file_ids_name_its_lines_only_when_every_label_is_one():
+    fixed = ["10", "2", "0"]  # Digit names, in no numeric order (im2rec sorts them as text).
+    assert manifest.manifest_classes([("0", 2), ("2", 3)], fixed=fixed) == manifest.ManifestClasses(
+        ("10", "2", "0"), True
+    )
+    # Mixed: every label is a name the file must hold, digits too.
+    mixed = manifest.manifest_classes([("-1", 2), ("1", 3)], fixed=["1", "-1"])
+    assert mixed == manifest.ManifestClasses(("1", "-1"), False)
+    with pytest.raises(manifest.ManifestLabelsError, match=r"--manifest line 5: label '-1' is not a class id.*line 2"):
+        manifest.manifest_classes([("-1", 5), ("1", 2), ("0", 3)])
+    with pytest.raises(manifest.ManifestLabelsError, match="line 7: label '3' is a class id"):
+        manifest.manifest_classes([("cat", 2), ("dog", 4), ("3", 7)])

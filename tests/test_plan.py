@@ -62,7 +62,7 @@ def test_plan_runs_here_whatever_the_runner(tmp_path, capsys):
     assert "  classes: 2 (a, b)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flag", [["--dry_run", "true"], ["--dry_run"], ["--dry_run=1"]])
+@pytest.mark.parametrize("flag", [["--dry_run", "true"], ["--dry_run"], ["--dry_run=1"], ["--dry-run"], ["--dryrun"]])
 def test_beams_dry_run_flag_is_refused_with_the_plan_hint(tmp_path, capsys, flag):
     tree = _tree(tmp_path / "in")
     # Bare, as `upload --dry_run` is used, or with a value, as Beam takes it.
@@ -85,3 +85,17 @@ def test_a_plan_beside_a_dataset_plans_and_says_a_run_needs_overwrite(tmp_path, 
     # With --overwrite a real run would go ahead: no note.
     assert main(["--input", tree, "--output", out, "--num_shards", "1", "--plan", "--overwrite"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+def test_a_plan_warns_as_the_run_would_and_says_when_it_cannot_estimate(tmp_path, capsys):
+    tree = _tree(tmp_path / "in")
+    os.rename(os.path.join(tree, "b"), os.path.join(tree, "A"))  # Classes a and A: one folder on macOS.
+    for n in range(1, 10):  # One image of A: none of it goes to validation.
+        os.remove(os.path.join(tree, "A", f"{n}.png"))
+    flags = ["--input", tree, "--output", str(tmp_path / "out"), "--plan", "--validation_ratio", "0.05"]
+    assert main([*flags, "--min_size", "1000"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning: classes 'A' and 'a' differ only in case" in printed
+    assert "warning: 1 class has images in one split only: A (train)" in printed
+    assert "images that --min_size or --max_aspect_ratio reject are found only when converting" in printed
+    assert "estimated output: unknown (no image of the sample converted" in printed

@@ -95,24 +95,7 @@ def _warnings(run, class_names, splits, shards, merged_classes):
         warnings["classes_without_images"] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
     if merged_classes:
         warnings["classes_from_several_folders"] = list(merged_classes)
-    by_case = {}
-    for label in class_names:
-        by_case.setdefault(label.casefold(), []).append(label)
-    clashes = [sorted(labels) for _, labels in sorted(by_case.items()) if len(labels) > 1]
-    if clashes:  # Dogs/ and dogs/: two folders on S3 or Linux, one on macOS or Windows.
-        warnings["classes_differing_only_in_case"] = clashes[:_WARNED_CLASSES]
-    if len(splits) > 1:
-        splits_of = {}
-        for name, split in sorted(splits.items()):
-            for label, count in split.get("per_class", {}).items():
-                if count:
-                    splits_of.setdefault(label, []).append(name)
-        alone = sorted((label, names[0]) for label, names in splits_of.items() if len(names) == 1)
-        if alone:  # Evaluated on a class it never trained on, or trained on one never evaluated.
-            warnings["classes_in_one_split"] = {
-                "count": len(alone),
-                "first": [{"class": label, "split": name} for label, name in alone[:_WARNED_CLASSES]],
-            }
+    warnings.update(class_warnings(class_names, {name: split.get("per_class", {}) for name, split in splits.items()}))
     if any(split["num_examples"] for split in splits.values()):  # Else the run's own error says it all.
         empty = [split for split in run.get("requested_splits", []) if split not in splits]
         if empty:
@@ -139,6 +122,32 @@ def _warnings(run, class_names, splits, shards, merged_classes):
         if paths:
             warnings[name] = {"count": len(paths), "first": paths[:_WARNED_PATHS]}
     return {"warnings": warnings} if warnings else {}
+
+
+def class_warnings(class_names, per_class):
+    """The warnings about how the classes are named and spread, from their
+    names and each split's images per class ({split: {class: count}}): a
+    real run's and --plan's alike."""
+    warnings = {}
+    by_case = {}
+    for label in class_names:
+        by_case.setdefault(label.casefold(), []).append(label)
+    clashes = [sorted(labels) for _, labels in sorted(by_case.items()) if len(labels) > 1]
+    if clashes:  # Dogs/ and dogs/: two folders on S3 or Linux, one on macOS or Windows.
+        warnings["classes_differing_only_in_case"] = clashes[:_WARNED_CLASSES]
+    if len(per_class) > 1:
+        splits_of = {}
+        for name, counts in sorted(per_class.items()):
+            for label, count in counts.items():
+                if count:
+                    splits_of.setdefault(label, []).append(name)
+        alone = sorted((label, names[0]) for label, names in splits_of.items() if len(names) == 1)
+        if alone:  # Evaluated on a class it never trained on, or trained on one never evaluated.
+            warnings["classes_in_one_split"] = {
+                "count": len(alone),
+                "first": [{"class": label, "split": name} for label, name in alone[:_WARNED_CLASSES]],
+            }
+    return warnings
 
 
 class _Finalize(beam.DoFn):

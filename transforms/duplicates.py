@@ -90,8 +90,13 @@ def report(groups):
     for group in sorted(groups, key=lambda g: min(KINDS.index(kind) for kind in g["kinds"])):  # Stable.
         if paths >= REPORTED_PATHS:
             break
-        first.append({key: group[key] for key in ("basis", "kinds", "copies", "kept") if key in group})
-        paths += len(group["copies"])
+        shown = {key: group[key] for key in ("basis", "kinds", "kept") if key in group}
+        # A placeholder copied 10,000 times is named by its first few copies.
+        shown["copies"] = group["copies"][: max(2, REPORTED_PATHS - paths)]
+        if len(shown["copies"]) < len(group["copies"]):
+            shown["copies_total"] = len(group["copies"])
+        first.append(shown)
+        paths += len(shown["copies"])
     return {
         "file": DUPLICATES_FILE,
         "groups": len(groups),

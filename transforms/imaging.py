@@ -240,7 +240,7 @@ def _convert(source, data, settings):
     if settings.max_aspect_ratio and aspect_ratio(*upright) > settings.max_aspect_ratio:
         raise ImageError(
             "extreme_aspect_ratio",
-            f"{upright[0]}x{upright[1]} is {aspect_ratio(*upright):.1f}:1, over --max_aspect_ratio="
+            f"{upright[0]}x{upright[1]} is {round(aspect_ratio(*upright), 2):g}:1, over --max_aspect_ratio="
             f"{settings.max_aspect_ratio:g}",
         )
     resized = target_size(*upright, settings)
@@ -273,9 +273,9 @@ def _convert(source, data, settings):
     else:
         _load(image)
     source.check()
+    if image.format == "PNG" and "transparency" in image.info:
+        image = _png_transparency(image, data, source)
     image = _apply_orientation(image, orientation)
-    if "transparency" in image.info and image.format == "PNG":
-        image.info["transparency"] = _png_key_colour(data, image.info["transparency"])
     image = _to_mode(image, settings.mode)
     source.check()
     image = _resize(image, resized, final, settings)
@@ -525,21 +525,46 @@ def _eight_bit_samples(data, image_format, mode):
     return frame is not None and frame[0] not in _LOSSLESS_FRAMES and frame[1] == 8
 
 
-def _png_key_colour(data, transparency):
-    """A PNG's tRNS key colour (the one sample value that is transparent) on
-    the scale Pillow loads the pixels on. Pillow 12 scales 1-, 2- and 4-bit
-    gray samples to 8 bits and keeps the high byte of 16-bit RGB ones, but
-    scales the key colour only for 1-bit gray: a 4-bit key 3 (loaded as 51)
-    or a 16-bit RGB one then matches no pixel, and nothing is transparent.
-    A key already on Pillow's scale (a multiple of 17, 85: never below 2 ** bits
-    but for 0) is left as it is. 16-bit gray is matched exactly, on the
-    16-bit samples themselves (_sixteen_bit_to_l)."""
+def _png_transparency(image, data, source):
+    """A loaded PNG whose tRNS chunk names a key colour (the one sample value
+    that is transparent), with the key where Pillow's conversions will find
+    it. Pillow 12 loads 2- and 4-bit gray samples scaled to 8 bits and 16-bit
+    RGB ones as their high byte, but leaves the key as the file writes it: a
+    4-bit key 3 (its pixels loaded as 51) or a 16-bit RGB one then matches no
+    pixel, and nothing is transparent. A 2- or 4-bit key is scaled alike (one
+    already on Pillow's scale, a multiple of 17 or 85, is at least 2 ** bits
+    but for 0, and is left as it is); a 16-bit RGB key is matched on all 16
+    bits of each sample (_rgb16_key_as_alpha). 16-bit gray is matched on its
+    16-bit samples too (_sixteen_bit_to_l); 1-bit gray Pillow scales itself."""
     bits, colour_type = _png_samples(data) or (None, None)
-    if bits == 16 and colour_type == _PNG_COLOUR_TYPES["RGB"] and isinstance(transparency, tuple):
-        return tuple(value >> 8 for value in transparency)
-    if bits in (2, 4) and colour_type == _PNG_COLOUR_TYPES["L"] and isinstance(transparency, int):
-        return transparency * (255 // (2**bits - 1)) if transparency < 2**bits else transparency
-    return transparency
+    key = image.info["transparency"]
+    if bits == 16 and colour_type == _PNG_COLOUR_TYPES["RGB"] and isinstance(key, tuple):
+        return _rgb16_key_as_alpha(image, source, key)
+    if bits in (2, 4) and colour_type == _PNG_COLOUR_TYPES["L"] and isinstance(key, int) and key < 2**bits:
+        image.info["transparency"] = key * (255 // (2**bits - 1))
+    return image
+
+
+# Pillow's raw mode that unpacks the second byte of each 16-bit sample of a
+# big-endian PNG (it reads them as little-endian and keeps the "high" byte).
+_LOW_BYTES_OF_RGB16 = "RGB;16L"
+
+
+def _rgb16_key_as_alpha(image, source, key):
+    """An RGBA image of a 16-bit RGB PNG whose pixels equal to `key` on all
+    48 bits are transparent. Pillow keeps only each sample's high byte, so
+    comparing those would also turn every pixel within 1/256 of the key
+    transparent (near-black ones, under a black key): the low bytes are
+    decoded once more, by the same decoder with another raw mode."""
+    low = Image.open(source.reopened(), formats=("PNG",))
+    low.tile = [(*tile[:3], _LOW_BYTES_OF_RGB16) for tile in low.tile]
+    _load(low)
+    samples = np.asarray(image, np.uint32) << 8 | np.asarray(low, np.uint32)
+    alpha = np.where((samples == np.asarray(key, np.uint32)).all(axis=2), 0, 255).astype(np.uint8)
+    image = image.copy()
+    del image.info["transparency"]
+    image.putalpha(Image.fromarray(alpha, "L"))
+    return image
 
 
 def _png_samples(data):

@@ -174,107 +174,29 @@ class FoldersOfMergedClasses(beam.PTransform):
 
 
 class ClassNames(beam.PTransform):
-    """KeyedImage rows -> one element: the class names in id order.
+    """KeyedImage rows of class folders -> one element: the sorted class
+    names, or --labels_file's list (`fixed`) in its own order, the rows then
+    ignored. A manifest's classes: manifest.ClassesOfManifest."""
 
-    With a fixed list (`--labels_file`) the rows are ignored and the fixed
-    list is the result, in its own order. Folder names are sorted. A
-    manifest's labels (`manifest=True`) that are all class ids are ids as
-    written, named by `names_of_ids` ((id, name) pairs: a Ground Truth
-    manifest's class names) or by their number; labels that mix ids with
-    anything else stop the job (`manifest_class_list`). Only the distinct
-    labels meet in one place, each with the first line naming it: the
-    rows themselves are combined where they are.
-    """
-
-    def __init__(self, fixed=None, manifest=False, names_of_ids=None):
+    def __init__(self, fixed=None):
         super().__init__()
         self._fixed = list(fixed) if fixed is not None else None
-        self._manifest = manifest
-        self._names_of_ids = names_of_ids
 
     def expand(self, keyed):
         if self._fixed is not None:
             return keyed.pipeline | "FixedLabels" >> beam.Create([self._fixed])
-        if not self._manifest:
-            return (
-                keyed
-                | "Labels" >> beam.Map(lambda row: row.label)
-                | "Distinct" >> beam.Distinct()
-                | "AllLabels" >> beam.combiners.ToList()
-                | "Sort" >> beam.Map(sorted)
-            )
-        names = self._names_of_ids
-        if names is None:
-            names = keyed.pipeline | "NoNames" >> beam.Create([])
         return (
             keyed
-            | "LabelLines" >> beam.Map(lambda row: (row.label, row.line))
-            | "FirstLine" >> beam.CombinePerKey(min)
+            | "Labels" >> beam.Map(lambda row: row.label)
+            | "Distinct" >> beam.Distinct()
             | "AllLabels" >> beam.combiners.ToList()
-            | "InIdOrder" >> beam.Map(manifest_class_list, beam.pvalue.AsDict(names))
+            | "Sort" >> beam.Map(sorted)
         )
-
-
-def _by_name(row, class_names):
-    return dataclasses.replace(row, label=class_names[int(row.label)]) if is_class_id(row.label) else row
-
-
-class LabelByName(beam.PTransform):
-    """A manifest's KeyedImage rows labelled by class id -> the same rows
-    labelled by their class's name in `class_names` (ClassNames' singleton),
-    so that every later stage counts and writes classes by name, as it does
-    for folders; rows labelled by name pass as they are."""
-
-    def __init__(self, class_names):
-        super().__init__()
-        self._class_names = class_names
-
-    def expand(self, keyed):
-        return keyed | beam.Map(_by_name, beam.pvalue.AsSingleton(self._class_names))
 
 
 def is_class_id(label):
     """A label that is a class id: a whole number, 0 or more, as text ("7")."""
     return label.isdigit() and label.isascii()
-
-
-class ManifestLabelsError(ValueError):
-    """A manifest's labels that cannot be given ids without guessing."""
-
-
-def manifest_class_list(first_lines, names_of_ids=None):
-    """The class names, in id order, of a manifest's distinct labels, each
-    given as (label, the first line naming it).
-
-    Labels that are all class ids are ids as written: the list is 0 to the
-    largest, each named by `names_of_ids` (id -> name) or by its number.
-    Labels that are all something else (names) are sorted, as folder names
-    are. Labels that mix the two raise ManifestLabelsError naming the first
-    line of the rarer kind: {0, 1, -1} would otherwise become the classes
-    -1, 0, 1 and shift every id by one, without a word, and only the user
-    can tell a {-1, +1} scheme from a typo."""
-    ids = sorted((line, label) for label, line in first_lines if is_class_id(label))
-    others = sorted((line, label) for label, line in first_lines if not is_class_id(label))
-    if ids and others:
-        odd, usual = (others, ids) if len(others) <= len(ids) else (ids, others)
-        raise ManifestLabelsError(
-            f"--manifest line {odd[0][0]}: label {odd[0][1]!r} is {'not ' if odd is others else ''}a class id "
-            f"(a whole number, 0 or more), while line {usual[0][0]} has {usual[0][1]!r}: the manifest's "
-            "labels mix ids with other labels, and no id can be given without guessing; fix the rows, "
-            "or pass --labels_file naming every label (line N names id N)"
-        )
-    if not ids:
-        return sorted(label for _, label in others)
-    names_of_ids = names_of_ids or {}
-    names = [names_of_ids.get(str(i), str(i)) for i in range(max(int(label) for _, label in ids) + 1)]
-    repeated = next((name for name, count in collections.Counter(names).items() if count > 1), None)
-    if repeated is not None:
-        first = names.index(repeated)
-        raise ManifestLabelsError(
-            f"ids {first} and {names.index(repeated, first + 1)} are both named {repeated!r} by the "
-            "manifest's class names: pass --labels_file naming each id (line N names id N)"
-        )
-    return names
 
 
 def labels_file_bytes(class_names):

@@ -29,6 +29,7 @@ The manifest is streamed line by line in one worker (the rows go on to the
 shuffle as they are read), never read whole into memory.
 """
 
+import collections
 import csv
 import dataclasses
 import io
@@ -266,11 +267,11 @@ class _ReadManifest(beam.DoFn):
     """manifest path -> a KeyedImage per accepted row; error rows on ERRORS;
     (path, line) on LINES."""
 
-    def __init__(self, base, kind, label_key, known_labels, s3_client_settings):
+    def __init__(self, base, kind, label_key, class_names_given, s3_client_settings):
         self._base = base
         self._kind = kind
         self._label_key = label_key
-        self._known_labels = known_labels
+        self._class_names_given = class_names_given
         self._s3_client_settings = s3_client_settings
 
     def setup(self):
@@ -307,21 +308,12 @@ class _ReadManifest(beam.DoFn):
             label = str(int(label))  # "007" is id 7, as "7" is.
         if has_control_characters(label):
             raise RowError("bad_label", f"label {label!r} contains control characters")
-        known = self._known_labels
-        if known is None:
-            return label
-        if is_class_id(label) and label not in known:  # An id: --labels_file names it by its line.
-            if int(label) >= len(known):
-                raise RowError("unknown_label", f"label id {label} is past --labels_file's {len(known)} classes")
-            return known[int(label)]
-        if label not in known:
-            raise RowError("unknown_label", f"label {label!r} is not in --labels_file")
         return label
 
     def _class_name(self, class_name, label):
         """The row's name for its class id, if it has one and --labels_file
         does not name the classes (it wins)."""
-        if class_name is None or self._known_labels is not None or not is_class_id(label):
+        if class_name is None or self._class_names_given or not is_class_id(label):
             return None
         if has_control_characters(class_name):
             raise RowError("bad_label", f"class name {class_name!r} contains control characters")
@@ -372,13 +364,13 @@ class ReadManifest(beam.PTransform):
     LINES: (path, line) of every image, "matched": the number of data rows,
     CLASS_NAMES: (id, name) of each class id a Ground Truth manifest names}."""
 
-    def __init__(self, manifest_path, base, label_key, known_labels, s3_client_settings):
+    def __init__(self, manifest_path, base, label_key, class_names_given, s3_client_settings):
         super().__init__()
         self._manifest_path = manifest_path
         self._base = base
         self._kind = manifest_kind(manifest_path)
         self._label_key = label_key
-        self._known_labels = list(known_labels) if known_labels is not None else None
+        self._class_names_given = class_names_given
         self._s3_client_settings = s3_client_settings
 
     def expand(self, pbegin):
@@ -387,7 +379,9 @@ class ReadManifest(beam.PTransform):
             | "Manifest" >> beam.Create([self._manifest_path])
             | "ReadRows"
             >> beam.ParDo(
-                _ReadManifest(self._base, self._kind, self._label_key, self._known_labels, self._s3_client_settings)
+                _ReadManifest(
+                    self._base, self._kind, self._label_key, self._class_names_given, self._s3_client_settings
+                )
             ).with_outputs(ERRORS, LINES, main="rows")
         )
         first = (
@@ -447,3 +441,120 @@ class AddManifestLines(beam.PTransform):
             | "JoinLines" >> beam.CoGroupByKey()
             | "AddLine" >> beam.FlatMap(_add_line)
         )
+
+
+class ManifestLabelsError(ValueError):
+    """A manifest's labels that cannot be given ids without guessing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestClasses:
+    """The classes of a run from a manifest: their names in id order, and
+    how a row's label finds its class: `by_id`, the label is the class id
+    (the line of --labels_file, or the id as written); else by name."""
+
+    names: tuple
+    by_id: bool
+
+
+def manifest_classes(first_lines, names_of_ids=None, fixed=None):
+    """The ManifestClasses of a manifest's distinct labels, each given as
+    (label, the first line naming it), and of --labels_file's `fixed` list.
+
+    Labels that are all class ids (an .lst's always) are ids as written:
+    line N of --labels_file names id N; without it the list is 0 to the
+    largest id, each named by `names_of_ids` (id -> a Ground Truth manifest's
+    class name) or by its number. Labels that are not are names: found by
+    name in --labels_file, or sorted as folder names are. Without a labels
+    file, labels that mix the two raise ManifestLabelsError naming the first
+    line of the rarer kind: {0, 1, -1} would otherwise become the classes
+    -1, 0, 1 and shift every id by one, without a word, and only the user can
+    tell a {-1, +1} scheme from a typo. With one, every label of such a
+    manifest is a name the file must hold, digits too: a label is never an id
+    on one row and a name on the next."""
+    ids = sorted((line, label) for label, line in first_lines if is_class_id(label))
+    others = sorted((line, label) for label, line in first_lines if not is_class_id(label))
+    if fixed is not None:
+        return ManifestClasses(tuple(fixed), by_id=bool(ids) and not others)
+    if ids and others:
+        odd, usual = (others, ids) if len(others) <= len(ids) else (ids, others)
+        raise ManifestLabelsError(
+            f"--manifest line {odd[0][0]}: label {odd[0][1]!r} is {'not ' if odd is others else ''}a class id "
+            f"(a whole number, 0 or more), while line {usual[0][0]} has {usual[0][1]!r}: the manifest's "
+            "labels mix ids with other labels, and no id can be given without guessing; fix the rows, "
+            "or pass --labels_file naming every label, one a line (its line N is then class id N)"
+        )
+    if not ids:
+        return ManifestClasses(tuple(sorted(label for _, label in others)), by_id=False)
+    names_of_ids = names_of_ids or {}
+    names = [names_of_ids.get(str(i), str(i)) for i in range(max(int(label) for _, label in ids) + 1)]
+    repeated = next((name for name, count in collections.Counter(names).items() if count > 1), None)
+    if repeated is not None:
+        first = names.index(repeated)
+        raise ManifestLabelsError(
+            f"ids {first} and {names.index(repeated, first + 1)} are both named {repeated!r} by the "
+            "manifest's class names: pass --labels_file naming each id (line N names id N)"
+        )
+    return ManifestClasses(tuple(names), by_id=True)
+
+
+class ClassesOfManifest(beam.PTransform):
+    """A manifest's KeyedImage rows -> one ManifestClasses. Only the distinct
+    labels meet in one place, each with the first line naming it (a combine):
+    the rows themselves stay where they are. `names_of_ids`: ReadManifest's
+    CLASS_NAMES, (id, name) pairs."""
+
+    def __init__(self, fixed=None, names_of_ids=None):
+        super().__init__()
+        self._fixed = list(fixed) if fixed is not None else None
+        self._names_of_ids = names_of_ids
+
+    def expand(self, keyed):
+        names = self._names_of_ids
+        if names is None:
+            names = keyed.pipeline | "NoNames" >> beam.Create([])
+        return (
+            keyed
+            | "LabelLines" >> beam.Map(lambda row: (row.label, row.line))
+            | "FirstLine" >> beam.CombinePerKey(min)
+            | "AllLabels" >> beam.combiners.ToList()
+            | "Decide" >> beam.Map(manifest_classes, beam.pvalue.AsDict(names), self._fixed)
+        )
+
+
+class _ByClass(beam.DoFn):
+    """A row labelled as written -> the same row labelled by its class's
+    name; a label the classes lack (only --labels_file's can) is an
+    unknown_label error row."""
+
+    def __init__(self):
+        self._classes = None
+
+    def process(self, row, classes):
+        if classes is not self._classes:  # The side input is fixed per run.
+            self._classes, self._names = classes, frozenset(classes.names)
+        if classes.by_id:
+            if int(row.label) >= len(classes.names):
+                message = f"label id {row.label} is past --labels_file's {len(classes.names)} classes"
+                yield _with_line(error_row(row.path, STAGE, "unknown_label", message), row.line)
+            else:
+                yield dataclasses.replace(row, label=classes.names[int(row.label)])
+        elif row.label not in self._names:
+            message = f"label {row.label!r} is not in --labels_file"
+            yield _with_line(error_row(row.path, STAGE, "unknown_label", message), row.line)
+        else:
+            yield row
+
+
+class LabelByClass(beam.PTransform):
+    """A manifest's KeyedImage rows -> {"keyed": the same rows labelled by
+    their class's name (as folder rows are, so that every later stage counts
+    and writes classes by name), ERRORS: rows of a label the classes lack}.
+    `classes`: ClassesOfManifest's singleton."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self._classes = classes
+
+    def expand(self, keyed):
+        return keyed | beam.ParDo(_ByClass(), beam.pvalue.AsSingleton(self._classes)).with_outputs(ERRORS, main="keyed")

@@ -139,7 +139,8 @@ class _MeanRecordBytes(beam.DoFn):
     def process(self, sample):
         results = [fetch_and_convert(self._storage, self._settings, image.path) for image in sample]
         sizes = [len(result.encoded) for result in results if isinstance(result, ConvertedImage)]
-        yield (sum(sizes) / len(sizes) if sizes else 0) + _RECORD_OVERHEAD_BYTES
+        # 0 when no sample converted: nothing to estimate from (--plan says so).
+        yield sum(sizes) / len(sizes) + _RECORD_OVERHEAD_BYTES if sizes else 0
 
 
 class EstimateRecordBytes(beam.PTransform):

@@ -49,11 +49,12 @@ from transforms.label import FOLDERS
 from transforms.label import ClassNames
 from transforms.label import FoldersOfMergedClasses
 from transforms.label import KeyByLabel
-from transforms.label import LabelByName
 from transforms.label import parse_labels_file
 from transforms.manifest import CLASS_NAMES
 from transforms.manifest import LINES
 from transforms.manifest import AddManifestLines
+from transforms.manifest import ClassesOfManifest
+from transforms.manifest import LabelByClass
 from transforms.manifest import ReadManifest
 from transforms.match import MATCHED
 from transforms.match import SKIPPED
@@ -176,23 +177,19 @@ def _match_label_split(p, convert, s3):
     manifest), key each by its class, name the classes, give each image its
     split. Returns (matched, keyed, class_names, placed): `matched` has the
     outputs "images", ERRORS, SKIPPED, MATCHED (and LINES for a manifest),
-    `keyed` "keyed", ERRORS, FOLDERS (and CLASS_NAMES for a manifest)."""
+    `keyed` "keyed", ERRORS, FOLDERS."""
     fixed_labels = read_fixed_labels(convert.labels_file)
+    # Classes are named before --dedupe: the list does not depend on which copy is kept.
     if convert.manifest:
-        matched, keyed = _read_manifest(p, convert, s3, fixed_labels)
+        matched, keyed, class_names = _read_manifest(p, convert, s3, fixed_labels)
     else:
         matched = p | "MatchImages" >> MatchImages(convert.input, s3)
         by_label = matched["images"] | "KeyByLabel" >> KeyByLabel(
             convert.input, fixed_labels, convert.label_from, convert.splits_from_folders
         )
         keyed = {"keyed": by_label.keyed, ERRORS: by_label[ERRORS], FOLDERS: by_label[FOLDERS]}
-    # Before --dedupe: the class list does not depend on which copy is kept.
-    class_names = keyed["keyed"] | "ClassNames" >> ClassNames(
-        fixed_labels, manifest=bool(convert.manifest), names_of_ids=keyed.get(CLASS_NAMES)
-    )
+        class_names = keyed["keyed"] | "ClassNames" >> ClassNames(fixed_labels)
     rows = keyed["keyed"]
-    if convert.manifest and fixed_labels is None:  # Ids as written, named by the class list.
-        rows = rows | "LabelByName" >> LabelByName(class_names)
     if convert.dedupe:
         deduped = rows | "DedupeByContent" >> DedupeByContent(convert.input, s3)
         rows = deduped["keyed"]
@@ -205,9 +202,11 @@ def _match_label_split(p, convert, s3):
 
 
 def _read_manifest(p, convert, s3, fixed_labels):
-    """--manifest in place of MatchImages and KeyByLabel, with their outputs."""
+    """--manifest in place of MatchImages, KeyByLabel and ClassNames, with
+    their outputs: (matched, keyed, class_names). Each row's label, as
+    written, finds its class once the classes are known (manifest.py)."""
     read = p | "ReadManifest" >> ReadManifest(
-        convert.manifest, convert.input, convert.manifest_label_key, fixed_labels, s3
+        convert.manifest, convert.input, convert.manifest_label_key, fixed_labels is not None, s3
     )
     matched = {
         "images": read["keyed"],
@@ -216,13 +215,10 @@ def _read_manifest(p, convert, s3, fixed_labels):
         MATCHED: read["matched"],
         LINES: read[LINES],
     }
-    keyed = {
-        "keyed": read["keyed"],
-        ERRORS: p | "NoLabelErrors" >> Create([]),
-        FOLDERS: p | "NoFolders" >> Create([]),
-        CLASS_NAMES: read[CLASS_NAMES],
-    }
-    return matched, keyed
+    classes = read["keyed"] | "ClassesOfManifest" >> ClassesOfManifest(fixed_labels, read[CLASS_NAMES])
+    labelled = read["keyed"] | "LabelByClass" >> LabelByClass(classes)
+    keyed = {"keyed": labelled.keyed, ERRORS: labelled[ERRORS], FOLDERS: p | "NoFolders" >> Create([])}
+    return matched, keyed, classes | "ClassNames" >> Map(lambda classes: list(classes.names))
 
 
 def _all_errors(name, matched, *errors):

@@ -32,7 +32,7 @@ def refuse_dry_run(argv):
     """Beam's own --dry_run takes a value and would run the whole conversion;
     given as `upload --dry_run` is (no value), or with one, it is answered
     with what the user wants here."""
-    if any(arg == "--dry_run" or arg.startswith("--dry_run=") for arg in argv):
+    if any(arg.split("=", 1)[0] in ("--dry_run", "--dry-run", "--dryrun") for arg in argv):
         raise UsageError(
             "--dry_run is Beam's test flag and would run the whole conversion; "
             "--plan shows what a run would write without writing anything"

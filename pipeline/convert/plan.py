@@ -18,7 +18,9 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from pipeline.convert import job
 from pipeline.convert.options import ConvertOptions
 from pipeline.convert.summary import MAX_CLASSES_SHOWN
+from pipeline.convert.summary import class_warning_lines
 from pipeline.convert.summary import counted
+from transforms.dataset_info import class_warnings
 
 # Shards listed one by one up to this many per split; past it, the range.
 _SHARDS_SHOWN = 8
@@ -53,8 +55,9 @@ def format_plan(plan, convert_options):
         f"  matched {to_convert + plan['failed'] + plan['skipped']} = to convert {to_convert} "
         f"+ rejected before decoding {plan['failed']} + skipped (not images) {plan['skipped']}"
         + (
-            " (images under --min_size are found only when converting: the plan reads no image)"
-            if convert_options.min_size
+            " (images that --min_size or --max_aspect_ratio reject are found only when converting: "
+            "the plan reads no image but its sample)"
+            if convert_options.min_size or convert_options.max_aspect_ratio
             else ""
         ),
         f"  classes: {len(plan['classes'])}"
@@ -76,10 +79,14 @@ def format_plan(plan, convert_options):
             f"  {split}: {sum(splits[split].values())} images ({per_class}) in "
             f"{counted(len(counts), 'shard')} of {_shard_counts(counts)} images"
         )
-    lines.append(
-        f"  estimated output: {_megabytes(to_convert * record_bytes)} "
-        f"({_megabytes(record_bytes)} per record, from a sample of converted images)"
-    )
+    if record_bytes:
+        lines.append(
+            f"  estimated output: {_megabytes(to_convert * record_bytes)} "
+            f"({_megabytes(record_bytes)} per record, from a sample of converted images)"
+        )
+    else:
+        lines.append("  estimated output: unknown (no image of the sample converted: see what a run's errors say)")
+    lines += class_warning_lines(class_warnings(plan["classes"], splits))
     return "\n".join(lines)
 
 

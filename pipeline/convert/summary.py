@@ -99,8 +99,9 @@ def format_summary(info, output, seconds, reused=None):
         ("images_like_noise", "looks like noise", "look like noise"),
         (
             "images_elongated",
-            f"is more than {ELONGATED_ASPECT_RATIO} times as long as it is wide (--max_aspect_ratio rejects such)",
-            f"are more than {ELONGATED_ASPECT_RATIO} times as long as they are wide (--max_aspect_ratio rejects such)",
+            f"has a longer side more than {ELONGATED_ASPECT_RATIO} times its shorter (--max_aspect_ratio rejects such)",
+            f"have a longer side more than {ELONGATED_ASPECT_RATIO} times their shorter "
+            "(--max_aspect_ratio rejects such)",
         ),
     ):
         odd = warnings.get(name)
@@ -123,6 +124,22 @@ def format_summary(info, output, seconds, reused=None):
             f"  warning: {counted(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
             "fewer images than their split has shards, so some shards lack them (see dataset_info.json)"
         )
+    lines += class_warning_lines(warnings)
+    for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
+        lines.append(
+            f"  warning: class {merged['class']!r} gathers images from several folders "
+            f"({', '.join(merged['folders'])}); --label_from top takes the class from "
+            "the first folder under --input"
+        )
+    shards = _shard_files(formats.get(info.get("format", formats.TFRECORD)))
+    side = "errors.jsonl, duplicates.jsonl" if "duplicates" in info else "errors.jsonl"
+    lines.append(f"  output: {output} (labels.txt, {side}, dataset_info.json and {shards})")
+    return "\n".join(lines)
+
+
+def class_warning_lines(warnings):
+    """The lines of dataset_info.class_warnings' warnings (a run's summary and --plan)."""
+    lines = []
     for clash in warnings.get("classes_differing_only_in_case", [])[:MAX_CLASSES_SHOWN]:
         lines.append(
             f"  warning: classes {' and '.join(repr(label) for label in clash)} differ only in case: "
@@ -137,16 +154,7 @@ def format_summary(info, output, seconds, reused=None):
             f"images in one split only: {shown}{more} (too few images for a ratio, or a folder "
             "nested below <split>/<label>/; see dataset_info.json)"
         )
-    for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
-        lines.append(
-            f"  warning: class {merged['class']!r} gathers images from several folders "
-            f"({', '.join(merged['folders'])}); --label_from top takes the class from "
-            "the first folder under --input"
-        )
-    shards = _shard_files(formats.get(info.get("format", formats.TFRECORD)))
-    side = "errors.jsonl, duplicates.jsonl" if "duplicates" in info else "errors.jsonl"
-    lines.append(f"  output: {output} (labels.txt, {side}, dataset_info.json and {shards})")
-    return "\n".join(lines)
+    return lines
 
 
 # What each kind of duplicate means to the user, worst first.
@@ -178,6 +186,8 @@ def _duplicate_lines(duplicates):
     ]
     for group in duplicates["first"]:
         copies = ", ".join(f"{copy['path']} ({_place(copy)})" for copy in group["copies"])
+        if "copies_total" in group:
+            copies += f" and {group['copies_total'] - len(group['copies'])} more copies"
         same = "same file" if group["basis"] == "file" else "same stored image"
         kept = f", kept {group['kept']}" if "kept" in group else ""
         lines.append(f"    {' + '.join(k.replace('_', ' ') for k in group['kinds'])}, {same}{kept}: {copies}")

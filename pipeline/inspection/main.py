@@ -95,6 +95,8 @@ def _read_info(storage, prefix):
         state = "is a file: name the dataset's folder" if os.path.exists(prefix) else "does not exist"
         raise UsageError(f"{prefix} {state}")
     bucket = split_s3_path(prefix)[0] if is_s3(prefix) else None
+    if bucket:  # A missing bucket, or an endpoint that is not S3, is named as such.
+        command.check_bucket(storage.s3_client(), bucket, prefix)
     try:
         return command.s3_call(lambda: read.read_info(storage, prefix), prefix, bucket)
     except FileNotFoundError as e:
