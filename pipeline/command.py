@@ -438,6 +438,12 @@ _REDIRECT_LOOP = (
 )
 
 
+def _redirect_loop(error):
+    """The loop of _REDIRECT_LOOP, met as Python's RecursionError, or inside
+    the HTTP client, which wraps it (how deep the stack already was decides)."""
+    return isinstance(error, RecursionError) or "maximum recursion depth" in str(error)
+
+
 def s3_call(call, flag, bucket, missing=None):
     """Runs one S3 request, turning the usual failures into one-line UsageErrors.
 
@@ -445,8 +451,10 @@ def s3_call(call, flag, bucket, missing=None):
     """
     try:
         return call()
-    except RecursionError:
-        raise UsageError(_REDIRECT_LOOP.format(flag=flag)) from None
+    except (RecursionError, botocore.exceptions.HTTPClientError) as e:
+        if _redirect_loop(e):
+            raise UsageError(_REDIRECT_LOOP.format(flag=flag)) from None
+        raise UsageError(f"{flag}: S3 request failed: {e}") from None
     except botocore.exceptions.EndpointConnectionError as e:
         raise UsageError(
             f"{flag}: cannot reach the S3 endpoint {e.kwargs.get('endpoint_url')} "
@@ -489,6 +497,4 @@ def s3_call(call, flag, bucket, missing=None):
             ) from None
         raise UsageError(f"{flag}: S3 error on bucket '{bucket}': {code} {status}") from None
     except botocore.exceptions.BotoCoreError as e:
-        if "maximum recursion depth" in str(e):  # The same loop, met inside the HTTP client.
-            raise UsageError(_REDIRECT_LOOP.format(flag=flag)) from None
         raise UsageError(f"{flag}: S3 request failed: {e}") from None
