@@ -20,3 +20,23 @@ def test_shards_for_split():
     assert shards_for_split("train", 1000, {None: 1}, shard_size_bytes=10_000, record_bytes=100) == 10
     with pytest.raises(ValueError, match="no shard count for split 'test'"):
         shards_for_split("test", 10, {"train": 4})
+
+
+def test_left_out_num_shards_is_four_or_more_for_a_big_split():
+    assert parse_num_shards(None) == {None: 0}
+    assert shards_for_split("train", 100, {None: 0}) == 4
+    assert shards_for_split("train", 400_000, {None: 0}) == 4  # 100,000 images a shard.
+    assert shards_for_split("train", 400_001, {None: 0}) == 5
+    assert shards_for_split("train", 100_000_000, {None: 0}) == 1000
+
+
+def test_no_shard_may_hold_more_than_one_worker_writes():
+    assert shards_for_split("train", 250_000, {None: 1}) == 1
+    with pytest.raises(
+        ValueError, match=r"the train split's 500,001 images in 2 shards would be 250,001 images a shard"
+    ):
+        shards_for_split("train", 500_001, {"train": 2})
+    with pytest.raises(ValueError, match=r"--num_shards validation=3\b"):
+        shards_for_split("validation", 625_000, {None: 1})
+    with pytest.raises(ValueError, match="over the 250,000"):  # However the count was asked for.
+        shards_for_split("train", 3_000_000, {None: 1}, shard_size_bytes=10**12, record_bytes=100)

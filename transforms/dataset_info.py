@@ -1,10 +1,14 @@
 """The last step of a run: side files, stale-file cleanup, then dataset_info.json.
 
-It runs once, after every shard is in place, and writes in this order:
-labels.txt, errors.jsonl, duplicates.jsonl, removal of the files of ours (ownership.py) that
-this run did not write (shards of another shard count or --format, what a
-killed run left), and last dataset_info.json, whose presence marks a complete
-dataset.
+It runs once, after every shard is in place and errors.jsonl and
+duplicates.jsonl are written (each sorted in pieces by many workers:
+sorted_file.py), and writes in this order: labels.txt, removal of the
+files of ours (ownership.py) that this run did not write (shards of another
+shard count or --format, what a killed run left), and last
+dataset_info.json, whose presence marks a complete dataset. What it gets is
+bounded by the shards, splits and classes (Outcome): statistics, warnings'
+paths, error counts and the duplicate report come combined, not one entry
+per image.
 
 A shard's entry names its records file (`file`, with its size and sha256)
 and, for RecordIO, its `index_file` (.idx) and `list_file` (.lst).
@@ -13,13 +17,15 @@ dataset_info.json is plain, sorted JSON with no timestamps, so identical runs
 give identical files; readers (and our tests) use it instead of guessing.
 """
 
+import dataclasses
 import json
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import duplicates
-from transforms.errors import errors_file_bytes
+from transforms import errors
+from transforms.find_duplicates import DuplicateReport
 from transforms.imaging import ELONGATED
 from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
@@ -30,6 +36,7 @@ from transforms.ownership import files_to_replace
 from transforms.pixel_checks import FLAT
 from transforms.pixel_checks import NOISE
 from transforms.resume import is_done_record
+from transforms.sorted_file import WriteSortedLines
 from transforms.statistics import Statistics
 from transforms.statistics import summarize
 from transforms.storage import Storage
@@ -39,15 +46,36 @@ _WARNED_CLASSES = 100
 _WARNED_PATHS = 100
 
 
-def build_dataset_info(
-    run, class_names, shards, class_counts, errors, skipped, matched, merged_classes=(), duplicate_groups=None
-):
-    """The dataset_info.json document (a dict) of a finished run. `matched` is
-    counted from the listing itself, not derived: if an image went missing
-    between the listing and the shards, matched != written + failed + skipped
-    says so."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What a finished run tells dataset_info.json, each part bounded by the
+    shards, splits, classes or kinds, never by the images. `shards`: ShardInfos without their
+    statistics, class counts and paths (_slim), which come combined:
+    `statistics` (split -> Statistics.to_json() of its shards), `odd` (a
+    content or shape kind -> {"count", "first": the first paths}), `smaller`
+    ({"count", "smallest_side"} of the images stored smaller than asked, or
+    None), `class_counts` ((split, class) -> images). `matched` is counted
+    from the listing itself, not derived: if an image went missing between
+    the listing and the shards, matched != written + failed + skipped says
+    so. `errors_by_reason`: {reason: error rows}. `duplicates`:
+    find_duplicates' report, None where nothing was hashed."""
+
+    shards: tuple
+    statistics: dict
+    odd: dict
+    smaller: dict
+    class_counts: dict
+    errors_by_reason: dict
+    skipped: int
+    matched: int
+    merged_classes: tuple = ()
+    duplicates: dict = None
+
+
+def build_dataset_info(run, class_names, outcome):
+    """The dataset_info.json document (a dict) of a finished run."""
     splits = {}
-    for shard in sorted(shards, key=lambda s: (s.split, s.index)):
+    for shard in sorted(outcome.shards, key=lambda s: (s.split, s.index)):
         split = splits.setdefault(shard.split, {"num_examples": 0, "num_bytes": 0, "shards": []})
         split["num_shards"] = shard.num_shards
         split["num_examples"] += shard.num_examples
@@ -61,31 +89,27 @@ def build_dataset_info(
                 **(shard.side_files or {}),
             }
         )
-    for (split, label), count in class_counts.items():
+    for (split, label), count in outcome.class_counts.items():
         splits[split].setdefault("per_class", {})[label] = count
     for name, split in splits.items():
-        combined = Statistics()
-        for shard in shards:
-            if shard.split == name:
-                combined.merge(Statistics.from_json(shard.statistics))
-        if combined.images:
+        combined = Statistics.from_json(outcome.statistics.get(name))
+        if combined and combined.images:
             split["statistics"] = summarize(combined)
-    by_reason = {}
-    for row in errors:
-        by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + 1
+    by_reason = dict(sorted(outcome.errors_by_reason.items()))
     written = sum(split["num_examples"] for split in splits.values())
+    failed = sum(by_reason.values())
     return {
         **run,
         "labels": list(class_names),
         "splits": splits,
-        "counts": {"matched": matched, "written": written, "failed": len(errors), "skipped": skipped},
-        "errors": {"file": ERRORS_FILE, "count": len(errors), "by_reason": by_reason},
-        **({"duplicates": duplicates.report(duplicate_groups)} if duplicate_groups is not None else {}),
-        **_warnings(run, class_names, splits, shards, merged_classes),
+        "counts": {"matched": outcome.matched, "written": written, "failed": failed, "skipped": outcome.skipped},
+        "errors": {"file": ERRORS_FILE, "count": failed, "by_reason": by_reason},
+        **({"duplicates": outcome.duplicates} if outcome.duplicates is not None else {}),
+        **_warnings(run, class_names, splits, outcome),
     }
 
 
-def _warnings(run, class_names, splits, shards, merged_classes):
+def _warnings(run, class_names, splits, outcome):
     """What the summary warns about; only when there is something to say, so
     that a clean dataset's file stays as it was."""
     warnings = {}
@@ -93,8 +117,8 @@ def _warnings(run, class_names, splits, shards, merged_classes):
     without = [label for label in class_names if label not in written]
     if without:  # Every image failed, or a --labels_file class had no folder.
         warnings["classes_without_images"] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
-    if merged_classes:
-        warnings["classes_from_several_folders"] = list(merged_classes)
+    if outcome.merged_classes:
+        warnings["classes_from_several_folders"] = list(outcome.merged_classes)
     warnings.update(class_warnings(class_names, {name: split.get("per_class", {}) for name, split in splits.items()}))
     if any(split["num_examples"] for split in splits.values()):  # Else the run's own error says it all.
         empty = [split for split in run.get("requested_splits", []) if split not in splits]
@@ -111,16 +135,11 @@ def _warnings(run, class_names, splits, shards, merged_classes):
     ]
     if small:
         warnings["classes_with_fewer_images_than_shards"] = {"count": len(small), "first": small[:_WARNED_CLASSES]}
-    short = [shard for shard in shards if shard.smaller_than_requested]
-    if short:
-        warnings["images_smaller_than_requested"] = {
-            "count": sum(shard.smaller_than_requested for shard in short),
-            "smallest_side": min(shard.smallest_side for shard in short),
-        }
+    if outcome.smaller:
+        warnings["images_smaller_than_requested"] = outcome.smaller
     for kind, name in ((FLAT, "images_flat"), (NOISE, "images_like_noise"), (ELONGATED, "images_elongated")):
-        paths = sorted(path for shard in shards for path in (shard.odd_content or {}).get(kind, ()))
-        if paths:
-            warnings[name] = {"count": len(paths), "first": paths[:_WARNED_PATHS]}
+        if kind in outcome.odd:
+            warnings[name] = outcome.odd[kind]
     return {"warnings": warnings} if warnings else {}
 
 
@@ -150,6 +169,72 @@ def class_warnings(class_names, per_class):
     return warnings
 
 
+def _slim(shard):
+    """A ShardInfo without what comes combined (Outcome): its entry only."""
+    return dataclasses.replace(shard, per_class=None, odd_content=None, statistics=None)
+
+
+class _MergeStatistics(beam.CombineFn):
+    """Statistics.to_json() dicts -> their sum, as one such dict."""
+
+    def create_accumulator(self):
+        return Statistics()
+
+    def add_input(self, total, statistics):
+        return total.merge(Statistics.from_json(statistics))
+
+    def merge_accumulators(self, totals):
+        totals = list(totals)
+        for other in totals[1:]:
+            totals[0].merge(other)
+        return totals[0]
+
+    def extract_output(self, total):
+        return total.to_json()
+
+
+class _CountAndFirst(beam.CombineFn):
+    """Paths -> {"count", "first": the first `limit` of them, sorted}."""
+
+    def __init__(self, limit):
+        self._limit = limit
+
+    def create_accumulator(self):
+        return 0, []
+
+    def add_input(self, accumulator, path):
+        count, first = accumulator
+        return count + 1, sorted([*first, path])[: self._limit]
+
+    def merge_accumulators(self, accumulators):
+        count, first = 0, []
+        for other_count, other_first in accumulators:
+            count, first = count + other_count, sorted([*first, *other_first])[: self._limit]
+        return count, first
+
+    def extract_output(self, accumulator):
+        return {"count": accumulator[0], "first": accumulator[1]}
+
+
+class _Smaller(beam.CombineFn):
+    """(count, smallest side) of each shard -> {"count", "smallest_side"} of
+    the images stored smaller than asked, or None if there are none."""
+
+    def create_accumulator(self):
+        return 0, None
+
+    def add_input(self, accumulator, count_and_side):
+        return self.merge_accumulators([accumulator, count_and_side if count_and_side[0] else (0, None)])
+
+    def merge_accumulators(self, accumulators):
+        counts, sides = zip(*accumulators)
+        return sum(counts), min((side for side in sides if side is not None), default=None)
+
+    def extract_output(self, accumulator):
+        count, side = accumulator
+        return {"count": count, "smallest_side": side} if count else None
+
+
 class _Finalize(beam.DoFn):
     def __init__(self, output, run, s3_client_settings, report_duplicates):
         self._report_duplicates = report_duplicates
@@ -160,24 +245,19 @@ class _Finalize(beam.DoFn):
     def setup(self):
         self._storage = Storage(self._s3_client_settings)
 
-    def process(self, shards, class_names, class_counts, errors, skipped, matched, merged_classes, duplicate_groups):
+    def process(self, shards, class_names, outcome, errors_written, duplicates_written):
         def path(name):
             return FileSystems.join(self._output, name)
 
+        outcome = dataclasses.replace(outcome, shards=tuple(shards))
         self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
-        self._storage.write(path(ERRORS_FILE), errors_file_bytes(errors))
         keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {f for s in shards for f in s.files()}
-        if self._report_duplicates:
-            self._storage.write(path(DUPLICATES_FILE), duplicates.duplicates_file_bytes(duplicate_groups))
+        if self._report_duplicates:  # Written before, as errors.jsonl was.
             keep.add(DUPLICATES_FILE)
-        else:
-            duplicate_groups = None
         names = self._storage.list_folder(self._output)
         stale = sorted(files_to_replace(self._storage, self._output, names) - keep)
         self._storage.delete([path(name) for name in stale])
-        info = build_dataset_info(
-            self._run, class_names, shards, class_counts, errors, skipped, matched, merged_classes, duplicate_groups
-        )
+        info = build_dataset_info(self._run, class_names, outcome)
         self._storage.write(
             path(DATASET_INFO_FILE), (json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
         )
@@ -191,8 +271,10 @@ class Finalize(beam.PTransform):
 
     `run` is the part of dataset_info.json fixed before the run: format,
     source, seed, writer, record layout, image settings, tool version.
-    `duplicate_groups`: FindDuplicates' output, or None where the writer
-    hashed nothing (no duplicates.jsonl, no report).
+    `duplicates`: {"lines": duplicates.jsonl's lines, "reports": a
+    duplicates.GroupReport per group}, or None where the writer hashed
+    nothing (no duplicates.jsonl, no report). What reaches the last step is
+    bounded (Outcome): one entry per shard, the rest combined.
     """
 
     def __init__(
@@ -200,18 +282,16 @@ class Finalize(beam.PTransform):
         output,
         run,
         s3_client_settings,
+        *,
         class_names,
         class_counts,
         errors,
         skipped,
         matched,
         merged_classes,
-        duplicate_groups,
+        duplicates,
     ):
         super().__init__()
-        self._duplicate_groups = duplicate_groups
-        self._matched = matched
-        self._merged_classes = merged_classes
         self._output = output
         self._run = run
         self._s3_client_settings = s3_client_settings
@@ -219,23 +299,74 @@ class Finalize(beam.PTransform):
         self._class_counts = class_counts
         self._errors = errors
         self._skipped = skipped
+        self._matched = matched
+        self._merged_classes = merged_classes
+        self._duplicates = duplicates
 
     def expand(self, shards):
-        duplicate_groups = self._duplicate_groups
-        if duplicate_groups is None:  # --writer beam: no record was hashed.
-            duplicate_groups = shards.pipeline | "NoDuplicateReport" >> beam.Create([])
+        p = shards.pipeline
+        statistics = (
+            shards
+            | "ShardStatistics" >> beam.FlatMap(lambda s: [(s.split, s.statistics)] if s.statistics else [])
+            | "SplitStatistics" >> beam.CombinePerKey(_MergeStatistics())
+        )
+        odd = (
+            shards
+            | "OddPaths"
+            >> beam.FlatMap(lambda s: [(kind, path) for kind, paths in (s.odd_content or {}).items() for path in paths])
+            | "OddByKind" >> beam.CombinePerKey(_CountAndFirst(_WARNED_PATHS))
+        )
+        smaller = (
+            shards
+            | "SmallerPerShard" >> beam.Map(lambda s: (s.smaller_than_requested, s.smallest_side))
+            | "Smaller" >> beam.CombineGlobally(_Smaller())
+        )
+        errors_written = (
+            self._errors
+            | "ErrorLines" >> beam.Map(errors.file_line)
+            | "WriteErrorsFile" >> WriteSortedLines(self._output, ERRORS_FILE, self._s3_client_settings)
+        )
+        if self._duplicates is None:  # --writer beam: no record was hashed.
+            report = p | "NoDuplicateReport" >> beam.Create([None])
+            duplicates_written = p | "NoDuplicatesFile" >> beam.Create([None])
+        else:
+            report = self._duplicates["reports"] | "DuplicateReport" >> DuplicateReport()
+            duplicates_written = (
+                self._duplicates["lines"]
+                | "DuplicateLines" >> beam.Map(duplicates.file_line)
+                | "WriteDuplicatesFile" >> WriteSortedLines(self._output, DUPLICATES_FILE, self._s3_client_settings)
+            )
+        outcome = (
+            p
+            | "Outcome" >> beam.Create([None])
+            | "Combine"
+            >> beam.Map(
+                lambda _, **parts: Outcome(shards=(), **parts),
+                statistics=beam.pvalue.AsDict(statistics),
+                odd=beam.pvalue.AsDict(odd),
+                smaller=beam.pvalue.AsSingleton(smaller),
+                class_counts=beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
+                errors_by_reason=beam.pvalue.AsDict(
+                    self._errors
+                    | "Reasons" >> beam.Map(lambda row: row["reason"])
+                    | "ByReason" >> beam.combiners.Count.PerElement()
+                ),
+                skipped=beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
+                matched=beam.pvalue.AsSingleton(self._matched),
+                merged_classes=beam.pvalue.AsSingleton(self._merged_classes),
+                duplicates=beam.pvalue.AsSingleton(report),
+            )
+        )
         return (
             shards
+            | "Slim" >> beam.Map(_slim)
             | "AllShards" >> beam.combiners.ToList()
             | "Write"
             >> beam.ParDo(
-                _Finalize(self._output, self._run, self._s3_client_settings, self._duplicate_groups is not None),
+                _Finalize(self._output, self._run, self._s3_client_settings, self._duplicates is not None),
                 beam.pvalue.AsSingleton(self._class_names),
-                beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
-                beam.pvalue.AsList(self._errors),
-                beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
-                beam.pvalue.AsSingleton(self._matched),
-                beam.pvalue.AsSingleton(self._merged_classes),
-                beam.pvalue.AsList(duplicate_groups),
+                beam.pvalue.AsSingleton(outcome),
+                beam.pvalue.AsSingleton(errors_written),
+                beam.pvalue.AsSingleton(duplicates_written),
             )
         )

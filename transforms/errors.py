@@ -2,9 +2,9 @@
 
 A stage that rejects an input emits an error row on its `ERRORS` output
 instead of raising, so one bad file never fails the job and never disappears.
-The last step (`dataset_info.Finalize`) writes the rows of all stages into
-`errors.jsonl`. The rows are held in one place: fine for the thousands of
-errors of a bad crawl, not meant for a dataset where most of millions fail.
+The last steps (`dataset_info.Finalize`) write the rows of all stages into
+`errors.jsonl`, sorted in pieces (sorted_file.py) and counted by reason:
+no worker holds every row.
 """
 
 import json
@@ -13,6 +13,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms import metrics
+from transforms.sorted_file import Line
+from transforms.sorted_file import file_bytes
 
 ERRORS = "errors"  # Tag of the error output of every stage that can reject.
 
@@ -25,7 +27,13 @@ def error_row(path, stage, reason, message):
     return beam.pvalue.TaggedOutput(ERRORS, row)
 
 
+def file_line(row):
+    """An error row's line of errors.jsonl, sorted by its text, so reruns
+    give the same file (written by sorted_file.WriteSortedLines)."""
+    text = json.dumps(row, sort_keys=True, ensure_ascii=False)
+    return Line(key=text, text=text)
+
+
 def errors_file_bytes(rows):
-    """errors.jsonl: one sorted JSON line per row, so reruns give the same file."""
-    lines = sorted(json.dumps(row, sort_keys=True, ensure_ascii=False) for row in rows)
-    return "".join(line + "\n" for line in lines).encode("utf-8")
+    """errors.jsonl of `rows`, in one piece (what the pieces add up to)."""
+    return file_bytes(file_line(row) for row in rows)

@@ -1,32 +1,137 @@
 """Groups the records by their sha256 hashes (duplicates.py says why).
 
-Two GroupByKeys, on the file hash and on the stored-image hash, spread over
-the workers; only groups of two or more images come out, so what the last
-step holds grows with the duplicates, not with the dataset. Each record's
-hashes cross the shuffle (about 200 bytes apiece, twice), never its bytes.
+Two groupings, on the file hash and on the stored-image hash, spread over the
+workers; only groups of two or more images come out. A group is grouped whole
+up to grouping.HOT_KEY_BOUND records and in pieces beyond, so no worker holds
+a placeholder's 100,000 copies at once: each piece is a line of
+duplicates.jsonl, with the group's kinds and `copies_total` tallied over all
+of it. Each record's hashes cross the shuffle (about 200 bytes apiece,
+twice), never its bytes. What the last step gets is the report's counts and
+first groups, combined (DuplicateReport), never a list of every group.
 """
 
 import apache_beam as beam
 
 from transforms import duplicates
+from transforms.grouping import GroupInPieces
+from transforms.split import seeded_hash
+
+LINES = "lines"  # Output of duplicates.jsonl's lines, a group or a piece of one each.
+REPORTS = "reports"  # Output of one duplicates.GroupReport per group.
+
+
+def _by_path(copy):
+    return copy["path"], copy["split"], copy["label"]
+
+
+class CopiesSummary(beam.CombineFn):
+    """A hot group's kinds (duplicates.KindsTally, with up to 2 of its
+    source files) and its first REPORTED_PATHS copies by path, from its
+    records' ImageHashes."""
+
+    def create_accumulator(self):
+        return duplicates.KindsTally(), []
+
+    def add_input(self, accumulator, row):
+        tally, first = accumulator
+        tally.add(row.split, row.label, row.source_sha256)
+        return tally, sorted([*first, duplicates.copy_of(row)], key=_by_path)[: duplicates.REPORTED_PATHS]
+
+    def merge_accumulators(self, accumulators):
+        tally, first = duplicates.KindsTally(), []
+        for other_tally, other_first in accumulators:
+            tally.merge(other_tally)
+            first = sorted([*first, *other_first], key=_by_path)[: duplicates.REPORTED_PATHS]
+        return tally, first
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _spread(row):
+    return seeded_hash(0, row.relative_path, b"duplicate-copy")
+
+
+def _whole_groups(key_and_rows, basis):
+    """A group of records, whole -> its line and its report, if it is a
+    group (duplicates.group)."""
+    for group in duplicates.group(key_and_rows, basis):
+        yield group
+        yield beam.pvalue.TaggedOutput(REPORTS, duplicates.group_report(group))
+
+
+def _pieces_of_groups(key_and_piece, basis):
+    """A piece of a hot group -> its line; the piece holding the group's
+    first copy also gives the group's report, once."""
+    sha256, piece = key_and_piece
+    tally, first = piece.summary
+    if basis == duplicates.STORED and len(tally.sources) == 1:
+        return
+    copies = sorted((duplicates.copy_of(row) for row in piece.items), key=_by_path)
+    kinds = tally.kinds()
+    yield {"basis": basis, "sha256": sha256, "kinds": kinds, "copies": copies, "copies_total": piece.count}
+    if copies[0] == first[0]:
+        report = duplicates.GroupReport(basis, sha256, tuple(kinds), piece.count, tuple(first))
+        yield beam.pvalue.TaggedOutput(REPORTS, report)
+
+
+class _GroupByHash(beam.PTransform):
+    def __init__(self, basis, sha_of):
+        super().__init__()
+        self._basis = basis
+        self._sha_of = sha_of
+
+    def expand(self, hashes):
+        grouped = (
+            hashes
+            | "ByHash" >> beam.Map(lambda row: (self._sha_of(row), row))
+            | "Group" >> GroupInPieces(CopiesSummary(), _spread, f"FindDuplicates/{self._basis}")
+        )
+        whole = grouped["whole"] | "Whole" >> beam.FlatMap(_whole_groups, self._basis).with_outputs(REPORTS, main=LINES)
+        pieces = grouped["pieces"] | "Pieces" >> beam.FlatMap(_pieces_of_groups, self._basis).with_outputs(
+            REPORTS, main=LINES
+        )
+        return {
+            LINES: (whole[LINES], pieces[LINES]) | "Lines" >> beam.Flatten(),
+            REPORTS: (whole[REPORTS], pieces[REPORTS]) | "Reports" >> beam.Flatten(),
+        }
 
 
 class FindDuplicates(beam.PTransform):
-    """ImageHashes -> one dict per group of records with the same file bytes
-    (basis "file") or the same stored image from different files (basis
-    "stored_image"): sha256, kinds, copies (path, label, split)."""
+    """ImageHashes -> {LINES: a dict per group of records with the same file
+    bytes (basis "file") or the same stored image from different files
+    (basis "stored_image"): sha256, kinds, copies (path, label, split), and
+    for a group too big to hold at once one such line per piece, each with
+    the group's `copies_total`; REPORTS: one duplicates.GroupReport per group}."""
 
     def expand(self, hashes):
-        by_file = (
-            hashes
-            | "ByFile" >> beam.Map(lambda row: (row.source_sha256, row))
-            | "GroupFile" >> beam.GroupByKey()
-            | "FileGroups" >> beam.FlatMap(duplicates.group, duplicates.FILE)
-        )
-        by_stored = (
-            hashes
-            | "ByStored" >> beam.Map(lambda row: (row.stored_sha256, row))
-            | "GroupStored" >> beam.GroupByKey()
-            | "StoredGroups" >> beam.FlatMap(duplicates.group, duplicates.STORED)
-        )
-        return (by_file, by_stored) | "AllGroups" >> beam.Flatten()
+        by_file = hashes | "ByFile" >> _GroupByHash(duplicates.FILE, lambda row: row.source_sha256)
+        by_stored = hashes | "ByStored" >> _GroupByHash(duplicates.STORED, lambda row: row.stored_sha256)
+        return {
+            LINES: (by_file[LINES], by_stored[LINES]) | "AllLines" >> beam.Flatten(),
+            REPORTS: (by_file[REPORTS], by_stored[REPORTS]) | "AllReports" >> beam.Flatten(),
+        }
+
+
+class _Report(beam.CombineFn):
+    def create_accumulator(self):
+        return duplicates.ReportTally()
+
+    def add_input(self, tally, group):
+        return tally.add(group)
+
+    def merge_accumulators(self, tallies):
+        tallies = list(tallies)
+        for other in tallies[1:]:
+            tallies[0].merge(other)
+        return tallies[0]
+
+    def extract_output(self, tally):
+        return tally.report()
+
+
+class DuplicateReport(beam.PTransform):
+    """GroupReports -> one element: dataset_info.json's "duplicates"."""
+
+    def expand(self, reports):
+        return reports | beam.CombineGlobally(_Report())

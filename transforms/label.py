@@ -18,6 +18,7 @@ import dataclasses
 import unicodedata
 
 import apache_beam as beam
+from apache_beam import coders
 
 from transforms.errors import ERRORS
 from transforms.errors import error_row
@@ -47,6 +48,34 @@ class KeyedImage:
     # A Ground Truth row's class-name for its id (manifest.py); checked
     # against the other rows', then dropped.
     class_name: str = None
+
+
+class KeyedImageCoder(coders.Coder):
+    """KeyedImage rows across a shuffle, compact and deterministic: the
+    fields in order, UTF-8 strings and a variable-length line number, each
+    optional one as a presence byte and its value."""
+
+    def __init__(self):
+        text, optional = coders.StrUtf8Coder(), coders.NullableCoder
+        self._fields = coders.TupleCoder(
+            [text, text, optional(text), optional(coders.VarIntCoder()), optional(text), optional(text)]
+        )
+
+    def encode(self, row):
+        return self._fields.encode((row.label, row.path, row.split, row.line, row.content, row.class_name))
+
+    def decode(self, data):
+        label, path, split, line, content, class_name = self._fields.decode(data)
+        return KeyedImage(label=label, path=path, split=split, line=line, content=content, class_name=class_name)
+
+    def is_deterministic(self):
+        return True
+
+    def to_type_hint(self):
+        return KeyedImage
+
+
+coders.registry.register_coder(KeyedImage, KeyedImageCoder)
 
 
 def has_control_characters(name):

@@ -42,10 +42,13 @@ from apache_beam.metrics import Metrics
 from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.grouping import GroupInPieces
+from transforms.grouping import Smallest
 from transforms.label import KeyedImage
 from transforms.label import has_control_characters
 from transforms.label import is_class_id
 from transforms.split import is_valid_split_name
+from transforms.split import seeded_hash
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
 
@@ -264,8 +267,7 @@ def _whole_number(text):
 
 
 class _ReadManifest(beam.DoFn):
-    """manifest path -> a KeyedImage per accepted row; error rows on ERRORS;
-    (path, line) on LINES."""
+    """manifest path -> a KeyedImage per accepted row; error rows on ERRORS."""
 
     def __init__(self, base, kind, label_key, class_names_given, s3_client_settings):
         self._base = base
@@ -299,7 +301,6 @@ class _ReadManifest(beam.DoFn):
                     yield _with_line(error_row(full, STAGE, e.reason, str(e)), number)
                     continue
                 yield KeyedImage(label=label, path=full, split=row.split, line=number, class_name=class_name)
-                yield beam.pvalue.TaggedOutput(LINES, (full, number))
 
     def _label(self, label):
         if not label:
@@ -328,18 +329,32 @@ def _with_line(tagged, number):
 def _first_row_of_each_path(path_and_rows):
     """Keeps the first row naming a path; later ones become error rows."""
     path, named = path_and_rows
-    named = sorted(named, key=lambda row: row.line)
+    named = sorted(named, key=_line)
     yield named[0]
     for row in named[1:]:
-        yield _with_line(
-            error_row(
-                row.path,
-                STAGE,
-                "repeated_path",
-                f"line {named[0].line} already names this file (label {named[0].label!r})",
-            ),
-            row.line,
-        )
+        yield _repeated(row, named[0])
+
+
+def _first_row_in_piece(path_and_piece):
+    """The same, for a piece of a path named on more rows than a group holds:
+    its first row is the piece's summary."""
+    path, piece = path_and_piece
+    for row in piece.items:
+        yield row if row.line == piece.summary.line else _repeated(row, piece.summary)
+
+
+def _repeated(row, first):
+    message = f"line {first.line} already names this file (label {first.label!r})"
+    return _with_line(error_row(row.path, STAGE, "repeated_path", message), row.line)
+
+
+def _line(row):
+    return row.line
+
+
+def _spread(row):
+    """A 64-bit hash of a row, by its line, that spreads a path's rows over pieces."""
+    return seeded_hash(0, str(row.line), b"manifest-row")
 
 
 class _AgreesOnClassName(beam.DoFn):
@@ -382,24 +397,30 @@ class ReadManifest(beam.PTransform):
                 _ReadManifest(
                     self._base, self._kind, self._label_key, self._class_names_given, self._s3_client_settings
                 )
-            ).with_outputs(ERRORS, LINES, main="rows")
+            ).with_outputs(ERRORS, main="rows")
         )
-        first = (
+        by_path = (
             read.rows
             | "ByPath" >> beam.Map(lambda row: (row.path, row))
-            | "GroupPath" >> beam.GroupByKey()
-            | "FirstRowOfEachPath" >> beam.FlatMap(_first_row_of_each_path).with_outputs(ERRORS, main="keyed")
+            | "GroupPath" >> GroupInPieces(Smallest(_line), _spread, "ReadManifest", item_type=KeyedImage)
         )
+        whole = by_path["whole"] | "FirstRowOfEachPath" >> beam.FlatMap(_first_row_of_each_path).with_outputs(
+            ERRORS, main="keyed"
+        )
+        pieces = by_path["pieces"] | "FirstRowInPiece" >> beam.FlatMap(_first_row_in_piece).with_outputs(
+            ERRORS, main="keyed"
+        )
+        kept = (whole.keyed, pieces.keyed) | "FirstRows" >> beam.Flatten()
         # Each id's name, from the first line that names it: one small entry per class.
         names = (
-            first.keyed
+            kept
             | "Named" >> beam.Filter(lambda row: row.class_name is not None)
             | "IdAndName" >> beam.Map(lambda row: (row.label, (row.line, row.class_name)))
             | "FirstName" >> beam.CombinePerKey(min)
         )
-        agreed = first.keyed | "AgreesOnClassName" >> beam.ParDo(
-            _AgreesOnClassName(), beam.pvalue.AsDict(names)
-        ).with_outputs(ERRORS, main="keyed")
+        agreed = kept | "AgreesOnClassName" >> beam.ParDo(_AgreesOnClassName(), beam.pvalue.AsDict(names)).with_outputs(
+            ERRORS, main="keyed"
+        )
         count = (
             (
                 read.rows | "CountRows" >> beam.combiners.Count.Globally(),
@@ -408,11 +429,12 @@ class ReadManifest(beam.PTransform):
             | "BothCounts" >> beam.Flatten()
             | "Matched" >> beam.CombineGlobally(sum)
         )
-        errors = (read[ERRORS], first[ERRORS], agreed[ERRORS]) | "RowErrors" >> beam.Flatten()
+        errors = (read[ERRORS], whole[ERRORS], pieces[ERRORS], agreed[ERRORS]) | "RowErrors" >> beam.Flatten()
         return {
             "keyed": agreed.keyed,
             ERRORS: errors,
-            LINES: read[LINES],
+            # One (path, line) a path: the line of the row kept for it.
+            LINES: kept | "Lines" >> beam.Map(lambda row: (row.path, row.line)),
             "matched": count,
             CLASS_NAMES: names | "Names" >> beam.Map(lambda named: (named[0], named[1][1])),
         }

@@ -30,6 +30,15 @@ def failed_counter_name(reason):
     return f"failed/{reason}"
 
 
+# The distribution each grouping stage records of the items one group of it
+# held (its max is the largest group: bench/bench_planning.py prints it).
+GROUP_SIZE_PREFIX = "group_size/"
+
+
+def group_size_name(stage):
+    return GROUP_SIZE_PREFIX + stage
+
+
 def add_matched(n):
     """Counts inputs the listing found."""
     global _matched

@@ -8,22 +8,52 @@ are ordered by hash (the writer sorts them), so labels are mixed.
 
 TFDS picks shards by hash range instead, which needs no per-class ranking but
 leaves shards unbalanced by about 1/sqrt(records per shard): 10% on a
-400-image set. Ranking costs one more shuffle of paths (about 265 bytes a
-placement as Beam encodes it, bench/bench_planning.py) and keeps a class's
-paths together in one worker: about 270 MB for a million-image class.
+400-image set. Ranking costs one more shuffle of paths (bench/bench_planning.py
+measures its bytes), in pieces of a class no bigger than ranking.py's bound.
+
+A shard is written by one worker from its paths, so its size is bounded too:
+by default a split gets DEFAULT_SHARDS shards, more where they would hold
+over AUTO_SHARD_IMAGES images, and no shard may hold over MAX_SHARD_IMAGES
+(the job stops before writing, naming the --num_shards that would do).
 """
 
 import math
+import typing
 
 import apache_beam as beam
 
 from transforms.converting import fetch_and_convert
 from transforms.imaging import ConvertedImage
+from transforms.ranking import RankInGroups
+from transforms.split import Placed
+from transforms.split import rank_key
 from transforms.storage import Storage
+
+# --num_shards left out: DEFAULT_SHARDS per split, more for a split whose
+# shards would hold over AUTO_SHARD_IMAGES images (the shards of 100 million
+# images in 4 would be 25 million paths in one worker each, and 600 GB files).
+AUTO = 0
+DEFAULT_SHARDS = 4
+# 2.5 GB of 256 px records (25 KB each): TFDS aims at 64 MiB to 1 GiB a shard.
+AUTO_SHARD_IMAGES = 100_000
+# The most images one shard may hold, however its count was asked for: one
+# worker writes a shard and holds its planned paths while it does (sorted
+# into the shard's order, about 1 KB apiece in Python: 250 MB at this bound),
+# and on a cluster the shard's group is one element of Beam's data plane
+# (about 270 bytes a path as shuffled: 70 MB, within the 256 MiB of direct
+# memory runners/flink/cluster.sh gives a TaskManager's tasks).
+MAX_SHARD_IMAGES = 250_000
+
+
+class ShardTooLargeError(ValueError):
+    """Shards asked for that one worker could not write."""
 
 
 def parse_num_shards(text):
-    """'8' -> {None: 8} (every split); 'train=16,validation=2' -> per split."""
+    """'8' -> {None: 8} (every split); 'train=16,validation=2' -> per split;
+    None (left out) -> {None: AUTO}."""
+    if text is None:
+        return {None: AUTO}
     text = str(text).strip()
     if "=" not in text:
         return {None: _positive(text, "--num_shards")}
@@ -47,30 +77,51 @@ def _positive(text, what):
 
 
 def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_bytes=None):
-    """How many shards a split of `count` records gets: never more than records."""
+    """How many shards a split of `count` records gets: never more than
+    records; ShardTooLargeError when that would put over MAX_SHARD_IMAGES in
+    one shard."""
     if shard_size_bytes:
         wanted = math.ceil(count * record_bytes / shard_size_bytes)
     else:
         wanted = num_shards.get(split, num_shards.get(None))
         if wanted is None:
             raise ValueError(f"--num_shards names no shard count for split {split!r}")
-    return max(1, min(wanted, count))
+        if wanted == AUTO:
+            wanted = max(DEFAULT_SHARDS, math.ceil(count / AUTO_SHARD_IMAGES))
+    shards = max(1, min(wanted, count))
+    if math.ceil(count / shards) > MAX_SHARD_IMAGES:
+        needed = math.ceil(count / MAX_SHARD_IMAGES)
+        raise ShardTooLargeError(
+            f"the {split} split's {count:,} images in {shards} shards would be {math.ceil(count / shards):,} "
+            f"images a shard, over the {MAX_SHARD_IMAGES:,} one worker writes (it holds a shard's paths): "
+            f"ask for {needed} shards or more (--num_shards {split}={needed}), or leave --num_shards out"
+        )
+    return shards
+
+
+def fixed_shard_count(num_shards, split):
+    """The shard count of a split that --writer beam must know before the
+    run: as asked, or DEFAULT_SHARDS where --num_shards was left out."""
+    return num_shards.get(split, num_shards.get(None)) or DEFAULT_SHARDS
 
 
 class _DealToShards(beam.DoFn):
+    """A class's image, ranked in its (split, class), -> ((split, shard,
+    shards), image): dealt round-robin, each class starting where the
+    classes before it in the split stopped."""
+
     def __init__(self, num_shards, shard_size_bytes):
         self._num_shards = num_shards
         self._shard_size_bytes = shard_size_bytes
         self._counts = None
 
-    def process(self, group, counts, record_bytes):
+    def process(self, ranked, counts, record_bytes):
         if counts is not self._counts:  # The side input is fixed per run.
             self._counts = counts
             self._plan = self._plan_from(counts, record_bytes)
-        (split, label), images = group
-        shards, offsets = self._plan[split]
-        for rank, image in enumerate(sorted(images)):
-            yield (split, (offsets[label] + rank) % shards, shards), image
+        image, rank = ranked
+        shards, offsets = self._plan[image.split]
+        yield (image.split, (offsets[image.label] + rank) % shards, shards), image
 
     def _plan_from(self, counts, record_bytes):
         """split -> (its shard count, class -> where the class starts dealing)."""
@@ -101,22 +152,22 @@ class PlanShards(beam.PTransform):
         self._record_bytes = record_bytes
 
     def expand(self, placed):
-        by_class = placed | "BySplitAndClass" >> beam.Map(lambda image: ((image.split, image.label), image))
-        counts = by_class | "Count" >> beam.combiners.Count.PerKey()
+        ranked = placed | "RankInClass" >> RankInGroups(
+            lambda image: (image.split, image.label), rank_key, "PlanShards", item_type=Placed
+        )
         record_bytes = (
             self._record_bytes
             if self._record_bytes is not None
             else placed.pipeline | "NoEstimate" >> beam.Create([None])
         )
         return (
-            by_class
-            | "GroupClass" >> beam.GroupByKey()
+            ranked["ranked"]
             | "Deal"
             >> beam.ParDo(
                 _DealToShards(self._num_shards, self._shard_size_bytes),
-                beam.pvalue.AsDict(counts),
+                beam.pvalue.AsDict(ranked["counts"]),
                 beam.pvalue.AsSingleton(record_bytes),
-            )
+            ).with_output_types(typing.Tuple[typing.Tuple[str, int, int], Placed])
             | "GroupShard" >> beam.GroupByKey()
         )
 
@@ -155,6 +206,6 @@ class EstimateRecordBytes(beam.PTransform):
     def expand(self, placed):
         return (
             placed
-            | "Sample" >> beam.combiners.Top.Smallest(_SIZE_SAMPLE)
+            | "Sample" >> beam.combiners.Top.Smallest(_SIZE_SAMPLE, key=rank_key)
             | "Measure" >> beam.ParDo(_MeanRecordBytes(self._settings, self._s3_client_settings))
         )

@@ -68,6 +68,10 @@ class _WriteShard(beam.DoFn):
         self._shards = concurrent.futures.ThreadPoolExecutor(_SHARDS_AT_ONCE, thread_name_prefix="shard")
         self._processes = None  # Started for the first shard worth it.
         self._written = Metrics.counter(metrics.METRICS_NAMESPACE, "written")
+        # A shard's paths are one group this worker holds (shard.MAX_SHARD_IMAGES bounds it).
+        self._shard_sizes = Metrics.distribution(
+            metrics.METRICS_NAMESPACE, metrics.group_size_name("PlanShards/GroupShard")
+        )
 
     def teardown(self):
         self._shards.shutdown(wait=True)
@@ -80,6 +84,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, shard, class_names):
         key, placed = shard
+        self._shard_sizes.update(len(placed))
         if self._in_processes(key, placed):
             if self._processes is None:
                 self._processes = ShardProcesses(self._shard_settings, self._concurrency)

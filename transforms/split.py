@@ -20,11 +20,13 @@ import math
 import re
 
 import apache_beam as beam
+from apache_beam import coders
 
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.label import SPLIT_STAGE as STAGE
 from transforms.label import relative_or_full
+from transforms.ranking import RankInGroups
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
@@ -33,9 +35,9 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True)
 class Placed:
-    """A keyed image with its split and seeded hashes (sorts by `hash` first)."""
+    """A keyed image with its split and seeded hashes (ranked by `rank_key`)."""
 
     hash: int
     relative_path: str
@@ -43,6 +45,55 @@ class Placed:
     label: str
     order: int
     split: str = TRAIN
+
+
+class PlacedCoder(coders.Coder):
+    """Placed rows across a shuffle, compact and deterministic: the two
+    hashes as 8 bytes each, the strings as UTF-8, and the full path as what
+    it adds before the relative one (the input folder). Pickled, a row
+    carried its class's module and name and every field's twice over
+    (bench/bench_planning.py measures the bytes)."""
+
+    def __init__(self):
+        self._fields = coders.TupleCoder([coders.BytesCoder(), *[coders.StrUtf8Coder()] * 4, coders.BytesCoder()])
+
+    def encode(self, placed):
+        relative, path = placed.relative_path, placed.path
+        prefix = path[: len(path) - len(relative)] if path.endswith(relative) else None
+        return self._fields.encode(
+            (
+                placed.hash.to_bytes(8, "big"),
+                relative,
+                path if prefix is None else "\x00" + prefix,  # A path never holds a NUL.
+                placed.label,
+                placed.split,
+                placed.order.to_bytes(8, "big"),
+            )
+        )
+
+    def decode(self, data):
+        hash_bytes, relative, path, label, split, order = self._fields.decode(data)
+        if path.startswith("\x00"):
+            path = path[1:] + relative
+        return Placed(int.from_bytes(hash_bytes, "big"), relative, path, label, int.from_bytes(order, "big"), split)
+
+    def is_deterministic(self):
+        return True
+
+    def to_type_hint(self):
+        return Placed
+
+
+coders.registry.register_coder(Placed, PlacedCoder)
+
+
+def rank_key(placed):
+    """The order a class's images are ranked in, for their splits and their
+    shards: by seeded hash, ties (never seen: the hashes have 64 bits)
+    broken by the relative, then the full path. Written out rather than left
+    to Placed's field order, so that a change of the row cannot change every
+    shard's bytes."""
+    return placed.hash, placed.relative_path, placed.path
 
 
 def seeded_hash(seed, relative, purpose=b"place"):
@@ -111,13 +162,12 @@ class _Hash(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FIXED, dataclasses.replace(placed, split=split))
 
 
-def _stratify(class_and_images, validation_ratio, test_ratio):
-    _, images = class_and_images
-    ranked = sorted(images)
-    _, validation, test = split_counts(len(ranked), validation_ratio, test_ratio)
-    for rank, image in enumerate(ranked):
-        split = VALIDATION if rank < validation else TEST if rank < validation + test else TRAIN
-        yield dataclasses.replace(image, split=split)
+def _stratify(ranked, counts, validation_ratio, test_ratio):
+    """A class's image, ranked in its class, -> the image in its split."""
+    image, rank = ranked
+    _, validation, test = split_counts(counts[image.label], validation_ratio, test_ratio)
+    split = VALIDATION if rank < validation else TEST if rank < validation + test else TRAIN
+    return dataclasses.replace(image, split=split)
 
 
 class AssignSplits(beam.PTransform):
@@ -138,13 +188,12 @@ class AssignSplits(beam.PTransform):
         ).with_outputs(ERRORS, FIXED, main="placed")
         placed = hashed.placed
         if not self._splits_from_folders and (self._validation_ratio or self._test_ratio):
-            # Ranking needs each class's hashes together: paths only, a few
-            # bytes each, never image data.
-            placed = (
-                placed
-                | "ByClass" >> beam.Map(lambda image: (image.label, image))
-                | "GroupClass" >> beam.GroupByKey()
-                | "Stratify" >> beam.FlatMap(_stratify, self._validation_ratio, self._test_ratio)
+            # Each image's rank in its class, by ranges of its hash (ranking.py).
+            ranked = placed | "RankInClass" >> RankInGroups(
+                lambda image: image.label, rank_key, "AssignSplits", item_type=Placed
+            )
+            placed = ranked["ranked"] | "Stratify" >> beam.Map(
+                _stratify, beam.pvalue.AsDict(ranked["counts"]), self._validation_ratio, self._test_ratio
             )
         placed = (placed, hashed[FIXED]) | "WithNamedSplits" >> beam.Flatten()
         return {"placed": placed, ERRORS: hashed[ERRORS]}

@@ -175,7 +175,8 @@ def is_temporary(name):
     return bool(_TEMP_NAME.match(name))
 
 
-def _temporary_for(path):
+def temporary_for(path):
+    """A hidden name beside `path` that is_temporary knows as ours."""
     folder, name = posixpath.split(path) if not _is_local(path) else os.path.split(path)
     return join(folder, f".{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}")
 
@@ -403,7 +404,7 @@ class Storage:
                 upload.abort()
                 raise
             return
-        temporary = _temporary_for(path)
+        temporary = temporary_for(path)
         try:
             with self._create(temporary) as f:
                 yield f

@@ -41,9 +41,12 @@ from transforms.converting import Concurrency
 from transforms.dataset_info import Finalize
 from transforms.decode import DecodeAndResize
 from transforms.dedupe import GROUPS
+from transforms.dedupe import REPORTS
 from transforms.dedupe import DedupeByContent
 from transforms.encode import EncodeExamples
 from transforms.errors import ERRORS
+from transforms.find_duplicates import LINES as DUPLICATE_LINES
+from transforms.find_duplicates import REPORTS as DUPLICATE_REPORTS
 from transforms.find_duplicates import FindDuplicates
 from transforms.label import FOLDERS
 from transforms.label import ClassNames
@@ -61,6 +64,7 @@ from transforms.match import SKIPPED
 from transforms.match import MatchImages
 from transforms.shard import EstimateRecordBytes
 from transforms.shard import PlanShards
+from transforms.shard import fixed_shard_count
 from transforms.shard import parse_num_shards
 from transforms.shard_writer import AUTO_MIN_IMAGES_PER_PROCESS
 from transforms.shard_writer import HASHES
@@ -93,24 +97,32 @@ def build(p, options):
         convert.output,
         run_description(convert, settings),
         s3,
-        class_names,
-        class_counts,
-        errors,
-        matched[SKIPPED],
-        matched[MATCHED],
-        merged_classes,
-        _duplicate_groups(hashes, keyed),
+        class_names=class_names,
+        class_counts=class_counts,
+        errors=errors,
+        skipped=matched[SKIPPED],
+        matched=matched[MATCHED],
+        merged_classes=merged_classes,
+        duplicates=_duplicates(hashes, keyed),
     )
 
 
-def _duplicate_groups(hashes, keyed):
-    """What duplicates.jsonl lists: the groups among the written records and
-    those --dedupe removed copies of; None where nothing was hashed."""
-    removed = keyed.get(GROUPS)
-    if hashes is None:  # --writer beam: only what --dedupe found, if it ran.
-        return removed
-    found = hashes | "FindDuplicates" >> FindDuplicates()
-    return found if removed is None else (found, removed) | "AllDuplicateGroups" >> Flatten()
+def _duplicates(hashes, keyed):
+    """What duplicates.jsonl lists and dataset_info.json reports: the groups
+    among the written records and those --dedupe removed copies of, as
+    {"lines", "reports"}; None where nothing was hashed."""
+    sources = []
+    if hashes is not None:  # Not with --writer beam: Beam's sink hashes nothing.
+        found = hashes | "FindDuplicates" >> FindDuplicates()
+        sources.append((found[DUPLICATE_LINES], found[DUPLICATE_REPORTS]))
+    if GROUPS in keyed:
+        sources.append((keyed[GROUPS], keyed[REPORTS]))
+    if not sources:
+        return None
+    return {
+        "lines": tuple(lines for lines, _ in sources) | "DuplicateLines" >> Flatten(),
+        "reports": tuple(reports for _, reports in sources) | "DuplicateReports" >> Flatten(),
+    }
 
 
 def build_plan(p, options, plan_path):
@@ -194,7 +206,7 @@ def _match_label_split(p, convert, s3):
         deduped = rows | "DedupeByContent" >> DedupeByContent(convert.input, s3)
         rows = deduped["keyed"]
         keyed = {**keyed, ERRORS: (keyed[ERRORS], deduped[ERRORS]) | "KeyAndDedupeErrors" >> Flatten()}
-        keyed[GROUPS] = deduped[GROUPS]
+        keyed[GROUPS], keyed[REPORTS] = deduped[GROUPS], deduped[REPORTS]
     placed = rows | "AssignSplits" >> AssignSplits(
         convert.input, convert.seed, convert.validation_ratio, convert.test_ratio, convert.splits_from_folders
     )
@@ -271,8 +283,7 @@ def _write_with_beam(placed, class_names, convert, settings, s3, workers):
         records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(class_names, convert.record_schema())
         shards.append(
             records
-            | f"{split}/WriteShards"
-            >> WriteShards(convert.output, split, num_shards.get(split, num_shards.get(None)), s3)
+            | f"{split}/WriteShards" >> WriteShards(convert.output, split, fixed_shard_count(num_shards, split), s3)
         )
         class_counts.append(decoded.images | f"{split}/Count" >> Map(lambda image, s=split: ((s, image.label), 1)))
         errors.append(decoded.errors)

@@ -19,7 +19,7 @@ from transforms import imaging
 from transforms import label
 from transforms import manifest
 from transforms import schema as schemas
-from transforms.shard import parse_num_shards
+from transforms import shard
 from transforms.split import SPLITS
 from transforms.split import TEST
 from transforms.split import TRAIN
@@ -102,10 +102,10 @@ class ConvertOptions(PipelineOptions):
         )
         parser.add_argument(
             "--num_shards",
-            default="4",
             help="Shards per split: N for every split, or per split as "
-            "'train=16,validation=2'. A split never gets more shards than records "
-            "(default: %(default)s).",
+            "'train=16,validation=2'. A split never gets more shards than records, nor shards of over "
+            f"{shard.MAX_SHARD_IMAGES:,} images (default: {shard.DEFAULT_SHARDS}, more for a split whose shards "
+            f"would hold over {shard.AUTO_SHARD_IMAGES:,}).",
         )
         parser.add_argument(
             "--shard_size_mb",
@@ -295,7 +295,7 @@ class ConvertOptions(PipelineOptions):
         if not self.output:
             raise UsageError("--output is required: a folder or s3:// prefix for the shards")
         try:
-            parse_num_shards(self.num_shards)
+            shard.parse_num_shards(self.num_shards)
         except ValueError as e:
             raise UsageError(str(e)) from None
         if not self.splits_from_folders and not self.manifest:  # A manifest's splits: preflight.py.
@@ -374,7 +374,7 @@ class ConvertOptions(PipelineOptions):
     def check_named_splits(self, splits):
         """Per-split --num_shards names each split the run makes, and no other:
         a typo (valid=1) would otherwise leave that split at the default count."""
-        counts = parse_num_shards(self.num_shards)
+        counts = shard.parse_num_shards(self.num_shards)
         if None in counts or self.shard_size_mb:
             return
         made = ", ".join(sorted(splits)) or "none"

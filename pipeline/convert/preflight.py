@@ -249,7 +249,7 @@ def _check_manifest(convert, store):
         manifest.check_start(start, kind)
     except ValueError as e:
         raise UsageError(f"--manifest {convert.manifest}: {e}") from None
-    if "=" in convert.num_shards:
+    if convert.num_shards and "=" in convert.num_shards:
         with store.open_read(convert.manifest) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
             named, unnamed = manifest.named_splits(text, kind, convert.manifest_label_key)
