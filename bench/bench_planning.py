@@ -67,6 +67,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,6 +134,28 @@ def write_manifest(path, n, classes):
     return os.path.getsize(path)
 
 
+def _shard_size_fn():
+    """A DoFn: a planned shard -> [split, index, shards, records], its size
+    recorded as its stage's group size (the writer holds a shard whole)."""
+    import apache_beam as beam
+    from apache_beam.metrics import Metrics
+
+    from transforms import metrics
+
+    class ShardSize(beam.DoFn):
+        def setup(self):
+            self._sizes = Metrics.distribution(
+                metrics.METRICS_NAMESPACE, metrics.group_size_name("PlanShards/GroupShard")
+            )
+
+        def process(self, shard):
+            records = len(list(shard[1]))
+            self._sizes.update(records)
+            yield [*shard[0], records]
+
+    return ShardSize()
+
+
 def _write_json(document, path):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(document, f)
@@ -178,6 +201,25 @@ def _measure(pcoll, label):
     )
 
 
+def _shard_lines(shard):
+    """(shard key, the sha256 of its plan): each path with its split, shard
+    and place in the shard, in the shard's order (the writer's)."""
+    import hashlib
+
+    (split, index, _), images = shard
+    ordered = sorted(images, key=lambda image: (image.order, image.relative_path))
+    digest = hashlib.sha256()
+    for place, image in enumerate(ordered):
+        digest.update(f"{image.path}\t{split}\t{index}\t{place}\n".encode())
+    return [split, index], digest.hexdigest()
+
+
+def _plan_sha256(shard_digests):
+    import hashlib
+
+    return hashlib.sha256("".join(f"{key}:{digest}\n" for key, digest in sorted(shard_digests)).encode()).hexdigest()
+
+
 def simulate(
     n,
     classes,
@@ -188,24 +230,30 @@ def simulate(
     keep_paths=False,
     measure_shuffle=False,
     manifest=None,
+    runner_flags=(),
 ):
-    """Runs the planning stages on n synthetic paths in `classes` folders,
-    here (with `manifest`, a CSV of them that write_manifest wrote, read by
-    the real ReadManifest instead of the simulated listing); returns the
-    plan: {"shards": [[split, index, shards, records]], "counts": [[split,
-    label, n]], "classes", "failed", "skipped", "matched", "merged_classes"},
-    with keep_paths "paths": [[split, index, label, path]], with
-    measure_shuffle "shuffle": [[GroupByKey, elements, bytes]]."""
+    """Runs the planning stages on n synthetic paths in `classes` folders
+    (with `manifest`, a CSV of them that write_manifest wrote, read by the
+    real ReadManifest instead of the simulated listing), here or on the
+    runner `runner_flags` name; returns the plan: {"shards": [[split, index,
+    shards, records]], "counts": [[split, label, n]], "classes", "failed",
+    "skipped", "matched", "merged_classes", "plan_sha256" (of each path's
+    split, shard and place in it), "largest_group" (the most items one
+    grouping stage held in one group, from the job's metrics)}, with
+    keep_paths "paths": [[split, index, label, path]], with measure_shuffle
+    "shuffle": [[GroupByKey, elements, bytes]]."""
     from unittest import mock
 
     import apache_beam as beam
     from apache_beam import combiners
+    from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
     from apache_beam.pvalue import AsSingleton
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from pipeline.convert import job
     from pipeline.convert.options import ConvertOptions
+    from transforms import metrics
     from transforms.errors import ERRORS
     from transforms.label import FOLDERS
     from transforms.label import FoldersOfMergedClasses
@@ -218,68 +266,85 @@ def simulate(
     flags = ["--input", INPUT, "--output", "/nonexistent/never-written", "--shard_size_mb", str(shard_size_mb)]
     flags += ["--validation_ratio", str(validation_ratio), "--test_ratio", str(test_ratio)]
     flags += ["--manifest", manifest] if manifest else []
-    options = PipelineOptions(flags)
+    options = PipelineOptions([*flags, *runner_flags])
     convert = options.view_as(ConvertOptions)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "plan.json")
-        with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
-            with mock.patch.object(job, "MatchImages", synthetic_listing(n, classes)):
-                matched, keyed, class_names, split = job._match_label_split(p, convert, s3_settings(options))
-            placed = split["placed"]
-            # Stands in for EstimateRecordBytes, which converts sample images.
-            estimate = p | "RecordBytes" >> beam.Create([record_bytes])
-            shards = placed | "PlanShards" >> PlanShards(
-                parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, estimate
+        p = beam.Pipeline(runner=None if runner_flags else FnApiRunner(), options=options)
+        with mock.patch.object(job, "MatchImages", synthetic_listing(n, classes)):
+            matched, keyed, class_names, split = job._match_label_split(p, convert, s3_settings(options))
+        placed = split["placed"]
+        # Stands in for EstimateRecordBytes, which converts sample images.
+        estimate = p | "RecordBytes" >> beam.Create([record_bytes])
+        shards = placed | "PlanShards" >> PlanShards(
+            parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, estimate
+        )
+        merged = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
+        sides = {
+            "shards": shards | "ShardSizes" >> beam.ParDo(_shard_size_fn()) | "AllShards" >> combiners.ToList(),
+            "plan_sha256": shards
+            | "ShardDigests" >> beam.Map(_shard_lines)
+            | "AllDigests" >> combiners.ToList()
+            | "PlanDigest" >> beam.Map(_plan_sha256),
+            "counts": placed
+            | "SplitAndClass" >> beam.Map(lambda image: (image.split, image.label))
+            | "CountClasses" >> combiners.Count.PerElement()
+            | "AllCounts" >> combiners.ToList(),
+            "classes": class_names,
+            "failed": (matched[ERRORS], keyed[ERRORS], split[ERRORS])
+            | "PlanErrors" >> beam.Flatten()
+            | "CountFailed" >> combiners.Count.Globally(),
+            "skipped": matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally(),
+            "matched": matched[MATCHED],
+            "merged_classes": merged,
+        }
+        if keep_paths:
+            sides["paths"] = (
+                shards
+                | "ShardPaths"
+                >> beam.FlatMap(lambda shard: [[*shard[0][:2], image.label, image.path] for image in shard[1]])
+                | "AllPaths" >> combiners.ToList()
             )
-            merged = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
-            sides = {
-                "shards": shards
-                | "ShardSizes" >> beam.Map(lambda shard: [*shard[0], len(list(shard[1]))])
-                | "AllShards" >> combiners.ToList(),
-                "counts": placed
-                | "SplitAndClass" >> beam.Map(lambda image: (image.split, image.label))
-                | "CountClasses" >> combiners.Count.PerElement()
-                | "AllCounts" >> combiners.ToList(),
-                "classes": class_names,
-                "failed": (matched[ERRORS], keyed[ERRORS], split[ERRORS])
-                | "PlanErrors" >> beam.Flatten()
-                | "CountFailed" >> combiners.Count.Globally(),
-                "skipped": matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally(),
-                "matched": matched[MATCHED],
-                "merged_classes": merged,
-            }
-            if keep_paths:
-                sides["paths"] = (
-                    shards
-                    | "ShardPaths"
-                    >> beam.FlatMap(lambda shard: [[*shard[0][:2], image.label, image.path] for image in shard[1]])
-                    | "AllPaths" >> combiners.ToList()
-                )
-            if measure_shuffle:
-                measured = [_measure(pcoll, label) for label, pcoll in _shuffle_inputs(p)]
-                sides["shuffle"] = tuple(measured) | "AllShuffles" >> beam.Flatten() | "Shuffles" >> combiners.ToList()
-            names = list(sides)
+        if measure_shuffle:
+            measured = [_measure(pcoll, label) for label, pcoll in _shuffle_inputs(p)]
+            sides["shuffle"] = tuple(measured) | "AllShuffles" >> beam.Flatten() | "Shuffles" >> combiners.ToList()
+        names = list(sides)
 
-            def document(_, *values):
-                plan = dict(zip(names, values))
-                plan["counts"] = sorted([*key, count] for key, count in plan["counts"])
-                for key in ("shards", "paths", "shuffle"):
-                    if key in plan:
-                        plan[key] = sorted(plan[key])
-                return plan
+        def document(_, *values):
+            plan = dict(zip(names, values))
+            plan["counts"] = sorted([*key, count] for key, count in plan["counts"])
+            for key in ("shards", "paths", "shuffle"):
+                if key in plan:
+                    plan[key] = sorted(plan[key])
+            return plan
 
-            (
-                p
-                | "Plan" >> beam.Create([None])
-                | "Document" >> beam.Map(document, *(AsSingleton(sides[name]) for name in names))
-                | "WritePlan" >> beam.Map(_write_json, path)
-            )
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        (
+            p
+            | "Plan" >> beam.Create([None])
+            | "Document" >> beam.Map(document, *(AsSingleton(sides[name]) for name in names))
+            | "WritePlan" >> beam.Map(_write_json, path)
+        )
+        result = p.run()
+        result.wait_until_finish()
+        with open(path, encoding="utf-8") as f:  # Written by a worker: this machine's clusters share its disk.
+            plan = json.load(f)
+    sizes = result.metrics().query(MetricsFilter().with_namespace(metrics.METRICS_NAMESPACE))["distributions"]
+    largest = {}
+    for size in sizes:
+        name = size.key.metric.name
+        if name.startswith(metrics.GROUP_SIZE_PREFIX):
+            value = size.committed if size.committed is not None else size.attempted
+            if value is not None and value.count:
+                stage = name[len(metrics.GROUP_SIZE_PREFIX) :]
+                largest[stage] = max(largest.get(stage, 0), value.max)
+    plan["largest_group_by_stage"] = largest
+    plan["largest_group"] = max(largest.values(), default=0)
+    return plan
 
 
-def _child(args):
-    """One run in this process: prints its timings and plan summary as JSON."""
+def _child(args, runner_flags):
+    """One run in this process (the launcher, with `runner_flags` for a
+    cluster): prints its timings and plan summary as JSON."""
     import apache_beam  # noqa: F401  Imported before the clock starts: Beam's import is no part of planning.
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner  # noqa: F401
 
@@ -297,6 +362,7 @@ def _child(args):
             validation_ratio=args.validation_ratio,
             measure_shuffle=args.measure_shuffle,
             manifest=manifest,
+            runner_flags=runner_flags,
         )
         seconds = time.monotonic() - started
     assert sum(count for *_, count in plan["counts"]) == args.child, "a path was lost or doubled"
@@ -308,27 +374,66 @@ def _child(args):
                 "records": sum(s[3] for s in plan["shards"]),
                 "classes": len(plan["classes"]),
                 "shuffle": plan.get("shuffle"),
+                "plan_sha256": plan["plan_sha256"],
+                "largest_group": plan["largest_group"],
+                "largest_group_by_stage": plan["largest_group_by_stage"],
             }
         )
     )
 
 
+# What the SDK workers of this project's clusters run (PROCESS workers:
+# runners/emr/sdk_worker.py, through .cache/clusters/<engine>/sdk-worker).
+_SDK_WORKER_MARK = b"sdk_worker"
+
+
+def _sample_workers(peaks, done):
+    """Until `done` is set, every 0.2 s: each running SDK worker's resident
+    memory (MB) into `peaks`, pid -> the most seen."""
+    while not done.wait(0.2):
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if _SDK_WORKER_MARK not in f.read():
+                        continue
+                with open(f"/proc/{pid}/status") as f:
+                    rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+            except (OSError, StopIteration, ValueError):
+                continue  # Gone meanwhile.
+            peaks[pid] = max(peaks.get(pid, 0), rss)
+
+
 def _run_child(n, args, measure_shuffle=False):
-    """A fresh process for one run; returns its report with wall s, CPU s and peak RSS MB."""
-    command = [sys.executable, os.path.abspath(__file__), "--child", str(n), "--classes", str(args.classes)]
-    command += ["--validation-ratio", str(args.validation_ratio), "--source", args.source]
-    command += ["--measure-shuffle"] if measure_shuffle else []
+    """A fresh process for one run, on the local runner or through
+    runners/<runner>/run.sh; returns its report with wall s, CPU s and peak
+    RSS MB of the launcher (where the local runner's workers run) and, on a
+    cluster, the most one SDK worker held (sampled from /proc)."""
+    child = ["--child", str(n), "--classes", str(args.classes)]
+    child += ["--validation-ratio", str(args.validation_ratio), "--source", args.source]
+    child += ["--measure-shuffle"] if measure_shuffle else []
+    env = dict(os.environ)
+    if args.runner == "local":
+        command = [sys.executable, os.path.abspath(__file__), *child]
+    else:  # The launcher runs this file instead of `-m pipeline`, with the runner's flags.
+        command = [os.path.join(ROOT, "runners", args.runner, "run.sh"), *child]
+        env.update(PYTHON=sys.executable, IM2TFRECORD_MAIN=os.path.abspath(__file__))
+    peaks, done = {}, threading.Event()
+    sampler = threading.Thread(target=_sample_workers, args=(peaks, done), daemon=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, env=env)
+        sampler.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.monotonic() - started
+        done.set()
+        sampler.join()
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
             raise RuntimeError(err.read().decode()[-3000:])
         out.seek(0)
         report = json.loads(out.read().decode().strip().splitlines()[-1])
     report.update(process_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024)
+    report["peak_worker_rss_mb"] = max(peaks.values(), default=report["peak_rss_mb"])
     return report
 
 
@@ -342,6 +447,19 @@ def _shuffle_table(report, n):
         "bytes_per_path_each": {row["groupbykey"]: round(row["bytes"] / n, 1) for row in per_path},
         "other_bytes": sum(row["bytes"] for row in rows if row["elements"] != n),
     }
+
+
+def _print_run(args, n, number, run):
+    if args.json:
+        keys = ("largest_group", "peak_worker_rss_mb", "plan_sha256")
+        summary = {"runner": args.runner, "paths": n, "classes": args.classes, **{k: run[k] for k in keys}}
+        print(json.dumps({**summary, "seconds": round(run["process_s"], 2)}), flush=True)
+    else:
+        print(
+            f"  {n:>9,} paths: run {number} {run['process_s']:.1f} s, largest group {run['largest_group']:,}, "
+            f"peak worker RSS {run['peak_worker_rss_mb']:.0f} MB, plan {run['plan_sha256'][:12]}",
+            flush=True,
+        )
 
 
 def main():
@@ -363,29 +481,47 @@ def main():
         help="folders: the simulated listing; manifest: a CSV of the same paths, read by ReadManifest "
         "(results in planning-manifest.json)",
     )
+    parser.add_argument(
+        "--runner",
+        choices=("local", "flink", "spark"),
+        default="local",
+        help="local: Beam's FnApiRunner in the child process; flink, spark: this clone's cluster "
+        "(runners/<runner>/cluster.sh start first), through runners/<runner>/run.sh",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per run: runner, paths, classes, largest_group, "
+        "peak_worker_rss_mb, plan_sha256, seconds",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--measure-shuffle", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args, runner_flags = parser.parse_known_args()
     if args.child is not None:
-        return _child(args)
+        return _child(args, runner_flags)
+    if runner_flags:
+        parser.error(f"unrecognized arguments: {' '.join(runner_flags)}")
 
     sizes = [int(size) for size in args.sizes.split(",")]
     load_before = os.getloadavg()
     rows = []
     for n in sizes:
         runs = [_run_child(n, args)]
-        print(f"  {n:>9,} paths: run 1 {runs[0]['process_s']:.1f} s", flush=True)
+        _print_run(args, n, 1, runs[0])
         while len(runs) < args.runs and runs[0]["process_s"] <= args.long_run:
             runs.append(_run_child(n, args))
-            print(f"  {n:>9,} paths: run {len(runs)} {runs[-1]['process_s']:.1f} s", flush=True)
+            _print_run(args, n, len(runs), runs[-1])
         row = {"paths": n, "runs": len(runs), "shards": runs[0]["shards"], "classes": runs[0]["classes"]}
-        for key in ("process_s", "pipeline_s", "cpu_s", "peak_rss_mb"):
+        row["plan_sha256"] = sorted({run["plan_sha256"] for run in runs})
+        row["largest_group"] = max(run["largest_group"] for run in runs)
+        row["largest_group_by_stage"] = runs[0]["largest_group_by_stage"]
+        for key in ("process_s", "pipeline_s", "cpu_s", "peak_rss_mb", "peak_worker_rss_mb"):
             row[key] = round(statistics.median(run[key] for run in runs), 2)
             row[f"{key}_all"] = [round(run[key], 2) for run in runs]
         row["us_per_path"] = round(row["pipeline_s"] / n * 1e6, 1)
         rows.append(row)
     shuffle = None
-    if args.shuffle_size:
+    if args.shuffle_size and args.runner == "local":  # Encoded in the pipeline: the same on any runner.
         shuffle = _shuffle_table(_run_child(args.shuffle_size, args, measure_shuffle=True), args.shuffle_size)
     load_after = os.getloadavg()
 
@@ -409,18 +545,23 @@ def main():
         for key in ("us_per_added_path", "cpu_us_per_added_path", "rss_bytes_per_added_path"):
             after[f"{key}_ratio_to_previous"] = round(after[key] / before[key], 2)
 
-    print(
-        f"\nplanning on the FnApiRunner, {args.classes} classes, validation ratio {args.validation_ratio}, "
+    report = (lambda *lines: None) if args.json else print
+    report(
+        f"\nplanning on the {args.runner} runner, {args.classes} classes, validation ratio {args.validation_ratio}, "
         f"shards of {_SHARD_SIZE_MB} MiB at {RECORD_BYTES} bytes a record; load average "
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
-    print("|     paths | runs | process s | pipeline s | CPU s | us/path | peak RSS MB | shards |")
-    print("|---|---|---|---|---|---|---|---|")
+    report(
+        "|     paths | runs | process s | pipeline s | CPU s | us/path | peak RSS MB | worker RSS MB "
+        "| largest group | shards |"
+    )
+    report("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         shards = ", ".join(f"{split} {count}" for split, count in sorted(row["shards"].items()))
-        print(
+        report(
             f"| {row['paths']:>9,} | {row['runs']} | {row['process_s']:9.1f} | {row['pipeline_s']:10.1f} | "
-            f"{row['cpu_s']:5.1f} | {row['us_per_path']:7.1f} | {row['peak_rss_mb']:11.0f} | {shards} |"
+            f"{row['cpu_s']:5.1f} | {row['us_per_path']:7.1f} | {row['peak_rss_mb']:11.0f} | "
+            f"{row['peak_worker_rss_mb']:13.0f} | {row['largest_group']:13,} | {shards} |"
         )
     for step in growth:
         ratios = ""
@@ -430,20 +571,20 @@ def main():
                 f"{step['cpu_us_per_added_path_ratio_to_previous']:.2f}x the CPU, "
                 f"{step['rss_bytes_per_added_path_ratio_to_previous']:.2f}x the RSS per added path"
             )
-        print(
+        report(
             f"{step['from']:,} -> {step['to']:,} paths ({step['paths_ratio']:g}x): pipeline time "
             f"{step['pipeline_time_ratio']:.2f}x, time per path {step['time_per_path_ratio']:.2f}x; per added path "
             f"{step['us_per_added_path']:.0f} us, {step['cpu_us_per_added_path']:.0f} us CPU, "
             f"{step['rss_bytes_per_added_path']:.0f} bytes of RSS" + ratios
         )
     if shuffle:
-        print(f"\nshuffled, measured on {shuffle['paths']:,} paths (encoded as windowed values):")
+        report(f"\nshuffled, measured on {shuffle['paths']:,} paths (encoded as windowed values):")
         for row in shuffle["groupbykeys"]:
-            print(
+            report(
                 f"  {row['groupbykey']}: {row['elements']:,} elements, {row['bytes']:,} bytes "
                 f"({row['bytes'] / row['elements']:.1f} per element)"
             )
-        print(
+        report(
             f"  per path: {shuffle['bytes_per_path']:.1f} bytes in all (GroupByKeys of one element per path), "
             f"plus {shuffle['other_bytes']:,} bytes of folder names"
         )
@@ -466,16 +607,21 @@ def main():
         "record_bytes": RECORD_BYTES,
         "runs": args.runs,
         "long_run_s": args.long_run,
-        "runner": "FnApiRunner",
+        "runner": args.runner,
     }
     settings["source"] = args.source
-    results = RESULTS if args.source == "folders" else RESULTS.replace(".json", "-manifest.json")
+    results = RESULTS.replace(
+        ".json",
+        ("" if args.source == "folders" else "-manifest")
+        + ("" if args.runner == "local" else f"-{args.runner}")
+        + ".json",
+    )
     os.makedirs(os.path.dirname(results), exist_ok=True)
     with open(results, "w", encoding="utf-8") as f:
         json.dump(
             {"machine": machine, "settings": settings, "sizes": rows, "growth": growth, "shuffle": shuffle}, f, indent=2
         )
-    print(f"written to {results}")
+    report(f"written to {results}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,10 @@ class UsageError(Exception):
     """A wrong invocation: the message says what to change."""
 
 
+class Explained(Exception):
+    """A failure whose message is the line to show as it is (headline)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Invocation:
     """A parsed command line, ready to run: `work()` returns the exit code.
@@ -363,6 +367,8 @@ _WRAPPED = re.compile(r"^(?P<name>[A-Za-z_][\w.]*): (?P<message>.*?)(?: \[while 
 def headline(error):
     """The line that says what went wrong: the cause's own exception line
     where a runner wrapped it, else the error's first line."""
+    if isinstance(error, Explained):
+        return str(error)
     lines = str(error).strip().splitlines()
     in_traceback = False
     for line in lines:

@@ -70,12 +70,29 @@ def test_the_simulated_plan_covers_the_synthetic_tree():
     shuffled = {label: (elements, size) for label, elements, size in plan["shuffle"]}
     for label in (
         "MatchImages/Spread/ReshufflePerKey/GroupByKey",
-        "AssignSplits/GroupClass",
-        "PlanShards/GroupClass",
+        "AssignSplits/RankInClass/GroupRange",
+        "PlanShards/RankInClass/GroupRange",
         "PlanShards/GroupShard",
     ):
         assert shuffled[label][0] == _N and shuffled[label][1] > _N * 55  # At least the path itself.
     assert shuffled["MatchImages/SpreadFolders/ReshufflePerKey/GroupByKey"][0] == _CLASSES
+
+    # The largest group each grouping stage held, from the job's metrics: a
+    # class of 201 (to rank it), a shard (the largest of its split's).
+    largest = plan["largest_group_by_stage"]
+    assert largest["AssignSplits"] == 201 and largest["PlanShards"] == 181  # 201 - 20 for validation.
+    assert largest["PlanShards/GroupShard"] == max(size for *_, size in plan["shards"])
+    assert plan["largest_group"] == max(largest.values())
+
+
+def test_the_plan_hash_is_the_same_in_ranges_of_any_size(monkeypatch):
+    from transforms import ranking
+
+    whole = _plan()
+    monkeypatch.setattr(ranking, "RANGE_TARGET", 16)  # Each class in 13 ranges.
+    ranged = _plan()
+    assert ranged["plan_sha256"] == whole["plan_sha256"] and len(whole["plan_sha256"]) == 64
+    assert ranged["largest_group_by_stage"]["AssignSplits"] <= 2 * 16 < whole["largest_group_by_stage"]["AssignSplits"]
 
 
 def test_the_manifest_plan_covers_the_same_tree(tmp_path):

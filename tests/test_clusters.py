@@ -525,3 +525,38 @@ def test_flink_job_that_outlived_its_launcher_is_cancelled_by_the_rerun(clusters
 
 def _names(folder):
     return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_a_failed_job_names_its_stage_and_its_cause(engine, clusters, tmp_path):
+    """Made to fail in one stage: manifest labels that mix ids with another
+    label stop the job where the classes are decided. The line names that
+    stage and the worker's own exception, not the wrapper Beam relays."""
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("path,label\na.jpg,0\nb.jpg,1\nc.jpg,-1\nd.jpg,1\n")
+    result = run_on_cluster(clusters, engine, ["--manifest", str(manifest), "--output", str(tmp_path / "out")])
+    assert result.returncode == 1, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines[-20:]
+    assert lines[0].startswith(
+        "im2tfrecord: error: the job failed: a worker failed in ClassesOfManifest/Decide (ManifestLabelsError: "
+        "--manifest line 4: label '-1' is not a class id"
+    ), lines[0]
+
+
+def test_one_class_of_many_rows_on_flink_gives_the_local_error_rows(clusters, tmp_path):
+    """One class of 30,000 manifest rows (three ranges of its hash to rank;
+    files that do not exist, so every row is an error row once planned):
+    the Flink job, on the cluster's default memory, writes the local run's
+    errors.jsonl byte for byte."""
+    rows = "".join(f"img/{n:06d}.jpg,only\n" for n in range(30_000))
+    (tmp_path / "labels.csv").write_text("path,label\n" + rows)
+    local, flink = str(tmp_path / "local"), str(tmp_path / "flink")
+    flags = ["--manifest", str(tmp_path / "labels.csv"), "--validation_ratio", "0.1"]
+    assert main([*flags, "--output", local]) == 1  # No image was written: every file is missing.
+    result = run_on_cluster(clusters, "flink", [*flags, "--output", flink])
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "no image was written: all 30000 failed" in result.stderr
+    with open(os.path.join(local, "errors.jsonl"), "rb") as a, open(os.path.join(flink, "errors.jsonl"), "rb") as b:
+        expected = a.read()
+        assert b.read() == expected and expected.count(b"\n") == 30_000

@@ -48,7 +48,7 @@ def cancel_earlier_jobs(options, output):
     them to stop; one line on stderr for each."""
     base = rest_base(options.view_as(FlinkRunnerOptions).flink_master)
     name = options.view_as(GoogleCloudOptions).job_name
-    for job in _get(f"{base}/jobs/overview").get("jobs", []):
+    for job in get(f"{base}/jobs/overview").get("jobs", []):
         if job.get("name") == name and job.get("state") in _ALIVE:
             _request(f"{base}/jobs/{job['jid']}?mode=cancel", "PATCH")
             state = _wait_until_stopped(base, job["jid"])
@@ -62,7 +62,7 @@ def cancel_earlier_jobs(options, output):
 def _wait_until_stopped(base, jid):
     deadline = time.monotonic() + _CANCEL_TIMEOUT_S
     while True:
-        state = _get(f"{base}/jobs/{jid}").get("state")
+        state = get(f"{base}/jobs/{jid}").get("state")
         if state not in _ALIVE or time.monotonic() > deadline:
             return state
         time.sleep(0.5)
@@ -73,7 +73,8 @@ def rest_base(master):
     return (master if "://" in master else f"http://{master}").rstrip("/")
 
 
-def _get(url):
+def get(url):
+    """The JSON answer of a GET to `url`."""
     return json.loads(_request(url, "GET") or b"{}")
 
 

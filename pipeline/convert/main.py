@@ -21,11 +21,13 @@ from pipeline import read
 from pipeline import start_up_done
 from pipeline.convert import beam_runtime
 from pipeline.convert import earlier_jobs
+from pipeline.convert import failure_cause
 from pipeline.convert import job
 from pipeline.convert import plan
 from pipeline.convert import summary
 from pipeline.convert.options import ConvertOptions
 from pipeline.convert.options import refuse_dry_run
+from pipeline.convert.options import runs_locally
 from pipeline.convert.preflight import check
 from transforms import metrics
 from transforms import ownership
@@ -172,6 +174,11 @@ def _run(options, output):
             result = pipeline.run()
             try:
                 result.wait_until_finish()
+            except Exception as e:
+                if runs_locally(options):  # Its own error line is the cause's already.
+                    raise
+                _cancel(result)
+                raise command.Explained(_failure_line(options, e)) from e
             except BaseException:
                 # Ctrl-C, SIGTERM: a job on a Flink cluster outlives its client,
                 # and would go on writing while the user reruns.
@@ -192,6 +199,19 @@ def _run(options, output):
     if not info["counts"]["written"]:  # A dataset of nothing is no success.
         return command.fail(_PROG, f"no image was written: {_nothing_written(info)}", code=1)
     return 0
+
+
+def _failure_line(options, error):
+    """The line that says why a job on a cluster failed: the stage and the
+    root cause, from the engine where it keeps them (failure_cause.py), else
+    as the runner's message gives them."""
+    stage, cause = failure_cause.from_text(str(error))
+    if earlier_jobs.on_flink(options):
+        try:
+            stage, cause = failure_cause.flink_cause(options)
+        except Exception:  # The cluster gone too: what the runner said must do.
+            logging.getLogger(_PROG).debug("reading the Flink job's exceptions", exc_info=True)
+    return failure_cause.explain(stage, cause) if cause else command.headline(error)
 
 
 def _converted():

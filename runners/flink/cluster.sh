@@ -63,6 +63,19 @@ taskmanager.memory.process.size: $TM_MEMORY
 # BATCH_FORCED on a TaskManager of 2 slots ("required 512, only 501").
 taskmanager.memory.network.min: 512mb
 taskmanager.memory.network.max: 512mb
+# And each running task's blocking output (Flink's sort shuffle) reserves
+# this many 32 KiB buffers: Flink's default, 512 (16 MiB), let only about 31
+# of the tasks Beam's batch job schedules at once run in 512 MiB ("required
+# 512, but only 499 available", once planning ran in bounded groups: more
+# stages). 64 (2 MiB) each: the exchanges carry paths and rows, not pixels.
+taskmanager.network.sort-shuffle.min-buffers: 64
+# Beam's data plane to the SDK workers (gRPC over netty) takes its buffers
+# from the JVM's direct memory, which Flink limits to its off-heap sizes; a
+# grouped element is one buffer. Groups are bounded (a range or piece of at
+# most 20,000 paths, a few MB: transforms/ranking.py, grouping.py), and 256
+# MiB holds dozens in flight; Flink's framework off-heap alone (128 MiB) ran
+# out on one class of 300,000 paths (about 80 MB) before they were.
+taskmanager.memory.task.off-heap.size: 256mb
 parallelism.default: $((TASKMANAGERS * SLOTS))
 io.tmp.dirs: $state/tmp
 web.tmpdir: $state/tmp

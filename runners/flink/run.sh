@@ -18,6 +18,8 @@
 # ENVIRONMENT_TYPE, ENVIRONMENT_CONFIG, SDK_WORKER: where the Python SDK
 #                  workers run (default PROCESS); see worker_environment_args
 #                  in runners/cluster_lib.sh.
+# IM2TFRECORD_MAIN another Python script to run with these runner options
+#                  instead of the converter (bench/bench_planning.py --runner does)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
@@ -25,7 +27,9 @@ master="$(cluster_master flink FLINK_MASTER)"
 jar="${FLINK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" flink | tail -n 1)}"
 worker_environment_args flink "$master"
 staging_args flink "$master" "$jar"
-exec "$python" -m pipeline \
+main=(-m pipeline)
+[ -z "${IM2TFRECORD_MAIN:-}" ] || main=("$IM2TFRECORD_MAIN")
+exec "$python" "${main[@]}" \
   --runner FlinkRunner --flink_master "$master" --flink_job_server_jar "$jar" \
   --parallelism "${PARALLELISM:-2}" --execution_mode_for_batch "${EXECUTION_MODE_FOR_BATCH:-BATCH_FORCED}" \
   --job_server_java_launcher "$root/runners/java_for_job_server.sh" \

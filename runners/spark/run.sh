@@ -10,6 +10,8 @@
 #                  (runners/spark/cluster.sh start); none running and none named: exit 2
 # SPARK_JOB_SERVER_JAR  default: runners/job_server.sh spark
 # ENVIRONMENT_TYPE, ENVIRONMENT_CONFIG, SDK_WORKER: as for runners/flink/run.sh.
+# IM2TFRECORD_MAIN another Python script to run with these runner options
+#                  instead of the converter (bench/bench_planning.py --runner does)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
@@ -22,7 +24,9 @@ case "$master" in
 esac
 worker_environment_args spark "$master"
 staging_args spark "$master" "$jar"
-exec "$python" -m pipeline \
+main=(-m pipeline)
+[ -z "${IM2TFRECORD_MAIN:-}" ] || main=("$IM2TFRECORD_MAIN")
+exec "$python" "${main[@]}" \
   --runner SparkRunner --spark_master_url "$master" --spark_job_server_jar "$jar" \
   --job_server_java_launcher "$root/runners/java_for_job_server.sh" \
   "${environment_args[@]}" ${staging_args[@]+"${staging_args[@]}"} "$@"
