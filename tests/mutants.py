@@ -353,11 +353,19 @@ MUTANTS = (
         ("tests/test_ranking.py::test_ranks_of_groups_spread_over_many_ranges",),
     ),
     Mutant(
+        "ranges_of_the_whole_hash",
+        "a group cut into ranges of the whole hash space, not of its own span (a split's class in one range)",
+        "transforms/ranking.py",
+        "    return (hash_value - span.low) * ranges_in(span.count, target) // (span.high - span.low + 1)\n",
+        "    return hash_value * ranges_in(span.count, target) >> _HASH_BITS\n",
+        ("tests/test_ranking.py::test_no_range_of_random_hashes_passes_the_bound",),
+    ),
+    Mutant(
         "ranges_by_another_hash",
         "a class cut into ranges by another hash than the one it is ranked by",
         "transforms/ranking.py",
-        "        yield (group, range_of(self._rank_key(item)[0], counts[group], self._target)), item\n",
-        "        yield (group, range_of(hash(repr(item)) % (1 << 64), counts[group], self._target)), item\n",
+        "        yield (group, range_of(self._rank_key(item)[0], spans[group], self._target)), item\n",
+        "        yield (group, range_of(hash(repr(item)) % (1 << 64), spans[group], self._target)), item\n",
         ("tests/test_ranking.py::test_ranks_of_groups_spread_over_many_ranges",),
     ),
     Mutant(

@@ -80,17 +80,28 @@ def test_ranges_are_intervals_of_the_hash_in_order():
     for count in (1, 5, 10_000, 10_001, 1_234_567):
         pieces = ranking.ranges_in(count)
         assert pieces == max(1, -(-count // ranking.RANGE_TARGET))
-        edges = [ranking.range_of(h, count) for h in (0, _TOP // 2, _TOP - 1)]
+        edges = [ranking.range_of(h, ranking.Span(count, 0, _TOP - 1)) for h in (0, _TOP // 2, _TOP - 1)]
         assert edges == sorted(edges) and edges[0] == 0 and edges[-1] == pieces - 1
 
 
-@pytest.mark.parametrize("count", [20_000, 1_000_000, 3_000_001])
-def test_no_range_of_random_hashes_passes_the_bound(count):
-    """The counts a group's ranges get from random 64-bit hashes (as
-    blake2b's are), simulated: the largest stays within the bound, with room."""
+@pytest.mark.parametrize(
+    "count, low, high",
+    [
+        (20_000, 0, _TOP),
+        (1_000_000, 0, _TOP),
+        (3_000_001, 0, _TOP),
+        (100_000, 0, _TOP // 10),  # A validation split: a class's smallest tenth of the hash.
+        (900_000, _TOP // 10, _TOP),  # Its training split.
+    ],
+)
+def test_no_range_of_random_hashes_passes_the_bound(count, low, high):
+    """The counts a group's ranges get from random hashes (as blake2b's are)
+    anywhere or in a part of the space, simulated: the largest stays within
+    the bound, with room."""
     rng = random.Random(count)
-    pieces = ranking.ranges_in(count)
-    sizes = [0] * pieces
-    for _ in range(count):
-        sizes[ranking.range_of(rng.getrandbits(64), count)] += 1
+    hashes = [rng.randrange(low, high) for _ in range(count)]
+    span = ranking.Span(count, min(hashes), max(hashes))
+    sizes = [0] * ranking.ranges_in(count)
+    for hash_value in hashes:
+        sizes[ranking.range_of(hash_value, span)] += 1
     assert max(sizes) < 0.6 * ranking.RANGE_BOUND, max(sizes)  # A mean of at most 10,000, sd about 100.

@@ -8,11 +8,15 @@ ranked on one core, and on Flink one element of Beam's data plane (a class of
 300,000 paths made a TaskManager run out of direct memory). So a group is cut
 into ranges of its hash, and each range is ranked by a worker of its own:
 
-  1. count each group (a combine): a side input of one entry per group;
+  1. count each group and find its least and greatest hash (a combine): a
+     side input of one Span per group;
   2. cut a group of n into ceil(n / RANGE_TARGET) ranges of equal width of
-     the 64-bit hash: each holds between half and all of RANGE_TARGET on
-     average, its count binomial around that (a standard deviation of about
-     100 at 10,000), so far below RANGE_BOUND;
+     its span of the 64-bit hash: each holds between half and all of
+     RANGE_TARGET on average, its count binomial around that (a standard
+     deviation of about 100 at 10,000), so far below RANGE_BOUND. The span,
+     not the whole hash: a group may have been chosen by the same hash (a
+     class's validation images are its smallest hashes, a tenth of the
+     space), and equal widths of the whole space put all of it in one range;
   3. count each range (a combine): a side input of about N / RANGE_TARGET +
      groups entries (tens of KB at 100 million images), which gives each
      range its offset, the count of the ranges before it in its group;
@@ -46,15 +50,42 @@ class Ranked(typing.NamedTuple):
     rank: int
 
 
+class Span(typing.NamedTuple):
+    """A group's size and its least and greatest hash."""
+
+    count: int
+    low: int
+    high: int
+
+
 def ranges_in(count, target=RANGE_TARGET):
     """How many ranges of the hash a group of `count` elements is cut into."""
     return max(1, -(-count // target))
 
 
-def range_of(hash_value, count, target=RANGE_TARGET):
-    """The range (0-based) of a 64-bit hash in a group of `count` elements:
-    equal widths, in hash order."""
-    return hash_value * ranges_in(count, target) >> _HASH_BITS
+def range_of(hash_value, span, target=RANGE_TARGET):
+    """The range (0-based) of a hash in a group of `span`: equal widths of
+    its hashes' span, in hash order."""
+    return (hash_value - span.low) * ranges_in(span.count, target) // (span.high - span.low + 1)
+
+
+class _Spans(beam.CombineFn):
+    """Hashes -> their Span."""
+
+    def create_accumulator(self):
+        return Span(0, None, None)
+
+    def add_input(self, span, hash_value):
+        return self.merge_accumulators([span, Span(1, hash_value, hash_value)])
+
+    def merge_accumulators(self, spans):
+        spans = [span for span in spans if span.count]
+        if not spans:
+            return Span(0, None, None)
+        return Span(sum(s.count for s in spans), min(s.low for s in spans), max(s.high for s in spans))
+
+    def extract_output(self, span):
+        return span
 
 
 class _ToRange(beam.DoFn):
@@ -62,9 +93,9 @@ class _ToRange(beam.DoFn):
         self._rank_key = rank_key
         self._target = target
 
-    def process(self, keyed, counts):
+    def process(self, keyed, spans):
         group, item = keyed
-        yield (group, range_of(self._rank_key(item)[0], counts[group], self._target)), item
+        yield (group, range_of(self._rank_key(item)[0], spans[group], self._target)), item
 
 
 class _RankRange(beam.DoFn):
@@ -117,9 +148,17 @@ class RankInGroups(beam.PTransform):
 
     def expand(self, items):
         keyed = items | "ByGroup" >> beam.Map(lambda item: (self._group_of(item), item))
-        counts = keyed | "CountGroups" >> beam.combiners.Count.PerKey()
+        spans = (
+            keyed
+            | "Hashes"
+            >> beam.MapTuple(lambda group, item: (group, self._rank_key(item)[0])).with_output_types(
+                typing.Tuple[typing.Any, typing.Any]  # Not int: Beam's int coder stops at 2**63.
+            )
+            | "SpanGroups" >> beam.CombinePerKey(_Spans())
+        )
+        counts = spans | "Counts" >> beam.MapTuple(lambda group, span: (group, span.count))
         ranged = keyed | "ByRange" >> beam.ParDo(
-            _ToRange(self._rank_key, self._target), beam.pvalue.AsDict(counts)
+            _ToRange(self._rank_key, self._target), beam.pvalue.AsDict(spans)
         ).with_output_types(typing.Tuple[typing.Any, self._item_type])
         range_counts = ranged | "RangeKeys" >> beam.Keys() | "CountRanges" >> beam.combiners.Count.PerElement()
         ranked = (
