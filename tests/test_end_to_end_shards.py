@@ -224,3 +224,23 @@ def test_beam_writer_still_works(tree, tmp_path):
     assert {r["image/class/text"]: r["image/class/label"] for r in records} == {b"cat": 0, b"dog": 1, b"owl": 2}
     for shard in info["splits"]["train"]["shards"]:
         assert hashlib.sha256((tmp_path / shard["file"]).read_bytes()).hexdigest() == shard["sha256"]
+
+
+@pytest.mark.parametrize("plan", [False, True])
+def test_too_few_shards_for_a_split_stop_the_run_as_a_wrong_invocation(tree, tmp_path, capsys, monkeypatch, plan):
+    """A --num_shards that would put more images in a shard than one worker
+    holds is found once the splits are counted: exit 2, one line naming the
+    count that would do, nothing written (the bound made small here: the
+    local runner's workers are this process)."""
+    from transforms import shard
+
+    monkeypatch.setattr(shard, "MAX_SHARD_IMAGES", 40)
+    out = tmp_path / "out"
+    assert main(["--input", tree, "--output", str(out), "--num_shards", "2", *(["--plan"] if plan else [])]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == (
+        "im2tfrecord: error: the train split's 150 images in 2 shards would be 75 images a shard, over the 40 "
+        "one worker writes (it holds a shard's paths): ask for 4 shards or more (--num_shards train=4), "
+        "or leave --num_shards out"
+    ), lines
+    assert not [name for name in (os.listdir(out) if out.exists() else []) if not name.startswith(".")]

@@ -61,3 +61,16 @@ def test_a_flink_tasks_name_gives_the_beam_stage():
         None: None,
     }
     assert {name: failure_cause._task_stage(name) for name in names} == names
+
+
+def test_a_shard_count_refused_on_a_worker_is_a_refusal():
+    text = _PYTHON_WORKER.replace(
+        "transforms.manifest.ManifestLabelsError: --manifest line 6: label '-1' is not a class id "
+        "[while running 'ClassesOfManifest/Decide']",
+        "transforms.shard.ShardTooLargeError: the train split's 9 images in 1 shard would be 9 images a shard "
+        "[while running 'PlanShards/Deal']",
+    )
+    assert (
+        failure_cause.refusal(RuntimeError(text)) == "the train split's 9 images in 1 shard would be 9 images a shard"
+    )
+    assert failure_cause.refusal(RuntimeError(_PYTHON_WORKER)) is None

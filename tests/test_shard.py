@@ -25,9 +25,9 @@ def test_shards_for_split():
 def test_left_out_num_shards_is_four_or_more_for_a_big_split():
     assert parse_num_shards(None) == {None: 0}
     assert shards_for_split("train", 100, {None: 0}) == 4
-    assert shards_for_split("train", 400_000, {None: 0}) == 4  # 100,000 images a shard.
-    assert shards_for_split("train", 400_001, {None: 0}) == 5
-    assert shards_for_split("train", 100_000_000, {None: 0}) == 1000
+    assert shards_for_split("train", 160_000, {None: 0}) == 4  # 40,000 images a shard.
+    assert shards_for_split("train", 160_001, {None: 0}) == 5
+    assert shards_for_split("train", 100_000_000, {None: 0}) == 2500
 
 
 def test_no_shard_may_hold_more_than_one_worker_writes():

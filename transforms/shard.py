@@ -34,8 +34,8 @@ from transforms.storage import Storage
 # images in 4 would be 25 million paths in one worker each, and 600 GB files).
 AUTO = 0
 DEFAULT_SHARDS = 4
-# 2.5 GB of 256 px records (25 KB each): TFDS aims at 64 MiB to 1 GiB a shard.
-AUTO_SHARD_IMAGES = 100_000
+# 1 GB of 256 px records (25 KB each): TFDS aims at 64 MiB to 1 GiB a shard.
+AUTO_SHARD_IMAGES = 40_000
 # The most images one shard may hold, however its count was asked for: one
 # worker writes a shard and holds its planned paths while it does (sorted
 # into the shard's order, about 1 KB apiece in Python: 250 MB at this bound),
@@ -92,7 +92,8 @@ def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_byt
     if math.ceil(count / shards) > MAX_SHARD_IMAGES:
         needed = math.ceil(count / MAX_SHARD_IMAGES)
         raise ShardTooLargeError(
-            f"the {split} split's {count:,} images in {shards} shards would be {math.ceil(count / shards):,} "
+            f"the {split} split's {count:,} images in {shards} shard{'s' if shards > 1 else ''} would be "
+            f"{math.ceil(count / shards):,} "
             f"images a shard, over the {MAX_SHARD_IMAGES:,} one worker writes (it holds a shard's paths): "
             f"ask for {needed} shards or more (--num_shards {split}={needed}), or leave --num_shards out"
         )

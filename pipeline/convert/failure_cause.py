@@ -11,12 +11,15 @@ reads: "a worker ran out of memory in PlanShards/Deal
 (java.lang.OutOfMemoryError: Direct buffer memory)".
 """
 
+import contextlib
 import re
 
 from apache_beam.options.pipeline_options import FlinkRunnerOptions
 from apache_beam.options.pipeline_options import GoogleCloudOptions
 
+from pipeline import command
 from pipeline.convert import earlier_jobs
+from transforms.shard import ShardTooLargeError
 
 _TRACEBACK = "Traceback (most recent call last):"
 # "[while running 'Stage/Sub']" ends what Beam's SDK harness raised.
@@ -41,6 +44,30 @@ def explain(stage, cause):
     if "OutOfMemoryError" in cause or "MemoryError" in cause.split(":")[0]:
         return f"a worker ran out of memory{where} ({cause})"
     return f"a worker failed{where} ({cause})"
+
+
+@contextlib.contextmanager
+def refusals():
+    """Turns a job's refusal (below) into the one-line UsageError of a wrong
+    invocation: exit 2, as if the options had been refused before the run."""
+    try:
+        yield
+    except Exception as e:
+        message = refusal(e)
+        if message is None:
+            raise
+        raise command.UsageError(message) from None
+
+
+def refusal(error):
+    """The message of the ShardTooLargeError a job raised (a --num_shards
+    too small for a split, found only once its images were counted),
+    whether the error is it or a runner's text that ends in it; else None."""
+    if isinstance(error, ShardTooLargeError):  # Beam adds the stage it ran in.
+        return _WHILE_RUNNING.sub("", str(error)).strip()
+    _, cause = from_text(str(error))
+    name = ShardTooLargeError.__name__ + ": "
+    return cause.removeprefix(name) if cause and cause.startswith(name) else None
 
 
 def from_text(text):

@@ -171,9 +171,14 @@ def _run(options, output):
         try:
             job.build(pipeline, options)
             start_up_done()
-            result = pipeline.run()
+            with failure_cause.refusals():
+                result = pipeline.run()  # The local runner runs the job here.
             try:
-                result.wait_until_finish()
+                with failure_cause.refusals():
+                    result.wait_until_finish()
+            except command.UsageError:
+                _cancel(result)
+                raise
             except Exception as e:
                 if runs_locally(options):  # Its own error line is the cause's already.
                     raise

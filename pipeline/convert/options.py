@@ -103,9 +103,10 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--num_shards",
             help="Shards per split: N for every split, or per split as "
-            "'train=16,validation=2'. A split never gets more shards than records, nor shards of over "
-            f"{shard.MAX_SHARD_IMAGES:,} images (default: {shard.DEFAULT_SHARDS}, more for a split whose shards "
-            f"would hold over {shard.AUTO_SHARD_IMAGES:,}).",
+            "'train=16,validation=2'. A split never gets more shards than records. Left out: "
+            f"{shard.DEFAULT_SHARDS}, or one per {shard.AUTO_SHARD_IMAGES:,} images where that is more. "
+            f"No shard may hold over {shard.MAX_SHARD_IMAGES:,} images: a count that would make one stops "
+            "the run (exit 2) once the splits are counted, before anything is written.",
         )
         parser.add_argument(
             "--shard_size_mb",

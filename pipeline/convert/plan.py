@@ -15,6 +15,7 @@ import tempfile
 import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+from pipeline.convert import failure_cause
 from pipeline.convert import job
 from pipeline.convert.options import ConvertOptions
 from pipeline.convert.summary import MAX_CLASSES_SHOWN
@@ -31,7 +32,7 @@ def run_plan(options, refusal=None, output=print):
     (why a real run would refuse --output, from preflight), if any; returns 0."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "plan.json")
-        with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+        with failure_cause.refusals(), beam.Pipeline(runner=FnApiRunner(), options=options) as p:
             job.build_plan(p, options, path)
         with open(path, encoding="utf-8") as f:
             plan = json.load(f)
