@@ -481,8 +481,10 @@ def main():
         help="folders: the simulated listing; manifest: a CSV of the same paths, read by ReadManifest "
         "(results in planning-manifest.json)",
     )
+    child = "--child" in sys.argv[1:]  # A run: its runner flags (--runner FlinkRunner, ...) are Beam's.
     parser.add_argument(
-        "--runner",
+        "--runner" if not child else "--bench-runner",
+        dest="runner",
         choices=("local", "flink", "spark"),
         default="local",
         help="local: Beam's FnApiRunner in the child process; flink, spark: this clone's cluster "
