@@ -89,6 +89,21 @@ def bucket(s3_client):
     return name
 
 
+def s3_client_settings(endpoint):
+    """The settings our S3 client (storage.make_s3_client) takes for a test server."""
+    return {
+        "endpoint_url": endpoint,
+        "region_name": REGION,
+        "aws_access_key_id": ACCESS_KEY,
+        "aws_secret_access_key": SECRET_KEY,
+    }
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint):
+    return s3_client_settings(s3_endpoint)
+
+
 @pytest.fixture
 def s3_flags(s3_endpoint):
     """The CLI flags that point Beam and our S3 client at the test server."""

@@ -176,28 +176,47 @@ def test_external_worker_pool_on_cluster_matches_local_runner(engine, clusters, 
 
 @pytest.mark.parametrize("engine", ["flink", "spark"])
 def test_manifest_on_cluster_gives_the_folder_tree_s_files(engine, clusters, local_hymenoptera, tmp_path):
-    # hymenoptera's own files named by a CSV manifest, in scrambled order: the
-    # same shards, statistics and duplicate report as the folder tree's.
+    # hymenoptera's own files named by a CSV manifest, in scrambled order, with
+    # three bad rows among them, read in ranges of 2 KB (about 8 ranges) by
+    # the cluster's workers: the same shards, statistics and duplicate report
+    # as the folder tree's, and the bad rows with their own line numbers.
     manifest = tmp_path / "hymenoptera.csv"
     rows = [(f"{label}/{name}", label) for label in ("ants", "bees") for name in os.listdir(f"{HYMENOPTERA}/{label}")]
+    rows.sort(key=lambda row: row[0][::-1])
+    bad = {101: ("ants/no such file.jpg", "ants"), 202: (rows[0][0], "bees"), 303: ("ants/x.jpg", "")}
+    for line in sorted(bad):
+        rows.insert(line - 2, bad[line])  # After the header, line n is rows[n - 2].
     with open(manifest, "w", newline="") as f:
-        csv.writer(f).writerows([("path", "label"), *sorted(rows, key=lambda row: row[0][::-1])])
+        csv.writer(f).writerows([("path", "label"), *rows])
+    assert os.path.getsize(manifest) > 7 * 2048
     out = str(tmp_path / "out")
-    flags = ["--manifest", str(manifest), "--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS]
-    result = run_on_cluster(clusters, engine, flags)
+    flags = ["--manifest", str(manifest), "--input", HYMENOPTERA, "--output", out, "--manifest_range_bytes", "2048"]
+    result = run_on_cluster(clusters, engine, [*flags, *_HYMENOPTERA_FLAGS])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "matched 398 = written 398 + failed 0" in result.stdout
+    assert "matched 401 = written 398 + failed 3" in result.stdout
+    with open(os.path.join(out, "errors.jsonl")) as f:
+        errors = sorted((row["line"], row["reason"], row["path"]) for row in map(json.loads, f))
+    assert errors == [
+        (101, "read_error", f"{HYMENOPTERA}/ants/no such file.jpg"),
+        (202, "repeated_path", f"{HYMENOPTERA}/{rows[0][0]}"),
+        (303, "no_label", f"{HYMENOPTERA}/ants/x.jpg"),
+    ]
     expected = local_hymenoptera["tfrecord"]
     assert sorted(os.listdir(out)) == sorted(os.listdir(expected))
     for name in os.listdir(expected):
         with open(os.path.join(expected, name), "rb") as a, open(os.path.join(out, name), "rb") as b:
+            if name == "errors.jsonl":
+                continue
             if name != "dataset_info.json":
                 assert a.read() == b.read(), name
                 continue
             tree, listed = json.load(a), json.load(b)
             assert (listed.pop("label_from"), listed.pop("manifest")) == ("manifest", str(manifest))
             tree.pop("label_from")
-            assert listed == tree  # Splits, shards' sha256, statistics, duplicates, counts.
+            assert listed.pop("errors")["by_reason"] == {"read_error": 1, "repeated_path": 1, "no_label": 1}
+            assert listed.pop("counts") == {**tree.pop("counts"), "matched": 401, "failed": 3}
+            tree.pop("errors")
+            assert listed == tree  # Splits, shards' sha256, statistics, duplicates.
 
 
 def _tracebacks(stderr, environment_type):

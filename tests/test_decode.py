@@ -3,24 +3,16 @@ from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
 
 from tests.beam_util import local_pipeline
-from tests.conftest import ACCESS_KEY
-from tests.conftest import REGION
-from tests.conftest import SECRET_KEY
 from tests.records import jpeg_bytes
 from transforms.converting import Concurrency
 from transforms.decode import DecodeAndResize
 from transforms.imaging import ImageSettings
 
 
-def test_decodes_from_s3_and_reports_read_errors(s3_client, s3_endpoint, bucket):
+def test_decodes_from_s3_and_reports_read_errors(s3_client, s3_settings, bucket):
     for n in range(20):
         s3_client.put_object(Bucket=bucket, Key=f"in/a/{n}.jpg", Body=jpeg_bytes((300, 200)))
-    settings = {
-        "endpoint_url": s3_endpoint,
-        "region_name": REGION,
-        "aws_access_key_id": ACCESS_KEY,
-        "aws_secret_access_key": SECRET_KEY,
-    }
+    settings = s3_settings
     keyed = [("a", f"s3://{bucket}/in/a/{n}.jpg") for n in range(20)]
     keyed.append(("a", f"s3://{bucket}/in/a/missing.jpg"))
     with local_pipeline() as p:

@@ -2,9 +2,7 @@ import os
 
 import pytest
 
-from tests.conftest import ACCESS_KEY
-from tests.conftest import REGION
-from tests.conftest import SECRET_KEY
+from tests.conftest import s3_client_settings
 from tests.fault_proxy import FaultProxy
 from transforms import storage as storage_module
 from transforms.storage import Storage
@@ -29,14 +27,7 @@ def test_reader_reads_s3_and_local_files(s3_client, s3_endpoint, bucket, tmp_pat
 
 
 def _storage(s3_endpoint):
-    return Storage(
-        {
-            "endpoint_url": s3_endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY,
-        }
-    )
+    return Storage(s3_client_settings(s3_endpoint))
 
 
 def test_open_atomic_local_shows_nothing_until_complete(tmp_path):

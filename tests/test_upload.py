@@ -24,6 +24,7 @@ from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from tests.conftest import needs_hymenoptera
 from tests.conftest import on_both_s3_servers
+from tests.conftest import s3_client_settings
 from tests.conftest import stderr_lines
 from tests.fault_proxy import FaultProxy
 from tests.records import save_image
@@ -207,14 +208,7 @@ def test_a_file_changed_while_it_goes_up_is_not_completed(tree, s3_client, s3_en
         if n:  # Bytes of a part are up: the file changes (its time, here).
             os.utime(big, ns=(time.time_ns(), time.time_ns() + 10**9))
 
-    client = storage.make_s3_client(
-        {
-            "endpoint_url": s3_endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": ACCESS_KEY,
-            "aws_secret_access_key": SECRET_KEY,
-        }
-    )
+    client = storage.make_s3_client(s3_client_settings(s3_endpoint))
     uploader = upload_object.Uploader(client, bucket, 5 * _MIB, threads=1, on_bytes=touch_after_first_part)
     with pytest.raises(upload_object.FileChanged):
         uploader.upload(big, "p/big.bin", os.stat(big), listed=None)

@@ -25,14 +25,15 @@ image that later fails to be read or decoded (`AddManifestLines`). Every
 data row is counted as matched, so matched = written + failed + skipped
 holds over the manifest's rows.
 
-The manifest is streamed line by line in one worker (the rows go on to the
-shuffle as they are read), never read whole into memory.
+The manifest is read in byte ranges of about 4 MiB (line_ranges.py), each
+by the worker it lands on, streamed line by line, never whole into memory;
+line numbers are the file's, from each range's line count. A compressed
+manifest is not read (its suffix names no kind): ranges need byte offsets.
 """
 
 import collections
 import csv
 import dataclasses
-import io
 import json
 import posixpath
 
@@ -47,6 +48,12 @@ from transforms.grouping import Smallest
 from transforms.label import KeyedImage
 from transforms.label import has_control_characters
 from transforms.label import is_class_id
+from transforms.line_ranges import BOM
+from transforms.line_ranges import RANGE_BYTES
+from transforms.line_ranges import ByteRange
+from transforms.line_ranges import LineOffsets
+from transforms.line_ranges import byte_ranges
+from transforms.line_ranges import lines_in_range
 from transforms.split import is_valid_split_name
 from transforms.split import seeded_hash
 from transforms.storage import Storage
@@ -62,6 +69,7 @@ METADATA_SUFFIX = "-metadata"
 CLASS_NAME = "class-name"
 CSV_COLUMNS = ("path", "label")  # Required; "split" is optional.
 LINES = "lines"  # Tag of the (path, line number) of every accepted row.
+LINE_COUNTS = "line_counts"  # Tag of each byte range's _LineCount.
 CLASS_NAMES = "class_names"  # Output of the (class id, name) pairs of a Ground Truth manifest.
 
 
@@ -175,49 +183,66 @@ class Row:
 
 def rows(text, kind, label_key=None):
     """Yields (line number, Row) or (line number, RowError) for each data
-    row of an open text stream. Blank lines are not rows; the CSV header is
-    not a row."""
-    if kind == CSV:
-        yield from _csv_rows(text)
-        return
-    for number, line in enumerate(text, start=1):
+    row of an open text stream, read serially. Blank lines are not rows; the
+    CSV header is not a row."""
+    numbered = enumerate(text, start=1)
+    header = csv_header(line for _, line in numbered) if kind == CSV else None
+    yield from numbered_rows(numbered, kind, label_key, header)
+
+
+def csv_header(lines):
+    """The column names of a CSV manifest from its lines: the first line that
+    is not blank (the lines up to it are taken from `lines`); ValueError
+    unless it parses and names the required columns."""
+    for line in lines:
         if not line.strip():
             continue
         try:
-            yield number, _lst_row(line) if kind == LST else _json_row(line, label_key)
+            header = [value.strip() for value in next(csv.reader([line], strict=True))]
+        except csv.Error as e:
+            raise ValueError(f"the CSV header does not parse: {e}") from None
+        check_csv_header(header)
+        return header
+    check_csv_header([])
+
+
+def numbered_rows(numbered, kind, label_key, header):
+    """(number, Row or RowError) of each data row among (number, line) of
+    lines after the CSV header (`header`, its column names; None for other
+    kinds). Blank lines are not rows.
+
+    Each physical line is a row of its own: a CSV field may be quoted (a path
+    with a comma) but not run over lines (quoted newlines are not
+    supported), so that an unclosed quote costs its own row (bad_row), not
+    every row after it; and a manifest can be read in ranges of lines."""
+    for number, line in numbered:
+        if not line.strip():
+            continue
+        try:
+            if kind == CSV:
+                row = _csv_row(line, header)
+            else:
+                row = _lst_row(line) if kind == LST else _json_row(line, label_key)
         except RowError as e:
             yield number, e
+            continue
+        if row is not None:
+            yield number, row
 
 
-def _csv_rows(text):
-    """Each physical line is a row of its own: a field may be quoted (a path
-    with a comma) but not run over lines, so that an unclosed quote costs its
-    own row (bad_row), not every row after it."""
-    header = None
-    for number, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
-        try:
-            values = [value.strip() for value in next(csv.reader([line], strict=True))]
-        except csv.Error as e:
-            if header is None:
-                raise ValueError(f"the CSV header does not parse: {e}") from None
-            yield number, RowError("bad_row", f"not a CSV row: {e} (a quote left open?)")
-            continue
-        if header is None:
-            header = values
-            check_csv_header(header)
-            continue
-        row = dict(zip(header, values))
-        path, label = row.get("path", ""), row.get("label", "")
-        if not any(values):
-            continue
-        if not path:
-            yield number, RowError("no_path", "the row's path is empty")
-        else:
-            yield number, Row(path, label, row.get("split") or None)
-    if header is None:
-        check_csv_header([])
+def _csv_row(line, header):
+    """A Row, or None for a line of empty fields."""
+    try:
+        values = [value.strip() for value in next(csv.reader([line], strict=True))]
+    except csv.Error as e:
+        raise RowError("bad_row", f"not a CSV row: {e} (a quote left open?)") from None
+    row = dict(zip(header, values))
+    path, label = row.get("path", ""), row.get("label", "")
+    if not any(values):
+        return None
+    if not path:
+        raise RowError("no_path", "the row's path is empty")
+    return Row(path, label, row.get("split") or None)
 
 
 def _lst_row(line):
@@ -266,41 +291,142 @@ def _whole_number(text):
     return str(int(value)) if value.is_integer() and value >= 0 else text
 
 
-class _ReadManifest(beam.DoFn):
-    """manifest path -> a KeyedImage per accepted row; error rows on ERRORS."""
+@dataclasses.dataclass(frozen=True)
+class _Header:
+    """A CSV manifest's column names and the byte its first data line can
+    start at (0 and no columns for the other kinds)."""
 
-    def __init__(self, base, kind, label_key, class_names_given, s3_client_settings):
-        self._base = base
-        self._kind = kind
-        self._label_key = label_key
-        self._class_names_given = class_names_given
+    columns: tuple = None
+    end: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rejected:
+    """A rejected row (a RowError, which does not pickle, as a row): why,
+    and its full path if it names one."""
+
+    reason: str
+    message: str
+    path: str = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Numbered:
+    """A row's outcome with its line number in its range, before the ranges'
+    line counts are known: a KeyedImage or a _Rejected."""
+
+    range_index: int
+    line: int
+    outcome: object
+
+
+@dataclasses.dataclass(frozen=True)
+class _LineCount:
+    range_index: int
+    lines: int
+
+
+def _decoded(offset, line):
+    """A manifest line as text: the BOM at byte 0 is not a column (utf-8-sig,
+    as Excel writes CSV)."""
+    if offset == 0 and line.startswith(BOM):
+        line = line[len(BOM) :]
+    return line.decode("utf-8")
+
+
+class _ManifestDoFn(beam.DoFn):
+    """Per-worker storage for reading the manifest."""
+
+    def __init__(self, manifest_path, s3_client_settings):
+        self._manifest_path = manifest_path
         self._s3_client_settings = s3_client_settings
 
     def setup(self):
         configure_beam_filesystems(self._s3_client_settings)
         self._storage = Storage(self._s3_client_settings)
+
+    def _open_read(self, start):
+        return self._storage.open_read(self._manifest_path, start)
+
+
+class _Ranges(_ManifestDoFn):
+    """The manifest's path -> the ByteRanges it is read in."""
+
+    def __init__(self, manifest_path, range_bytes, s3_client_settings):
+        super().__init__(manifest_path, s3_client_settings)
+        self._range_bytes = range_bytes
+
+    def process(self, _):
+        yield from byte_ranges(self._storage.size(self._manifest_path), self._range_bytes)
+
+
+class _ReadHeader(_ManifestDoFn):
+    """The manifest's path -> its _Header, read once from the start."""
+
+    def __init__(self, manifest_path, kind, s3_client_settings):
+        super().__init__(manifest_path, s3_client_settings)
+        self._kind = kind
+
+    def process(self, _):
+        if self._kind != CSV:
+            yield _Header()
+            return
+        end = 0
+
+        def lines():
+            nonlocal end
+            whole = ByteRange(0, 0, self._storage.size(self._manifest_path))
+            for offset, line in lines_in_range(self._open_read, whole):
+                end = offset + len(line)
+                yield _decoded(offset, line)
+
+        yield _Header(tuple(csv_header(lines())), end)
+
+
+class _ReadRange(_ManifestDoFn):
+    """A ByteRange -> a _Numbered per data row that starts in it, and its
+    _LineCount on LINE_COUNTS."""
+
+    def __init__(self, manifest_path, base, kind, label_key, class_names_given, s3_client_settings):
+        super().__init__(manifest_path, s3_client_settings)
+        self._base = base
+        self._kind = kind
+        self._label_key = label_key
+        self._class_names_given = class_names_given
+
+    def setup(self):
+        super().setup()
         self._matched = Metrics.counter(metrics.METRICS_NAMESPACE, "matched")
 
-    def process(self, manifest_path):
-        where = f"{manifest_path}:"
-        with self._storage.open_read(manifest_path) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # utf-8-sig: Excel's BOM is not a column.
-            for number, row in rows(text, self._kind, self._label_key):
-                self._matched.inc()
-                metrics.add_matched(1)
-                full = f"{where}{number}"  # The row's place, where it names no path.
-                try:
-                    if isinstance(row, RowError):
-                        if row.path:
-                            full, _ = resolve(row.path, self._base)
-                        raise row
-                    full, _ = resolve(row.path, self._base)
-                    label = self._label(row.label)
-                    class_name = self._class_name(row.class_name, label)
-                except RowError as e:
-                    yield _with_line(error_row(full, STAGE, e.reason, str(e)), number)
-                    continue
-                yield KeyedImage(label=label, path=full, split=row.split, line=number, class_name=class_name)
+    def process(self, byte_range, header):
+        count = 0
+
+        def numbered():
+            nonlocal count
+            for offset, line in lines_in_range(self._open_read, byte_range):
+                count += 1
+                if offset >= header.end:  # Not a blank line before the header, nor the header.
+                    yield count, _decoded(offset, line)
+
+        for number, row in numbered_rows(numbered(), self._kind, self._label_key, header.columns):
+            self._matched.inc()
+            metrics.add_matched(1)
+            yield _Numbered(byte_range.index, number, self._outcome(row))
+        yield beam.pvalue.TaggedOutput(LINE_COUNTS, _LineCount(byte_range.index, count))
+
+    def _outcome(self, row):
+        """A KeyedImage (line 0, numbered later) or a _Rejected."""
+        full = None
+        try:
+            if isinstance(row, RowError):
+                full = row.path and resolve(row.path, self._base)[0]
+                raise row
+            full, _ = resolve(row.path, self._base)
+            label = self._label(row.label)
+            class_name = self._class_name(row.class_name, label)
+        except RowError as e:
+            return _Rejected(e.reason, str(e), full)
+        return KeyedImage(label=label, path=full, split=row.split, line=0, class_name=class_name)
 
     def _label(self, label):
         if not label:
@@ -319,6 +445,43 @@ class _ReadManifest(beam.DoFn):
         if has_control_characters(class_name):
             raise RowError("bad_label", f"class name {class_name!r} contains control characters")
         return class_name
+
+
+class _LineOffsetsFn(beam.CombineFn):
+    """_LineCounts of every range -> the LineOffsets that number their lines."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, counts, count):
+        counts[count.range_index] = count.lines
+        return counts
+
+    def merge_accumulators(self, accumulators):
+        merged = {}
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts):
+        return LineOffsets(counts)
+
+
+class _NumberRows(beam.DoFn):
+    """A _Numbered -> its KeyedImage with the file's line number, or its
+    error row (naming the manifest's line when it names no path)."""
+
+    def __init__(self, manifest_path):
+        self._manifest_path = manifest_path
+
+    def process(self, numbered, offsets):
+        line = offsets.number(numbered.range_index, numbered.line)
+        outcome = numbered.outcome
+        if isinstance(outcome, _Rejected):
+            path = outcome.path or f"{self._manifest_path}:{line}"
+            yield _with_line(error_row(path, STAGE, outcome.reason, outcome.message), line)
+        else:
+            yield dataclasses.replace(outcome, line=line)
 
 
 def _with_line(tagged, number):
@@ -379,9 +542,10 @@ class ReadManifest(beam.PTransform):
     LINES: (path, line) of every image, "matched": the number of data rows,
     CLASS_NAMES: (id, name) of each class id a Ground Truth manifest names}."""
 
-    def __init__(self, manifest_path, base, label_key, class_names_given, s3_client_settings):
+    def __init__(self, manifest_path, base, label_key, class_names_given, s3_client_settings, range_bytes=RANGE_BYTES):
         super().__init__()
         self._manifest_path = manifest_path
+        self._range_bytes = range_bytes
         self._base = base
         self._kind = manifest_kind(manifest_path)
         self._label_key = label_key
@@ -389,16 +553,23 @@ class ReadManifest(beam.PTransform):
         self._s3_client_settings = s3_client_settings
 
     def expand(self, pbegin):
-        read = (
-            pbegin
-            | "Manifest" >> beam.Create([self._manifest_path])
-            | "ReadRows"
+        path, settings = self._manifest_path, self._s3_client_settings
+        manifest = pbegin | "Manifest" >> beam.Create([path])
+        header = manifest | "Header" >> beam.ParDo(_ReadHeader(path, self._kind, settings))
+        ranged = (
+            manifest
+            | "Ranges" >> beam.ParDo(_Ranges(path, self._range_bytes, settings))
+            | "SpreadRanges" >> beam.Reshuffle()  # Else one worker reads every range it was handed with the path.
+            | "ReadRanges"
             >> beam.ParDo(
-                _ReadManifest(
-                    self._base, self._kind, self._label_key, self._class_names_given, self._s3_client_settings
-                )
-            ).with_outputs(ERRORS, main="rows")
+                _ReadRange(path, self._base, self._kind, self._label_key, self._class_names_given, settings),
+                beam.pvalue.AsSingleton(header),
+            ).with_outputs(LINE_COUNTS, main="rows")
         )
+        offsets = ranged[LINE_COUNTS] | "LineOffsets" >> beam.CombineGlobally(_LineOffsetsFn())
+        read = ranged.rows | "NumberRows" >> beam.ParDo(
+            _NumberRows(path), beam.pvalue.AsSingleton(offsets)
+        ).with_outputs(ERRORS, main="rows")
         by_path = (
             read.rows
             | "ByPath" >> beam.Map(lambda row: (row.path, row))

@@ -148,9 +148,14 @@ def _is_local(path):
     return "://" not in path
 
 
-def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS):
+def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS, ranged=False):
+    """A boto3 S3 client; `ranged`: one for ranged GETs, which checks no
+    response checksum, since a server may send the whole object's checksum
+    with part of its bytes (gofakes3 does; S3 sends none)."""
     config = botocore.config.Config(
-        max_pool_connections=max_connections, retries={"mode": "standard", "max_attempts": max_attempts}
+        max_pool_connections=max_connections,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        response_checksum_validation="when_required" if ranged else "when_supported",
     )
     return boto3.session.Session().client("s3", config=config, **settings)
 
@@ -285,10 +290,10 @@ class _MultipartUpload:
 class _S3ReadStream(io.RawIOBase):
     """A readable stream of one S3 object that resumes broken bodies with ranged GETs."""
 
-    def __init__(self, client, bucket, key):
+    def __init__(self, client, ranged_client, bucket, key, start=0):
         super().__init__()
-        self._client, self._bucket, self._key = client, bucket, key
-        self._position = 0
+        self._client, self._ranged_client, self._bucket, self._key = client, ranged_client, bucket, key
+        self._position = start
         self._size = None
         self._body = None
         self._failures = 0
@@ -320,10 +325,14 @@ class _S3ReadStream(io.RawIOBase):
         return len(data)
 
     def _open(self):
-        extra = {"Range": f"bytes={self._position}-"} if self._position else {}
-        response = self._client.get_object(Bucket=self._bucket, Key=self._key, **extra)
-        if self._size is None:
-            self._size = response["ContentLength"]
+        if self._position:
+            response = self._ranged_client().get_object(
+                Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-"
+            )
+        else:
+            response = self._client.get_object(Bucket=self._bucket, Key=self._key)
+        if self._size is None:  # A ranged GET's length is what is left from where it starts.
+            self._size = self._position + response["ContentLength"]
         self._body = response["Body"]
 
     def _reopen_or_raise(self):
@@ -350,6 +359,7 @@ class Storage:
         self._max_connections = max_connections
         self._max_attempts = max_attempts
         self._s3 = None
+        self._ranged_s3 = None
 
     def read(self, path):
         if is_s3(path):
@@ -359,22 +369,35 @@ class Storage:
 
     def _read_s3(self, bucket, key):
         chunks = []
-        with _S3ReadStream(self.s3_client(), bucket, key) as stream:
+        with _S3ReadStream(self.s3_client(), self._ranged_s3_client, bucket, key) as stream:
             for chunk in iter(stream.read, b""):  # Several chunks only if the body broke.
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def open_read(self, path):
-        """A binary stream of the file at `path`, for files too big to read whole.
+    def open_read(self, path, start=0):
+        """A binary stream of the file at `path` from byte `start`, for files
+        too big to read whole.
 
         On S3 a body that breaks mid-read is picked up where it stopped with a
         ranged GET, so one reset does not restart a multi-gigabyte shard.
         """
         if is_s3(path):
-            return _S3ReadStream(self.s3_client(), *split_s3_path(path))
+            return _S3ReadStream(self.s3_client(), self._ranged_s3_client, *split_s3_path(path), start=start)
+        stream = (
+            open(path, "rb") if _is_local(path) else _beam_filesystems().open(path, compression_type="uncompressed")
+        )
+        if start:
+            stream.seek(start)
+        return stream
+
+    def size(self, path):
+        """The size of the file at `path` in bytes."""
+        if is_s3(path):
+            bucket, key = split_s3_path(path)
+            return self.s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"]
         if _is_local(path):
-            return open(path, "rb")
-        return _beam_filesystems().open(path, compression_type="uncompressed")
+            return os.path.getsize(path)
+        return _beam_filesystems().match([path])[0].metadata_list[0].size_in_bytes
 
     def write(self, path, data):
         if is_s3(path):
@@ -475,3 +498,9 @@ class Storage:
         if self._s3 is None:  # A benign race: at worst two clients get built.
             self._s3 = make_s3_client(self._s3_settings, self._max_connections, self._max_attempts)
         return self._s3
+
+    def _ranged_s3_client(self):
+        """The client for ranged GETs (make_s3_client), built on first use."""
+        if self._ranged_s3 is None:
+            self._ranged_s3 = make_s3_client(self._s3_settings, self._max_connections, self._max_attempts, True)
+        return self._ranged_s3

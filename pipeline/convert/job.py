@@ -218,7 +218,12 @@ def _read_manifest(p, convert, s3, fixed_labels):
     their outputs: (matched, keyed, class_names). Each row's label, as
     written, finds its class once the classes are known (manifest.py)."""
     read = p | "ReadManifest" >> ReadManifest(
-        convert.manifest, convert.input, convert.manifest_label_key, fixed_labels is not None, s3
+        convert.manifest,
+        convert.input,
+        convert.manifest_label_key,
+        fixed_labels is not None,
+        s3,
+        range_bytes=convert.manifest_range_bytes,
     )
     matched = {
         "images": read["keyed"],

@@ -17,6 +17,7 @@ from pipeline.command import check_s3_endpoint
 from transforms import formats
 from transforms import imaging
 from transforms import label
+from transforms import line_ranges
 from transforms import manifest
 from transforms import schema as schemas
 from transforms import shard
@@ -82,6 +83,13 @@ class ConvertOptions(PipelineOptions):
             "SageMaker JSON lines (.jsonl, .manifest); local or s3://.",
         )
         parser.add_argument("--manifest_label_key", metavar="KEY", help="JSON lines: the attribute holding the label.")
+        parser.add_argument(
+            "--manifest_range_bytes",
+            type=int,
+            default=line_ranges.RANGE_BYTES,
+            metavar="BYTES",
+            help="Manifest bytes each worker reads at once (default: %(default)s).",
+        )
         parser.add_argument(
             "--dedupe",
             action="store_true",
@@ -364,6 +372,7 @@ class ConvertOptions(PipelineOptions):
             ("--decode_threads", self.decode_threads, 0, "0 (auto) or more"),
             ("--fetch_threads", self.fetch_threads, 0, "0 (auto) or more"),
             ("--processes", self.processes, 0, "0 (auto) or more"),
+            ("--manifest_range_bytes", self.manifest_range_bytes, 1, "at least 1"),
         ):
             if value < low or (flag == "--jpeg_quality" and value > 100):
                 raise UsageError(f"{flag} must be {what}, got {value}")
