@@ -5,9 +5,14 @@ against a top-level listing plus one listing per class folder in parallel
 Run: .venv/bin/python bench/bench_listing.py [--folders 40] [--per-folder 500] [--workers 8]
 Prints the measured time per 1,000-key page, both listing times (median of 3),
 and what the page time implies for 1 million and 100 million keys.
+
+     .venv/bin/python bench/bench_listing.py --flat 100000 --server gofakes3 --workers 16
+One prefix of flat keys listed serially and in key ranges (key_ranges.py,
+as MatchImages lists a class folder), the ranges on --workers threads.
 """
 
 import argparse
+import bisect
 import concurrent.futures
 import math
 import os
@@ -20,8 +25,10 @@ import boto3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from tests.servers import start_gofakes3_server  # noqa: E402
 from tests.servers import start_moto_server  # noqa: E402
 from tests.servers import stop_server  # noqa: E402
+from transforms import key_ranges  # noqa: E402
 
 _PAGE = 1000  # S3 returns at most 1,000 keys per ListObjectsV2 request.
 
@@ -33,6 +40,89 @@ def list_all(client, bucket, prefix, delimiter=None):
         keys += len(page.get("Contents", []))
         folders += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
     return keys, folders
+
+
+def list_in_ranges(client, bucket, prefix, workers):
+    """The keys under `prefix` listed as MatchImages lists a class folder
+    (transforms/key_ranges.py): a page of each range, what is left cut into
+    ranges for the next round, the last round to their end; each round's
+    ranges on `workers` threads, as a cluster's workers take them. Returns
+    (keys, ranges listed)."""
+    ranges, keys, listed = [key_ranges.KeyRange(bucket, prefix)], [], 0
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for round_ in range(key_ranges.SPLIT_ROUNDS + 1):
+            cut = round_ < key_ranges.SPLIT_ROUNDS
+            results = list(pool.map(lambda key_range, cut=cut: key_ranges.list_round(client, key_range, cut), ranges))
+            listed += len(ranges)
+            keys += [item.key for page, _ in results for item in page]
+            ranges = [piece for _, pieces in results for piece in pieces]
+    return keys, listed
+
+
+class _SortedKeys:
+    """A stand-in for S3's ListObjectsV2 over an in-memory sorted key list,
+    to count the pages and ranges a listing of millions of keys takes (no
+    server here could hold and serve them in useful time); counts requests."""
+
+    def __init__(self, keys):
+        self.keys, self.requests = keys, 0
+
+    def list_objects_v2(self, Bucket, Prefix, MaxKeys, StartAfter=None):  # noqa: N803  boto3's names.
+        self.requests += 1
+        i = bisect.bisect_right(self.keys, StartAfter) if StartAfter is not None else 0
+        page = self.keys[i : i + MaxKeys]
+        return {"Contents": [{"Key": k, "Size": 0} for k in page], "IsTruncated": i + MaxKeys < len(self.keys)}
+
+
+def simulate(keys):
+    """The ranges, requests and longest chain of pages one range lists when
+    one prefix of `keys` keys is listed in key ranges."""
+    client = _SortedKeys([f"flat/{n:08d}.jpg" for n in range(keys)])
+    ranges, found, chains = [key_ranges.KeyRange("flat", "flat/")], 0, []
+    for round_ in range(key_ranges.SPLIT_ROUNDS + 1):
+        cut, left = round_ < key_ranges.SPLIT_ROUNDS, []
+        for key_range in ranges:
+            before = client.requests
+            listed, pieces = key_ranges.list_round(client, key_range, cut)
+            found += len(listed)
+            left += pieces
+            if not cut:
+                chains.append(client.requests - before)
+        ranges = left
+    assert found == keys
+    pages = math.ceil(keys / _PAGE)
+    print(
+        f"{keys:,} keys under one prefix ({pages:,} pages serially): {client.requests:,} requests in key ranges; "
+        f"last round {len(chains):,} ranges, the longest {max(chains)} pages in a row "
+        f"(+{key_ranges.SPLIT_ROUNDS} rounds of one page before it)"
+    )
+
+
+def flat_prefix(endpoint, keys, workers):
+    """One prefix of `keys` keys (no folders), listed serially and in ranges."""
+    client = _client(endpoint, workers)
+    client.create_bucket(Bucket="flat")
+    names = [f"flat/{n:08d}.jpg" for n in range(keys)]
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda key: client.put_object(Bucket="flat", Key=key, Body=b""), names))
+    serial = median_seconds(lambda: list_all(client, "flat", "flat/"))
+    found, ranges = list_in_ranges(client, "flat", "flat/", workers)
+    assert sorted(found) == names, "the ranges did not list the prefix exactly"
+    parallel = median_seconds(lambda: list_in_ranges(client, "flat", "flat/", workers))
+    print(f"{keys:,} keys under one prefix:")
+    print(f"  serial listing ({math.ceil(keys / _PAGE)} pages in a row): {serial:6.2f} s")
+    print(f"  in key ranges on {workers} threads ({ranges} ranges):   {parallel:6.2f} s  ({serial / parallel:.1f}x)")
+
+
+def _client(endpoint, workers):
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench-secret-key",
+        config=boto3.session.Config(max_pool_connections=max(workers, 32)),
+    )
 
 
 def median_seconds(fn, runs=3):
@@ -49,9 +139,30 @@ def main():
     parser.add_argument("--folders", type=int, default=40)
     parser.add_argument("--per-folder", type=int, default=500)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--flat",
+        type=int,
+        default=0,
+        help="instead: one prefix of this many keys, listed serially and in key ranges (key_ranges.py)",
+    )
+    parser.add_argument("--server", choices=("moto", "gofakes3"), default="moto")
+    parser.add_argument(
+        "--simulate",
+        type=int,
+        default=0,
+        help="instead: count the requests and the longest chain of pages of one prefix of this many keys "
+        "listed in key ranges, over an in-memory key list (no server)",
+    )
     args = parser.parse_args()
-    server, endpoint = start_moto_server(os.path.join(tempfile.mkdtemp(), "moto.log"))
+    if args.simulate:
+        simulate(args.simulate)
+        return
+    start = start_moto_server if args.server == "moto" else start_gofakes3_server
+    server, endpoint = start(os.path.join(tempfile.mkdtemp(), f"{args.server}.log"))
     try:
+        if args.flat:
+            flat_prefix(endpoint, args.flat, args.workers)
+            return
         client = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint,

@@ -7,9 +7,11 @@ Run: .venv/bin/python bench/bench_planning.py [--sizes 10000,100000,1000000]
 
 With --source manifest the same paths come from a CSV manifest (path,label),
 written before the clock starts and read by the real ReadManifest
-(transforms/manifest.py: streamed row by row, then a GroupByKey by path that
-finds repeated rows) in place of the simulated listing; the stages after it
-are the same. Results go to bench/results/planning-manifest.json.
+(transforms/manifest.py: in byte ranges of --manifest-range-bytes, each
+streamed row by row, then a GroupByKey by path that finds repeated rows) in
+place of the simulated listing; the stages after it are the same. Results
+go to bench/results/planning-manifest.json. `--manifest-range-bytes` of the
+file's size or more reads it in one range, as one worker did before ranges.
 
 What runs is the pipeline's own code, wired by pipeline/convert/job.py's
 `_match_label_split` (what every conversion and `--plan` start with):
@@ -72,6 +74,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from transforms import line_ranges  # noqa: E402  Beam-free: the manifest's ranges, counted here.
 
 RESULTS = os.path.join(ROOT, "bench", "results", "planning.json")
 INPUT = "s3://bench-planning/images"
@@ -230,6 +234,7 @@ def simulate(
     keep_paths=False,
     measure_shuffle=False,
     manifest=None,
+    manifest_range_bytes=None,
     runner_flags=(),
 ):
     """Runs the planning stages on n synthetic paths in `classes` folders
@@ -266,6 +271,7 @@ def simulate(
     flags = ["--input", INPUT, "--output", "/nonexistent/never-written", "--shard_size_mb", str(shard_size_mb)]
     flags += ["--validation_ratio", str(validation_ratio), "--test_ratio", str(test_ratio)]
     flags += ["--manifest", manifest] if manifest else []
+    flags += ["--manifest_range_bytes", str(manifest_range_bytes)] if manifest_range_bytes else []
     options = PipelineOptions([*flags, *runner_flags])
     convert = options.view_as(ConvertOptions)
     with tempfile.TemporaryDirectory() as folder:
@@ -351,10 +357,11 @@ def _child(args, runner_flags):
     from pipeline.convert import job  # noqa: F401
 
     with tempfile.TemporaryDirectory() as folder:
-        manifest = None
+        manifest, ranges = None, None
         if args.source == "manifest":  # Written before the clock starts: a user's manifest exists already.
             manifest = os.path.join(folder, "labels.csv")
-            write_manifest(manifest, args.child, args.classes)
+            size = write_manifest(manifest, args.child, args.classes)
+            ranges = len(line_ranges.byte_ranges(size, args.manifest_range_bytes))
         started = time.monotonic()
         plan = simulate(
             args.child,
@@ -362,6 +369,7 @@ def _child(args, runner_flags):
             validation_ratio=args.validation_ratio,
             measure_shuffle=args.measure_shuffle,
             manifest=manifest,
+            manifest_range_bytes=args.manifest_range_bytes,
             runner_flags=runner_flags,
         )
         seconds = time.monotonic() - started
@@ -377,6 +385,7 @@ def _child(args, runner_flags):
                 "plan_sha256": plan["plan_sha256"],
                 "largest_group": plan["largest_group"],
                 "largest_group_by_stage": plan["largest_group_by_stage"],
+                "manifest_ranges": ranges,
             }
         )
     )
@@ -410,6 +419,7 @@ def _run_child(n, args, measure_shuffle=False):
     cluster, the most one SDK worker held (sampled from /proc)."""
     child = ["--child", str(n), "--classes", str(args.classes)]
     child += ["--validation-ratio", str(args.validation_ratio), "--source", args.source]
+    child += ["--manifest-range-bytes", str(args.manifest_range_bytes)]
     child += ["--measure-shuffle"] if measure_shuffle else []
     env = dict(os.environ)
     if args.runner == "local":
@@ -451,7 +461,7 @@ def _shuffle_table(report, n):
 
 def _print_run(args, n, number, run):
     if args.json:
-        keys = ("largest_group", "peak_worker_rss_mb", "plan_sha256")
+        keys = ("largest_group", "peak_worker_rss_mb", "plan_sha256", "manifest_ranges")
         summary = {"runner": args.runner, "paths": n, "classes": args.classes, **{k: run[k] for k in keys}}
         print(json.dumps({**summary, "seconds": round(run["process_s"], 2)}), flush=True)
     else:
@@ -480,6 +490,13 @@ def main():
         default="folders",
         help="folders: the simulated listing; manifest: a CSV of the same paths, read by ReadManifest "
         "(results in planning-manifest.json)",
+    )
+    parser.add_argument(
+        "--manifest-range-bytes",
+        type=int,
+        default=line_ranges.RANGE_BYTES,
+        help="--source manifest: the bytes of manifest each range holds; the file size or more reads it in "
+        "one range, as one worker did before ranges (default: the tool's, %(default)s)",
     )
     child = "--child" in sys.argv[1:]  # A run: its runner flags (--runner FlinkRunner, ...) are Beam's.
     parser.add_argument(
@@ -610,6 +627,7 @@ def main():
         "runs": args.runs,
         "long_run_s": args.long_run,
         "runner": args.runner,
+        "manifest_range_bytes": args.manifest_range_bytes,
     }
     settings["source"] = args.source
     results = RESULTS.replace(

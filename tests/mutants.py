@@ -417,11 +417,11 @@ MUTANTS = (
         ("tests/test_line_ranges.py::test_every_line_once_at_every_cut",),
     ),
     Mutant(
-        "bare_cr_ends_no_line",
-        "a bare \\r does not end a line, as in Beam's ReadFromText (two rows read as one)",
+        "crlf_cut_by_a_read",
+        "a \\r\\n cut in two by the reads inside a range ends two lines (a blank row, line numbers shifted)",
         "transforms/line_ranges.py",
-        '_TERMINATOR = re.compile(rb"\\r\\n?|\\n")',
-        '_TERMINATOR = re.compile(rb"\\r\\n|\\n")',
+        "        pending = lines.pop()\n",
+        '        pending = lines.pop() if not lines[-1].endswith((b"\\r", b"\\n")) else b""\n',
         ("tests/test_line_ranges.py::test_every_line_once_at_every_cut",),
     ),
     Mutant(
@@ -431,6 +431,22 @@ MUTANTS = (
         "        return self._before[index] + line_in_range\n",
         "        return line_in_range\n",
         ("tests/test_line_ranges.py",),
+    ),
+    Mutant(
+        "key_range_holds_its_start",
+        "a key range of a listing holds its start key too: a key at a cut point listed twice",
+        "transforms/key_ranges.py",
+        "(self.start_after is None or key > self.start_after)",
+        "(self.start_after is None or key >= self.start_after)",
+        ("tests/test_key_ranges.py::test_a_cut_range_is_its_parts_in_order",),
+    ),
+    Mutant(
+        "key_range_runs_past_its_stop",
+        "a key range keeps the keys of its page past its stop: the next range's keys listed twice",
+        "transforms/key_ranges.py",
+        'listed = [Listed(item["Key"], item["Size"]) for item in contents if key_range.holds(item["Key"])]',
+        'listed = [Listed(item["Key"], item["Size"]) for item in contents]',
+        ("tests/test_key_ranges.py::test_one_prefix_in_ranges_is_its_serial_listing",),
     ),
     Mutant(
         "stop_not_passed_on",

@@ -6,7 +6,8 @@ the rows, error rows and line numbers of the manifest as written.
 The lines are checked against Python's own universal-newline reader
 (io.TextIOWrapper with newline="", which the manifest reader used before it
 read in ranges), over latin-1 so that any byte is one character and only
-\\r, \\n and \\r\\n end lines (NEL, \\x85, does not)."""
+\\r, \\n and \\r\\n end lines (NEL, \\x85, and the separators \\x0b to \\x1e,
+which str.splitlines takes for line ends, do not)."""
 
 import functools
 import io
@@ -39,7 +40,7 @@ EDGE_CASES = [
     b"one line without an end",
     "ü\ré\r\n\x85x\n".encode(),
 ]
-_ALPHABET = [b"a", b"bc", b"\r", b"\n", b"\r\n", "é".encode(), b"\x85", b" "]
+_ALPHABET = [b"a", b"bc", b"\r", b"\n", b"\r\n", "é".encode(), b"\x85", b"\x0b\x0c\x1c\x1d\x1e", b" "]
 
 
 def _random_cases(count, seed=7):

@@ -1,11 +1,11 @@
 """Match every file under `--input` and keep those with image extensions.
 
-Matching goes through Beam's `fileio.MatchFiles` machinery (`MatchAll`), so any
-Beam filesystem works (`s3://`, local paths). Beam lists an S3 prefix serially,
-1,000 keys a request: a million images take 1,000 requests in a row. So the
-top level of `--input` is listed first, and each class folder is matched as a
-pattern of its own after a reshuffle: workers list the classes in parallel
-(README, "Scale"). Files directly under `--input` go straight on.
+S3 lists a prefix 1,000 keys a request: a million images would take 1,000
+requests in a row. So the top level of `--input` is listed first, and each
+class folder is listed after a reshuffle, in ranges of its keys
+(key_ranges.py): workers list the classes in parallel, and a big class in
+pieces (README, "Scale"). Files directly under `--input` go straight on.
+Other Beam filesystems' folders are matched by Beam (`fileio.MatchAll`).
 
 A local input is walked instead, by the listing rule of listing.py (symlinks
 followed at any depth, loops broken, dangling links reported): the top-level
@@ -28,12 +28,16 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms import key_ranges
 from transforms import listing
 from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.key_ranges import KeyRange
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
+from transforms.storage import is_s3
+from transforms.storage import split_s3_path
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
 MATCHED = "matched"  # Tag of the count of every path the listing gave.
@@ -56,6 +60,8 @@ def has_image_extension(path):
 
 
 _TOP_LEVEL = "top_level"  # Tag of the files directly under --input.
+_KEY_RANGES = "key_ranges"  # Tag of the S3 KeyRanges still to list (key_ranges.py).
+KEY_RANGES_LISTED = "key_ranges_listed"  # Counter: the KeyRanges the listing took.
 
 
 class _ListTopLevel(beam.DoFn):
@@ -77,9 +83,35 @@ class _ListTopLevel(beam.DoFn):
             return
         files, folders = children
         for folder in folders:
-            yield input_pattern(folder)
+            if is_s3(folder):
+                bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
+                yield beam.pvalue.TaggedOutput(_KEY_RANGES, KeyRange(bucket, prefix))
+            else:
+                yield input_pattern(folder)
         for path in files:
             yield beam.pvalue.TaggedOutput(_TOP_LEVEL, FileMetadata(path, 0))
+
+
+class _ListKeyRange(beam.DoFn):
+    """KeyRange -> the FileMetadata of its keys, listed a page (with `cut`:
+    what is left after the page, cut into ranges on _KEY_RANGES) or to its
+    end (without). A directory bucket's, which lists out of order, to its end."""
+
+    def __init__(self, s3_client_settings, cut):
+        self._s3_client_settings = s3_client_settings
+        self._cut = cut
+
+    def setup(self):
+        self._storage = Storage(self._s3_client_settings)
+        self._listed = Metrics.counter(metrics.METRICS_NAMESPACE, KEY_RANGES_LISTED)
+
+    def process(self, key_range):
+        self._listed.inc()
+        listed, left = key_ranges.list_round(self._storage.s3_client(), key_range, self._cut)
+        for item in listed:
+            yield FileMetadata(f"s3://{key_range.bucket}/{item.key}", item.size)
+        for piece in left:
+            yield beam.pvalue.TaggedOutput(_KEY_RANGES, piece)
 
 
 class _WalkLocal(beam.DoFn):
@@ -160,11 +192,25 @@ class MatchImages(beam.PTransform):
 
     def _match_by_folder(self, root):
         listed = root | "ListTopLevel" >> beam.ParDo(_ListTopLevel(self._s3_client_settings)).with_outputs(
-            _TOP_LEVEL, main="patterns"
+            _TOP_LEVEL, _KEY_RANGES, main="patterns"
         )
         in_folders = (
             listed.patterns
             | "SpreadFolders" >> beam.Reshuffle()
             | "MatchFolders" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
         )
-        return (in_folders, listed[_TOP_LEVEL]) | "AllFiles" >> beam.Flatten()
+        found = [in_folders, listed[_TOP_LEVEL]]
+        ranges = listed[_KEY_RANGES]
+        # A page of each range, what is left cut into ranges for the next
+        # round; the last round lists its ranges to their end.
+        for round_ in range(key_ranges.SPLIT_ROUNDS + 1):
+            cut = round_ < key_ranges.SPLIT_ROUNDS
+            keys = (
+                ranges
+                | f"SpreadKeyRanges{round_}" >> beam.Reshuffle()
+                | f"ListKeyRanges{round_}"
+                >> beam.ParDo(_ListKeyRange(self._s3_client_settings, cut)).with_outputs(_KEY_RANGES, main="files")
+            )
+            found.append(keys.files)
+            ranges = keys[_KEY_RANGES]
+        return tuple(found) | "AllFiles" >> beam.Flatten()

@@ -1,0 +1,95 @@
+"""transforms/key_ranges.py and MatchImages on S3: one prefix listed in
+ranges of its keys, cut again and again, gives exactly the keys of a serial
+listing, on moto and on gofakes3 (both honour StartAfter), with keys that
+are not ASCII, hold spaces, or sort right beside the cut points."""
+
+import random
+
+import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+
+from tests.beam_util import local_pipeline
+from tests.conftest import on_both_s3_servers
+from transforms import key_ranges
+from transforms.key_ranges import KeyRange
+from transforms.match import KEY_RANGES_LISTED
+from transforms.match import MatchImages
+from transforms.storage import s3_settings
+
+PREFIX = "in/big/"
+
+
+def _keys(seed, count=12):
+    """Keys of one class folder as data sets name them, and odd ones."""
+    rng = random.Random(seed)
+    keys = {f"{PREFIX}{n:06d}.jpg" for n in rng.sample(range(10**6), count)}
+    keys |= {f"{PREFIX}img {n}.jpg" for n in range(3)}  # Spaces.
+    keys |= {f"{PREFIX}{name}.jpg" for name in ("é", "ü/ß", "日本", "\U0001f600", "Z", "a", "~")}
+    keys |= {f"{PREFIX}000100.jpg", f"{PREFIX}000100.jpg0", f"{PREFIX}000100", f"{PREFIX}0001"}  # Neighbours.
+    keys |= {f"{PREFIX}deeper/{n}.png" for n in range(3)}
+    return sorted(keys)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_cut_range_is_its_parts_in_order(seed):
+    """Cut points lie strictly inside the range, in order: every key of the
+    range is in exactly one part, whatever the keys."""
+    keys = _keys(seed)
+    rng = random.Random(seed)
+    for _ in range(20):
+        i = rng.randrange(len(keys) - 1)
+        stop = rng.choice([None, *keys[i + 1 :]])
+        page = keys[max(0, i - 5) : i + 1]
+        key_range = KeyRange("b", PREFIX, keys[i], stop)
+        parts = key_ranges.split(key_range, page)
+        assert parts[0].start_after == keys[i] and parts[-1].stop == stop
+        for a, b in zip(parts, parts[1:]):
+            assert a.stop == b.start_after and a.start_after < a.stop
+        for key in keys:
+            assert sum(part.holds(key) for part in parts) == key_range.holds(key), key
+
+
+def test_digit_keys_are_cut_near_where_their_pages_end():
+    """After a page of 000000..000999 the cuts run a page's span, twice that
+    and so on: the first ranges hold about a page each, not nothing."""
+    page = [f"{PREFIX}{n:06d}.jpg" for n in range(1000)]
+    parts = key_ranges.split(KeyRange("b", PREFIX, page[-1]), page)
+    assert len(parts) >= key_ranges.SPLIT_PARTS // 2
+    following = [f"{PREFIX}{n:06d}.jpg" for n in range(1000, 100_000)]
+    in_first = [sum(part.holds(key) for key in following) for part in parts[:4]]
+    assert all(200 <= count <= 20_000 for count in in_first), in_first
+
+
+def test_directory_buckets_are_listed_serially():
+    assert key_ranges.lists_in_order("photos")
+    assert not key_ranges.lists_in_order("photos--usw2-az1--x-s3")
+
+
+@on_both_s3_servers
+def test_one_prefix_in_ranges_is_its_serial_listing(s3_client, bucket, s3_flags, monkeypatch):
+    """Pages of 4 keys: each class folder is listed a page at a time and cut
+    in rounds, then listed to its ends; the images found are the folder's."""
+    monkeypatch.setattr(key_ranges, "PAGE_KEYS", 4)
+    monkeypatch.setattr(key_ranges, "SPLIT_PARTS", 3)
+    keys = _keys(1, count=40) + [f"in/small/{n}.jpg" for n in range(3)] + ["in/top.jpg", "other/x.jpg"]
+    for key in keys:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    serial = [
+        item["Key"]
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="in/")
+        for item in page.get("Contents", [])
+    ]
+    assert sorted(serial) == sorted(key for key in keys if key.startswith("in/"))
+    p = local_pipeline(s3_flags)
+    matched = p | MatchImages(f"s3://{bucket}/in", s3_settings(p.options))
+    images = [f"s3://{bucket}/{key}" for key in serial if key.endswith((".jpg", ".png"))]
+    assert_that(matched["images"], equal_to(images), label="images")
+    assert_that(matched["matched"], equal_to([len(serial)]), label="matched")
+    result = p.run()
+    result.wait_until_finish()
+    listed = result.metrics().query(MetricsFilter().with_name(KEY_RANGES_LISTED))["counters"]
+    # Round 0: in/big/ (60 keys, 15 pages) and in/small/ (one page); in/big/'s
+    # rest cut in 3 for round 1, and one of those cut in 3 again for round 2.
+    assert sum(counter.committed for counter in listed) >= 2 + 3 + 3
