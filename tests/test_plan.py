@@ -41,25 +41,15 @@ def test_plan_prints_what_the_run_will_do_and_writes_nothing(tmp_path, capsys):
     assert [s["num_examples"] for s in info["splits"]["validation"]["shards"]] == [2, 1, 1]
 
 
-def test_plan_runs_here_whatever_the_runner(tmp_path, capsys):
+def test_a_plan_runs_on_the_runner_named_which_must_answer(tmp_path, capsys):
+    """--plan runs where the run would (tests/test_clusters.py runs one on
+    Flink): a master that does not answer is refused as for a run."""
     tree = _tree(tmp_path / "in")
-    assert (
-        main(
-            [
-                "--input",
-                tree,
-                "--output",
-                str(tmp_path / "out"),
-                "--plan",
-                "--runner",
-                "FlinkRunner",
-                "--flink_master",
-                "127.0.0.1:9",
-            ]
-        )
-        == 0
-    )
-    assert "  classes: 2 (a, b)" in capsys.readouterr().out
+    flags = ["--input", tree, "--output", str(tmp_path / "out"), "--plan"]
+    assert main([*flags, "--runner", "FlinkRunner", "--flink_master", "127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--flink_master 127.0.0.1:9: no Flink REST API answers there" in err[0], err
+    assert not os.path.exists(tmp_path / "out")
 
 
 @pytest.mark.parametrize("flag", [["--dry_run", "true"], ["--dry_run"], ["--dry_run=1"], ["--dry-run"], ["--dryrun"]])

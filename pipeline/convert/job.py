@@ -71,6 +71,7 @@ from transforms.shard_writer import HASHES
 from transforms.shard_writer import SHARDS
 from transforms.shard_writer import WriteShardStreams
 from transforms.split import AssignSplits
+from transforms.storage import Storage
 from transforms.storage import is_s3
 from transforms.storage import s3_settings
 from transforms.write import WriteShards
@@ -127,7 +128,7 @@ def _duplicates(hashes, keyed):
 
 def build_plan(p, options, plan_path):
     """Adds the stages before decoding to pipeline `p`, and writes what they
-    planned as JSON to the local file `plan_path` (see plan.py)."""
+    planned as JSON to the file `plan_path`, local or on S3 (see plan.py)."""
     convert = options.view_as(ConvertOptions)
     s3 = s3_settings(options)
     matched, keyed, class_names, split = _match_label_split(p, convert, s3)
@@ -175,13 +176,12 @@ def build_plan(p, options, plan_path):
             AsSingleton(errors | "CountFailed" >> combiners.Count.Globally()),
             AsSingleton(matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally()),
         )
-        | "WritePlan" >> Map(_write_json, plan_path)
+        | "WritePlan" >> Map(_write_json, plan_path, s3)
     )
 
 
-def _write_json(document, path):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(document, f)
+def _write_json(document, path, s3_client_settings):
+    Storage(s3_client_settings).write(path, json.dumps(document).encode("utf-8"))
 
 
 def _match_label_split(p, convert, s3):

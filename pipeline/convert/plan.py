@@ -4,42 +4,70 @@ Listing, labels, splits and the shard plan depend on paths alone, so they run
 as in a real conversion (the same transforms, the same seeded hashes) and the
 plan is exactly what the run will do. Only the output's size is estimated,
 from a seeded sample of 32 converted images (--shard_size_mb uses the same
-estimate). Nothing is written to --output. The plan always runs on the local
-runner: it needs the result back here, and it is listing work.
+estimate). Nothing is written to --output.
+
+The plan runs where a run would, on the runner --runner names: planning 10
+million paths is listing and shuffling work a cluster spreads over its
+workers. Its one result, the plan document, comes back through a file: a
+local temporary here, or, on another runner, a hidden temporary in --output
+(where the launcher reads what workers write, as a run's files), removed
+once read.
 """
 
+import contextlib
 import json
 import os
 import tempfile
 
 import apache_beam as beam
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+from pipeline.convert import beam_runtime
 from pipeline.convert import failure_cause
 from pipeline.convert import job
 from pipeline.convert.options import ConvertOptions
+from pipeline.convert.options import runs_locally
 from pipeline.convert.summary import MAX_CLASSES_SHOWN
 from pipeline.convert.summary import class_warning_lines
 from pipeline.convert.summary import counted
 from transforms.dataset_info import class_warnings
+from transforms.storage import Storage
+from transforms.storage import join
+from transforms.storage import s3_settings
+from transforms.storage import temporary_for
 
+PLAN_FILE = "plan.json"  # The plan document's name (a temporary's, in --output).
 # Shards listed one by one up to this many per split; past it, the range.
 _SHARDS_SHOWN = 8
 
 
 def run_plan(options, refusal=None, output=print):
-    """Runs the planning stages here and prints the plan, with `refusal`
-    (why a real run would refuse --output, from preflight), if any; returns 0."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "plan.json")
-        with failure_cause.refusals(), beam.Pipeline(runner=FnApiRunner(), options=options) as p:
+    """Runs the planning stages on the runner named and prints the plan, with
+    `refusal` (why a real run would refuse --output, from preflight), if any;
+    returns 0."""
+    store = Storage(s3_settings(options))
+    with _plan_file(options, store) as path:
+        with failure_cause.refusals(), beam.Pipeline(runner=beam_runtime.local_runner(options), options=options) as p:
             job.build_plan(p, options, path)
-        with open(path, encoding="utf-8") as f:
-            plan = json.load(f)
+        plan = json.loads(store.read(path))
     output(format_plan(plan, options.view_as(ConvertOptions)))
     if refusal:
         output(f"  note: a real run would stop here: {refusal}")
     return 0
+
+
+@contextlib.contextmanager
+def _plan_file(options, store):
+    """Where the plan document is written: a local temporary for the local
+    runner, else a hidden temporary in --output; removed afterwards."""
+    if runs_locally(options):
+        with tempfile.TemporaryDirectory() as folder:
+            yield os.path.join(folder, PLAN_FILE)
+        return
+    path = temporary_for(join(options.view_as(ConvertOptions).output, PLAN_FILE))
+    try:
+        yield path
+    finally:
+        store.delete([path])
 
 
 def format_plan(plan, convert_options):

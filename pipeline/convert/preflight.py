@@ -53,8 +53,7 @@ def check(options):
     _check_output_place(convert)
     # One client for every check, built only when a path is on S3.
     store = storage.Storage(storage.s3_settings(options), max_attempts=command.PREFLIGHT_S3_ATTEMPTS)
-    if not convert.plan:  # A plan runs here, whatever --runner says.
-        _check_runner(options)
+    _check_runner(options)
     if convert.manifest:
         _check_manifest(convert, store)
     else:
