@@ -47,6 +47,8 @@ def test_a_cut_range_is_its_parts_in_order(seed):
         assert parts[0].start_after == keys[i] and parts[-1].stop == stop
         for a, b in zip(parts, parts[1:]):
             assert a.stop == b.start_after and a.start_after < a.stop
+        for part in parts:  # (start, stop]: a key at a cut belongs to the range it ends.
+            assert not part.holds(part.start_after) and (part.stop is None or part.holds(part.stop))
         for key in keys:
             assert sum(part.holds(key) for part in parts) == key_range.holds(key), key
 
