@@ -42,6 +42,13 @@ def list_all(client, bucket, prefix, delimiter=None):
     return keys, folders
 
 
+def _listed_round(client, key_range, cut):
+    """key_ranges.list_round with its keys listed now (its last round yields
+    them as pages come), in the thread that lists the range."""
+    listed, pieces = key_ranges.list_round(client, key_range, cut)
+    return list(listed), pieces
+
+
 def list_in_ranges(client, bucket, prefix, workers):
     """The keys under `prefix` listed as MatchImages lists a class folder
     (transforms/key_ranges.py): a page of each range, what is left cut into
@@ -52,7 +59,7 @@ def list_in_ranges(client, bucket, prefix, workers):
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for round_ in range(key_ranges.SPLIT_ROUNDS + 1):
             cut = round_ < key_ranges.SPLIT_ROUNDS
-            results = list(pool.map(lambda key_range, cut=cut: key_ranges.list_round(client, key_range, cut), ranges))
+            results = list(pool.map(lambda key_range, cut=cut: _listed_round(client, key_range, cut), ranges))
             listed += len(ranges)
             keys += [item.key for page, _ in results for item in page]
             ranges = [piece for _, pieces in results for piece in pieces]
@@ -74,16 +81,35 @@ class _SortedKeys:
         return {"Contents": [{"Key": k, "Size": 0} for k in page], "IsTruncated": i + MaxKeys < len(self.keys)}
 
 
+class _NumberedKeys:
+    """The sorted keys flat/00000000.jpg, flat/00000001.jpg, ... made when
+    read: 100 million of them would not fit in this machine's memory as a list."""
+
+    def __init__(self, count):
+        self._count = count
+
+    def __len__(self):
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return f"flat/{index:08d}.jpg"
+
+
 def simulate(keys):
     """The ranges, requests and longest chain of pages one range lists when
     one prefix of `keys` keys is listed in key ranges."""
-    client = _SortedKeys([f"flat/{n:08d}.jpg" for n in range(keys)])
-    ranges, found, chains = [key_ranges.KeyRange("flat", "flat/")], 0, []
+    client = _SortedKeys(_NumberedKeys(keys))
+    ranges, found, rounds, chains = [key_ranges.KeyRange("flat", "flat/")], 0, 0, []
     for round_ in range(key_ranges.SPLIT_ROUNDS + 1):
         cut, left = round_ < key_ranges.SPLIT_ROUNDS, []
+        rounds += bool(ranges) and cut  # A round of one page a range.
         for key_range in ranges:
             before = client.requests
-            listed, pieces = key_ranges.list_round(client, key_range, cut)
+            listed, pieces = _listed_round(client, key_range, cut)
             found += len(listed)
             left += pieces
             if not cut:
@@ -91,10 +117,10 @@ def simulate(keys):
         ranges = left
     assert found == keys
     pages = math.ceil(keys / _PAGE)
+    last = f"last round {len(chains):,} ranges, the longest {max(chains)} pages in a row" if chains else "no last round"
     print(
         f"{keys:,} keys under one prefix ({pages:,} pages serially): {client.requests:,} requests in key ranges; "
-        f"last round {len(chains):,} ranges, the longest {max(chains)} pages in a row "
-        f"(+{key_ranges.SPLIT_ROUNDS} rounds of one page before it)"
+        f"{last} (+{rounds} rounds of one page before it): the longest chain {rounds + max(chains, default=0)} pages"
     )
 
 

@@ -396,7 +396,7 @@ def _child(args, runner_flags):
 _SDK_WORKER_MARK = b"sdk_worker"
 
 
-def _sample_workers(peaks, done):
+def sample_sdk_workers(peaks, done):
     """Until `done` is set, every 0.2 s: each running SDK worker's resident
     memory (MB) into `peaks`, pid -> the most seen."""
     while not done.wait(0.2):
@@ -428,7 +428,7 @@ def _run_child(n, args, measure_shuffle=False):
         command = [os.path.join(ROOT, "runners", args.runner, "run.sh"), *child]
         env.update(PYTHON=sys.executable, IM2TFRECORD_MAIN=os.path.abspath(__file__))
     peaks, done = {}, threading.Event()
-    sampler = threading.Thread(target=_sample_workers, args=(peaks, done), daemon=True)
+    sampler = threading.Thread(target=sample_sdk_workers, args=(peaks, done), daemon=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, env=env)

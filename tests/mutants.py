@@ -451,6 +451,15 @@ MUTANTS = (
         ("tests/test_key_ranges.py::test_one_prefix_in_ranges_is_its_serial_listing",),
     ),
     Mutant(
+        "key_range_listed_whole",
+        "a range listed to its end is held whole before its first key is passed on (millions of keys in one worker)",
+        "transforms/key_ranges.py",
+        "        page, key_range = list_page(client, key_range)\n        yield from page\n",
+        "        page, key_range = list_page(client, key_range)\n        held = [*locals().get('held', []), *page]\n"
+        "        if key_range is None:\n            yield from held\n",
+        ("tests/test_key_ranges.py::test_a_range_listed_to_its_end_yields_each_page_as_it_comes",),
+    ),
+    Mutant(
         "stop_not_passed_on",
         "Ctrl-C and SIGTERM reach the main thread only: shards being written run to their end",
         "pipeline/command.py",

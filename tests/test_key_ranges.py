@@ -95,3 +95,18 @@ def test_one_prefix_in_ranges_is_its_serial_listing(s3_client, bucket, s3_flags,
     # Round 0: in/big/ (60 keys, 15 pages) and in/small/ (one page); in/big/'s
     # rest cut in 3 for round 1, and one of those cut in 3 again for round 2.
     assert sum(counter.committed for counter in listed) >= 2 + 3 + 3
+
+
+def test_a_range_listed_to_its_end_yields_each_page_as_it_comes(s3_client, bucket, monkeypatch):
+    """The last round's range may hold millions of keys: its first keys come
+    after one request, not after the range's every page has been fetched."""
+    monkeypatch.setattr(key_ranges, "PAGE_KEYS", 4)
+    keys = [f"{PREFIX}{n:02d}.jpg" for n in range(10)]
+    for key in keys:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"x")
+    requests = []
+    s3_client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: requests.append(1))
+    listing = key_ranges.list_to_end(s3_client, KeyRange(bucket, PREFIX))
+    first = [next(listing).key for _ in range(4)]
+    assert (first, len(requests)) == (keys[:4], 1)
+    assert [item.key for item in listing] == keys[4:] and len(requests) == 3

@@ -78,9 +78,9 @@ def list_page(client, key_range):
 
 
 def list_round(client, key_range, cut):
-    """([Listed], [KeyRange] left) of one range in one round of a listing: a
-    page, and what is left cut (`cut`: every round but the last), or every
-    key (the last round; a directory bucket's at once)."""
+    """(Listed items, [KeyRange] left) of one range in one round of a listing:
+    a page, and what is left cut (`cut`: every round but the last), or every
+    key (the last round; a directory bucket's at once) as its pages come."""
     if not cut or not lists_in_order(key_range.bucket):
         return list_to_end(client, key_range), []
     listed, rest = list_page(client, key_range)
@@ -88,12 +88,12 @@ def list_round(client, key_range, cut):
 
 
 def list_to_end(client, key_range):
-    """[Listed] of every key in the range, page after page."""
-    listed = []
+    """Listed, every key in the range, page after page as each comes: the
+    last round's range may hold millions of keys (a directory bucket's
+    prefix all of them), so no page is kept once yielded."""
     while key_range is not None:
         page, key_range = list_page(client, key_range)
-        listed += page
-    return listed
+        yield from page
 
 
 def split(key_range, page_keys):

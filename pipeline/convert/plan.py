@@ -4,14 +4,14 @@ Listing, labels, splits and the shard plan depend on paths alone, so they run
 as in a real conversion (the same transforms, the same seeded hashes) and the
 plan is exactly what the run will do. Only the output's size is estimated,
 from a seeded sample of 32 converted images (--shard_size_mb uses the same
-estimate). Nothing is written to --output.
+estimate). Nothing is left in --output.
 
 The plan runs where a run would, on the runner --runner names: planning 10
 million paths is listing and shuffling work a cluster spreads over its
 workers. Its one result, the plan document, comes back through a file: a
 local temporary here, or, on another runner, a hidden temporary in --output
 (where the launcher reads what workers write, as a run's files), removed
-once read.
+once read, with the local folder the worker made for it, if it made one.
 """
 
 import contextlib
@@ -31,6 +31,7 @@ from pipeline.convert.summary import class_warning_lines
 from pipeline.convert.summary import counted
 from transforms.dataset_info import class_warnings
 from transforms.storage import Storage
+from transforms.storage import is_s3
 from transforms.storage import join
 from transforms.storage import s3_settings
 from transforms.storage import temporary_for
@@ -58,16 +59,21 @@ def run_plan(options, refusal=None, output=print):
 @contextlib.contextmanager
 def _plan_file(options, store):
     """Where the plan document is written: a local temporary for the local
-    runner, else a hidden temporary in --output; removed afterwards."""
+    runner, else a hidden temporary in --output; removed afterwards, and a
+    local --output folder that only the plan made (empty again) with it."""
     if runs_locally(options):
         with tempfile.TemporaryDirectory() as folder:
             yield os.path.join(folder, PLAN_FILE)
         return
-    path = temporary_for(join(options.view_as(ConvertOptions).output, PLAN_FILE))
+    output = options.view_as(ConvertOptions).output
+    made = not is_s3(output) and not os.path.exists(output)
+    path = temporary_for(join(output, PLAN_FILE))
     try:
         yield path
     finally:
         store.delete([path])
+        if made and os.path.isdir(output) and not os.listdir(output):
+            os.rmdir(output)
 
 
 def format_plan(plan, convert_options):
