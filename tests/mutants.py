@@ -460,6 +460,22 @@ MUTANTS = (
         ("tests/test_key_ranges.py::test_a_range_listed_to_its_end_yields_each_page_as_it_comes",),
     ),
     Mutant(
+        "key_numbers_of_every_character",
+        "cut points made of every character of the keys (the '.jpg' too): uneven ranges, chains of pages",
+        "transforms/key_ranges.py",
+        "    return sorted(varying or {",
+        "    return sorted(None or {",
+        ("tests/test_key_ranges.py::test_numbered_keys_up_to_a_stop_are_cut_evenly",),
+    ),
+    Mutant(
+        "open_range_cut_only_near",
+        "a range with no stop cut only at growing steps past its page: most of a big prefix in one range",
+        "transforms/key_ranges.py",
+        "        steps = sorted(near + even)\n",
+        "        steps = near\n",
+        ("tests/test_key_ranges.py::test_digit_keys_are_cut_near_where_their_pages_end_and_evenly_beyond",),
+    ),
+    Mutant(
         "stop_not_passed_on",
         "Ctrl-C and SIGTERM reach the main thread only: shards being written run to their end",
         "pipeline/command.py",

@@ -3,6 +3,7 @@ ranges of its keys, cut again and again, gives exactly the keys of a serial
 listing, on moto and on gofakes3 (both honour StartAfter), with keys that
 are not ASCII, hold spaces, or sort right beside the cut points."""
 
+import bisect
 import random
 
 import pytest
@@ -53,15 +54,39 @@ def test_a_cut_range_is_its_parts_in_order(seed):
             assert sum(part.holds(key) for part in parts) == key_range.holds(key), key
 
 
-def test_digit_keys_are_cut_near_where_their_pages_end():
-    """After a page of 000000..000999 the cuts run a page's span, twice that
-    and so on: the first ranges hold about a page each, not nothing."""
+def test_digit_keys_are_cut_near_where_their_pages_end_and_evenly_beyond():
+    """After a page of 000000..000999, with no stop: the first cuts run a
+    page's span and four times that (the first ranges hold about a page
+    each, not nothing), the others evenly to the end, so that however many
+    keys follow, up to 999999, no range holds a large share of them."""
     page = [f"{PREFIX}{n:06d}.jpg" for n in range(1000)]
     parts = key_ranges.split(KeyRange("b", PREFIX, page[-1]), page)
     assert len(parts) >= key_ranges.SPLIT_PARTS // 2
-    following = [f"{PREFIX}{n:06d}.jpg" for n in range(1000, 100_000)]
-    in_first = [sum(part.holds(key) for key in following) for part in parts[:4]]
-    assert all(200 <= count <= 20_000 for count in in_first), in_first
+    following = [f"{PREFIX}{n:06d}.jpg" for n in range(1000, 1_000_000)]
+
+    def held(part, last):
+        keys = following[:last]
+        stop = bisect.bisect_right(keys, part.stop) if part.stop else len(keys)
+        return stop - bisect.bisect_right(keys, part.start_after)
+
+    assert all(200 <= held(part, 100_000) <= 5_000 for part in parts[:2]), [held(p, 100_000) for p in parts]
+    assert max(held(part, len(following)) for part in parts) <= len(following) // 6
+
+
+def test_numbered_keys_up_to_a_stop_are_cut_evenly():
+    """A range of 999,000 numbered keys, after a page of them, is cut into
+    parts of nearly equal counts: the numbers are made of the digits that
+    vary, not of ".jpg", which no key holds among its digits (such numbers
+    put a third of their span where no key is, and unequal parts compound
+    over the rounds: 10 million keys left one range of 83,000)."""
+    page = [f"{PREFIX}{n:06d}.jpg" for n in range(1000)]
+    following = [f"{PREFIX}{n:06d}.jpg" for n in range(1000, 1_000_000)]
+    parts = key_ranges.split(KeyRange("b", PREFIX, page[-1], following[-1]), page)
+    assert len(parts) == key_ranges.SPLIT_PARTS
+    counts = [
+        bisect.bisect_right(following, part.stop) - bisect.bisect_right(following, part.start_after) for part in parts
+    ]
+    assert sum(counts) == len(following) and max(counts) <= 1.2 * len(following) / len(parts), counts
 
 
 def test_directory_buckets_are_listed_serially():

@@ -74,7 +74,8 @@ class ConvertOptions(PipelineOptions):
     def _add_argparse_args(cls, parser):
         parser.add_argument(
             "--input",
-            help="Folder or s3:// prefix holding <label>/<image> files; the parent folder of each image is its class.",
+            help="Folder or s3:// prefix holding <label>/<image> files; the parent folder of each image is its "
+            "class. With --manifest, where its relative paths start (default: the manifest's folder).",
         )
         parser.add_argument(
             "--manifest",
@@ -165,8 +166,9 @@ class ConvertOptions(PipelineOptions):
             "--plan",
             action="store_true",
             help="List, match, split and plan the shards, estimate the output's size from a "
-            "sample of 32 images, print the plan and exit: nothing is written. Always "
-            "runs here, whatever --runner says.",
+            "sample of 32 images, print the plan and exit: nothing is left in --output. It runs "
+            "on the runner --runner names, as the run would (on a cluster its result comes back "
+            "through a hidden temporary in --output, removed once read).",
         )
         parser.add_argument(
             "--overwrite",
