@@ -476,6 +476,14 @@ MUTANTS = (
         ("tests/test_key_ranges.py::test_digit_keys_are_cut_near_where_their_pages_end_and_evenly_beyond",),
     ),
     Mutant(
+        "shard_process_imports_beam",
+        "a module the shard-writing processes import loads Beam (1.3 s and its memory in every process)",
+        "transforms/duplicates.py",
+        "from transforms.sorted_lines import Line\n",
+        "from transforms.sorted_lines import Line\nimport apache_beam  # noqa: F401\n",
+        ("tests/test_startup.py::test_commands_and_shard_processes_that_need_no_beam_import_none",),
+    ),
+    Mutant(
         "stop_not_passed_on",
         "Ctrl-C and SIGTERM reach the main thread only: shards being written run to their end",
         "pipeline/command.py",

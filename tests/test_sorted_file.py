@@ -15,7 +15,7 @@ from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from transforms import metrics
 from transforms import sorted_file
-from transforms.sorted_file import Line
+from transforms.sorted_lines import Line
 from transforms.storage import s3_settings_from_flags
 
 

@@ -92,3 +92,19 @@ def test_other_runners_commands_and_stores_import_as_usual():
     assert dict(sys.modules) == before
     assert pipeline._runner(["--runner", "DirectRunner"]) in pipeline.LOCAL_RUNNER_NAMES
     assert pipeline._runner(["--input", "/x"]) is None
+
+
+def test_commands_and_shard_processes_that_need_no_beam_import_none():
+    """upload and inspect never run a pipeline, and a shard-writing process
+    is a fresh interpreter that imports its modules itself: Beam's import
+    would be about 1.3 s of each one's start (and its memory), for nothing."""
+    modules = ["pipeline.upload.main", "pipeline.inspection.main", "transforms.shard_processes"]
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "    beam = sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam')\n"
+        "    assert not beam, f'{name} imported Beam ({beam[0]})'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *modules], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

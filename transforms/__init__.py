@@ -20,7 +20,8 @@ What they stand on:
   example_proto.py  tf.train.Example serialization, without TensorFlow
   converting.py     images fetched and converted by a thread pool
   imaging.py, pixel_checks.py   one image decoded, checked, resized, encoded
-  layout.py         the output folder's file names; ShardInfo
+  layout.py         the output folder's file names, split names, labels.txt; ShardInfo
+  sorted_lines.py   the bytes of errors.jsonl and duplicates.jsonl, from their lines
   storage.py, listing.py, hashing.py   files on disk and S3 (no Beam imports)
   errors.py, metrics.py         error rows and counters
   ownership.py, resume.py       which output files are ours; resuming a run

@@ -27,11 +27,11 @@ from transforms import duplicates
 from transforms import errors
 from transforms.find_duplicates import DuplicateReport
 from transforms.imaging import ELONGATED
-from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import DUPLICATES_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
+from transforms.layout import labels_file_bytes
 from transforms.ownership import files_to_replace
 from transforms.pixel_checks import FLAT
 from transforms.pixel_checks import NOISE

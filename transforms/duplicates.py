@@ -23,8 +23,8 @@ import json
 import typing
 
 from transforms.layout import DUPLICATES_FILE
-from transforms.sorted_file import Line
-from transforms.sorted_file import file_bytes
+from transforms.sorted_lines import Line
+from transforms.sorted_lines import file_bytes
 
 FILE, STORED = "file", "stored_image"  # What a group's images have in common.
 WITHIN_CLASS, ACROSS_CLASSES, ACROSS_SPLITS = "within_class", "across_classes", "across_splits"

@@ -13,8 +13,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms import metrics
-from transforms.sorted_file import Line
-from transforms.sorted_file import file_bytes
+from transforms.sorted_lines import Line
+from transforms.sorted_lines import file_bytes
 
 ERRORS = "errors"  # Tag of the error output of every stage that can reject.
 

@@ -228,11 +228,6 @@ def is_class_id(label):
     return label.isdigit() and label.isascii()
 
 
-def labels_file_bytes(class_names):
-    """labels.txt: line N is the class name of label N."""
-    return "".join(name + "\n" for name in class_names).encode("utf-8")
-
-
 def parse_labels_file(text):
     """Parses a labels file: one class per line, line N is id N.
 

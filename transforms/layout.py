@@ -25,12 +25,22 @@ ERRORS_FILE = "errors.jsonl"
 DUPLICATES_FILE = "duplicates.jsonl"
 DATASET_INFO_FILE = "dataset_info.json"
 
+# The splits --validation_ratio and --test_ratio make (a manifest's or the
+# folders' --splits_from_folders may name others): the <split> of shard names.
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SPLITS = (TRAIN, VALIDATION, TEST)
+
 _SHARD_NAME = re.compile(
     r"^(?P<split>[A-Za-z0-9][A-Za-z0-9_-]*)-(?P<index>\d{5})-of-(?P<count>\d{5})"
     + "(?:"
     + "|".join(re.escape(suffix) for suffix in formats.all_suffixes())
     + ")$"
 )
+
+
+def labels_file_bytes(class_names):
+    """labels.txt: line N is the class name of label N."""
+    return "".join(name + "\n" for name in class_names).encode("utf-8")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

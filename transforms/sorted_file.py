@@ -24,6 +24,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms import metrics
+from transforms.sorted_lines import file_bytes
 from transforms.storage import Storage
 from transforms.storage import join
 from transforms.storage import temporary_for
@@ -40,30 +41,11 @@ _COPY_CHUNK = 1 << 20  # Bytes a part is copied by.
 
 
 @dataclasses.dataclass(frozen=True)
-class Line:
-    """One line of the file: `key` decides its place, `text` is written
-    (without its newline). Lines of equal keys are ordered by their text."""
-
-    key: object
-    text: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Part:
     """A piece of the file, sorted and written: its place and where it is."""
 
     index: int
     path: str
-
-
-def file_bytes(lines):
-    """The file's bytes from all its lines at once: what WriteSortedLines
-    writes in pieces (for small files and tests)."""
-    return "".join(line.text + "\n" for line in sorted(lines, key=_order)).encode("utf-8")
-
-
-def _order(line):
-    return line.key, line.text
 
 
 def _sampled(line, target=PIECE_TARGET):

@@ -26,10 +26,10 @@ from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.label import SPLIT_STAGE as STAGE
 from transforms.label import relative_or_full
+from transforms.layout import TEST
+from transforms.layout import TRAIN
+from transforms.layout import VALIDATION
 from transforms.ranking import RankInGroups
-
-TRAIN, VALIDATION, TEST = "train", "validation", "test"
-SPLITS = (TRAIN, VALIDATION, TEST)
 
 # Split folder names become file names: keep them to safe characters.
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

@@ -21,10 +21,10 @@ from transforms import line_ranges
 from transforms import manifest
 from transforms import schema as schemas
 from transforms import shard
-from transforms.split import SPLITS
-from transforms.split import TEST
-from transforms.split import TRAIN
-from transforms.split import VALIDATION
+from transforms.layout import SPLITS
+from transforms.layout import TEST
+from transforms.layout import TRAIN
+from transforms.layout import VALIDATION
 
 _DEFAULTS = imaging.ImageSettings()
 

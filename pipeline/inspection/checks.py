@@ -19,11 +19,11 @@ from pipeline import progress
 from pipeline.inspection.dataset import side_files
 from pipeline.inspection.records import Problems
 from pipeline.inspection.records import check_shard
-from transforms.label import labels_file_bytes
 from transforms.layout import DATASET_INFO_FILE
 from transforms.layout import DUPLICATES_FILE
 from transforms.layout import ERRORS_FILE
 from transforms.layout import LABELS_FILE
+from transforms.layout import labels_file_bytes
 from transforms.layout import parse_shard_name
 from transforms.layout import shard_name
 from transforms.storage import join

@@ -10,11 +10,11 @@ import dataclasses
 
 from pipeline.inspection.records import RecordSpec
 from transforms import formats
+from transforms.layout import TEST
+from transforms.layout import TRAIN
+from transforms.layout import VALIDATION
 from transforms.schema import DEFAULT_SCHEMA
 from transforms.schema import SCHEMAS
-from transforms.split import TEST
-from transforms.split import TRAIN
-from transforms.split import VALIDATION
 
 _SPLIT_ORDER = (TRAIN, VALIDATION, TEST)
 _INFO = "dataset_info.json"
