@@ -9,11 +9,18 @@ and what the page time implies for 1 million and 100 million keys.
      .venv/bin/python bench/bench_listing.py --flat 100000 --server gofakes3 --workers 16
 One prefix of flat keys listed serially and in key ranges (key_ranges.py,
 as MatchImages lists a class folder), the ranges on --workers threads.
+
+     .venv/bin/python bench/bench_listing.py --simulate 100000000
+     .venv/bin/python bench/bench_listing.py --shapes 1000000
+The requests and the longest chain of pages of one prefix listed in key
+ranges, counted over keys in memory (no server): numbered keys made when
+read, or keys of several shapes of names.
 """
 
 import argparse
 import bisect
 import concurrent.futures
+import hashlib
 import math
 import os
 import statistics
@@ -99,10 +106,33 @@ class _NumberedKeys:
         return f"flat/{index:08d}.jpg"
 
 
-def simulate(keys):
+def _shapes(n):
+    """Sorted key lists of n keys under flat/, named as data sets name files."""
+    shapes = {
+        "00000000.jpg": [f"flat/{i:08d}.jpg" for i in range(n)],
+        "img_N.jpg (unpadded)": sorted(f"flat/img_{i}.jpg" for i in range(n)),
+        "cat_NNNNN.jpg, dog_NNNNN.jpg": sorted(f"flat/{a}_{i:05d}.jpg" for a in ("cat", "dog") for i in range(n // 2)),
+        "é/ü/日 + 6 digits": sorted(f"flat/{'éü日'[i % 3]}{i:06d}.png" for i in range(n)),
+        "n01440764_N.JPEG (ImageNet)": sorted(f"flat/n01440764_{i}.JPEG" for i in range(10_000, 10_000 + n)),
+        "20 hex digits": sorted(f"flat/{hashlib.md5(str(i).encode()).hexdigest()[:20]}.jpg" for i in range(n)),
+        "6 words + 4 digits": sorted(f"flat/{w}_{i:04d}.jpg" for w in _WORDS for i in range(n // len(_WORDS))),
+    }
+    return shapes
+
+
+_WORDS = ("apple", "banana", "cherry", "damson", "elder", "fig")
+
+
+def simulate_shapes(n):
+    """simulate() over n keys of each of several shapes of names."""
+    for name, keys in _shapes(n).items():
+        simulate(len(keys), keys=keys, label=name)
+
+
+def simulate(count, keys=None, label="00000000.jpg"):
     """The ranges, requests and longest chain of pages one range lists when
-    one prefix of `keys` keys is listed in key ranges."""
-    client = _SortedKeys(_NumberedKeys(keys))
+    one prefix of `count` keys (made when read, or `keys`) is listed in key ranges."""
+    client = _SortedKeys(keys if keys is not None else _NumberedKeys(count))
     ranges, found, rounds, chains = [key_ranges.KeyRange("flat", "flat/")], 0, 0, []
     for round_ in range(key_ranges.SPLIT_ROUNDS + 1):
         cut, left = round_ < key_ranges.SPLIT_ROUNDS, []
@@ -115,11 +145,12 @@ def simulate(keys):
             if not cut:
                 chains.append(client.requests - before)
         ranges = left
-    assert found == keys
-    pages = math.ceil(keys / _PAGE)
+    assert found == count
+    pages = math.ceil(count / _PAGE)
     last = f"last round {len(chains):,} ranges, the longest {max(chains)} pages in a row" if chains else "no last round"
     print(
-        f"{keys:,} keys under one prefix ({pages:,} pages serially): {client.requests:,} requests in key ranges; "
+        f"{count:,} keys ({label}) under one prefix ({pages:,} pages serially): "
+        f"{client.requests:,} requests in key ranges; "
         f"{last} (+{rounds} rounds of one page before it): the longest chain {rounds + max(chains, default=0)} pages"
     )
 
@@ -179,9 +210,19 @@ def main():
         help="instead: count the requests and the longest chain of pages of one prefix of this many keys "
         "listed in key ranges, over an in-memory key list (no server)",
     )
+    parser.add_argument(
+        "--shapes",
+        type=int,
+        default=0,
+        help="instead: --simulate for this many keys of each of several shapes of names (numbered, with a stem, "
+        "several stems, not ASCII, hex)",
+    )
     args = parser.parse_args()
     if args.simulate:
         simulate(args.simulate)
+        return
+    if args.shapes:
+        simulate_shapes(args.shapes)
         return
     start = start_moto_server if args.server == "moto" else start_gofakes3_server
     server, endpoint = start(os.path.join(tempfile.mkdtemp(), f"{args.server}.log"))

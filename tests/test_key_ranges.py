@@ -89,6 +89,51 @@ def test_numbered_keys_up_to_a_stop_are_cut_evenly():
     assert sum(counts) == len(following) and max(counts) <= 1.2 * len(following) / len(parts), counts
 
 
+def _held(keys, part):
+    """How many of sorted `keys` the part holds, counted apart from its code."""
+    stop = bisect.bisect_right(keys, part.stop) if part.stop is not None else len(keys)
+    return stop - bisect.bisect_right(keys, part.start_after)
+
+
+def test_keys_after_a_stem_are_cut_among_themselves():
+    """ImageNet's names share a stem of digits and letters ("n01440764_")
+    that the page never varies: no cut may spend the range's numbers on
+    other stems (n0..., n1...) where no key is, leaving every key in one part."""
+    page = [f"{PREFIX}n01440764_{n}.JPEG" for n in range(10_000, 11_000)]
+    following = [f"{PREFIX}n01440764_{n}.JPEG" for n in range(11_000, 100_000)]
+    parts = key_ranges.split(KeyRange("b", PREFIX, page[-1]), page)
+    assert max(_held(following, part) for part in parts) <= len(following) // 4, [
+        _held(following, part) for part in parts
+    ]
+
+
+def test_a_range_after_a_stem_has_a_cut_past_the_stem():
+    """A folder of cat_ then dog_ keys: after a page of cat_ keys, one cut
+    falls past every cat_ key, so that the dog_ keys are cut in the next
+    round rather than listed behind the rest of cat_ in one range."""
+    page = [f"{PREFIX}cat_{n:05d}.jpg" for n in range(1000)]
+    cats = [f"{PREFIX}cat_{n:05d}.jpg" for n in range(1000, 100_000)]
+    dogs = [f"{PREFIX}dog_{n:05d}.jpg" for n in range(50_000)]
+    parts = key_ranges.split(KeyRange("b", PREFIX, page[-1]), page)
+    assert not [part for part in parts if _held(cats, part) and _held(dogs, part)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_key_numbers_keep_the_keys_order(seed):
+    """A key's number never exceeds a greater key's, whatever characters the
+    places hold (ones outside them are read down): cut points made from
+    numbers between two keys' numbers lie between the keys."""
+    rng = random.Random(seed)
+    keys = _keys(seed, count=30) + [
+        PREFIX + "".join(rng.choice("ab_9.é") for _ in range(rng.randrange(8))) for _ in range(60)
+    ]
+    keys = sorted(set(keys))
+    page = keys[: len(keys) // 3]
+    places = key_ranges._Places.of(PREFIX, page, [page[-1]])
+    numbers = [places.number(key) for key in keys]
+    assert numbers == sorted(numbers)
+
+
 def test_directory_buckets_are_listed_serially():
     assert key_ranges.lists_in_order("photos")
     assert not key_ranges.lists_in_order("photos--usw2-az1--x-s3")

@@ -10,15 +10,19 @@ keys in UTF-8 byte order, so the keys after a page can be cut into ranges
 A range lists one page from its start. If that page does not reach its
 stop, what is left (from the page's last key to the stop) is cut into
 `SPLIT_PARTS` ranges whose cut points are guessed from the page itself:
-keys are read as numbers (`_number`) whose digits are the characters that
-vary between the page's keys, and the cut points are spread evenly between
-the last key and the stop, or, with no stop, half of them at a page's span,
-then four times that and so on past the last key, and half evenly to the
-last number of the keys' length (the last range open). A cut point is made
-of characters the keys use, so it is a valid key, and it sorts in UTF-8
-byte order as it does by code points. The guesses only shape the work:
-every key in (a, b] is in exactly one range, whatever the cut points. A
-range that is still not done after a page is cut again, up to
+keys are read as numbers (`_Places`) whose digits are the characters that
+vary between the page's keys (a stem they all share, "n01440764_", and a
+suffix, ".jpg", stay as they are), and the cut points are spread evenly
+between the last key and the stop, or, with no stop, half of them at a
+page's span, then four times that and so on past the last key, half evenly
+to the last number of the keys' length, and one past every key of the
+page's stem ("cat_": the "dog_" keys after them are cut in the next round).
+A cut point is made of characters the keys use (the one past a stem ends
+in the code point after the stem's last), so it is a valid key, and it
+sorts in UTF-8 byte order as it does by code points. The guesses only
+shape the work (`bench/bench_listing.py --shapes` counts it for names of
+several shapes): every key in (a, b] is in exactly one range, whatever the
+cut points. A range that is still not done after a page is cut again, up to
 `SPLIT_ROUNDS` times (a fixed number of stages: a Beam pipeline has no
 loops), and then listed to its end, a page at a time.
 
@@ -28,8 +32,9 @@ are listed serially, as is a prefix of one page.
 
 import bisect
 import dataclasses
-import functools
 import itertools
+import math
+import os
 
 PAGE_KEYS = 1000  # S3's most keys a ListObjectsV2 page.
 SPLIT_PARTS = 16  # Ranges a range not done after a page is cut into.
@@ -37,6 +42,9 @@ SPLIT_ROUNDS = 3  # Times a range may be cut: up to 16**3 ranges a prefix, at a 
 # An open range (no stop) is cut a page's span past its start, then _GROWTH times that
 # and so on (4**7 pages ahead for 8 cuts), and evenly to the end of its keys' numbers.
 _GROWTH = 4
+# Code points past a stem's first character where an open range is cut too:
+# a folder's keys may have several stems (IMG_, PXL_), which no page shows.
+_STEMS_AFTER = (2, 4, 8, 16)
 DIRECTORY_BUCKET_SUFFIX = "--x-s3"  # S3 Express One Zone: listings are not in key order.
 
 
@@ -112,78 +120,125 @@ def split(key_range, page_keys):
 def _cut_points(prefix, page_keys, start, stop, parts):
     """Sorted keys strictly between `start` and `stop` (or after `start`).
 
-    Keys are read as numbers whose digits are their characters after the
-    prefix, each by its place in the alphabet the page and the bounds use
-    (0 for the end of a key): the numbers keep the keys' order, and keys of
-    a few characters (digits, say) are spread as evenly as their alphabet
-    allows, which code points would not (after "0999" would come "099:")."""
+    Keys are read as numbers (`_Places`) whose digits are their characters
+    after the prefix: the numbers keep the keys' order, and keys of a few
+    characters (digits, say) are spread as evenly as their characters allow,
+    which code points would not (after "0999" would come "099:")."""
     bounds = [key for key in (start, stop) if key is not None]
-    alphabet = _alphabet(prefix, page_keys, bounds)
-    width = max(len(key) - len(prefix) for key in [*page_keys, *bounds]) + 1
-    number = functools.partial(_number, prefix, alphabet, width)
-    low = number(start)
-    span = max(low - number(page_keys[0]), 1)  # What a page of keys covered.
-    if stop is not None:
-        # No more ranges than the pages the range would hold at the page's density.
-        pages = (number(stop) - low) * len(page_keys) // (span * PAGE_KEYS) + 1
-        parts = max(1, min(parts, pages))
-        steps = [low + (number(stop) - low) * j // parts for j in range(1, parts)]
-    else:
-        # Half the cuts a page's span past the start, then _GROWTH times that
-        # and so on (a prefix of a few pages more is cut finely); the other
-        # half evenly from the start to the last number of `width` digits
-        # (a prefix of millions is cut where its keys are).
-        near = [low + span * _GROWTH**j for j in range(parts // 2)]
-        end = (len(alphabet) + 1) ** width
-        even = [low + (end - low) * j // (parts - len(near)) for j in range(1, parts - len(near))]
-        steps = sorted(near + even)
+    places = _Places.of(prefix, page_keys, bounds)
+    low = places.number(start)
+    span = max(low - places.number(page_keys[0]), 1)  # What a page of keys covered.
+    high = places.number(stop) if stop is not None else places.end
+    # No more ranges than the pages the range would hold at the page's density.
+    parts = max(1, min(parts, (high - low) * len(page_keys) // (span * PAGE_KEYS) + 1))
+    # Half the cuts a page's span past the start, then _GROWTH times that and
+    # so on (where keys are sure to be as dense as on the page); the other
+    # half evenly to the stop, or to the last number of the keys' length
+    # (where a range of millions has its keys, if they are spread evenly).
+    near = [low + span * _GROWTH**j for j in range(parts // 2)] if stop is None else []
+    even = [low + (high - low) * j // (parts - len(near)) for j in range(1, parts - len(near))]
+    keys = [places.key(step) for step in sorted(near + even)]
+    if stop is None:
+        # Past every key that starts as the page's all do ("cat_"), where no
+        # number reaches: the keys after them ("dog_") are cut next round.
+        keys += places.past_stem()
     cuts = []
-    for step in steps:
-        key = _key(prefix, alphabet, width, step)
-        if key is not None and key > (cuts[-1] if cuts else start) and (stop is None or key < stop):
+    for key in sorted(key for key in keys if key is not None):
+        if key > (cuts[-1] if cuts else start) and (stop is None or key < stop):
             cuts.append(key)
     return cuts
 
 
-def _alphabet(prefix, page_keys, bounds):
-    """The characters of the keys' numbers: those at the places where the
-    page's keys differ (the digits of numbered keys), or, if they differ
-    nowhere, all of the page's and the bounds' characters.
+@dataclasses.dataclass(frozen=True)
+class _Places:
+    """The characters each place after `prefix` may hold in a key's number:
+    a number's digit at place i is 1 + the character's index in `chars[i]`,
+    0 past the key's end (a mixed-radix number, place i of base
+    len(chars[i]) + 1).
 
-    Characters the keys hold only where they all agree (".jpg") would be
-    digits that no key uses at the other places: most of the numbers between
-    two keys would name no key, and even cuts of the numbers would be far
-    from even cuts of the keys (10 million numbered keys left one range of
-    83,000 after three rounds where 11,000 were the mean)."""
-    varying = set()
-    for column in itertools.zip_longest(*(key[len(prefix) :] for key in page_keys)):
-        if len(set(column)) > 1:
-            varying |= set(column) - {None}
-    return sorted(varying or {c for key in [*page_keys, *bounds] for c in key[len(prefix) :]})
+    A place where the page's keys differ holds the characters that differ
+    anywhere (the digits of numbered keys) and those it holds itself. A
+    place where every key of the page and both bounds hold one character
+    that differs nowhere ("cat_", the ".jpg" of keys of one length) holds
+    that one character: such places give no cut points, and a character
+    that is a digit of no other place makes no number name no key (with the
+    ".jpg" as digits of every place, most numbers between two keys named
+    none, and 10 million keys left a range of 83,000 where 11,000 was the
+    mean; with "cat_" read as digits, no cut fell among the keys at all)."""
 
+    prefix: str
+    chars: tuple  # Per place, its characters, sorted.
 
-def _number(prefix, alphabet, width, key):
-    """`key` after `prefix` as a number of `width` digits in base
-    len(alphabet) + 1: a character is 1 + its place (a character not in the
-    alphabet, the place it would take), a missing one 0."""
-    number = 0
-    for i in range(width):
-        digit = 1 + bisect.bisect_left(alphabet, key[len(prefix) + i]) if len(prefix) + i < len(key) else 0
-        number = number * (len(alphabet) + 1) + min(digit, len(alphabet))
-    return number
+    @classmethod
+    def of(cls, prefix, page_keys, bounds):
+        tails = [key[len(prefix) :] for key in page_keys]
+        varying = set()
+        for column in itertools.zip_longest(*tails):
+            if len(set(column)) > 1:
+                varying |= set(column) - {None}
+        varying = varying or {c for key in [*page_keys, *bounds] for c in key[len(prefix) :]}
+        every = [*tails, *(key[len(prefix) :] for key in bounds)]
+        # The stem: what all begin with, to its last character that differs
+        # nowhere ("n01440764_" of "n01440764_10026.JPEG"; none for "0000...").
+        common = os.path.commonprefix(every)
+        stem = max((i + 1 for i, c in enumerate(common) if c not in varying), default=0)
+        chars = []
+        for i in range(max(map(len, every)) + 1):
+            held = {tail[i] if i < len(tail) else None for tail in every}
+            fixed = len(held) == 1 and None not in held and (i < stem or not held <= varying)
+            chars.append(tuple(sorted(held if fixed else varying | (held - {None}))))
+        return cls(prefix, tuple(chars))
 
+    def past_stem(self):
+        """Keys past every key of the stem (the leading places of one
+        character): the least such key, and keys a few code points past its
+        first character (`_STEMS_AFTER`), where the stems after it may start
+        (IMG_ then PXL_); [] with no stem."""
+        stem = "".join(chars[0] for chars in itertools.takewhile(lambda chars: len(chars) == 1, self.chars))
+        ends = [(stem[:-1], ord(stem[-1]) + 1)] if stem else []
+        ends += [("", ord(stem[0]) + step) for step in _STEMS_AFTER] if stem else []
+        # Not a surrogate, not past Unicode: a key is UTF-8.
+        return [
+            self.prefix + head + chr(point)
+            for head, point in ends
+            if not 0xD800 <= point <= 0xDFFF and point <= 0x10FFFF
+        ]
 
-def _key(prefix, alphabet, width, number):
-    """The key _number gives `number` for (up to its first 0 digit); None
-    past the last."""
-    base = len(alphabet) + 1
-    if number >= base**width:
-        return None
-    digits = []
-    for _ in range(width):
-        number, digit = divmod(number, base)
-        digits.append(digit)
-    digits.reverse()
-    if 0 in digits:
-        digits = digits[: digits.index(0)]
-    return prefix + "".join(alphabet[d - 1] for d in digits)
+    @property
+    def end(self):
+        """One past the greatest number."""
+        return math.prod(len(chars) + 1 for chars in self.chars)
+
+    def number(self, key):
+        """The number of the greatest key of these places' characters at or
+        before `key` (a character a place does not hold is read as the one
+        below it, and the places after as their greatest): the numbers keep
+        the keys' order, equal for keys no cut point can come between."""
+        tail = key[len(self.prefix) :]
+        number, rest = 0, None  # rest: the digit of every place after one read down.
+        for i, chars in enumerate(self.chars):
+            if rest is not None:
+                digit = len(chars) if rest else 0
+            elif i >= len(tail):
+                digit, rest = 0, False
+            else:
+                index = bisect.bisect_left(chars, tail[i])
+                if index < len(chars) and chars[index] == tail[i]:
+                    digit = index + 1
+                else:  # The greatest character below it; none: the key so far.
+                    digit, rest = index, bool(index)
+            number = number * (len(chars) + 1) + digit
+        return number
+
+    def key(self, number):
+        """The key `number` names (up to its first 0 digit); None past the last."""
+        if number >= self.end:
+            return None
+        digits = []
+        for chars in reversed(self.chars):
+            number, digit = divmod(number, len(chars) + 1)
+            digits.append(digit)
+        digits.reverse()
+        if 0 in digits:
+            digits = digits[: digits.index(0)]
+        return self.prefix + "".join(chars[d - 1] for chars, d in zip(self.chars, digits))
