@@ -131,10 +131,10 @@ def _cut_points(prefix, page_keys, start, stop, parts):
     high = places.number(stop) if stop is not None else places.end
     # No more ranges than the pages the range would hold at the page's density.
     parts = max(1, min(parts, (high - low) * len(page_keys) // (span * PAGE_KEYS) + 1))
-    # Half the cuts a page's span past the start, then _GROWTH times that and
-    # so on (where keys are sure to be as dense as on the page); the other
-    # half evenly to the stop, or to the last number of the keys' length
-    # (where a range of millions has its keys, if they are spread evenly).
+    # With a stop, the cuts are even. With none, half of them run a page's
+    # span past the start, then _GROWTH times that and so on (where keys are
+    # sure to be as dense as on the page), and half go evenly to the last
+    # number of the keys' length (where a range of millions has its keys).
     near = [low + span * _GROWTH**j for j in range(parts // 2)] if stop is None else []
     even = [low + (high - low) * j // (parts - len(near)) for j in range(1, parts - len(near))]
     keys = [places.key(step) for step in sorted(near + even)]
