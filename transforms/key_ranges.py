@@ -38,7 +38,7 @@ import os
 
 PAGE_KEYS = 1000  # S3's most keys a ListObjectsV2 page.
 SPLIT_PARTS = 16  # Ranges a range not done after a page is cut into.
-SPLIT_ROUNDS = 3  # Times a range may be cut: up to 16**3 ranges a prefix, at a page each before the last round.
+SPLIT_ROUNDS = 3  # Times a range may be cut: about 16**3 ranges a prefix, at a page each before the last round.
 # An open range (no stop) is cut a page's span past its start, then _GROWTH times that
 # and so on (4**7 pages ahead for 8 cuts), and evenly to the end of its keys' numbers.
 _GROWTH = 4
@@ -109,9 +109,10 @@ def list_to_end(client, key_range):
 
 
 def split(key_range, page_keys):
-    """The range cut into at most SPLIT_PARTS ranges (one if no cut point falls
-    strictly inside it), guided by `page_keys`: the keys of the page that
-    ended at the range's start."""
+    """The range cut into at most SPLIT_PARTS ranges, or with no stop up to
+    len(_STEMS_AFTER) + 1 more past the page's stem (one range if no cut
+    point falls strictly inside it), guided by `page_keys`: the keys of the
+    page that ended at the range's start."""
     start, stop = key_range.start_after, key_range.stop
     bounds = [start, *_cut_points(key_range.prefix, page_keys, start, stop, SPLIT_PARTS), stop]
     return [dataclasses.replace(key_range, start_after=a, stop=b) for a, b in zip(bounds, bounds[1:])]
