@@ -39,6 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from bench_planning import add_runner_argument  # noqa: E402
+from bench_planning import child_command  # noqa: E402
 from bench_planning import sample_sdk_workers  # noqa: E402
 
 _LABEL = "only"
@@ -103,15 +105,7 @@ def _check(errors_path, rows, input_root):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=300_000, help="manifest rows, each an error (default 300000)")
-    child = "--child-folder" in sys.argv[1:]  # A run: its runner flags (--runner FlinkRunner, ...) are Beam's.
-    parser.add_argument(
-        "--runner" if not child else "--bench-runner",
-        dest="runner",
-        choices=("local", "flink", "spark"),
-        default="local",
-        help="local: Beam's FnApiRunner; flink, spark: this clone's cluster "
-        "(runners/<runner>/cluster.sh start first), through runners/<runner>/run.sh",
-    )
+    add_runner_argument(parser, "--child-folder")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--child-folder", dest="folder", help=argparse.SUPPRESS)
     args, runner_flags = parser.parse_known_args()
@@ -129,13 +123,7 @@ def main():
         input_root = os.path.join(folder, "input")
         os.makedirs(os.path.join(input_root, _LABEL))
         write_manifest(os.path.join(folder, "labels.csv"), args.rows, input_root)
-        child = ["--child-folder", folder]
-        env = dict(os.environ)
-        if args.runner == "local":
-            command = [sys.executable, os.path.abspath(__file__), *child]
-        else:  # The launcher runs this file instead of `-m pipeline`, with the runner's flags.
-            command = [os.path.join(ROOT, "runners", args.runner, "run.sh"), *child]
-            env.update(PYTHON=sys.executable, IM2TFRECORD_MAIN=os.path.abspath(__file__))
+        command, env = child_command(args.runner, __file__, ["--child-folder", folder])
         peaks, done = {}, threading.Event()
         sampler = threading.Thread(target=sample_sdk_workers, args=(peaks, done), daemon=True)
         sampler.start()

@@ -412,6 +412,32 @@ def sample_sdk_workers(peaks, done):
             peaks[pid] = max(peaks.get(pid, 0), rss)
 
 
+def add_runner_argument(parser, child_flag):
+    """--runner local|flink|spark, for a bench whose runs are children given
+    `child_flag`; in a child (whose --runner is Beam's: FlinkRunner, ...)
+    the bench's own is --bench-runner."""
+    child = child_flag in sys.argv[1:]
+    parser.add_argument(
+        "--runner" if not child else "--bench-runner",
+        dest="runner",
+        choices=("local", "flink", "spark"),
+        default="local",
+        help="local: Beam's FnApiRunner in the child process; flink, spark: this clone's cluster "
+        "(runners/<runner>/cluster.sh start first), through runners/<runner>/run.sh",
+    )
+
+
+def child_command(runner, script, child_args):
+    """(command, environment) of a child run of `script`: here for the local
+    runner, else through runners/<runner>/run.sh, whose launcher runs the
+    script instead of `-m pipeline`, with the runner's flags."""
+    env = dict(os.environ)
+    if runner == "local":
+        return [sys.executable, os.path.abspath(script), *child_args], env
+    env.update(PYTHON=sys.executable, IM2TFRECORD_MAIN=os.path.abspath(script))
+    return [os.path.join(ROOT, "runners", runner, "run.sh"), *child_args], env
+
+
 def _run_child(n, args, measure_shuffle=False):
     """A fresh process for one run, on the local runner or through
     runners/<runner>/run.sh; returns its report with wall s, CPU s and peak
@@ -421,12 +447,7 @@ def _run_child(n, args, measure_shuffle=False):
     child += ["--validation-ratio", str(args.validation_ratio), "--source", args.source]
     child += ["--manifest-range-bytes", str(args.manifest_range_bytes)]
     child += ["--measure-shuffle"] if measure_shuffle else []
-    env = dict(os.environ)
-    if args.runner == "local":
-        command = [sys.executable, os.path.abspath(__file__), *child]
-    else:  # The launcher runs this file instead of `-m pipeline`, with the runner's flags.
-        command = [os.path.join(ROOT, "runners", args.runner, "run.sh"), *child]
-        env.update(PYTHON=sys.executable, IM2TFRECORD_MAIN=os.path.abspath(__file__))
+    command, env = child_command(args.runner, __file__, child)
     peaks, done = {}, threading.Event()
     sampler = threading.Thread(target=sample_sdk_workers, args=(peaks, done), daemon=True)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -498,15 +519,7 @@ def main():
         help="--source manifest: the bytes of manifest each range holds; the file size or more reads it in "
         "one range, as one worker did before ranges (default: the tool's, %(default)s)",
     )
-    child = "--child" in sys.argv[1:]  # A run: its runner flags (--runner FlinkRunner, ...) are Beam's.
-    parser.add_argument(
-        "--runner" if not child else "--bench-runner",
-        dest="runner",
-        choices=("local", "flink", "spark"),
-        default="local",
-        help="local: Beam's FnApiRunner in the child process; flink, spark: this clone's cluster "
-        "(runners/<runner>/cluster.sh start first), through runners/<runner>/run.sh",
-    )
+    add_runner_argument(parser, "--child")
     parser.add_argument(
         "--json",
         action="store_true",
