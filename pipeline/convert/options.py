@@ -165,10 +165,9 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--plan",
             action="store_true",
-            help="List, match, split and plan the shards, estimate the output's size from a "
-            "sample of 32 images, print the plan and exit: nothing is left in --output. It runs "
-            "on the runner --runner names, as the run would (on a cluster its result comes back "
-            "through a hidden temporary in --output, removed once read).",
+            help="List, match, split and plan the shards, estimate the output's size from 32 "
+            "sample images, print the plan and exit; nothing is left in --output. Runs on the "
+            "runner --runner names, as the run would.",
         )
         parser.add_argument(
             "--overwrite",
