@@ -106,9 +106,12 @@ class _NumberedKeys:
         return f"flat/{index:08d}.jpg"
 
 
+_WORDS = ("apple", "banana", "cherry", "damson", "elder", "fig")
+
+
 def _shapes(n):
     """Sorted key lists of n keys under flat/, named as data sets name files."""
-    shapes = {
+    return {
         "00000000.jpg": [f"flat/{i:08d}.jpg" for i in range(n)],
         "img_N.jpg (unpadded)": sorted(f"flat/img_{i}.jpg" for i in range(n)),
         "cat_NNNNN.jpg, dog_NNNNN.jpg": sorted(f"flat/{a}_{i:05d}.jpg" for a in ("cat", "dog") for i in range(n // 2)),
@@ -117,10 +120,6 @@ def _shapes(n):
         "20 hex digits": sorted(f"flat/{hashlib.md5(str(i).encode()).hexdigest()[:20]}.jpg" for i in range(n)),
         "6 words + 4 digits": sorted(f"flat/{w}_{i:04d}.jpg" for w in _WORDS for i in range(n // len(_WORDS))),
     }
-    return shapes
-
-
-_WORDS = ("apple", "banana", "cherry", "damson", "elder", "fig")
 
 
 def simulate_shapes(n):

@@ -54,6 +54,12 @@ def test_a_cut_range_is_its_parts_in_order(seed):
             assert sum(part.holds(key) for part in parts) == key_range.holds(key), key
 
 
+def _held(keys, part):
+    """How many of sorted `keys` the part holds, counted apart from its code."""
+    stop = bisect.bisect_right(keys, part.stop) if part.stop is not None else len(keys)
+    return stop - bisect.bisect_right(keys, part.start_after)
+
+
 def test_digit_keys_are_cut_near_where_their_pages_end_and_evenly_beyond():
     """After a page of 000000..000999, with no stop: the first cuts run a
     page's span and four times that (the first ranges hold about a page
@@ -63,14 +69,9 @@ def test_digit_keys_are_cut_near_where_their_pages_end_and_evenly_beyond():
     parts = key_ranges.split(KeyRange("b", PREFIX, page[-1]), page)
     assert len(parts) >= key_ranges.SPLIT_PARTS // 2
     following = [f"{PREFIX}{n:06d}.jpg" for n in range(1000, 1_000_000)]
-
-    def held(part, last):
-        keys = following[:last]
-        stop = bisect.bisect_right(keys, part.stop) if part.stop else len(keys)
-        return stop - bisect.bisect_right(keys, part.start_after)
-
-    assert all(200 <= held(part, 100_000) <= 5_000 for part in parts[:2]), [held(p, 100_000) for p in parts]
-    assert max(held(part, len(following)) for part in parts) <= len(following) // 6
+    first = following[:100_000]
+    assert all(200 <= _held(first, part) <= 5_000 for part in parts[:2]), [_held(first, p) for p in parts]
+    assert max(_held(following, part) for part in parts) <= len(following) // 6
 
 
 def test_numbered_keys_up_to_a_stop_are_cut_evenly():
@@ -83,16 +84,8 @@ def test_numbered_keys_up_to_a_stop_are_cut_evenly():
     following = [f"{PREFIX}{n:06d}.jpg" for n in range(1000, 1_000_000)]
     parts = key_ranges.split(KeyRange("b", PREFIX, page[-1], following[-1]), page)
     assert len(parts) == key_ranges.SPLIT_PARTS
-    counts = [
-        bisect.bisect_right(following, part.stop) - bisect.bisect_right(following, part.start_after) for part in parts
-    ]
+    counts = [_held(following, part) for part in parts]
     assert sum(counts) == len(following) and max(counts) <= 1.2 * len(following) / len(parts), counts
-
-
-def _held(keys, part):
-    """How many of sorted `keys` the part holds, counted apart from its code."""
-    stop = bisect.bisect_right(keys, part.stop) if part.stop is not None else len(keys)
-    return stop - bisect.bisect_right(keys, part.start_after)
 
 
 def test_keys_after_a_stem_are_cut_among_themselves():

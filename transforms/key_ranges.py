@@ -15,10 +15,10 @@ vary between the page's keys (a stem they all share, "n01440764_", and a
 suffix, ".jpg", stay as they are), and the cut points are spread evenly
 between the last key and the stop, or, with no stop, half of them at a
 page's span, then four times that and so on past the last key, half evenly
-to the last number of the keys' length, and one past every key of the
+to the last number of the keys' length, and a few past every key of the
 page's stem ("cat_": the "dog_" keys after them are cut in the next round).
-A cut point is made of characters the keys use (the one past a stem ends
-in the code point after the stem's last), so it is a valid key, and it
+A cut point is made of characters the keys use (those past a stem end in a
+code point a little past one of the stem's), so it is a valid key, and it
 sorts in UTF-8 byte order as it does by code points. The guesses only
 shape the work (`bench/bench_listing.py --shapes` counts it for names of
 several shapes): every key in (a, b] is in exactly one range, whatever the
@@ -198,11 +198,12 @@ class _Places:
         stem = "".join(chars[0] for chars in itertools.takewhile(lambda chars: len(chars) == 1, self.chars))
         ends = [(stem[:-1], ord(stem[-1]) + 1)] if stem else []
         ends += [("", ord(stem[0]) + step) for step in _STEMS_AFTER] if stem else []
-        # Not a surrogate, not past Unicode: a key is UTF-8.
+        # A key is UTF-8 (no surrogate, nothing past Unicode), and S3 echoes
+        # StartAfter in XML, which has no U+FFFE or U+FFFF.
         return [
             self.prefix + head + chr(point)
             for head, point in ends
-            if not 0xD800 <= point <= 0xDFFF and point <= 0x10FFFF
+            if not 0xD800 <= point <= 0xDFFF and point not in (0xFFFE, 0xFFFF) and point <= 0x10FFFF
         ]
 
     @property

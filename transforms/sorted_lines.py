@@ -18,7 +18,7 @@ class Line:
     text: str
 
 
-def order(line):
+def _order(line):
     """A line's place in its file."""
     return line.key, line.text
 
@@ -26,4 +26,4 @@ def order(line):
 def file_bytes(lines):
     """The file's bytes from all its lines at once: what WriteSortedLines
     writes in pieces (for small files and tests)."""
-    return "".join(line.text + "\n" for line in sorted(lines, key=order)).encode("utf-8")
+    return "".join(line.text + "\n" for line in sorted(lines, key=_order)).encode("utf-8")
