@@ -315,6 +315,17 @@ MUTANTS = (
         ("tests/test_native_noise.py::test_libtiff_lines_in_any_case_are_kept_off_and_name_their_file_at_debug",),
     ),
     Mutant(
+        "libtiff_markers_applied_before_lines",
+        "a decode's end marker read with its libtiff line unnames the line",
+        "transforms/native_noise.py",
+        "            kept.extend(_shown(line, decoding, debug) for line in lines)\n            _note(part, decoding)\n",
+        "            _note(part, decoding)\n            kept.extend(_shown(line, decoding, debug) for line in lines)\n",
+        (
+            "tests/test_native_noise.py::"
+            "test_a_libtiff_line_is_named_by_the_decodes_under_way_when_it_ended_in_the_order_bytes_came",
+        ),
+    ),
+    Mutant(
         "not_s3_called_a_missing_bucket",
         "an endpoint that is not S3 reported as a missing bucket",
         "pipeline/command.py",

@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.conftest import NASTY
 from tests.records import save_image
+from transforms import native_noise
 from transforms.native_noise import is_libtiff_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -138,6 +139,34 @@ def test_libtiff_lines_in_any_case_are_kept_off_and_name_their_file_at_debug(tmp
         named or debug.stderr
     )
     assert "\x1e" not in debug.stderr  # The markers that name the file are never shown.
+
+
+def _marker(sign, token, path=None):
+    return b"\x1eim2tfrecord-decoding " + sign + token + (b" " + path if path else b"") + b"\n"
+
+
+def test_a_libtiff_line_is_named_by_the_decodes_under_way_when_it_ended_in_the_order_bytes_came():
+    """The filter reads the pipe in chunks; a decode's end marker often comes
+    in the same read as its line (a CI run once named the last line of four
+    by nothing, the end marker having been applied first)."""
+    line = b'_TIFFVSetField: tempfile.tif: Bad value 12291 for "ResolutionUnit" tag.\n'
+    decoding = {}
+    kept, rest = native_noise._filter(
+        _marker(b"+", b"1.1", b"/in/a.tif") + line + _marker(b"-", b"1.1"), decoding, True
+    )
+    assert (kept, rest, decoding) == (b"DEBUG libtiff (decoding /in/a.tif): " + line, b"", {})
+    # A line in two pieces with another thread's start in its middle: named by both.
+    first, second = line[:20], line[20:]
+    chunks = [_marker(b"+", b"1.1", b"/in/a.tif") + first, _marker(b"+", b"1.2", b"/in/b.tif") + second + b"plain\n"]
+    pending, shown = b"", b""
+    for chunk in chunks:
+        kept, pending = native_noise._filter(pending + chunk, decoding, True)
+        shown += kept
+    assert shown == b"DEBUG libtiff (decoding /in/a.tif or /in/b.tif): " + line + b"plain\n"
+    # Not at DEBUG: the line is dropped, other text passes unchanged, a
+    # marker cut by the end of a read waits for the rest.
+    kept, rest = native_noise._filter(line + b"progress 10%\r" + _marker(b"-", b"1.1")[:9], decoding, False)
+    assert (kept, rest) == (b"progress 10%\r", _marker(b"-", b"1.1")[:9])
 
 
 def test_libtiff_line_shapes_in_either_case():

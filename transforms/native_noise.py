@@ -138,28 +138,63 @@ def _forward(read_end, real):
             chunk = source.read(65536)
             if not chunk:
                 break
-            pending += chunk
-            # Markers first: a libtiff line written in pieces may have one
-            # from another thread in its middle.
-            pending = _MARKERS.sub(lambda marker: _note(marker, decoding), pending)
-            held = _start_of_marker(pending)  # A marker not all here yet waits for its end.
-            ready, marker = pending[:held], pending[held:]
-            *lines, rest = re.split(rb"(?<=[\r\n])", ready)
-            # A live progress line ends in \r, or not at all yet: only what
-            # could still become a libtiff line waits for its end.
-            if rest and not _COULD_BE_LIBTIFF.match(rest):
-                lines.append(rest)
-                rest = b""
-            pending = rest + marker
             # At DEBUG, libtiff's lines are shown with a prefix, written here
             # directly: logging them would write into this very pipe, which
             # only this thread drains.
             debug = logging.getLogger().isEnabledFor(logging.DEBUG)
-            kept = [
-                (_debug_line(line, decoding) if debug else b"") if is_libtiff_line(line) else line for line in lines
-            ]
-            _write_all(real, b"".join(kept))
+            kept, pending = _filter(pending + chunk, decoding, debug)
+            _write_all(real, kept)
         _write_all(real, pending)
+
+
+def _filter(pending, decoding, debug):
+    """(what to write to the real stderr, what waits for more bytes) from the
+    bytes read so far; applies the markers to `decoding` in the order they
+    came, so each libtiff line is named by the decodes under way when it
+    ended (a decode's end marker often comes in the same read as its line)."""
+    held = _start_of_marker(pending)  # A marker not all here yet waits for its end.
+    ready, marker = pending[:held], pending[held:]
+    kept = []
+    # A libtiff line written in pieces may have another thread's marker in
+    # its middle: the text between markers is joined before it is split.
+    text = b""
+    for part in _split_markers(ready):
+        if isinstance(part, re.Match):
+            lines, text = _complete_lines(text)
+            kept.extend(_shown(line, decoding, debug) for line in lines)
+            _note(part, decoding)
+        else:
+            text += part
+    lines, rest = _complete_lines(text)
+    # A live progress line ends in \r, or not at all yet: only what could
+    # still become a libtiff line waits for its end.
+    if rest and not _COULD_BE_LIBTIFF.match(rest):
+        lines.append(rest)
+        rest = b""
+    kept.extend(_shown(line, decoding, debug) for line in lines)
+    return b"".join(kept), rest + marker
+
+
+def _split_markers(data):
+    """The text between markers and the markers (as matches), in order."""
+    at = 0
+    for found in _MARKERS.finditer(data):
+        yield data[at : found.start()]
+        yield found
+        at = found.end()
+    yield data[at:]
+
+
+def _complete_lines(text):
+    """([each line that has its end], the unfinished rest)."""
+    *lines, rest = re.split(rb"(?<=[\r\n])", text)
+    return lines, rest
+
+
+def _shown(line, decoding, debug):
+    if not is_libtiff_line(line):
+        return line
+    return _debug_line(line, decoding) if debug else b""
 
 
 def _start_of_marker(data):
@@ -175,12 +210,11 @@ def _start_of_marker(data):
 
 
 def _note(marker, decoding):
-    """Applies one marker to `decoding`; the marker itself is dropped."""
+    """Applies one marker to `decoding`."""
     if marker["sign"] == b"+":
         decoding[marker["id"]] = marker["path"] or b"?"
     else:
         decoding.pop(marker["id"], None)
-    return b""
 
 
 def _debug_line(line, decoding):
