@@ -15,7 +15,8 @@ reducing_gap=3, JPEG quality 90. Its BILINEAR run shows what the filter costs.
 
 Images: hymenoptera (../shared/data) linked 26 times over, the first 10,000
 files (real photos of about 440x370 median size), or synthetic ones of that
-size without it; large/camera_exif linked 48 times over (672 photos of 2 to
+size without it; the same photos made small (300 px on the shorter side,
+about 400x300, JPEG q90: `small_sources`), linked to 10,000; large/camera_exif linked 48 times over (672 photos of 2 to
 14 MP). Steady state is the rate between the 5,000th and the 10,000th image
 (between 336 and 672 large photos): (10,000 - 5,000) / (t(10,000) - t(5,000)),
 each t the median of its own runs; it leaves start-up out of the figure.
@@ -297,6 +298,57 @@ def local_rows(bench, photos, half, naive_photos):
     }
 
 
+# The small-photo set: each hymenoptera photo reduced to this many pixels on
+# its shorter side (about 400x300, as web-scraped and thumbnail datasets
+# hold), JPEG quality 90, then linked over and over like the photo set.
+SMALL_SHORTER_SIDE = 300
+
+
+def small_sources(hymenoptera):
+    """hymenoptera's photos made small, once, under the cache."""
+    root = os.path.join(CACHE, f"small-{SMALL_SHORTER_SIDE}")
+    marker = f"{root}.complete"
+    if os.path.exists(marker):
+        return root
+    from PIL import Image  # Here only: the rows time child processes.
+
+    for label in sorted(os.listdir(hymenoptera)):
+        folder = os.path.join(hymenoptera, label)
+        if not os.path.isdir(folder):
+            continue
+        os.makedirs(os.path.join(root, label), exist_ok=True)
+        for name in sorted(os.listdir(folder)):
+            if not name.lower().endswith((".jpg", ".jpeg")):
+                continue
+            with Image.open(os.path.join(folder, name)) as image:
+                image = image.convert("RGB")
+                scale = SMALL_SHORTER_SIDE / min(image.size)
+                if scale < 1:
+                    size = (round(image.width * scale), round(image.height * scale))
+                    image = image.resize(size, Image.Resampling.LANCZOS)
+                image.save(os.path.join(root, label, name), quality=90)
+    open(marker, "w").close()
+    return root
+
+
+def small_rows(bench, photos, half):
+    n, nbytes = count_images(photos), folder_bytes(photos)
+    h, hbytes = count_images(half), folder_bytes(half)
+    bench.add("small: same-work Pillow loop (limit)", n, nbytes, limit(photos))
+    bench.add(f"small: same-work Pillow loop, {h:,} images", h, hbytes, limit(half))
+    bench.add("small: im2tfrecord", n, nbytes, ours(photos))
+    bench.add(f"small: im2tfrecord, {h:,} images", h, hbytes, ours(half))
+    bench.run_all()
+    r = bench.rows
+    steady_limit = bench.steady(f"small: same-work Pillow loop, {h:,} images", "small: same-work Pillow loop (limit)")
+    steady_ours = bench.steady(f"small: im2tfrecord, {h:,} images", "small: im2tfrecord")
+    lim = r["small: same-work Pillow loop (limit)"]["images_per_s"]
+    return {
+        "small_vs_limit": r["small: im2tfrecord"]["images_per_s"] / lim,
+        "small_steady_vs_limit_steady": steady_ours / steady_limit,
+    }
+
+
 def large_rows(bench, large, large_half):
     n, nbytes = count_images(large), folder_bytes(large)
     h, hbytes = count_images(large_half), folder_bytes(large_half)
@@ -377,7 +429,7 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="image counts times this (a quick try: 0.1)")
     parser.add_argument(
         "--parts",
-        default="startup,local,large,s3",
+        default="startup,local,small,large,s3",
         help="which parts to measure (default: all); results of the others are kept from the last run",
     )
     args = parser.parse_args()
@@ -401,6 +453,10 @@ def main():
         ratios.update(startup_rows(bench, ten))
     if "local" in parts:
         ratios.update(local_rows(bench, photos, half, naive_photos))
+    if "small" in parts and os.path.isdir(hymenoptera):
+        small = small_sources(hymenoptera)
+        small_photos = linked_tree(f"small-{count(PHOTOS)}", [small], count(PHOTOS))
+        ratios.update(small_rows(bench, small_photos, linked_tree(f"small-{count(HALF)}", [small], count(HALF))))
 
     large_source = os.path.join(SHARED, "large")
     if "large" in parts and os.path.isdir(large_source):
