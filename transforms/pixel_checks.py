@@ -85,7 +85,7 @@ def content_kind(image, encoded_size, image_format):
     """FLAT, NOISE or None for an 8-bit RGB or L image that encoded (as
     `image_format`, "jpeg" or "png") to `encoded_size` bytes.
 
-    The pixel statistics cost a twentieth of a conversion, so they run only
+    The pixel statistics cost a quarter of a conversion, so they run only
     where the encoded size already points that way: a flat image encodes to
     almost nothing, noise to more than nearly any photo (_GATES)."""
     payload = max(0, encoded_size - _container_bytes(image_format, image.mode))
@@ -115,17 +115,26 @@ def _is_flat(image):
     return max(high - low for low, high in extrema) <= _FLAT_RANGE
 
 
+_LEVELS = np.arange(256)
+
+
 def _is_noise(image):
     if min(image.size) < _NOISE_MIN_SIDE:
         return False
-    # Channels first, each contiguous: numpy's reductions across interleaved
-    # channels cost several times more.
-    planes = np.asarray(image, dtype=np.float32)
-    planes = np.ascontiguousarray(planes.transpose(2, 0, 1) if planes.ndim == 3 else planes[None])
-    flat = planes.reshape(len(planes), -1)
-    deviation = float(np.abs(flat - flat.mean(axis=1, keepdims=True)).mean())
-    across = float(np.abs(np.diff(planes, axis=2)).mean())
-    down = float(np.abs(np.diff(planes, axis=1)).mean())
+    pixels = np.asarray(image)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    height, width, channels = pixels.shape
+    # Each channel's mean absolute deviation from its mean, from Pillow's
+    # histogram; neighbour differences in integers, channels first and each
+    # contiguous: 2.4 times as fast as the same in float32 over the pixels,
+    # to a few parts in ten million.
+    histogram = np.asarray(image.histogram(), dtype=np.int64).reshape(channels, 256)
+    means = (histogram * _LEVELS).sum(axis=1) / (height * width)
+    deviation = float((histogram * np.abs(_LEVELS - means[:, None])).sum()) / pixels.size
+    planes = np.ascontiguousarray(pixels.transpose(2, 0, 1)).astype(np.int16)
+    across = int(np.abs(np.diff(planes, axis=2)).sum(dtype=np.int64)) / (channels * height * (width - 1))
+    down = int(np.abs(np.diff(planes, axis=1)).sum(dtype=np.int64)) / (channels * (height - 1) * width)
     return min(across, down) > _NOISE_RATIO * deviation
 
 
