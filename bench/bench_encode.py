@@ -25,7 +25,11 @@ from transforms.schema import example_features  # noqa: E402
 def _images(n):
     payload = os.urandom(20_000)  # About a 256 px JPEG.
     return [
-        DecodedImage("ants" if i % 2 else "bees", f"ants/{i}.jpg", ConvertedImage(payload, 256, 256, 3, "JPEG"))
+        DecodedImage(
+            "ants" if i % 2 else "bees",
+            f"ants/{i}.jpg",
+            ConvertedImage(encoded=payload, width=256, height=256, channels=3, format="JPEG"),
+        )
         for i in range(n)
     ]
 

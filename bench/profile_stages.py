@@ -4,7 +4,7 @@ a worker (or a shard process) writes it, with a pool of 2 fetch threads and
 writing thread itself (`--decode_threads 1 --fetch_threads 1`), where the
 profile sees every stage.
 
-Run: .venv/bin/python bench/profile_stages.py [--images 1250] [--rounds 3]
+Run: .venv/bin/python bench/profile_stages.py [--images 1250] [--rounds 3] [--photos small]
 Prints microseconds per image per stage, medians of --rounds interleaved
 rounds, and writes bench/results/stages.json. cProfile's own overhead is in
 every figure alike (about 1 us per Python call). "waiting for another
@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 from bench_throughput import CACHE  # noqa: E402
 from bench_throughput import SHARED  # noqa: E402
 from bench_throughput import linked_tree  # noqa: E402
+from bench_throughput import small_sources  # noqa: E402
 
 from transforms import formats  # noqa: E402
 from transforms.converting import Concurrency  # noqa: E402
@@ -52,7 +53,8 @@ STAGES = (
         lambda f, n: n in ("<built-in method io.open>", "<method 'read' of '_io.BufferedReader' objects>"),
     ),
     ("Example + TFRecord framing", lambda f, n: "example_proto" in f or "formats/tfrecord" in f or "crc32c" in n),
-    ("sha256 of the shard", lambda f, n: "_hashlib.HASH" in n),
+    ("sha256 (shard, sources, stored)", lambda f, n: "_hashlib.HASH" in n or "openssl_sha256" in n),
+    ("histograms (statistics)", lambda f, n: n == "<method 'histogram' of 'ImagingCore' objects>"),
     ("write the shard", lambda f, n: n == "<method 'write' of '_io.BufferedWriter' objects>"),
     ("flat/noise checks", lambda f, n: "pixel_checks" in f or "numpy" in n),
     ("waiting for another thread", lambda f, n: n == "<method 'acquire' of '_thread.lock' objects>"),
@@ -82,8 +84,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1250)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--photos",
+        choices=("hymenoptera", "small"),
+        default="hymenoptera",
+        help="hymenoptera's photos, or the same made small (bench_throughput.small_sources)",
+    )
     args = parser.parse_args()
-    root = linked_tree("photos-10000", [os.path.join(SHARED, "hymenoptera")], 10_000)
+    hymenoptera = os.path.join(SHARED, "hymenoptera")
+    if args.photos == "small":
+        root = linked_tree("small-10000", [small_sources(hymenoptera)], 10_000)
+    else:
+        root = linked_tree("photos-10000", [hymenoptera], 10_000)
     paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names)[: args.images]
     images = [
         ShardImage(i, os.path.relpath(p, root), p, os.path.basename(os.path.dirname(p))) for i, p in enumerate(paths)
@@ -105,7 +117,8 @@ def main():
     for stage in stages:
         print(f"{stage:<30}" + "".join(f"{table[mode][stage]:>30}" for mode in table))
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "stages.json"), "w") as f:
+    name = "stages.json" if args.photos == "hymenoptera" else f"stages-{args.photos}.json"
+    with open(os.path.join(RESULTS, name), "w") as f:
         json.dump({"images": len(images), "rounds": args.rounds, "us_per_image": table}, f, indent=2)
 
 

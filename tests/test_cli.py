@@ -62,7 +62,7 @@ def test_help_lists_our_options_then_beams(capsys):
         assert flag in out, flag
     for flag in ("--dataflow_endpoint", "--azure_connection_string", "--setup_file"):
         assert flag not in out, flag
-    assert len(out.splitlines()) < 345
+    assert len(out.splitlines()) < 330
     assert "--version prints the version" in out and "exit codes: 0 done; 1 the job failed" in out
     assert main(["--help_all"]) == 0
     assert "--dataflow_endpoint" in capsys.readouterr().out

@@ -13,8 +13,18 @@ LABEL_IDS = {"ants": 0, "bees": 1}
 
 def _images():
     return [
-        DecodedImage("bees", "bees/b.jpg", ConvertedImage(jpeg_bytes((40, 30)), 40, 30, 3, "JPEG")),
-        DecodedImage("ants", "ants/a.jpg", ConvertedImage(jpeg_bytes((20, 10), mode="L", color=90), 20, 10, 1, "JPEG")),
+        DecodedImage(
+            "bees",
+            "bees/b.jpg",
+            ConvertedImage(encoded=jpeg_bytes((40, 30)), width=40, height=30, channels=3, format="JPEG"),
+        ),
+        DecodedImage(
+            "ants",
+            "ants/a.jpg",
+            ConvertedImage(
+                encoded=jpeg_bytes((20, 10), mode="L", color=90), width=20, height=10, channels=1, format="JPEG"
+            ),
+        ),
     ]
 
 

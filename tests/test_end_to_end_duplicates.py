@@ -63,7 +63,7 @@ def tree(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reported(tree, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("reported") / "out")
-    assert main(["--input", tree, "--output", out, *_FLAGS]) == 0
+    assert main(["--input", tree, "--output", out, *_FLAGS, "--statistics", "stored"]) == 0
     return out
 
 
@@ -127,10 +127,28 @@ def test_statistics_match_numpy_over_the_stored_images(reported):
         np.testing.assert_allclose(statistics["mean_0_1"], (every / 255).mean(axis=0), rtol=0, atol=1e-6)
         np.testing.assert_allclose(statistics["std_0_1"], (every / 255).std(axis=0), rtol=0, atol=1e-6)
         assert statistics["images"] == len(pixels) == info["splits"][split]["num_examples"]
+        assert statistics["pixels_counted"] == "stored"
         widths = collections.Counter(str(1 << (image.shape[1].bit_length() - 1)) for image in pixels)
         assert statistics["stored_sizes"]["width"] == dict(widths)
         mean, std = read.channel_stats(info, split, scale=1)
         assert (mean, std) == (statistics["mean_0_1"], statistics["std_0_1"])
+
+
+def test_statistics_by_default_count_the_pixels_given_to_the_encoder(tree, reported, tmp_path):
+    """The default's statistics are those of the same run stored as PNG (a
+    lossless encoder stores exactly what it was given), and dataset_info.json
+    says so; the stored JPEGs' own statistics are near them, not equal."""
+    default, png = str(tmp_path / "default"), str(tmp_path / "png")
+    assert main(["--input", tree, "--output", default, *_FLAGS]) == 0
+    assert main(["--input", tree, "--output", png, *_FLAGS, "--image_format", "png"]) == 0
+    for split in ("train", "validation"):
+        counted = _info(default)["splits"][split]["statistics"]
+        assert counted["pixels_counted"] == "before_encoding"
+        lossless = _info(png)["splits"][split]["statistics"]
+        assert {**counted, "pixels_counted": None} == {**lossless, "pixels_counted": None}
+        stored = _info(reported)["splits"][split]["statistics"]
+        assert counted["channels"] != stored["channels"]
+        np.testing.assert_allclose(counted["mean"], stored["mean"], rtol=0, atol=2)
 
 
 def test_tf_dataset_decodes_the_pixels_the_statistics_count(tmp_path):
@@ -138,7 +156,8 @@ def test_tf_dataset_decodes_the_pixels_the_statistics_count(tmp_path):
     for i in range(6):
         save_photo(str(tmp_path / "in" / "x" / f"{i}.jpg"), size=(64, 48), seed=i)
     out = str(tmp_path / "out")
-    assert main(["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "1", "--image_size", "40"]) == 0
+    args = ["--input", str(tmp_path / "in"), "--output", out, "--num_shards", "1", "--image_size", "40"]
+    assert main([*args, "--statistics", "stored"]) == 0
     info = read.load_info(out)
     every = np.concatenate([image.numpy().reshape(-1, 3) for image, _ in read.tf_dataset(out, "train")])
     np.testing.assert_allclose(

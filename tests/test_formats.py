@@ -17,7 +17,11 @@ LABEL_IDS = {"ants": 0, "bees": 1}
 def _images():
     return [
         DecodedImage(
-            label, f"{label}/{n}.jpg", ConvertedImage(jpeg_bytes((8 + n, 6), (10 * n, 0, 0)), 8 + n, 6, 3, "JPEG")
+            label,
+            f"{label}/{n}.jpg",
+            ConvertedImage(
+                encoded=jpeg_bytes((8 + n, 6), (10 * n, 0, 0)), width=8 + n, height=6, channels=3, format="JPEG"
+            ),
         )
         for n, label in enumerate(["bees", "ants", "bees"])
     ]

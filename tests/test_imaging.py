@@ -235,7 +235,7 @@ def test_large_jpeg_is_draft_decoded(monkeypatch):
     original = Image.Image.resize
 
     def spy(self, size, *args, **kwargs):
-        seen["source"] = self.size
+        seen.setdefault("source", self.size)  # The first: the statistics sample resizes after it.
         return original(self, size, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "resize", spy)
@@ -378,22 +378,55 @@ def test_a_lossless_jpeg_is_decoded_in_full_not_in_draft():
     ],
     ids=["jpeg", "png", "grayscale", "kept-jpeg", "kept-png"],
 )
-def test_histogram_counts_the_pixels_a_reader_decodes(flags, tmp_path):
+def test_histogram_with_statistics_stored_counts_every_pixel_a_reader_decodes(flags, tmp_path):
     from pipeline.read import _decode
+
+    source = _photo_file(flags)
+    settings = imaging.ImageSettings(**{"size": 40, **flags, "statistics": "stored"})
+    converted = imaging.convert_image(source, settings)
+    if flags.get("keep_original"):
+        assert converted.encoded == source
+    assert converted.histogram == _histogram(_decode(converted.encoded, settings.mode))  # What iter_examples yields.
+    assert (converted.source_width, converted.source_height) == (90, 70)
+
+
+@pytest.mark.parametrize("color", ["rgb", "grayscale"])
+@pytest.mark.parametrize("size", [40, 3])  # 3: a side under the step counts every row or column.
+def test_histogram_by_default_counts_every_4th_row_and_column_given_to_the_jpeg_encoder(color, size):
+    """Those a lossless PNG of the same conversion holds, decoded, at rows and
+    columns 2, 6, 10, ...: not the stored JPEG's (which differ, and differ by
+    decoder)."""
+    from pipeline.read import _decode
+
+    source = _photo_file({"color": color})
+    jpeg = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color, resize_mode="exact"))
+    png = imaging.convert_image(
+        source, imaging.ImageSettings(size=size, color=color, resize_mode="exact", image_format="png")
+    )
+    mode = "RGB" if color == "rgb" else "L"
+    given = _decode(png.encoded, mode)
+    rows = slice(2, size - size % 4, 4) if size >= 4 else slice(None)
+    assert jpeg.histogram == _histogram(given[rows, rows]) != _histogram(_decode(jpeg.encoded, mode))
+    assert sum(jpeg.histogram) == len(given[rows, rows].reshape(-1))
+    kept = imaging.convert_image(
+        png.encoded, imaging.ImageSettings(size=size, color=color, image_format="png", keep_original=True)
+    )
+    assert kept.encoded == png.encoded and kept.histogram == jpeg.histogram
+
+
+def _photo_file(flags):
     from tests.records import photo_pixels
 
     source = io.BytesIO()
     fmt = "PNG" if flags.get("image_format") == "png" else "JPEG"
     pixels = photo_pixels((90, 70), seed=4)
     Image.fromarray(pixels if flags.get("color") != "grayscale" else pixels[..., 0]).save(source, format=fmt)
-    settings = imaging.ImageSettings(**{"size": 40, **flags})
-    converted = imaging.convert_image(source.getvalue(), settings)
-    if flags.get("keep_original"):
-        assert converted.encoded == source.getvalue()
-    stored = _decode(converted.encoded, settings.mode)  # What iter_examples yields.
-    counts = [np.bincount(stored[..., c].ravel(), minlength=256) for c in range(stored.shape[2])]
-    assert converted.histogram == tuple(int(n) for channel in counts for n in channel)
-    assert (converted.source_width, converted.source_height) == (90, 70)
+    return source.getvalue()
+
+
+def _histogram(pixels):
+    counts = [np.bincount(pixels[..., c].ravel(), minlength=256) for c in range(pixels.shape[2])]
+    return tuple(int(n) for channel in counts for n in channel)
 
 
 def _raw_png(pixels, bit_depth, colour_type, trns=None):

@@ -180,7 +180,7 @@ def test_statistics_and_duplicates_are_reported(dataset, capsys):
     assert cli_main(["inspect", str(dataset)]) == 0
     lines = capsys.readouterr().out.splitlines()
     mean = " ".join(f"{v:.2f}" for v in info["splits"]["validation"]["statistics"]["mean"])
-    assert any(line.startswith(f"validation pixels: mean {mean}, std ") for line in lines), lines
+    assert any(line.startswith(f"validation pixels before encoding: mean {mean}, std ") for line in lines), lines
     assert "duplicates.jsonl: 5 groups of identical images (15 images): across splits 3, across classes 5" in lines
 
 

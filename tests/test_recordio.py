@@ -126,7 +126,7 @@ def test_index_and_list_lines_match_im2rec():
 
 
 def _image(label, path, encoded):
-    return DecodedImage(label, path, ConvertedImage(encoded, 1, 1, 3, "PNG"))
+    return DecodedImage(label, path, ConvertedImage(encoded=encoded, width=1, height=1, channels=3, format="PNG"))
 
 
 # Images whose records hold the magic word at various aligned offsets (the

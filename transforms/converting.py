@@ -71,12 +71,17 @@ def fetch_and_convert(storage, settings, path, decode_slots=None):
         return Failure("read", "read_error", f"{type(e).__name__}: {e}")
     if not data:
         return Failure(STAGE, "empty_file", "file has zero bytes")
-    # Hashed here, where the bytes are in memory anyway (the duplicate report).
-    source_sha256 = hashlib.sha256(data).hexdigest()
     try:
         with decode_slots or contextlib.nullcontext(), native_noise.naming(path, data):
             converted = imaging.convert_image(data, settings)
-        return dataclasses.replace(converted, source_sha256=source_sha256)
+        # The duplicate report's hashes, here, outside the decode slot: the
+        # bytes are in memory anyway, hashlib releases the GIL, and the shard's
+        # writing thread, which takes results one at a time, has none to do.
+        return dataclasses.replace(
+            converted,
+            source_sha256=hashlib.sha256(data).hexdigest(),
+            stored_sha256=hashlib.sha256(converted.encoded).hexdigest(),
+        )
     except imaging.ImageError as e:
         return Failure(STAGE, e.reason, str(e))
     except Exception as e:  # A decoder bug must cost one image, not the job.

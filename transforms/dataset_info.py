@@ -94,7 +94,7 @@ def build_dataset_info(run, class_names, outcome):
     for name, split in splits.items():
         combined = Statistics.from_json(outcome.statistics.get(name))
         if combined and combined.images:
-            split["statistics"] = summarize(combined)
+            split["statistics"] = {"pixels_counted": run["image"]["statistics"], **summarize(combined)}
     by_reason = dict(sorted(outcome.errors_by_reason.items()))
     written = sum(split["num_examples"] for split in splits.values())
     failed = sum(by_reason.values())

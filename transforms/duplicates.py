@@ -18,7 +18,6 @@ last step, and of those only the counts and the first few (`ReportTally`).
 Free of Beam: shard-writing processes hash records without importing it.
 """
 
-import hashlib
 import json
 import typing
 
@@ -44,8 +43,7 @@ class ImageHashes(typing.NamedTuple):
 
     @classmethod
     def of(cls, image, split, converted):
-        stored = hashlib.sha256(converted.encoded).hexdigest()
-        return cls(converted.source_sha256, stored, split, image.label, image.relative_path)
+        return cls(converted.source_sha256, converted.stored_sha256, split, image.label, image.relative_path)
 
 
 def kinds_of(copies):

@@ -30,6 +30,20 @@ from transforms import pixel_checks
 RESIZE_MODES = ("shorter_side", "fit", "exact", "center_crop")
 IMAGE_FORMATS = ("jpeg", "png")
 COLORS = ("rgb", "grayscale")
+# --statistics: which pixels dataset_info.json's per-channel statistics count.
+# before_encoding (the default): those given to the encoder, already in
+# memory, at every STATISTICS_STEP-th row and column. A stored PNG, or an
+# original kept as is, holds exactly these pixels; a stored JPEG holds
+# others, and which others depends on the reader's decoder (Pillow's and
+# TensorFlow's default IDCT differ by more than these differ from Pillow's).
+# stored: every pixel of a stored JPEG decoded again with Pillow (as
+# pipeline.read and tf_dataset decode it), exact for that decoder.
+# Measured by bench/bench_statistics.py (README, "Statistics").
+STATISTICS_PIXELS = ("before_encoding", "stored")
+# Pillow's histogram of every pixel of a 256 px photo costs about 0.27 ms, 5
+# to 8% of converting it; of one pixel in 16, about 0.05 ms, and over all of
+# hymenoptera's photos the means and deviations moved by under 0.05 levels.
+STATISTICS_STEP = 4
 # --resize_filter: the Pillow filter of the final resample. area is Pillow's
 # BOX filter (each output pixel the average of the source pixels it covers),
 # the same as tf.image.resize's "area". Costs are measured by
@@ -137,6 +151,8 @@ class ImageSettings:
     # shorter are extreme_aspect_ratio error rows (0: none): a 31237x193
     # strip is kept at 31237x193 by shorter_side, 6 MP in a 256 px dataset.
     max_aspect_ratio: float = 0
+    # Which pixels the statistics count (STATISTICS_PIXELS).
+    statistics: str = "before_encoding"
 
     def __post_init__(self):
         if self.size < 1:
@@ -157,6 +173,8 @@ class ImageSettings:
             raise ValueError(f"max_seconds must be above 0, got {self.max_seconds:g}")
         if self.min_size < 0:
             raise ValueError(f"min_size must be 0 or more, got {self.min_size}")
+        if self.statistics not in STATISTICS_PIXELS:
+            raise ValueError(f"statistics must be one of {STATISTICS_PIXELS}, got {self.statistics!r}")
         if self.max_aspect_ratio and not self.max_aspect_ratio >= 1:
             raise ValueError(f"max_aspect_ratio must be 0 (none) or at least 1, got {self.max_aspect_ratio:g}")
 
@@ -165,7 +183,7 @@ class ImageSettings:
         return "RGB" if self.color == "rgb" else "L"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ConvertedImage:
     encoded: bytes
     width: int
@@ -178,8 +196,10 @@ class ConvertedImage:
     # The upright size before resizing (statistics.py's size histograms).
     source_width: int = None
     source_height: int = None
-    # sha256 of the source file's bytes (duplicates.py), set by the reader.
+    # sha256 of the source file's bytes and of `encoded` (duplicates.py), set
+    # by the reader's thread once the decode slot is free (converting.py).
     source_sha256: str = None
+    stored_sha256: str = None
     # Pixels per level of each channel of the stored image as a reader
     # decodes it, channel after channel (256 counts each): statistics.py.
     histogram: tuple = None
@@ -249,18 +269,16 @@ def _convert(source, data, settings):
     if _can_keep_original(image, data, orientation, upright, final, settings):
         _load(image)  # A corrupt file must not pass through unchecked.
         # The stored bytes are these: their pixels were just decoded, in the target mode.
-        histogram = tuple(image.histogram())
+        histogram = _histogram(image, settings)
         return ConvertedImage(
-            data,
-            upright[0],
-            upright[1],
-            len(image.getbands()),
-            image.format,
-            None,
-            upright[0],
-            upright[1],
-            None,
-            histogram,
+            encoded=data,
+            width=upright[0],
+            height=upright[1],
+            channels=len(image.getbands()),
+            format=image.format,
+            source_width=upright[0],
+            source_height=upright[1],
+            histogram=histogram,
         )
 
     if image.format in ("JPEG", "MPO") and not is_lossless_jpeg(data):
@@ -282,23 +300,40 @@ def _convert(source, data, settings):
     source.check()
     encoded = _encode(image, settings)
     return ConvertedImage(
-        encoded,
-        image.width,
-        image.height,
-        len(image.getbands()),
-        _PIL_FORMAT[settings.image_format],
-        pixel_checks.content_kind(image, len(encoded), settings.image_format),
-        upright[0],
-        upright[1],
-        None,
-        _stored_histogram(encoded, settings) if settings.image_format == "jpeg" else tuple(image.histogram()),
+        encoded=encoded,
+        width=image.width,
+        height=image.height,
+        channels=len(image.getbands()),
+        format=_PIL_FORMAT[settings.image_format],
+        content=pixel_checks.content_kind(image, len(encoded), settings.image_format),
+        source_width=upright[0],
+        source_height=upright[1],
+        histogram=_stored_histogram(encoded, settings)
+        if settings.image_format == "jpeg" and settings.statistics == "stored"
+        else _histogram(image, settings),
     )
+
+
+def _histogram(image, settings):
+    """Pixels per level of each channel of `image`: every pixel with
+    --statistics stored, else those at every STATISTICS_STEP-th row and
+    column (2, 6, 10, ...; every row or column of a side shorter than that)."""
+    if settings.statistics == "stored":
+        return tuple(image.histogram())
+    step_x = STATISTICS_STEP if image.width >= STATISTICS_STEP else 1
+    step_y = STATISTICS_STEP if image.height >= STATISTICS_STEP else 1
+    width, height = image.width // step_x, image.height // step_y
+    # NEAREST at a whole scale takes the source pixel under each output
+    # pixel's centre: row and column step * i + step // 2.
+    box = (0, 0, width * step_x, height * step_y)
+    return tuple(image.resize((width, height), Image.Resampling.NEAREST, box=box).histogram())
 
 
 def _stored_histogram(encoded, settings):
     """The histogram of a stored JPEG's pixels: decoded again, since JPEG
     changes them (a PNG's are those it was encoded from). About 0.7 ms for
-    a 256 px photo, where converting it took 4 ms (README, "Statistics")."""
+    a 256 px photo, where converting it took 4 ms: hence not the default
+    (STATISTICS_PIXELS)."""
     with Image.open(io.BytesIO(encoded)) as stored:
         if stored.mode != settings.mode:
             stored = stored.convert(settings.mode)
@@ -309,6 +344,9 @@ class _OverTime(Exception):
     """Raised inside Pillow's reads; turned into ImageError("too_slow") outside it."""
 
 
+_bytes_read = io.BytesIO.read
+
+
 class _DeadlineFile(io.BytesIO):
     """The source bytes as a file whose reads fail once `deadline` has passed."""
 
@@ -317,8 +355,11 @@ class _DeadlineFile(io.BytesIO):
         self._deadline = deadline
 
     def read(self, size=-1):
-        self.check()
-        return super().read(size)
+        # Inlined (no super(), no check()): Pillow reads a JPEG's header in
+        # about 40 small reads, and this ran for each (50 us an image).
+        if time.monotonic() > self._deadline:
+            raise _OverTime()
+        return _bytes_read(self, size)
 
     def __repr__(self):
         # Pillow names the file in its errors ("cannot identify image file

@@ -326,6 +326,7 @@ def run_description(convert, settings):
             "max_seconds": settings.max_seconds,
             "min_size": settings.min_size,
             "max_aspect_ratio": settings.max_aspect_ratio,
+            "statistics": settings.statistics,
             "background": list(imaging.BACKGROUND),
         },
     }

@@ -75,12 +75,13 @@ other commands (each has its own --help):
 """
 
 # The Beam option groups `--help` shows: what a user of this tool sets (where
-# it runs, S3, Flink/Spark and their workers). `--help_all` shows all of them
-# (GCP, Azure, Dataflow test options, ...); every one is accepted either way.
+# it runs, S3, Flink/Spark and their workers; not DirectOptions: local runs
+# use --processes, not Beam's direct runner's workers). `--help_all` shows
+# all of them (GCP, Azure, Dataflow test options, ...); every one is accepted
+# either way.
 _HELP_GROUPS = (
     "StandardOptions",
     "S3Options",
-    "DirectOptions",
     "PortableOptions",
     "JobServerOptions",
     "FlinkRunnerOptions",

@@ -216,6 +216,13 @@ class ConvertOptions(PipelineOptions):
             "upright, in the target color mode and needs no resizing.",
         )
         parser.add_argument(
+            "--statistics",
+            choices=imaging.STATISTICS_PIXELS,
+            default=_DEFAULTS.statistics,
+            help="Pixels the statistics count: before_encoding (default; free) or stored (a stored "
+            "JPEG decoded again: slower).",
+        )
+        parser.add_argument(
             "--color",
             choices=imaging.COLORS,
             default=_DEFAULTS.color,
@@ -426,6 +433,7 @@ class ConvertOptions(PipelineOptions):
             max_seconds=self.max_seconds_per_image,
             min_size=self.min_size,
             max_aspect_ratio=self.max_aspect_ratio,
+            statistics=self.statistics,
         )
 
     def record_format(self):

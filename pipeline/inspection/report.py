@@ -143,6 +143,10 @@ def _share(split, name):
     return f"{count} ({100 * count / total:.1f}%)" if total else str(count)
 
 
+# How the statistics line names which pixels were counted (--statistics).
+_COUNTED = {"before_encoding": "before encoding", "stored": "as stored"}
+
+
 def _statistics_lines(splits):
     """Per split: the channel means and deviations, and the size histograms
     (dataset_info.json's statistics, transforms/statistics.py)."""
@@ -151,8 +155,10 @@ def _statistics_lines(splits):
         stats = split["statistics"]
         if not stats:
             continue
+        # Datasets from before --statistics counted the stored pixels.
+        counted = _COUNTED[stats.get("pixels_counted", "stored")]
         lines.append(
-            f"{name} pixels: mean {_values(stats['mean'], 2)}, std {_values(stats['std'], 2)} "
+            f"{name} pixels {counted}: mean {_values(stats['mean'], 2)}, std {_values(stats['std'], 2)} "
             f"(0-1: mean {_values(stats['mean_0_1'], 4)}, std {_values(stats['std_0_1'], 4)})"
         )
         for when in ("source", "stored"):
