@@ -3,121 +3,40 @@
 Our RecordIO files are right only if MXNet reads them, but MXNet is retired:
 1.9.1, its last release, imports only beside NumPy older than 1.24, which the
 project's environment cannot hold. So the tests make a second environment
-once, under .cache/mxnet-venv (git-ignored), and run MXNet there as a
-subprocess script that prints JSON. A stamp file written after a successful
-install and import names the requirements it holds: a later session reuses
-the environment, and a change of requirements rebuilds it.
+once, under .cache/mxnet-venv (git-ignored; tests/side_env.py), and run
+MXNet there as a subprocess script that prints JSON.
 
 Without a network (or python3.11) the environment cannot be made, and the
 `mxnet_python` fixture skips, saying why; tests that do not use it still run.
 """
 
-import fcntl
 import json
-import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
-_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-VENV = os.path.join(_ROOT, ".cache", "mxnet-venv")
-REQUIREMENTS = (
-    "mxnet==1.9.1",
-    "numpy<1.24",  # MXNet 1.9.1 uses np.bool, which NumPy 1.24 removed.
-    # mxnet.recordio.unpack_img decodes with cv2.imdecode; 4.7.0.72 still
-    # runs on NumPy 1.23.
-    "opencv-python-headless==4.7.0.72",
+from tests.side_env import SideEnvironment
+from tests.side_env import Unavailable  # noqa: F401 (callers catch mxnet_env.Unavailable)
+
+_ENVIRONMENT = SideEnvironment(
+    "mxnet-venv",
+    (
+        "mxnet==1.9.1",
+        "numpy<1.24",  # MXNet 1.9.1 uses np.bool, which NumPy 1.24 removed.
+        # mxnet.recordio.unpack_img decodes with cv2.imdecode; 4.7.0.72 still
+        # runs on NumPy 1.23.
+        "opencv-python-headless==4.7.0.72",
+    ),
+    "import cv2, mxnet.recordio",
+    # MXNet 1.9.1's NumPy pin has wheels up to Python 3.11.
+    base_python="python3.11",
 )
-_STAMP = os.path.join(VENV, "im2tfrecord-requirements.txt")
-_PYTHON = os.path.join(VENV, "bin", "python")
-# MXNet 1.9.1's NumPy pin has wheels up to Python 3.11.
-_BASE_PYTHON = "python3.11"
-# pip waits this long per request and retries once: offline, the skip comes
-# in about a minute instead of pip's default of several.
-_PIP_TIMEOUT_S = 20
-_INSTALL_TIMEOUT_S = 900
 _READ_TIMEOUT_S = 300
-
-
-class Unavailable(Exception):
-    """The side environment cannot be made here (no network, no python3.11)."""
-
-
-_made = None  # (python path, None) or (None, Unavailable), once per process.
 
 
 def ensure():
     """The side environment's python, made first if needed; raises Unavailable."""
-    global _made
-    if _made is None:
-        try:
-            _made = (_make(), None)
-        except Unavailable as e:
-            _made = (None, e)
-    python, error = _made
-    if error:
-        raise error
-    return python
-
-
-def _make():
-    os.makedirs(os.path.dirname(VENV), exist_ok=True)
-    # Test sessions running at once share the environment: one makes it.
-    with open(VENV + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        wanted = "\n".join(REQUIREMENTS) + "\n"
-        if _read(_STAMP) == wanted:
-            return _PYTHON
-        shutil.rmtree(VENV, ignore_errors=True)
-        base = shutil.which(_BASE_PYTHON) or (sys.executable if sys.version_info[:2] == (3, 11) else None)
-        if base is None:
-            raise Unavailable(f"no {_BASE_PYTHON} to make {VENV}")
-        _run([base, "-m", "venv", VENV], "python3.11 -m venv")
-        _run(
-            [
-                _PYTHON,
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--timeout",
-                str(_PIP_TIMEOUT_S),
-                "--retries",
-                "1",
-                *REQUIREMENTS,
-            ],
-            f"pip install {' '.join(REQUIREMENTS)}",
-        )
-        # An install that cannot import is a broken set-up, not a missing network.
-        check = subprocess.run(
-            [_PYTHON, "-I", "-c", "import cv2, mxnet.recordio"], capture_output=True, text=True, cwd=VENV
-        )
-        if check.returncode:
-            pytest.fail(f"MXNet installed in {VENV} but does not import:\n{check.stderr[-3000:]}")
-        with open(_STAMP, "w", encoding="utf-8") as f:
-            f.write(wanted)
-    return _PYTHON
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-
-
-def _run(command, what):
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise Unavailable(f"{what} took over {_INSTALL_TIMEOUT_S} s") from None
-    if result.returncode:
-        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
-        raise Unavailable(f"{what} failed: {last[0]}")
+    return _ENVIRONMENT.ensure()
 
 
 @pytest.fixture(scope="session")
