@@ -14,7 +14,7 @@ folder without it is not a finished dataset, and is refused.
   load_info(prefix)               the dataset_info.json document, as a dict
   read_info(storage, prefix)      the same, through a Storage a tool already has
   num_examples(info, split)       records in a split, e.g. for steps_per_epoch
-  channel_stats(info, split)      per-channel (mean, std) of its stored pixels
+  channel_stats(info, split)      per-channel (mean, std) of its pixels
   tf_dataset(prefix, split)       tf.data.Dataset of (uint8 [H, W, C], int64 label)
   iter_examples(prefix, split)    iterator of (numpy uint8 HxWxC, int label)
 
@@ -139,9 +139,10 @@ def num_examples(info, split="train"):
 
 
 def channel_stats(info, split="train", scale=255):
-    """(mean, std) per channel of the stored pixels of `split`, as lists, on
-    the 0-255 scale (`scale=255`) or the 0-1 scale (`scale=1`): what
-    dataset_info.json's statistics say (exact; transforms/statistics.py).
+    """(mean, std) per channel of the pixels of `split`, as lists, on the
+    0-255 scale (`scale=255`) or the 0-1 scale (`scale=1`): what
+    dataset_info.json's statistics say (of the pixels its `pixels_counted`
+    names: README, "Statistics"; transforms/statistics.py).
     Normalise with them: `(image - mean) / std`, in the scale of `image`."""
     entry = _split(info, split)
     statistics = entry.get("statistics")

@@ -1,11 +1,12 @@
 """Per-split statistics of the stored images, exact and the same on every runner.
 
-What a trainer normalises with: each channel's mean and standard deviation
-of the pixels as stored (a stored JPEG is decoded again, so that its own
-changes are counted: imaging.py), on the 0-255 and the 0-1 scale; and how
-big the images were before and after resizing. Each image's histogram is
-taken as it is converted, from the bytes already in memory (no second read
-of the data), and counted as its record is written (shard_stream.py).
+What a trainer normalises with: each channel's mean and standard deviation,
+on the 0-255 and the 0-1 scale, of the pixels --statistics names (by
+default a sample of those given to the encoder; or every pixel as stored, a
+stored JPEG decoded again: imaging.STATISTICS_PIXELS); and how big the
+images were before and after resizing. Each image's histogram is taken as
+it is converted, from the pixels already in memory (no second read of the
+data), and counted as its record is written (shard_stream.py).
 
 Exact and deterministic: a shard keeps a 256-bin histogram of each channel
 (integers), shards are combined by adding them, and the mean and variance
