@@ -65,6 +65,17 @@ NAIVE_S3_IMAGES = 60  # The naive S3 read does about 4 images/s: a sample is eno
 GET_THREADS = 16  # As ours uses for S3 by default (--fetch_threads auto).
 
 
+def source_photos(source):
+    """(label, file name, path) of each JPEG in `source`'s class folders, in order."""
+    for label in sorted(os.listdir(source)):
+        folder = os.path.join(source, label)
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.lower().endswith((".jpg", ".jpeg")):
+                yield label, name, os.path.join(folder, name)
+
+
 def linked_tree(name, sources, limit):
     """A tree of symlinks to the images of each `sources` folder's classes,
     copies of the set one after another, stopping at `limit` images."""
@@ -76,19 +87,12 @@ def linked_tree(name, sources, limit):
     made, copy = 0, 0
     while made < limit:
         for source in sources:
-            for label in sorted(os.listdir(source)):
-                folder = os.path.join(source, label)
-                if not os.path.isdir(folder):
-                    continue
+            for label, name, path in source_photos(source):
+                if made == limit:
+                    break
                 os.makedirs(os.path.join(root, label), exist_ok=True)
-                for image in sorted(os.listdir(folder)):
-                    if made == limit:
-                        break
-                    if image.lower().endswith((".jpg", ".jpeg")):
-                        os.symlink(
-                            os.path.abspath(os.path.join(folder, image)), os.path.join(root, label, f"{copy}_{image}")
-                        )
-                        made += 1
+                os.symlink(os.path.abspath(path), os.path.join(root, label, f"{copy}_{name}"))
+                made += 1
         copy += 1
     open(marker, "w").close()
     return root
@@ -312,21 +316,15 @@ def small_sources(hymenoptera):
         return root
     from PIL import Image  # Here only: the rows time child processes.
 
-    for label in sorted(os.listdir(hymenoptera)):
-        folder = os.path.join(hymenoptera, label)
-        if not os.path.isdir(folder):
-            continue
+    for label, name, path in source_photos(hymenoptera):
         os.makedirs(os.path.join(root, label), exist_ok=True)
-        for name in sorted(os.listdir(folder)):
-            if not name.lower().endswith((".jpg", ".jpeg")):
-                continue
-            with Image.open(os.path.join(folder, name)) as image:
-                image = image.convert("RGB")
-                scale = SMALL_SHORTER_SIDE / min(image.size)
-                if scale < 1:
-                    size = (round(image.width * scale), round(image.height * scale))
-                    image = image.resize(size, Image.Resampling.LANCZOS)
-                image.save(os.path.join(root, label, name), quality=90)
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            scale = SMALL_SHORTER_SIDE / min(image.size)
+            if scale < 1:
+                size = (round(image.width * scale), round(image.height * scale))
+                image = image.resize(size, Image.Resampling.LANCZOS)
+            image.save(os.path.join(root, label, name), quality=90)
     open(marker, "w").close()
     return root
 

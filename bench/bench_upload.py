@@ -173,34 +173,30 @@ def scenario_rows(endpoint, trees, runs, cleaner, aws):
     interleaved with the others'."""
     client = boto3.session.Session().client("s3", endpoint_url=endpoint, **_CREDENTIALS)
     ways = columns(endpoint, client, aws)
-    rows = []
-    for name, root in trees:
-        times = {column: [] for column, _ in ways}
-        for n in range(runs):
-            for column, upload_with in ways:
-                start = time.monotonic()
-                upload_with(root, f"{column.replace(' ', '_')}-{n}")
-                times[column].append(time.monotonic() - start)
-                clear(cleaner)
-        rows.append((name, tree_bytes(root) / 1e6, {c: statistics.median(t) for c, t in times.items()}))
+    rows = [(name, tree_bytes(root) / 1e6, _medians(ways, runs, root, "", cleaner)) for name, root in trees]
     small = trees[0][1]
     for column, upload_with in ways:  # Everything there already, at each one's own prefix.
         upload_with(small, f"again-{column.replace(' ', '_')}")
-    times = {column: [] for column, _ in ways}
-    for _ in range(runs):
-        for column, upload_with in ways:
-            start = time.monotonic()
-            upload_with(small, f"again-{column.replace(' ', '_')}")
-            times[column].append(time.monotonic() - start)
-    rows.append(
-        (
-            f"rerun, {trees[0][0]}: all there",
-            tree_bytes(small) / 1e6,
-            {c: statistics.median(t) for c, t in times.items()},
-        )
-    )
+    rows.append((f"rerun, {trees[0][0]}: all there", tree_bytes(small) / 1e6, _medians(ways, runs, small, "again")))
     clear(cleaner)
     return rows
+
+
+def _medians(ways, runs, root, prefix, emptied=None):
+    """{column: median seconds} of uploading `root` each way, the runs of
+    each way interleaved with the others'; under `prefix`-<column> (the
+    same each run) if given, else a new prefix each run, and the `emptied`
+    client's bucket emptied after each."""
+    times = {column: [] for column, _ in ways}
+    for n in range(runs):
+        for column, upload_with in ways:
+            where = f"{prefix or 'run'}-{column.replace(' ', '_')}" + ("" if prefix else f"-{n}")
+            start = time.monotonic()
+            upload_with(root, where)
+            times[column].append(time.monotonic() - start)
+            if emptied:
+                clear(emptied)
+    return {column: statistics.median(t) for column, t in times.items()}
 
 
 def print_table(title, rows):

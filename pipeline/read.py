@@ -268,7 +268,7 @@ def tf_dataset(
         # TensorFlow decodes JPEG with libjpeg's fast, inexact IDCT unless
         # told otherwise: on 256 px photos its pixels differed from Pillow's
         # by 1.25 levels on average. The accurate one gives Pillow's pixels,
-        # the ones iter_examples yields and dataset_info's statistics count.
+        # the ones iter_examples yields and --statistics stored counts.
         image = tf.cond(
             tf.io.is_jpeg(encoded),
             lambda: tf.io.decode_jpeg(encoded, channels=channels, dct_method="INTEGER_ACCURATE"),

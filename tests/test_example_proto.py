@@ -1,5 +1,6 @@
 import pytest
 
+from transforms import example_proto
 from transforms.example_proto import parse_example
 from transforms.example_proto import serialize_example
 
@@ -28,6 +29,24 @@ def _tensorflow_bytes(features):
 )
 def test_bytes_match_tensorflows_deterministic_serialization(features):
     assert serialize_example(features) == _tensorflow_bytes(features)
+
+
+def test_kept_entries_give_the_same_bytes_and_unique_keys_are_not_kept():
+    """Entries that repeat are serialized once and kept; the keys named unique
+    (a file name) are not, so the cache does not fill with them."""
+    features = {
+        "image/class/label": 3,
+        "image/class/text": b"bee",
+        "image/filename": b"bees/1.jpg",
+        "image/encoded": b"x" * 300,
+    }
+    unique = frozenset({"image/filename", "image/encoded"})
+    first = serialize_example(features, unique)
+    kept = example_proto._cached_entry.cache_info().currsize
+    for n in range(50):
+        serialize_example({**features, "image/filename": f"bees/{n}.jpg".encode()}, unique)
+    assert example_proto._cached_entry.cache_info().currsize == kept
+    assert serialize_example(features, unique) == first == serialize_example(features) == _tensorflow_bytes(features)
 
 
 def test_rejects_unsupported_values():

@@ -391,23 +391,27 @@ def test_histogram_with_statistics_stored_counts_every_pixel_a_reader_decodes(fl
 
 
 @pytest.mark.parametrize("color", ["rgb", "grayscale"])
-@pytest.mark.parametrize("size", [40, 3])  # 3: a side under the step counts every row or column.
+# From the 90x70 photo: 51x40 (3 columns past the last whole step), 6x5, 4x3 and 3x2.
+@pytest.mark.parametrize("size", [40, 5, 3, 2])
 def test_histogram_by_default_counts_every_4th_row_and_column_given_to_the_jpeg_encoder(color, size):
     """Those a lossless PNG of the same conversion holds, decoded, at rows and
-    columns 2, 6, 10, ...: not the stored JPEG's (which differ, and differ by
-    decoder)."""
+    columns 2, 6, 10, ... (the middle one of a side under 4 px): not the
+    stored JPEG's (which differ, and differ by decoder)."""
     from pipeline.read import _decode
 
     source = _photo_file({"color": color})
-    jpeg = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color, resize_mode="exact"))
-    png = imaging.convert_image(
-        source, imaging.ImageSettings(size=size, color=color, resize_mode="exact", image_format="png")
-    )
+    jpeg = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color))
+    png = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color, image_format="png"))
     mode = "RGB" if color == "rgb" else "L"
     given = _decode(png.encoded, mode)
-    rows = slice(2, size - size % 4, 4) if size >= 4 else slice(None)
-    assert jpeg.histogram == _histogram(given[rows, rows]) != _histogram(_decode(jpeg.encoded, mode))
-    assert sum(jpeg.histogram) == len(given[rows, rows].reshape(-1))
+    height, width = given.shape[:2]
+    assert width > height == size
+
+    def picked(side):
+        return list(range(2, side - side % 4, 4)) if side >= 4 else [side // 2]
+
+    sample = given[np.ix_(picked(height), picked(width))]
+    assert jpeg.histogram == _histogram(sample) != _histogram(_decode(jpeg.encoded, mode))
     kept = imaging.convert_image(
         png.encoded, imaging.ImageSettings(size=size, color=color, image_format="png", keep_original=True)
     )

@@ -129,6 +129,10 @@ def test_recordio_refuses_what_it_cannot_do(flags, message, tmp_path):
         (["--min_size", "-1"], "--min_size must be 0 or more, got -1"),
         (["--max_seconds_per_image", "0"], "--max_seconds_per_image must be above 0, got 0"),
         (["--fetch_threads", "-2"], "--fetch_threads must be 0 (auto) or more, got -2"),
+        (
+            ["--writer", "beam", "--statistics", "stored"],
+            "--writer beam keeps no statistics: drop --statistics stored, or use the default writer",
+        ),
     ],
 )
 def test_validate_names_the_flag(flags, message):

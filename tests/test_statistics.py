@@ -1,6 +1,6 @@
 """transforms/statistics.py: exact per-channel statistics and size histograms
 from per-image histograms, checked against numpy over the pixels (that each
-image's histogram is of its stored pixels: tests/test_imaging.py)."""
+image's histogram is of the pixels --statistics names: tests/test_imaging.py)."""
 
 import json
 

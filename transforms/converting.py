@@ -75,8 +75,10 @@ def fetch_and_convert(storage, settings, path, decode_slots=None):
         with decode_slots or contextlib.nullcontext(), native_noise.naming(path, data):
             converted = imaging.convert_image(data, settings)
         # The duplicate report's hashes, here, outside the decode slot: the
-        # bytes are in memory anyway, hashlib releases the GIL, and the shard's
-        # writing thread, which takes results one at a time, has none to do.
+        # bytes are in memory anyway and hashlib releases the GIL. With a pool
+        # this is the reading thread, not the shard's writing thread, which
+        # takes results one at a time; a shard process without a pool (one
+        # decode at a time) reads, converts and writes in one thread anyway.
         return dataclasses.replace(
             converted,
             source_sha256=hashlib.sha256(data).hexdigest(),

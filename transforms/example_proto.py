@@ -75,10 +75,11 @@ def _entry_parts(key, value):
     return len(entry_header) + body_size, parts
 
 
-# Values up to this many bytes (and every int) are the features that repeat
-# from record to record (a label, its text, a format, a size): each such map
-# entry is serialized once and kept, which took Example framing from about
-# 80 to about 30 us a record (bench/profile_stages.py).
+# Features that repeat from record to record (a label, its text, a format, a
+# size) are serialized once and kept: Example framing went from 81 to 51 us a
+# record in one sitting (bench/profile_stages.py --photos small). Values of
+# the keys a caller names as unique to each record (the image, its file
+# name) are not kept, nor bytes longer than this.
 _CACHED_VALUE_BYTES = 256
 
 
@@ -88,12 +89,15 @@ def _cached_entry(key, value):
     return size, (b"".join(parts),)
 
 
-def serialize_example(features):
-    """Serialized `tf.train.Example` of {key: bytes or int}, one value per feature."""
+def serialize_example(features, unique_keys=frozenset()):
+    """Serialized `tf.train.Example` of {key: bytes or int}, one value per
+    feature; `unique_keys`: the keys whose values differ in every record."""
     total, parts = 0, []
     for key in sorted(features):
         value = features[key]
-        if type(value) is int or (type(value) is bytes and len(value) <= _CACHED_VALUE_BYTES):
+        if key in unique_keys:
+            size, entry = _entry_parts(key, value)
+        elif type(value) is int or (type(value) is bytes and len(value) <= _CACHED_VALUE_BYTES):
             size, entry = _cached_entry(key, value)
         else:
             size, entry = _entry_parts(key, value)

@@ -41,8 +41,9 @@ COLORS = ("rgb", "grayscale")
 # Measured by bench/bench_statistics.py (README, "Statistics").
 STATISTICS_PIXELS = ("before_encoding", "stored")
 # Pillow's histogram of every pixel of a 256 px photo costs about 0.27 ms, 5
-# to 8% of converting it; of one pixel in 16, about 0.05 ms, and over all of
-# hymenoptera's photos the means and deviations moved by under 0.05 levels.
+# to 8% of converting it; of one pixel in 16, with the count into a shard's
+# totals, 0.07-0.08 ms, and over all of hymenoptera's photos the means and
+# deviations moved by at most 0.05 levels (README, "Statistics").
 STATISTICS_STEP = 4
 # --resize_filter: the Pillow filter of the final resample. area is Pillow's
 # BOX filter (each output pixel the average of the source pixels it covers),
@@ -200,8 +201,8 @@ class ConvertedImage:
     # by the reader's thread once the decode slot is free (converting.py).
     source_sha256: str = None
     stored_sha256: str = None
-    # Pixels per level of each channel of the stored image as a reader
-    # decodes it, channel after channel (256 counts each): statistics.py.
+    # Pixels per level of each channel, channel after channel (256 counts
+    # each), of the pixels --statistics counts: statistics.py.
     histogram: tuple = None
 
 
@@ -308,25 +309,33 @@ def _convert(source, data, settings):
         content=pixel_checks.content_kind(image, len(encoded), settings.image_format),
         source_width=upright[0],
         source_height=upright[1],
-        histogram=_stored_histogram(encoded, settings)
-        if settings.image_format == "jpeg" and settings.statistics == "stored"
-        else _histogram(image, settings),
+        histogram=_histogram(image, settings, encoded),
     )
 
 
-def _histogram(image, settings):
-    """Pixels per level of each channel of `image`: every pixel with
-    --statistics stored, else those at every STATISTICS_STEP-th row and
-    column (2, 6, 10, ...; every row or column of a side shorter than that)."""
+def _histogram(image, settings, encoded=None):
+    """Pixels per level of each channel that --statistics counts, of `image`
+    (the pixels given to the encoder, or a kept original's) and `encoded`
+    (what it was stored as, if it was encoded): with `stored`, every pixel
+    of the stored image (a JPEG decoded again); else those at every
+    STATISTICS_STEP-th row and column (2, 6, 10, ...), or the middle one of
+    a side shorter than that."""
     if settings.statistics == "stored":
+        if encoded is not None and settings.image_format == "jpeg":
+            return _stored_histogram(encoded, settings)
         return tuple(image.histogram())
-    step_x = STATISTICS_STEP if image.width >= STATISTICS_STEP else 1
-    step_y = STATISTICS_STEP if image.height >= STATISTICS_STEP else 1
-    width, height = image.width // step_x, image.height // step_y
-    # NEAREST at a whole scale takes the source pixel under each output
-    # pixel's centre: row and column step * i + step // 2.
-    box = (0, 0, width * step_x, height * step_y)
-    return tuple(image.resize((width, height), Image.Resampling.NEAREST, box=box).histogram())
+    (columns, width), (rows, height) = _samples(image.width), _samples(image.height)
+    # NEAREST over a box of whole steps takes the pixel under each output
+    # pixel's centre: step * i + step // 2 (side // 2 for a single one).
+    return tuple(image.resize((columns, rows), Image.Resampling.NEAREST, box=(0, 0, width, height)).histogram())
+
+
+def _samples(side):
+    """(pixels sampled along a side, the extent they are taken from)."""
+    if side < STATISTICS_STEP:
+        return 1, side
+    count = side // STATISTICS_STEP
+    return count, count * STATISTICS_STEP
 
 
 def _stored_histogram(encoded, settings):

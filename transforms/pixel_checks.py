@@ -85,7 +85,8 @@ def content_kind(image, encoded_size, image_format):
     """FLAT, NOISE or None for an 8-bit RGB or L image that encoded (as
     `image_format`, "jpeg" or "png") to `encoded_size` bytes.
 
-    The pixel statistics cost a quarter of a conversion, so they run only
+    The noise statistics cost about 1 ms for a 256 px photo, a fifth to a
+    quarter of converting it, so they run only
     where the encoded size already points that way: a flat image encodes to
     almost nothing, noise to more than nearly any photo (_GATES)."""
     payload = max(0, encoded_size - _container_bytes(image_format, image.mode))

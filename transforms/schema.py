@@ -31,6 +31,15 @@ FEATURES = {
     },
 }
 
+# Roles whose values differ in every record (example_proto keeps the others'
+# serialized entries for the next record).
+UNIQUE_ROLES = ("image", "filename")
+# Their feature keys, per schema.
+UNIQUE_KEYS = {
+    schema: frozenset(key for role, (key, _) in features.items() if role in UNIQUE_ROLES)
+    for schema, features in FEATURES.items()
+}
+
 # Feature key -> type, per schema: what a reader's parsing spec needs
 # (dataset_info.json's "features").
 FEATURE_TYPES = {schema: dict(features.values()) for schema, features in FEATURES.items()}

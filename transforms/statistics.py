@@ -42,9 +42,9 @@ class Statistics:
         self.stored_sizes = stored_sizes or {"width": {}, "height": {}}
 
     def add_image(self, histogram, source_size, stored_size):
-        """Counts one stored image, given its pixels per level of each channel
-        (`ConvertedImage.histogram`: 256 counts per channel, one channel after
-        another, as Pillow's Image.histogram gives them)."""
+        """Counts one stored image, given its counted pixels per level of each
+        channel (`ConvertedImage.histogram`: 256 counts per channel, one
+        channel after another, as Pillow's Image.histogram gives them)."""
         counts = np.fromiter(histogram, dtype=np.int64, count=len(histogram))  # Faster than asarray on a tuple.
         self._add_histograms(counts.reshape(-1, _LEVELS))
         self.images += 1

@@ -356,6 +356,8 @@ class ConvertOptions(PipelineOptions):
                 "--writer beam needs its shard counts and splits before the run: "
                 "use --num_shards and ratios, or the default writer"
             )
+        if self.writer == "beam" and self.statistics == "stored":
+            raise UsageError("--writer beam keeps no statistics: drop --statistics stored, or use the default writer")
 
     def _check_format(self):
         if self.record_format().has_schema:

@@ -143,7 +143,8 @@ def _share(split, name):
     return f"{count} ({100 * count / total:.1f}%)" if total else str(count)
 
 
-# How the statistics line names which pixels were counted (--statistics).
+# How the statistics line names which pixels were counted (--statistics,
+# imaging.STATISTICS_PIXELS); a value it does not know is shown as it is.
 _COUNTED = {"before_encoding": "before encoding", "stored": "as stored"}
 
 
@@ -156,7 +157,8 @@ def _statistics_lines(splits):
         if not stats:
             continue
         # Datasets from before --statistics counted the stored pixels.
-        counted = _COUNTED[stats.get("pixels_counted", "stored")]
+        counted = stats.get("pixels_counted", "stored")
+        counted = _COUNTED.get(counted, counted)
         lines.append(
             f"{name} pixels {counted}: mean {_values(stats['mean'], 2)}, std {_values(stats['std'], 2)} "
             f"(0-1: mean {_values(stats['mean_0_1'], 4)}, std {_values(stats['std_0_1'], 4)})"

@@ -74,7 +74,8 @@ def iter_records(stream):
 
 def encode_record(image, label_ids, schema):
     """Serialized tf.train.Example of one DecodedImage."""
-    return serialize_example(schemas.example_features(image, label_ids[image.label], schema))
+    features = schemas.example_features(image, label_ids[image.label], schema)
+    return serialize_example(features, schemas.UNIQUE_KEYS[schema])
 
 
 class ShardWriter:
