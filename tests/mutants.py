@@ -254,8 +254,8 @@ MUTANTS = (
         "unique_example_entries_kept",
         "every record's file name is kept in the Example entry cache, which fills with them",
         "transforms/example_proto.py",
-        "        if key in unique_keys:\n",
-        "        if False:\n",
+        "        kept = key not in unique_keys and (\n",
+        "        kept = (\n",
         ("tests/test_example_proto.py::test_kept_entries_give_the_same_bytes_and_unique_keys_are_not_kept",),
     ),
     Mutant(

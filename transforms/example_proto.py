@@ -95,12 +95,10 @@ def serialize_example(features, unique_keys=frozenset()):
     total, parts = 0, []
     for key in sorted(features):
         value = features[key]
-        if key in unique_keys:
-            size, entry = _entry_parts(key, value)
-        elif type(value) is int or (type(value) is bytes and len(value) <= _CACHED_VALUE_BYTES):
-            size, entry = _cached_entry(key, value)
-        else:
-            size, entry = _entry_parts(key, value)
+        kept = key not in unique_keys and (
+            type(value) is int or (type(value) is bytes and len(value) <= _CACHED_VALUE_BYTES)
+        )
+        size, entry = (_cached_entry if kept else _entry_parts)(key, value)
         total += size
         parts.extend(entry)
     return b"".join((_FIELD_1, _varint(total), *parts))
