@@ -350,6 +350,25 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "libtiff_filter_waits_for_end_of_file",
+        "the filter drains the pipe until its end of file, which another process holding it delays past the exit",
+        "transforms/native_noise.py",
+        "            if ends_at >= 0:\n                break\n",
+        "",
+        ("tests/test_native_noise.py::test_a_process_whose_pipe_another_holds_exits_at_once_with_its_last_line",),
+    ),
+    Mutant(
+        "libtiff_filter_drops_what_came_before_the_end",
+        "the bytes read with the end marker are dropped (the last line lost)",
+        "transforms/native_noise.py",
+        "data if ends_at < 0 else data[:ends_at]",
+        'data if ends_at < 0 else b""',
+        (
+            "tests/test_native_noise.py::"
+            "test_what_comes_in_the_read_of_the_end_marker_is_passed_on_and_after_it_nothing",
+        ),
+    ),
+    Mutant(
         "not_s3_called_a_missing_bucket",
         "an endpoint that is not S3 reported as a missing bucket",
         "pipeline/command.py",

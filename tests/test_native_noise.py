@@ -5,6 +5,7 @@ import csv
 import io
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -102,6 +103,41 @@ def test_stderr_on_a_terminal_stays_a_terminal_behind_the_filter():
     assert result.stdout.split() == ["False", "True"]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_process_whose_pipe_another_holds_exits_at_once_with_its_last_line():
+    """Another process holds the filter's pipe for as long as the command
+    lives (multiprocessing's resource tracker inherits fd 2), so the pipe's
+    end of file never comes before the exit: the forwarder stops at the
+    process's end marker instead. Here the drain bound is an hour and a
+    child holds the pipe for 10 minutes: a filter waiting for the end of
+    file hangs the process past the timeout; one that drops the last line
+    fails the assertion (each run of the command waited 2 s, its bound)."""
+    code = (
+        "import subprocess, sys; from transforms import native_noise; "
+        "native_noise._DRAIN_TIMEOUT_S = 3600; native_noise.quiet_libtiff(); "
+        "holder = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], "
+        "stdout=subprocess.DEVNULL, start_new_session=True); print(holder.pid, flush=True); "
+        "sys.stderr.write('progress 10%\\r' + 'the last line\\n')"
+    )
+    try:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    except subprocess.TimeoutExpired as e:
+        os.kill(int(e.stdout), signal.SIGKILL)
+        raise
+    os.kill(int(result.stdout), signal.SIGKILL)
+    assert (result.returncode, result.stderr) == (0, b"progress 10%\rthe last line\n")
+
+
+def test_what_comes_in_the_read_of_the_end_marker_is_passed_on_and_after_it_nothing():
+    """The end marker often comes in the same read as the last line."""
+    source, sink = os.pipe(), os.pipe()
+    os.write(source[1], b"the last line\n" + native_noise._end_marker(os.getpid()) + b"after the end\n")
+    native_noise._forward(source[0], sink[1])  # Returns at the marker: the pipe is still open.
+    os.close(source[1])
+    os.close(sink[1])
+    assert os.read(sink[0], 1000) == b"the last line\n"
+    os.close(sink[0])
 
 
 def _tiff_with_a_bad_resolution_unit(path):
