@@ -10,6 +10,7 @@ from tests.conftest import HYMENOPTERA
 from tests.conftest import NASTY
 from tests.conftest import needs_hymenoptera
 from tests.conftest import needs_nasty
+from tests.records import save_image
 from transforms import imaging
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
@@ -41,3 +42,32 @@ def test_the_limit_loop_makes_our_bytes(name):
             data = f.read()
         ours = imaging.convert_image(data, settings).encoded
         assert pillow_loop.convert(data, 256, pillow_loop.FILTERS[name], True) == ours, path
+
+
+def test_the_phase_bench_times_every_bundle_of_a_real_run(tmp_path):
+    """bench/bench_phases.py times Beam's FnApiRunner._execute_bundle (a
+    private method, wrapped for measurement only): a Beam upgrade that
+    renames it or its stage's name would make the bench time nothing."""
+    import json
+    import subprocess
+
+    import bench_phases
+
+    for i in range(4):
+        save_image(str(tmp_path / "in" / ("ants" if i % 2 else "bees") / f"{i}.png"), color=(60 * i, 20, 20))
+    log_path = str(tmp_path / "bundles.json")
+    subprocess.run(
+        [sys.executable, bench_phases.__file__, "--child", log_path]
+        + ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--num_shards", "2"],
+        check=True,
+        capture_output=True,
+    )
+    with open(log_path) as f:
+        log = json.load(f)
+    assert sum(bench_phases.WRITE_STAGE in name for _, _, name in log["bundles"]) == 1, log["bundles"]
+    phases = bench_phases.phases(log)
+    assert all(seconds >= 0 for seconds in phases.values()), phases
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(
+        ["labels.txt", "errors.jsonl", "duplicates.jsonl", "dataset_info.json"]
+        + [f"train-0000{i}-of-00002.tfrecord" for i in range(2)]
+    )

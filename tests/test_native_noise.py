@@ -121,7 +121,7 @@ def test_a_process_whose_pipe_another_holds_exits_at_once_with_its_last_line():
         "sys.stderr.write('progress 10%\\r' + 'the last line\\n')"
     )
     try:
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=30)
     except subprocess.TimeoutExpired as e:
         os.kill(int(e.stdout), signal.SIGKILL)
         raise
