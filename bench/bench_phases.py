@@ -77,8 +77,8 @@ def _child(log_path, argv):
 def phases(log):
     """The phases' seconds from one run's bundle log."""
     bundles = log["bundles"]
-    write = next(i for i, (_, _, name) in enumerate(bundles) if WRITE_STAGE in name)
-    first, (write_start, write_seconds, _), last = bundles[0], bundles[write], bundles[-1]
+    write_start, write_seconds, _ = next(bundle for bundle in bundles if WRITE_STAGE in bundle[2])
+    first, last = bundles[0], bundles[-1]
     return {
         "start-up": first[0],
         "planning": write_start - first[0],
@@ -119,7 +119,6 @@ def _run_loop(photos):
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         return _child(sys.argv[2], sys.argv[3:])
-    from bench_throughput import CACHE
     from bench_throughput import PHOTOS
     from bench_throughput import SHARED
     from bench_throughput import linked_tree
@@ -134,7 +133,6 @@ def main():
         photos = linked_tree(f"small-{PHOTOS}", [small_sources(hymenoptera)], PHOTOS)
     else:
         photos = linked_tree(f"photos-{PHOTOS}", [hymenoptera], PHOTOS)
-    assert photos.startswith(CACHE)
     loops, ours = [], []
     for round_number in range(args.runs):
         loops.append(_run_loop(photos))

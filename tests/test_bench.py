@@ -1,7 +1,9 @@
 """The benchmarks' limit loop does exactly the work of our default conversion:
 its bytes are ours, image for image, so the ratios compare like with like."""
 
+import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -48,9 +50,6 @@ def test_the_phase_bench_times_every_bundle_of_a_real_run(tmp_path):
     """bench/bench_phases.py times Beam's FnApiRunner._execute_bundle (a
     private method, wrapped for measurement only): a Beam upgrade that
     renames it or its stage's name would make the bench time nothing."""
-    import json
-    import subprocess
-
     import bench_phases
 
     for i in range(4):
