@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import uuid
 
 import boto3
@@ -18,11 +19,17 @@ pytest_plugins = ["tests.mxnet_env"]
 # Quiet TensorFlow's C++ start-up chatter in test logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# A test run started in the background by a non-interactive shell (`make test &`)
+# ignores SIGINT, and so would every command it starts: the tests that press
+# Ctrl-C on a command would see it carry on. Handled here, the commands start
+# with Python's own handler. (`timeout`, as .ci/run uses it, resets it too.)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 HYMENOPTERA = os.path.join(SHARED_DATA, "hymenoptera")
 NASTY = os.path.join(SHARED_DATA, "nasty")
 
-# Distinctive fake credentials, so tests can grep outputs and logs for leaks.
 # The progress line every command may print to stderr on a long run
 # (pipeline/progress.py): not part of what a test asserts of its errors.
 _PROGRESS_LINE = re.compile(r"^(converting|uploading|checking): ")
@@ -33,6 +40,7 @@ def stderr_lines(text):
     return [line for line in text.strip().splitlines() if not _PROGRESS_LINE.match(line)]
 
 
+# Distinctive fake credentials, so tests can grep outputs and logs for leaks.
 ACCESS_KEY = "AKIATESTKEYID0000042"
 SECRET_KEY = "test-secret-key-DO-NOT-LEAK-9f8e7d"
 REGION = "us-east-1"
