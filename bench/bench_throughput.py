@@ -109,6 +109,7 @@ class Bench:
         self.runs = runs
         self.rows = {}
         self._plan = []
+        self.server_pid = None  # A local S3 server whose CPU time each run records, if set.
 
     def add(self, name, images, nbytes, make_args, note=""):
         self._plan.append((name, images, nbytes, make_args, note))
@@ -116,11 +117,15 @@ class Bench:
     def run_all(self):
         times = {name: [] for name, *_ in self._plan}
         rss = {name: [] for name, *_ in self._plan}
+        server = {name: [] for name, *_ in self._plan}
         for round_number in range(self.runs):
             for name, _, _, make_args, _ in self._plan:
+                server_before = _cpu_seconds(self.server_pid)
                 seconds, peak = _timed(name, make_args)
                 times[name].append(seconds)
                 rss[name].append(peak)
+                if self.server_pid is not None:
+                    server[name].append(_cpu_seconds(self.server_pid) - server_before)
             print(f"round {round_number + 1}/{self.runs} done", flush=True)
         for name, images, nbytes, _, note in self._plan:
             # None: run in this process. S3 rows start while this process holds
@@ -128,9 +133,14 @@ class Bench:
             peaks = [peak for peak in rss[name] if peak is not None and not name.startswith("s3:")]
             self.rows[name] = _row(images, nbytes, times[name], statistics.median(peaks) if peaks else None, note)
             row = self.rows[name]
+            if server[name]:
+                # The S3 server shares the cores: its CPU time over the row's wall time, in cores.
+                row["server_cpu_s"] = round(statistics.median(server[name]), 2)
+                row["server_cores"] = round(row["server_cpu_s"] / row["seconds"], 2)
             print(
                 f"{name:<52} {row['images_per_s']:8.1f} img/s {row['mb_per_s']:7.1f} MB/s "
-                f"{row['peak_rss_mb'] or 0:7.1f} MB  {row['runs_seconds']}",
+                f"{row['peak_rss_mb'] or 0:7.1f} MB  {row['runs_seconds']}"
+                + (f"  S3 server {row['server_cores']} cores" if "server_cores" in row else ""),
                 flush=True,
             )
         self._plan = []
@@ -141,6 +151,15 @@ class Bench:
         rate = (b["images"] - a["images"]) / (b["seconds"] - a["seconds"])
         self.rows[big]["steady_images_per_s"] = round(rate, 1)
         return rate
+
+
+def _cpu_seconds(pid):
+    """User and system CPU seconds process `pid` has used (Linux /proc), or 0."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(name, make_args):
@@ -384,6 +403,7 @@ def s3_rows(bench, photos):
         k, kbytes = upload(client, sample, "bench", "sample")
         client.create_bucket(Bucket="out")
         flags = [f"--s3_endpoint_url={endpoint}", *S3_FLAGS]
+        bench.server_pid = server.pid
         bench.add(
             f"s3: threaded boto3 GET loop ({GET_THREADS} threads)",
             n,
@@ -406,6 +426,7 @@ def s3_rows(bench, photos):
         )
         bench.add(f"s3: naive Beam pipeline ({k} images)", k, kbytes, naive("s3://bench/sample", *flags))
         bench.run_all()
+        bench.server_pid = None
         r = bench.rows
         lim = r["s3: same-work limit (threaded GETs, process pool)"]["images_per_s"]
         return {
@@ -414,6 +435,10 @@ def s3_rows(bench, photos):
             "s3_limit_vs_get_loop": lim / r[f"s3: threaded boto3 GET loop ({GET_THREADS} threads)"]["images_per_s"],
             "s3_vs_naive": r["s3: im2tfrecord, S3 to local"]["images_per_s"]
             / r[f"s3: naive Beam pipeline ({k} images)"]["images_per_s"],
+            # Of the 2 cores, what the server took while each ran.
+            "s3_server_cores_limit": r["s3: same-work limit (threaded GETs, process pool)"]["server_cores"],
+            "s3_server_cores_to_local": r["s3: im2tfrecord, S3 to local"]["server_cores"],
+            "s3_server_cores_to_s3": r["s3: im2tfrecord, S3 to S3"]["server_cores"],
         }
     finally:
         stop_server(server)
