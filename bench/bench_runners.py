@@ -1,12 +1,17 @@
-"""The same 2,000 photos on the local runner, a standalone Flink cluster and a
-standalone Spark cluster, each started by the project's scripts.
+"""The same photos on the local runner, a standalone Flink cluster and a
+standalone Spark cluster, each started by the project's scripts, at two sizes
+or more: what a job costs whatever its size, and how fast it converts once
+it runs.
 
-Run: .venv/bin/python bench/bench_runners.py [--runs 3] [--images 2000]
-About 10 minutes here. Each job is the README's command (`python -m pipeline`
+Run: .venv/bin/python bench/bench_runners.py [--runs 3] [--images 2000,8000]
+About 20 minutes here. Each job is the README's command (`python -m pipeline`
 for the local runner, runners/flink/run.sh and runners/spark/run.sh with
 their default PROCESS workers), a fresh process timed end to end, repeated
---runs times, interleaved round by round (bench_throughput.Bench); medians,
-and each cluster's rate as a ratio of the local runner's in the same run.
+--runs times, every runner and size once a round (interleaved); medians.
+From the smallest and the largest size, per runner: the marginal rate (the
+extra images over the extra seconds, a difference of medians) and the fixed
+cost per job (the smallest size's time less its images at that rate); each
+cluster's marginal rate as a ratio of the local runner's in the same sitting.
 Cluster start-up (cluster.sh start, JVMs until every TaskManager / worker
 has registered) is timed apart from the jobs; the job servers' jars are
 assembled before anything is timed.
@@ -27,6 +32,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -101,7 +107,9 @@ def job(variant, photos, out):
 def _cluster_phases(engine, wall_start, marks):
     """From the engine's logs: when the first SDK worker was up and the first
     and last shard were written, as seconds after the job began running."""
-    logs = _engine_logs(engine)
+    # Only logs written since the job began: an earlier day's application
+    # folder would put its lines at those hours of today.
+    logs = [path for path in _engine_logs(engine) if os.path.getmtime(path) >= wall_start]
     day = time.strftime("%Y-%m-%d", time.localtime(wall_start))
     running_at = wall_start + marks["RUNNING"]
 
@@ -158,10 +166,23 @@ def _median_phases(all_phases):
     return {key: round(statistics.median(p[key] for p in all_phases if key in p), 2) for key in sorted(keys)}
 
 
+def marginal(rows, engine, sizes):
+    """(fixed seconds per job, marginal images/s) of `engine` from its rows at
+    the smallest and the largest of `sizes`."""
+    small, big = rows[f"{engine} {min(sizes)}"], rows[f"{engine} {max(sizes)}"]
+    rate = (big["images"] - small["images"]) / (big["seconds"] - small["seconds"])
+    return small["seconds"] - small["images"] / rate, rate
+
+
 def main():
+    # Started in the background by a non-interactive shell, this process and
+    # every job would ignore SIGINT, with which Beam stops a job server: each
+    # job would wait 5 s at its end for a JVM that ignores it.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--images", default="2000,8000", help="sizes, comma-separated (default: 2000,8000)")
     parser.add_argument(
         "--engines",
         default="local,flink,spark",
@@ -175,14 +196,17 @@ def main():
     )
     args = parser.parse_args()
     engines = args.engines.split(" ") if " " in args.engines else _split_variants(args.engines)
+    sizes = sorted(int(n) for n in args.images.split(","))
     nodes, slots = args.layout.split("x")
     layouts = {
         "flink": {"TASKMANAGERS": nodes, "SLOTS": slots},
         "spark": {"WORKERS": nodes, "WORKER_CORES": slots},
     }
-    photos = linked_tree(f"photos-{args.images}", [os.path.join(SHARED, "hymenoptera")], args.images)
-    images = count_images(photos)
-    print(f"photos: {photos} ({images} images, {folder_bytes(photos) / 1e6:.0f} MB); {os.cpu_count()} cores")
+    trees = {}
+    for size in sizes:
+        trees[size] = linked_tree(f"photos-{size}", [os.path.join(SHARED, "hymenoptera")], size)
+        print(f"photos: {trees[size]} ({count_images(trees[size])} images, {folder_bytes(trees[size]) / 1e6:.0f} MB)")
+    print(f"{os.cpu_count()} cores")
     clusters = sorted({variant.partition(":")[0] for variant in engines} - {"local"})
     for engine in clusters:
         _run(["runners/job_server.sh", engine])
@@ -190,45 +214,73 @@ def main():
     for engine in clusters:
         startup[engine] = round(start_cluster(engine, layouts[engine]), 2)
         print(f"{engine} cluster started in {startup[engine]:.1f} s", flush=True)
-    times = {engine: [] for engine in engines}
-    phases = {engine: [] for engine in engines}
+    names = [f"{engine} {size}" for size in sizes for engine in engines]
+    times = {name: [] for name in names}
+    phases = {name: [] for name in names}
     for round_number in range(args.runs):
-        for engine in engines:
-            out = tempfile.mkdtemp(prefix=f"im2tfrecord-bench-{engine}-")
-            try:
-                seconds, found = job(engine, photos, out)
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
-            times[engine].append(round(seconds, 2))
-            phases[engine].append(found)
-            print(f"round {round_number + 1}: {engine} {seconds:.1f} s {found}", flush=True)
+        for size in sizes:
+            for engine in engines:
+                name = f"{engine} {size}"
+                out = tempfile.mkdtemp(prefix=f"im2tfrecord-bench-{engine}-")
+                try:
+                    seconds, found = job(engine, trees[size], out)
+                finally:
+                    shutil.rmtree(out, ignore_errors=True)
+                times[name].append(round(seconds, 2))
+                phases[name].append(found)
+                print(f"round {round_number + 1}: {name} {seconds:.1f} s {found}", flush=True)
     for engine in clusters:
         _run([f"runners/{engine}/cluster.sh", "stop"])
     rows = {}
-    for engine in engines:
-        seconds = statistics.median(times[engine])
-        rows[engine] = {
+    for name in names:
+        engine, size = name.rsplit(" ", 1)
+        seconds = statistics.median(times[name])
+        images = count_images(trees[int(size)])
+        rows[name] = {
             "images": images,
             "seconds": round(seconds, 2),
             "images_per_s": round(images / seconds, 1),
-            "runs_seconds": times[engine],
-            "phases": _median_phases([p for p in phases[engine] if p]),
+            "runs_seconds": times[name],
+            "phases": _median_phases([p for p in phases[name] if p]),
             **({"cluster_start_s": startup[engine]} if engine in startup else {}),
         }
-    ratios = {}
-    if "local" in rows:
+    for name, row in rows.items():
+        print(f"{name:<12} {row['images_per_s']:7.1f} img/s  {row['seconds']:6.1f} s  {row['runs_seconds']}")
+        if row["phases"]:
+            print(f"             phases (median): {row['phases']}")
+    sweep, ratios = {}, {}
+    if len(sizes) > 1:
+        for engine in engines:
+            fixed, rate = marginal(rows, engine, sizes)
+            sweep[engine] = {"fixed_s": round(fixed, 1), "marginal_images_per_s": round(rate, 1)}
+            print(f"{engine:<6} fixed {fixed:5.1f} s a job, marginal {rate:6.1f} images/s")
+        if "local" in sweep:
+            local_rate = sweep["local"]["marginal_images_per_s"]
+            for engine in engines:
+                if engine != "local":
+                    ratios[f"{engine} / local, marginal"] = round(
+                        sweep[engine]["marginal_images_per_s"] / local_rate, 2
+                    )
+    if "local" in engines:
         for engine in engines:
             if engine != "local":
-                ratios[f"{engine} / local"] = round(rows[engine]["images_per_s"] / rows["local"]["images_per_s"], 2)
-    for engine, row in rows.items():
-        print(f"{engine:<6} {row['images_per_s']:7.1f} img/s  {row['seconds']:6.1f} s  {row['runs_seconds']}")
-        if row["phases"]:
-            print(f"       phases (median): {row['phases']}")
+                for size in sizes:
+                    local_row = rows[f"local {size}"]
+                    ratios[f"{engine} / local, {size} images"] = round(
+                        rows[f"{engine} {size}"]["images_per_s"] / local_row["images_per_s"], 2
+                    )
     print(json.dumps(ratios, indent=2))
     os.makedirs(RESULTS, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     with open(os.path.join(RESULTS, f"runners-{args.layout}.json"), "w") as f:
-        results = {"machine": machine, "runs": args.runs, "layout": args.layout, "rows": rows, "ratios": ratios}
+        results = {
+            "machine": machine,
+            "runs": args.runs,
+            "layout": args.layout,
+            "rows": rows,
+            "sweep": sweep,
+            "ratios": ratios,
+        }
         json.dump(results, f, indent=2)
 
 

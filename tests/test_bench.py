@@ -70,3 +70,13 @@ def test_the_phase_bench_times_every_bundle_of_a_real_run(tmp_path):
         ["labels.txt", "errors.jsonl", "duplicates.jsonl", "dataset_info.json"]
         + [f"train-0000{i}-of-00002.tfrecord" for i in range(2)]
     )
+
+
+def test_runners_sweep_splits_a_job_into_its_fixed_cost_and_marginal_rate():
+    import bench_runners
+
+    # 2,000 photos in 10 s and 8,000 in 30 s: 6,000 more in 20 s more is
+    # 300 images/s, and 10 s less 2,000 / 300 leaves 3.33 s whatever the size.
+    rows = {"flink 2000": {"images": 2000, "seconds": 10.0}, "flink 8000": {"images": 8000, "seconds": 30.0}}
+    fixed, rate = bench_runners.marginal(rows, "flink", [8000, 2000])
+    assert rate == pytest.approx(300.0) and fixed == pytest.approx(10 / 3)
