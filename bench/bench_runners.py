@@ -170,7 +170,10 @@ def marginal(rows, engine, sizes):
     """(fixed seconds per job, marginal images/s) of `engine` from its rows at
     the smallest and the largest of `sizes`."""
     small, big = rows[f"{engine} {min(sizes)}"], rows[f"{engine} {max(sizes)}"]
-    rate = (big["images"] - small["images"]) / (big["seconds"] - small["seconds"])
+    extra_seconds = big["seconds"] - small["seconds"]
+    if extra_seconds <= 0:  # Noise larger than the extra work: no rate to give.
+        raise ValueError(f"{engine}: {big['images']} images took no longer than {small['images']}")
+    rate = (big["images"] - small["images"]) / extra_seconds
     return small["seconds"] - small["images"] / rate, rate
 
 
@@ -196,7 +199,7 @@ def main():
     )
     args = parser.parse_args()
     engines = args.engines.split(" ") if " " in args.engines else _split_variants(args.engines)
-    sizes = sorted(int(n) for n in args.images.split(","))
+    sizes = sorted({int(n) for n in args.images.split(",")})
     nodes, slots = args.layout.split("x")
     layouts = {
         "flink": {"TASKMANAGERS": nodes, "SLOTS": slots},
@@ -251,12 +254,16 @@ def main():
     sweep, ratios = {}, {}
     if len(sizes) > 1:
         for engine in engines:
-            fixed, rate = marginal(rows, engine, sizes)
+            try:
+                fixed, rate = marginal(rows, engine, sizes)
+            except ValueError as e:  # The rows are still written below.
+                print(f"no marginal rate: {e}", flush=True)
+                continue
             sweep[engine] = {"fixed_s": round(fixed, 1), "marginal_images_per_s": round(rate, 1)}
             print(f"{engine:<6} fixed {fixed:5.1f} s a job, marginal {rate:6.1f} images/s")
         if "local" in sweep:
             local_rate = sweep["local"]["marginal_images_per_s"]
-            for engine in engines:
+            for engine in sweep:
                 if engine != "local":
                     ratios[f"{engine} / local, marginal"] = round(
                         sweep[engine]["marginal_images_per_s"] / local_rate, 2

@@ -154,7 +154,8 @@ class Bench:
 
 
 def _cpu_seconds(pid):
-    """User and system CPU seconds process `pid` has used (Linux /proc), or 0."""
+    """User and system CPU seconds process `pid` has used (Linux /proc); 0
+    where no process is watched (`pid` None)."""
     if pid is None:
         return 0.0
     with open(f"/proc/{pid}/stat") as f:
@@ -426,7 +427,6 @@ def s3_rows(bench, photos):
         )
         bench.add(f"s3: naive Beam pipeline ({k} images)", k, kbytes, naive("s3://bench/sample", *flags))
         bench.run_all()
-        bench.server_pid = None
         r = bench.rows
         lim = r["s3: same-work limit (threaded GETs, process pool)"]["images_per_s"]
         return {
@@ -441,6 +441,7 @@ def s3_rows(bench, photos):
             "s3_server_cores_to_s3": r["s3: im2tfrecord, S3 to S3"]["server_cores"],
         }
     finally:
+        bench.server_pid = None
         stop_server(server)
         shutil.rmtree(log_dir, ignore_errors=True)
 

@@ -80,3 +80,7 @@ def test_runners_sweep_splits_a_job_into_its_fixed_cost_and_marginal_rate():
     rows = {"flink 2000": {"images": 2000, "seconds": 10.0}, "flink 8000": {"images": 8000, "seconds": 30.0}}
     fixed, rate = bench_runners.marginal(rows, "flink", [8000, 2000])
     assert rate == pytest.approx(300.0) and fixed == pytest.approx(10 / 3)
+    # Noise larger than the extra work gives no rate, not a negative one.
+    rows["flink 8000"]["seconds"] = 9.0
+    with pytest.raises(ValueError):
+        bench_runners.marginal(rows, "flink", [2000, 8000])
