@@ -32,7 +32,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,11 +39,14 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from bench_throughput import SHARED  # noqa: E402
 from bench_throughput import count_images  # noqa: E402
 from bench_throughput import linked_tree  # noqa: E402
 from images import folder_bytes  # noqa: E402
+
+from tests.servers import hear_sigint  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
 STATE = os.path.join(ROOT, ".cache", "clusters")
@@ -178,11 +180,7 @@ def marginal(rows, engine, sizes):
 
 
 def main():
-    # Started in the background by a non-interactive shell, this process and
-    # every job would ignore SIGINT, with which Beam stops a job server: each
-    # job would wait 5 s at its end for a JVM that ignores it.
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    hear_sigint()  # Or each job waits 5 s at its end for a job server that ignores SIGINT.
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--images", default="2000,8000", help="sizes, comma-separated (default: 2000,8000)")
@@ -205,10 +203,11 @@ def main():
         "flink": {"TASKMANAGERS": nodes, "SLOTS": slots},
         "spark": {"WORKERS": nodes, "WORKER_CORES": slots},
     }
-    trees = {}
+    trees, counted = {}, {}
     for size in sizes:
         trees[size] = linked_tree(f"photos-{size}", [os.path.join(SHARED, "hymenoptera")], size)
-        print(f"photos: {trees[size]} ({count_images(trees[size])} images, {folder_bytes(trees[size]) / 1e6:.0f} MB)")
+        counted[size] = count_images(trees[size])
+        print(f"photos: {trees[size]} ({counted[size]} images, {folder_bytes(trees[size]) / 1e6:.0f} MB)")
     print(f"{os.cpu_count()} cores")
     clusters = sorted({variant.partition(":")[0] for variant in engines} - {"local"})
     for engine in clusters:
@@ -238,7 +237,7 @@ def main():
     for name in names:
         engine, size = name.rsplit(" ", 1)
         seconds = statistics.median(times[name])
-        images = count_images(trees[int(size)])
+        images = counted[int(size)]
         rows[name] = {
             "images": images,
             "seconds": round(seconds, 2),

@@ -109,6 +109,15 @@ class Progress:
             self._stream.write(line + "\n")
         self._stream.flush()
 
+    def report_last(self):
+        """In a log, the line once more as the work ends (its counts at their
+        end), then no more; a terminal's line is wiped at the end anyway."""
+        self._stop.set()
+        self._thread.join()
+        if not self._tty:
+            self.report()
+            native_noise.drain()  # Before the report on stdout, not in its middle.
+
     def _run(self):
         while not self._stop.wait(self._interval_s):
             self.report()

@@ -2,13 +2,13 @@
 
 import os
 import re
-import signal
 import uuid
 
 import boto3
 import pytest
 
 from tests.servers import GoUnavailable
+from tests.servers import hear_sigint
 from tests.servers import start_gofakes3_server
 from tests.servers import start_moto_server
 from tests.servers import stop_server
@@ -19,12 +19,9 @@ pytest_plugins = ["tests.mxnet_env"]
 # Quiet TensorFlow's C++ start-up chatter in test logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# A test run started in the background by a non-interactive shell (`make test &`)
-# ignores SIGINT, and so would every command it starts: the tests that press
-# Ctrl-C on a command would see it carry on. Handled here, the commands start
-# with Python's own handler. (`timeout`, as .ci/run uses it, resets it too.)
-if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+# Commands the tests start (and press Ctrl-C on) hear SIGINT even when the
+# run was started in the background by a non-interactive shell.
+hear_sigint()
 
 SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 HYMENOPTERA = os.path.join(SHARED_DATA, "hymenoptera")
@@ -38,6 +35,19 @@ _PROGRESS_LINE = re.compile(r"^(converting|uploading|checking): ")
 def stderr_lines(text):
     """The lines of a command's stderr, without its progress lines."""
     return [line for line in text.strip().splitlines() if not _PROGRESS_LINE.match(line)]
+
+
+def assert_progress_grows_to(stderr, total, min_lines=1):
+    """The converter's progress lines on `stderr` (every 5 s in a log, and
+    once at the end) count up, never past `total`, and end at it."""
+    found = [
+        (int(done), int(of) if of else None)
+        for done, of in re.findall(r"^converting: (\d+)(?:/(\d+))? files", stderr, re.MULTILINE)
+    ]
+    assert len(found) >= min_lines, stderr[-3000:]
+    done = [d for d, _ in found]
+    assert done == sorted(done) and found[-1] == (total, total), found
+    assert all(of in (None, total) for _, of in found), found
 
 
 # Distinctive fake credentials, so tests can grep outputs and logs for leaks.

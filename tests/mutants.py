@@ -569,6 +569,47 @@ MUTANTS = (
         "        pass\n",
         ("tests/test_end_to_end_processes.py::test_sigterm_stops_a_shard_midway",),
     ),
+    Mutant(
+        "progress_ends_short",
+        "a shard's last progress record keeps the count of its last rewrite, not all its images",
+        "transforms/progress_records.py",
+        "        self._finished = self._images\n        self._write()\n",
+        "        self._write()\n",
+        ("tests/test_progress_records.py",),
+    ),
+    Mutant(
+        "progress_record_read_once",
+        "the launcher never reads a shard's progress record again once it has read it",
+        "transforms/progress_records.py",
+        "            if seen is None or seen.version != version:\n",
+        "            if seen is None:\n",
+        ("tests/test_progress_records.py",),
+    ),
+    Mutant(
+        "stale_progress_counted",
+        "an earlier run's progress records left in --output count as the job's own",
+        "pipeline/convert/main.py",
+        "    # An earlier run's progress records would count as this job's.\n"
+        "    _remove_progress_records(storage, convert_options.output)\n",
+        "",
+        ("tests/test_portable.py::test_external_workers_read_and_write_s3",),
+    ),
+    Mutant(
+        "stderr_not_drained",
+        "the drain returns without waiting: a stderr line reaches a log after the stdout written next",
+        "transforms/native_noise.py",
+        "    _write_all(2, _DRAINED)\n    with _drained:\n",
+        "    return\n    with _drained:\n",
+        ("tests/test_native_noise.py::test_drain_puts_what_came_before_on_the_real_stderr_first",),
+    ),
+    Mutant(
+        "s3_delete_first_batch_only",
+        "of the keys to delete on S3, only the first batch is deleted",
+        "transforms/storage.py",
+        "            for start in range(0, len(names), _DELETE_BATCH):\n",
+        "            for start in range(0, min(len(names), _DELETE_BATCH), _DELETE_BATCH):\n",
+        ("tests/test_progress_records.py",),
+    ),
 )
 
 

@@ -5,6 +5,7 @@ Go), and any other command that listens on a port it is given."""
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,17 @@ _GOFAKES3_BIN = os.path.join(_GO_CACHE, f"gofakes3-{GOFAKES3_VERSION}")
 _BUILD_TIMEOUT_S = 900
 # Where Go's own installer puts it, when that is not on PATH.
 _GO_FALLBACKS = ("/usr/local/go/bin/go",)
+
+
+def hear_sigint():
+    """Restores Python's SIGINT handler where the process ignores SIGINT: a
+    process started in the background by a non-interactive shell (`make test
+    &`) does, and so would every command it starts, the launchers among them
+    (Beam stops a job server with SIGINT, then waits 5 s for a JVM that
+    ignores it) and the commands tests press Ctrl-C on. (`timeout`, as
+    .ci/run uses it, resets it too.)"""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class GoUnavailable(RuntimeError):

@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from pipeline import main
+from tests.conftest import assert_progress_grows_to
 from tests.conftest import download_prefix
 from tests.records import save_image
 from tests.servers import start_local_server
@@ -61,6 +62,10 @@ def test_external_workers_read_and_write_s3(writer, worker_pool, s3_client, buck
         *s3_flags,
     ]
     assert main([*common, "--output", f"s3://{bucket}/local"]) == 0
+    # An earlier run's progress record, which must not count as this job's
+    # (the launcher reads its workers' records: progress_records.py).
+    stale = {"Bucket": bucket, "Key": "portable/.im2tfrecord-progress-train-00000-of-00002.tfrecord.json"}
+    s3_client.put_object(**stale, Body=b'{"finished": 5000, "images": 5000}')
     # In a child process with a time limit: a worker that cannot start makes
     # the job wait forever, which must fail the test, not hang the suite.
     portable = subprocess.run(
@@ -85,6 +90,8 @@ def test_external_workers_read_and_write_s3(writer, worker_pool, s3_client, buck
         timeout=_JOB_TIMEOUT_S,
     )
     assert portable.returncode == 0, portable.stderr[-3000:]
+    if writer == "deterministic":  # --writer beam leaves no progress records.
+        assert_progress_grows_to(portable.stderr, 12)
 
     local = download_prefix(s3_client, bucket, "local", str(tmp_path / "local"))
     portable = download_prefix(s3_client, bucket, "portable", str(tmp_path / "portable"))

@@ -3,6 +3,7 @@ leaves nothing visible and emits nothing, so the retried attempt's outputs are
 the only ones: no record duplicated or dropped. For RecordIO, whose .idx and
 .lst follow the .rec, a death between them is retried the same way."""
 
+import json
 import os
 
 import apache_beam as beam
@@ -16,6 +17,7 @@ from transforms.converting import Concurrency
 from transforms.formats import recordio
 from transforms.formats import tfrecord
 from transforms.imaging import ImageSettings
+from transforms.progress_records import is_progress_record
 from transforms.shard_stream import ShardSettings
 from transforms.split import Placed
 from transforms.split import seeded_hash
@@ -82,6 +84,11 @@ def _uninterrupted(out, name, shard):
     return {file: (out / file).read_bytes() for file in os.listdir(out)}
 
 
+def _dataset_files(out):
+    """The files in `out` but the writer's progress records (progress_records.py)."""
+    return sorted(name for name in os.listdir(out) if not is_progress_record(name))
+
+
 def _assert_same_bytes(out, expected):
     assert sorted(os.listdir(out)) == sorted(expected)
     for file, data in expected.items():
@@ -107,7 +114,10 @@ def test_a_retried_shard_is_written_once(tmp_path, monkeypatch):
     hashes = by_tag[shard_writer.HASHES]
     assert sorted(h.relative_path for h in hashes) == sorted(image.relative_path for image in shard[1])
     assert info.num_examples == 12 and info.file == "train-00000-of-00001.tfrecord"
-    assert info.side_files is None and os.listdir(out) == [info.file]
+    assert info.side_files is None and _dataset_files(out) == [info.file]
+    # Its progress record says every image is finished (the retry started it again).
+    record = out / ".im2tfrecord-progress-train-00000-of-00001.tfrecord.json"
+    assert json.loads(record.read_text()) == {"finished": 12, "images": 12}
     filenames = [r["image/filename"].decode() for r in read_examples([str(out / info.file)])]
     assert sorted(filenames) == sorted(image.relative_path for image in shard[1])
     # Every record once, in its place: the bytes of a writer that never died.
@@ -137,7 +147,7 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
     monkeypatch.setattr(fn._writer.storage, "open_atomic", dies_opening_the_list)
     with pytest.raises(_Dies):
         _outputs(fn, shard)
-    assert sorted(os.listdir(out)) == ["train-00000-of-00001.idx", "train-00000-of-00001.rec"]
+    assert _dataset_files(out) == ["train-00000-of-00001.idx", "train-00000-of-00001.rec"]
     monkeypatch.setattr(fn._writer.storage, "open_atomic", real_open)
 
     (info,) = _outputs(fn, shard)
@@ -147,7 +157,7 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
         "train-00000-of-00001.rec",
         {"index_file": "train-00000-of-00001.idx", "list_file": "train-00000-of-00001.lst"},
     )
-    assert sorted(os.listdir(out)) == sorted(info.files())
+    assert _dataset_files(out) == sorted(info.files())
     with open(out / info.file, "rb") as f:
         payloads = list(recordio.read_records(f))
     listed = (out / "train-00000-of-00001.lst").read_text().splitlines()

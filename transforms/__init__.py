@@ -8,7 +8,8 @@ The stages, in the order pipeline/convert/job.py composes them:
   shard.py          PlanShards: which shard each image goes to (paths only)
   shard_writer.py   WriteShardStreams: fetch, decode, encode, write a shard
                     (shard_stream.py), in the worker's process or in
-                    processes of their own (shard_processes.py)
+                    processes of their own (shard_processes.py), leaving
+                    progress records (progress_records.py)
   dataset_info.py   Finalize: labels.txt, errors.jsonl, dataset_info.json
   (--writer beam:   decode.py DecodeAndResize -> encode.py EncodeExamples
                     -> write.py WriteShards, Beam's WriteToTFRecord)
@@ -24,6 +25,7 @@ What they stand on:
   sorted_lines.py   the bytes of errors.jsonl and duplicates.jsonl, from their lines
   storage.py, listing.py, hashing.py   files on disk and S3 (no Beam imports)
   errors.py, metrics.py         error rows and counters
+  progress_records.py           a job's progress told through --output (ShardProgress, ProgressReader)
   ownership.py, resume.py       which output files are ours; resuming a run
   stopping.py       a Ctrl-C or SIGTERM heard by shard writers in every thread and process
   native_noise.py   libtiff's messages kept off stderr

@@ -6,8 +6,8 @@ launcher's own process, so they bump the in-process counters here as well,
 which the command line's progress line reads while the job runs
 (pipeline/progress.py). Shard-writing processes of a local run
 (shard_processes.py) count into a shared value the launcher reads with its
-own. On remote runners those stay at zero in the launcher and no progress
-line is printed.
+own. On remote runners those stay at zero in the launcher, which reads the
+workers' progress records in --output instead (progress_records.py).
 """
 
 import threading

@@ -52,6 +52,14 @@ _installed = False
 _lock = threading.Lock()
 _real_stderr = None  # The descriptor stderr had before the filter took fd 2 over.
 
+# What `drain` writes into the pipe: a marker line the regex of the decoding
+# markers does not match, so _filter passes it on whole, and _forward counts
+# and drops it once what came before it is on the real stderr.
+_DRAINED = _MARKER + b"=drained\n"
+_drained = threading.Condition()
+_drains_asked = 0
+_drains_done = 0
+
 
 def is_libtiff_line(line):
     return bool(_LIBTIFF_LINE.match(line))
@@ -103,6 +111,25 @@ def _named(path):
         yield
     finally:
         _write_all(2, _MARKER + b"-" + token + b"\n")
+
+
+def drain(timeout_s=2.0):
+    """Returns once what this process wrote to stderr so far is on the real
+    stderr (at most `timeout_s` later): a line on stderr and a report on
+    stdout then come in the order they were written."""
+    global _drains_asked
+    if not _installed:
+        return
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    with _drained:
+        _drains_asked += 1
+        wanted = _drains_asked
+    _write_all(2, _DRAINED)
+    with _drained:
+        _drained.wait_for(lambda: _drains_done >= wanted, timeout_s)
 
 
 def stderr_is_terminal():
@@ -160,10 +187,20 @@ def _forward(read_end, real):
             data = pending + chunk
             ends_at = data.find(end)  # Whole when found: _filter holds a marker back until its end.
             kept, pending = _filter(data if ends_at < 0 else data[:ends_at], decoding, debug)
-            _write_all(real, kept)
+            drains = kept.count(_DRAINED)
+            _write_all(real, kept.replace(_DRAINED, b"") if drains else kept)
+            if drains:
+                _count_drains(drains)
             if ends_at >= 0:
                 break
         _write_all(real, pending)
+
+
+def _count_drains(n):
+    global _drains_done
+    with _drained:
+        _drains_done += n
+        _drained.notify_all()
 
 
 def _filter(pending, decoding, debug):

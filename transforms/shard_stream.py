@@ -29,6 +29,7 @@ from transforms.imaging import aspect_ratio
 from transforms.imaging import smaller_than_requested
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
+from transforms.progress_records import ShardProgress
 from transforms.statistics import Statistics
 from transforms.storage import join
 
@@ -100,12 +101,14 @@ class ShardStreamWriter:
         (split, index, num_shards), images = shard
         settings = self._settings
         name = shard_name(split, index, num_shards, settings.record_format.suffix)
+        progress = ShardProgress(self.storage, settings.output, name, len(images))
         key = None
         if settings.fingerprint is not None:
             key = resume.shard_key(settings.fingerprint, class_names, [image.path for image in images])
             reused = settings.reuse and self._reusable(name, key)
             if reused:
                 info, failures, hashes = reused
+                progress.finish()
                 return Written(
                     [(path, Failure(*rest)) for path, *rest in failures],
                     info,
@@ -120,6 +123,7 @@ class ShardStreamWriter:
             records = settings.record_format.shard_writer(hashing, label_ids, settings.schema)
             for image, result in self._converter.convert(sorted(images, key=_in_shard_order), lambda i: i.path):
                 stopping.check()  # Ctrl-C: the unfinished file is dropped now, not at the shard's end.
+                progress.advance()  # Converted or failed: this image's outcome is known.
                 if isinstance(result, Failure):
                     failures.append((image.path, result))
                     continue
@@ -155,6 +159,7 @@ class ShardStreamWriter:
         if key is not None:
             rows = [(path, f.stage, f.reason, f.message) for path, f in failures]
             resume.record(self.storage, settings.output, key, info, rows, side_hashes, hashes)
+        progress.finish()
         return Written(failures, info, hashes=tuple(hashes))
 
     def _reusable(self, name, key):

@@ -29,12 +29,14 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms import metrics
+from transforms import progress_records
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.shard_processes import ShardProcesses
 from transforms.shard_stream import ShardSettings
 from transforms.shard_stream import ShardStreamWriter
 from transforms.shard_stream import shard_images
+from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
 
 SHARDS = "shards"  # Tag of the output that describes each written shard.
@@ -137,7 +139,8 @@ class _WriteShard(beam.DoFn):
 
 class WriteShardStreams(beam.PTransform):
     """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on
-    ERRORS, each record's duplicates.ImageHashes on HASHES.
+    ERRORS, each record's duplicates.ImageHashes on HASHES. Leaves progress
+    records in the output as it goes (progress_records.py).
 
     With a `fingerprint` (the run's settings, as text), each shard leaves a
     resume record; with `reuse` too, shards an interrupted attempt completed
@@ -167,6 +170,13 @@ class WriteShardStreams(beam.PTransform):
         self._concurrency = concurrency
 
     def expand(self, shards):
+        # What a launcher's progress line on a cluster counts to (progress_records.py).
+        (
+            shards
+            | "CountPlanned" >> beam.Map(lambda shard: len(shard[1]))
+            | "SumPlanned" >> beam.CombineGlobally(sum)
+            | "RecordPlanned" >> beam.Map(_record_planned, self._output, self._s3_client_settings)
+        )
         shard_settings = ShardSettings(
             self._output,
             self._format,
@@ -180,6 +190,10 @@ class WriteShardStreams(beam.PTransform):
             _WriteShard(shard_settings, self._concurrency),
             beam.pvalue.AsSingleton(self._class_names),
         ).with_outputs(SHARDS, ERRORS, HASHES)
+
+
+def _record_planned(images, output, s3_client_settings):
+    progress_records.write_planned(Storage(s3_client_settings), output, images)
 
 
 def worker_name():

@@ -63,6 +63,9 @@ _BODY_READ_ERRORS = (
     urllib3.exceptions.ProtocolError,
 )
 
+# Keys in one DeleteObjects request: S3's limit.
+_DELETE_BATCH = 1000
+
 # Hidden temporaries beside their target: '.<name>.inprogress-<hex>'.
 _TEMP_SUFFIX = ".inprogress-"
 _TEMP_NAME = re.compile(r"^\..+\.inprogress-[0-9a-f]{32}$")
@@ -464,6 +467,24 @@ class Storage:
         matches = filesystems.match([join(folder, "*")])[0].metadata_list
         return {posixpath.basename(m.path): m.size_in_bytes for m in matches}
 
+    def file_versions(self, folder, name_prefix=""):
+        """{name: version} of the files directly inside `folder` whose names
+        start with `name_prefix`, in one listing of that prefix alone: a
+        file's version changes when it is written again (S3's ETag; a local
+        file's size and mtime; elsewhere its size only)."""
+        if is_s3(folder):
+            bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
+            entries = list_s3_level(self.s3_client(), bucket, prefix + name_prefix)[0]
+            return {posixpath.basename(entry.path): entry.etag for entry in entries}
+        if _is_local(folder):
+            try:
+                with os.scandir(folder) as entries:
+                    found = [entry for entry in entries if entry.name.startswith(name_prefix) and entry.is_file()]
+                    return {entry.name: (entry.stat().st_size, entry.stat().st_mtime_ns) for entry in found}
+            except (FileNotFoundError, NotADirectoryError):
+                return {}
+        return {name: size for name, size in self.file_sizes(folder).items() if name.startswith(name_prefix)}
+
     def list_level(self, folder):
         """([ObjectEntry of each file], [subfolder paths]) directly inside an S3 `folder`, sorted."""
         bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
@@ -482,16 +503,28 @@ class Storage:
         return ([e.path for e in entries if e.is_file()], [e.path for e in entries if e.is_dir()])
 
     def delete(self, paths):
-        """Deletes the files that exist among `paths`."""
+        """Deletes the files that exist among `paths`. S3 keys go in batches
+        of a multi-object delete (a request per _DELETE_BATCH keys, not one
+        per key: a dataset of thousands of shards leaves thousands of
+        hidden records)."""
+        keys = {}
         for path in paths:
-            if is_s3(path):  # Deleting a missing key succeeds.
+            if is_s3(path):
                 bucket, key = split_s3_path(path)
-                self.s3_client().delete_object(Bucket=bucket, Key=key)
+                keys.setdefault(bucket, []).append(key)
             elif _is_local(path):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
             elif _beam_filesystems().exists(path):
                 _beam_filesystems().delete([path])
+        for bucket, names in keys.items():
+            for start in range(0, len(names), _DELETE_BATCH):
+                batch = [{"Key": key} for key in names[start : start + _DELETE_BATCH]]
+                # Deleting a missing key succeeds; any other refusal is raised.
+                answer = self.s3_client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+                if answer.get("Errors"):
+                    error = answer["Errors"][0]
+                    raise OSError(f"could not delete s3://{bucket}/{error['Key']}: {error['Code']} {error['Message']}")
 
     def s3_client(self):
         """The worker's one boto3 S3 client, built on first use."""

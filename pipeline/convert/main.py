@@ -31,6 +31,7 @@ from pipeline.convert.options import runs_locally
 from pipeline.convert.preflight import check
 from transforms import metrics
 from transforms import ownership
+from transforms import progress_records
 from transforms.layout import DATASET_INFO_FILE
 from transforms.metrics import METRICS_NAMESPACE
 from transforms.metrics import REUSED_IMAGES
@@ -163,8 +164,11 @@ def _run(options, output):
         # does not claim to be a complete dataset.
         storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
     metrics.reset()
+    # An earlier run's progress records would count as this job's.
+    _remove_progress_records(storage, convert_options.output)
+    job_progress = None if runs_locally(options) else _JobProgress(storage, convert_options.output)
     with (
-        progress.Progress("converting", _converted),
+        progress.Progress("converting", job_progress or _converted) as line,
         beam_runtime.quiet_worker_shutdown(),
         beam_runtime.dofn_specs_remembered(),
     ):
@@ -190,8 +194,12 @@ def _run(options, output):
                 # and would go on writing while the user reruns.
                 _cancel(result)
                 raise
+            if job_progress is not None:
+                job_progress.refresh()
+            line.report_last()
         finally:  # Beam removes it only once run() is reached: not on an early Ctrl-C.
             shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
+            _remove_progress_records(storage, convert_options.output)
     seconds = time.monotonic() - start
     if is_s3(convert_options.output):
         # A worker that died mid-shard (its shard written again by a retry)
@@ -222,10 +230,35 @@ def _failure_line(options, error):
 
 def _converted():
     """Files converted of those matched so far, from the in-process counters
-    (transforms/metrics.py): on a remote runner they stay at zero here, and
-    no line is printed."""
+    (transforms/metrics.py), which the local runner's stages count into."""
     matched, finished = metrics.snapshot()
     return progress.Reading(finished, matched, "files") if matched else None
+
+
+class _JobProgress:
+    """Files converted of those planned into shards so far, on a remote
+    runner: from the progress records its workers leave in --output
+    (transforms/progress_records.py); no line before the first is there."""
+
+    def __init__(self, storage, output):
+        self._reader = progress_records.ProgressReader(storage, output)
+
+    def __call__(self):
+        found = self._reader.read()
+        return progress.Reading(found.finished, found.planned, "files") if found else None
+
+    def refresh(self):
+        """Reads the records now, not at the next poll: the job has ended."""
+        self._reader.read(fresh=True)
+
+
+def _remove_progress_records(storage, output):
+    """Before the job and after it, whatever its end: the records are never
+    part of a dataset."""
+    try:
+        progress_records.remove_records(storage, output)
+    except Exception:  # Hidden and harmless; the next run removes them first.
+        logging.getLogger(_PROG).debug("removing progress records", exc_info=True)
 
 
 def _nothing_written(info):
