@@ -11,7 +11,7 @@ folder, S3) and whatever the engine:
 
 - `.im2tfrecord-planned.json`, {"images": N}: the images planned into
   shards, written once when planning is done (shard_writer.py's
-  WriteShardStreams counts them);
+  RecordPlannedImages);
 - `.im2tfrecord-progress-<shard>.json`, {"finished": k, "images": n}: the
   images of that shard finished (written or failed), rewritten at most every
   RECORD_INTERVAL_S while the shard is written and once at its end

@@ -139,8 +139,8 @@ class _WriteShard(beam.DoFn):
 
 class WriteShardStreams(beam.PTransform):
     """((split, index, count), [Placed]) -> ShardInfo on SHARDS, error rows on
-    ERRORS, each record's duplicates.ImageHashes on HASHES. Leaves progress
-    records in the output as it goes (progress_records.py).
+    ERRORS, each record's duplicates.ImageHashes on HASHES. Leaves a progress
+    record of each shard in the output as it goes (progress_records.py).
 
     With a `fingerprint` (the run's settings, as text), each shard leaves a
     resume record; with `reuse` too, shards an interrupted attempt completed
@@ -170,13 +170,6 @@ class WriteShardStreams(beam.PTransform):
         self._concurrency = concurrency
 
     def expand(self, shards):
-        # What a launcher's progress line on a cluster counts to (progress_records.py).
-        (
-            shards
-            | "CountPlanned" >> beam.Map(lambda shard: len(shard[1]))
-            | "SumPlanned" >> beam.CombineGlobally(sum)
-            | "RecordPlanned" >> beam.Map(_record_planned, self._output, self._s3_client_settings)
-        )
         shard_settings = ShardSettings(
             self._output,
             self._format,
@@ -190,6 +183,27 @@ class WriteShardStreams(beam.PTransform):
             _WriteShard(shard_settings, self._concurrency),
             beam.pvalue.AsSingleton(self._class_names),
         ).with_outputs(SHARDS, ERRORS, HASHES)
+
+
+class RecordPlannedImages(beam.PTransform):
+    """Placed images -> (nothing): writes their count into `output` for a
+    launcher's progress line (progress_records.PLANNED_FILE). Applied to the
+    images before PlanShards' grouping: counted there, the total is written
+    when planning ends; counted from the grouped shards, Flink wrote it only
+    when the writing stage had ended (the partial counts of a bundle leave it
+    at its end, and a batch job's bundle is a whole partition)."""
+
+    def __init__(self, output, s3_client_settings):
+        super().__init__()
+        self._output = output
+        self._s3_client_settings = s3_client_settings
+
+    def expand(self, placed):
+        return (
+            placed
+            | "Count" >> beam.combiners.Count.Globally()
+            | "Write" >> beam.Map(_record_planned, self._output, self._s3_client_settings)
+        )
 
 
 def _record_planned(images, output, s3_client_settings):

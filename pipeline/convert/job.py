@@ -6,9 +6,12 @@
   DedupeByContent  --dedupe: hash every file, keep one copy of each (dedupe.py)
   ClassNames       the sorted class names, or --labels_file's (label.py)
   AssignSplits     give each image its split and a seeded hash (split.py)
-  PlanShards       group the paths into shards, by their hash (shard.py)
+  PlanShards       group the paths into shards, by their hash (shard.py),
+                   their count recorded for a cluster's progress line
+                   (RecordPlannedImages, shard_writer.py)
   WriteShardStreams  per shard: fetch, decode and resize, encode, write the
-                   records in the --format (shard_writer.py, formats/)
+                   records in the --format, with progress records
+                   (shard_writer.py, formats/, progress_records.py)
   FindDuplicates   group the records by file and by stored-image sha256
                    (duplicates.py)
   Finalize         labels.txt, errors.jsonl, duplicates.jsonl and, last,
@@ -69,6 +72,7 @@ from transforms.shard import parse_num_shards
 from transforms.shard_writer import AUTO_MIN_IMAGES_PER_PROCESS
 from transforms.shard_writer import HASHES
 from transforms.shard_writer import SHARDS
+from transforms.shard_writer import RecordPlannedImages
 from transforms.shard_writer import WriteShardStreams
 from transforms.split import AssignSplits
 from transforms.storage import Storage
@@ -252,6 +256,8 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
     record_bytes = None
     if convert.shard_size_mb:
         record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
+    # What a launcher's progress line on a cluster counts to.
+    placed | "RecordPlannedImages" >> RecordPlannedImages(convert.output, s3)
     written = (
         placed
         | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes)
