@@ -9,6 +9,27 @@ cache="${IM2TFRECORD_CACHE:-$root/.cache}"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
 
+# ISOLATE_WORKERS=1: the workers (TaskManagers or Spark workers, the SDK
+# workers they start, and the worker pool) run in a mount namespace of their
+# own whose /tmp is empty, as on nodes of their own: nothing the launcher
+# keeps in /tmp (Beam's temporary folders, a test's files) is there for them.
+# Needs root and util-linux's unshare; the cluster tests' S3 jobs use it.
+isolation=()
+if [ "${ISOLATE_WORKERS:-0}" = 1 ]; then
+  # shellcheck disable=SC2016  # $@ is the inner shell's
+  isolation=(unshare --mount --propagation private sh -c 'mount -t tmpfs tmpfs /tmp && exec "$@"' isolated)
+fi
+
+# same_isolation: the running daemons were started with this ISOLATE_WORKERS
+# (a start with another one starts them again).
+same_isolation() { [ "$(cat "$state/isolation" 2>/dev/null || echo 0)" = "${ISOLATE_WORKERS:-0}" ]; }
+note_isolation() {
+  if [ "${ISOLATE_WORKERS:-0}" = 1 ]; then
+    command -v unshare >/dev/null || die "ISOLATE_WORKERS=1 needs unshare (apt-get install util-linux)"
+  fi
+  echo "${ISOLATE_WORKERS:-0}" >"$state/isolation"
+}
+
 die() { echo "$(basename "$(dirname "$0")")/$(basename "$0"): $*" >&2; exit 1; }
 say() { echo "$(basename "$(dirname "$0")")/$(basename "$0"): $*" >&2; }
 
@@ -136,7 +157,7 @@ SH
 # the runner asks for); its address goes to $state/worker-pool.
 start_worker_pool() {
   local port; port="$(free_port "$1")"
-  start_daemon worker-pool "$python" "$root/runners/worker_pool.py" "$port" "$state/sdk-worker"
+  start_daemon worker-pool ${isolation[@]+"${isolation[@]}"} "$python" "$root/runners/worker_pool.py" "$port" "$state/sdk-worker"
   echo "127.0.0.1:$port" >"$state/worker-pool"
   wait_until 60 "worker pool" grep -q "listening on" "$state/worker-pool.log" \
     || die "the worker pool did not start within 60s (log: $state/worker-pool.log)"

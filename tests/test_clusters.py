@@ -4,6 +4,8 @@ The clusters are separate JVMs started by the project's own scripts
 (runners/flink/cluster.sh: a JobManager and two TaskManagers of one slot;
 runners/spark/cluster.sh: a master and two workers of one core), so every job
 here is spread over two workers, and each worker writes some of the shards.
+The S3 jobs come last, on workers started again blind to the launcher's
+files (and on Flink with a third TaskManager, for a job two are killed in).
 The jobs go through the launchers
 (runners/*/run.sh) exactly as the README shows, and Beam starts the job server
 from the jar runners/job_server.sh assembles. What a run on a cluster must
@@ -85,27 +87,40 @@ def _alive(pid):
 def clusters():
     """Both standalone clusters, started once for this module and stopped
     after it, failing the module if anything is left running."""
-    env = dict(os.environ, PYTHON=sys.executable, IM2TFRECORD_S3_PART_MIB=_PART_MIB, **_LAYOUT)
-    addresses, started = {}, []
+    addresses, started = {"isolate": False}, []
     try:
         for engine in ("flink", "spark"):
             started.append(engine)
-            result = subprocess.run(
-                [_script(engine, "cluster.sh"), "start"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=_START_TIMEOUT_S,
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
-            addresses[engine] = result.stdout.strip().splitlines()[-1]
+            _start_cluster(addresses, engine)
         yield addresses
     finally:
         pids = {engine: _cluster_pids(engine) for engine in started}
         for engine in started:
-            subprocess.run([_script(engine, "cluster.sh"), "stop"], env=env, timeout=120)
+            subprocess.run([_script(engine, "cluster.sh"), "stop"], env=_cluster_env(addresses), timeout=120)
     left = {engine: [pid for pid in pids[engine] if _alive(pid)] for engine in started}
     assert not any(left.values()), f"cluster processes still running after stop: {left}"
+
+
+def _cluster_env(clusters):
+    env = dict(os.environ, PYTHON=sys.executable, IM2TFRECORD_S3_PART_MIB=_PART_MIB, **_LAYOUT)
+    if not clusters["isolate"]:
+        return dict(env, ISOLATE_WORKERS="0")
+    # A third TaskManager, for a job to end on after two are killed.
+    return dict(env, ISOLATE_WORKERS="1", TASKMANAGERS="3")
+
+
+def _start_cluster(clusters, engine):
+    """`cluster.sh start` (which starts what is not running, or everything
+    when the isolation changed); the address it prints goes to `clusters`."""
+    result = subprocess.run(
+        [_script(engine, "cluster.sh"), "start"],
+        env=_cluster_env(clusters),
+        capture_output=True,
+        text=True,
+        timeout=_START_TIMEOUT_S,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    clusters[engine] = result.stdout.strip().splitlines()[-1]
 
 
 def run_on_cluster(clusters, engine, args, environment_type="PROCESS"):
@@ -208,13 +223,20 @@ def test_plain_beam_writer_on_cluster_writes_every_record_once(engine, clusters,
     """The design's plain form (--writer beam: Beam's WriteToTFRecord with a
     fixed shard count) on a cluster: which shard a record lands in is the
     runner's business, so the check is per split: the same shard files, and
-    the same records, each once, as the local run."""
+    the same records, each once, as the local run. On EXTERNAL workers:
+    cluster.sh started a worker pool (runners/worker_pool.py), the launcher
+    finds its address, and the pool starts the SDK workers."""
     local_beam_writer = local_hymenoptera["beam"]
     out = str(tmp_path / "out")
+    pool_log = os.path.join(ROOT, ".cache", "clusters", engine, "worker-pool.log")
+    pool_log_size = os.path.getsize(pool_log)
     result = run_on_cluster(
-        clusters, engine, ["--input", HYMENOPTERA, "--output", out, "--writer", "beam", *_HYMENOPTERA_FLAGS]
+        clusters, engine, ["--input", HYMENOPTERA, "--output", out, "--writer", "beam", *_HYMENOPTERA_FLAGS], "EXTERNAL"
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    with open(pool_log) as f:
+        f.seek(pool_log_size)
+        assert "Starting worker with command" in f.read()
     assert "matched 398 = written 398 + failed 0" in result.stdout
     expected, found = _records_by_split(local_beam_writer), _records_by_split(out)
     # Nothing else either: no temporary of Beam's sink left, the same side files.
@@ -231,20 +253,6 @@ def test_plain_beam_writer_on_cluster_writes_every_record_once(engine, clusters,
     with open(os.path.join(out, "dataset_info.json")) as f:
         info = json.load(f)
     assert info["writer"] == "beam" and info["counts"]["written"] == 398
-
-
-@pytest.mark.parametrize("engine", ["flink", "spark"])
-def test_external_worker_pool_on_cluster_matches_local_runner(engine, clusters, local_hymenoptera, tmp_path):
-    # cluster.sh started a worker pool (runners/worker_pool.py); the launcher
-    # finds its address, and the pool starts the SDK workers.
-    out = str(tmp_path / "out")
-    result = run_on_cluster(
-        clusters, engine, ["--input", HYMENOPTERA, "--output", out, *_HYMENOPTERA_FLAGS], "EXTERNAL"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert_same_files(local_hymenoptera["tfrecord"], out)
-    with open(os.path.join(ROOT, ".cache", "clusters", engine, "worker-pool.log")) as f:
-        assert "Starting worker with command" in f.read()
 
 
 @pytest.mark.parametrize("engine", ["flink", "spark"])
@@ -311,64 +319,6 @@ def _tracebacks(stderr, environment_type):
     return found
 
 
-@pytest.fixture(scope="module")
-def s3_hymenoptera(s3_client, s3_endpoint, tmp_path_factory):
-    """hymenoptera on the test S3 server, and the local runner's S3 -> S3 output of it."""
-    bucket = "cluster-hymenoptera"
-    s3_client.create_bucket(Bucket=bucket)
-    assert upload_tree(s3_client, HYMENOPTERA, bucket, "in") == 398
-    assert (
-        main(
-            [
-                "--input",
-                f"s3://{bucket}/in",
-                "--output",
-                f"s3://{bucket}/local",
-                *_HYMENOPTERA_FLAGS,
-                *_s3_flags(s3_endpoint),
-            ]
-        )
-        == 0
-    )
-    local = str(tmp_path_factory.mktemp("s3-local"))
-    download_prefix(s3_client, bucket, "local", local)
-    return bucket, local
-
-
-def _s3_flags(endpoint):
-    return [
-        f"--s3_endpoint_url={endpoint}",
-        f"--s3_access_key_id={ACCESS_KEY}",
-        f"--s3_secret_access_key={SECRET_KEY}",
-        f"--s3_region_name={REGION}",
-    ]
-
-
-@pytest.mark.parametrize("engine", ["flink", "spark"])
-def test_s3_in_and_out_on_cluster_matches_local_runner(
-    engine, clusters, s3_hymenoptera, s3_client, s3_endpoint, tmp_path
-):
-    # PROCESS workers get no pipeline options from Beam: the endpoint and
-    # credentials reach them only inside our DoFns' own S3 settings.
-    bucket, local = s3_hymenoptera
-    result = run_on_cluster(
-        clusters,
-        engine,
-        [
-            "--input",
-            f"s3://{bucket}/in",
-            "--output",
-            f"s3://{bucket}/{engine}",
-            *_HYMENOPTERA_FLAGS,
-            *_s3_flags(s3_endpoint),
-        ],
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    download_prefix(s3_client, bucket, engine, str(tmp_path))
-    assert_same_files(local, str(tmp_path))
-    assert SECRET_KEY not in result.stdout + result.stderr
-
-
 def test_nasty_corpus_on_flink_gives_the_local_error_rows(clusters, tmp_path):
     local, flink = str(tmp_path / "local"), str(tmp_path / "flink")
     assert main(["--input", NASTY, "--output", local, "--num_shards", "2"]) == 0
@@ -383,38 +333,6 @@ def test_nasty_corpus_on_flink_gives_the_local_error_rows(clusters, tmp_path):
     assert local_errors.count(b"\n") >= 40
     counts = re.search(r"matched (\d+) = written (\d+) \+ failed (\d+)", result.stdout).groups()
     assert int(counts[1]) >= 400 and int(counts[2]) >= 40, result.stdout
-
-
-def test_failing_job_on_cluster_ends_in_one_line(clusters, s3_client, s3_endpoint, bucket, tmp_path):
-    """Shard writes denied on a Flink job: one line, and nothing left on S3.
-    (That a worker's failure reaches the launcher as one line is checked on
-    both engines by test_a_failed_job_names_its_stage_and_its_cause; what a
-    failed shard leaves is the workers' own code, the same on both.)"""
-    engine = "flink"
-    for n in range(6):
-        save_image(str(tmp_path / "src" / "cats" / f"{n}.png"), size=(40 + n, 30), fmt="PNG")
-    upload_tree(s3_client, str(tmp_path / "src"), bucket, "in")
-    # Shard writes are denied; the launcher's own small writes (its run marker)
-    # go through, so the failure happens on the cluster's workers.
-    with FaultProxy(
-        s3_endpoint,
-        period=10**9,
-        deny=("PUT", "UploadPart", "CompleteMultipartUpload"),
-        deny_keys_ending=(".tfrecord",),
-    ) as proxy:
-        result = run_on_cluster(
-            clusters,
-            engine,
-            ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", *_s3_flags(proxy.endpoint)],
-        )
-    assert result.returncode == 1
-    lines = stderr_lines(result.stderr)  # Progress lines aside.
-    assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: the job failed:"), lines[-20:]
-    assert "AccessDenied" in lines[0] and SECRET_KEY not in result.stderr
-    # Nothing under a final name; the run marker stays, so a rerun may replace what it left.
-    left = [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])]
-    assert left == ["out/" + RUN_MARKER_FILE]
-    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 def _worker_logs(engine):
@@ -470,74 +388,22 @@ def _start_on_cluster(clusters, engine, args):
     )
 
 
-def _uploads(s3_client, bucket):
-    return s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+def _uploads(s3_client, bucket, prefix):
+    """The multipart uploads in progress under `prefix`/ (not another test's)."""
+    return s3_client.list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads", [])
 
 
-def _kill_one_worker(engine):
-    """SIGKILL one TaskManager (with its SDK workers, as a lost node) or one
-    Spark executor (as the OOM killer would); the cluster is whole again after."""
+def _kill_one_worker(engine, n):
+    """SIGKILL TaskManager `n` (with its SDK workers, as a lost node) or a
+    Spark executor (as the OOM killer would: the oldest running; its worker
+    starts a new one)."""
     if engine == "flink":
-        with open(os.path.join(ROOT, ".cache", "clusters", "flink", "taskmanager-1.pid")) as f:
+        with open(os.path.join(ROOT, ".cache", "clusters", "flink", f"taskmanager-{n}.pid")) as f:
             os.killpg(int(f.read()), signal.SIGKILL)
     else:
         executors = _processes_of_this_clone("CoarseGrainedExecutorBackend")
         assert executors, "no Spark executor is running"
         os.kill(executors[0], signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def s3_reference(s3_client, s3_endpoint, tmp_path_factory):
-    """hymenoptera on S3, and the local runner's S3 -> S3 output of it with _KILL_FLAGS."""
-    bucket = "cluster-kills"
-    s3_client.create_bucket(Bucket=bucket)
-    assert upload_tree(s3_client, HYMENOPTERA, bucket, "in") == 398
-    flags = ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/local", *_KILL_FLAGS]
-    assert main([*flags, *_s3_flags(s3_endpoint)]) == 0
-    local = str(tmp_path_factory.mktemp("kills-local"))
-    download_prefix(s3_client, bucket, "local", local)
-    return bucket, local
-
-
-@pytest.mark.parametrize("engine", ["flink", "spark"])
-def test_worker_killed_mid_write_job_still_gives_the_same_bytes(
-    engine, clusters, s3_reference, s3_client, s3_endpoint, tmp_path
-):
-    bucket, local = s3_reference
-    prefix = f"killed-{engine}"
-    sizes = _log_sizes(engine)
-    flags = ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/{prefix}", *_KILL_FLAGS]
-    job = _start_on_cluster(clusters, engine, [*flags, *_s3_flags(s3_endpoint)])
-    try:
-        # Mid-write: a shard's multipart upload has begun and none is complete.
-        _wait_for(lambda: _uploads(s3_client, bucket), "shard upload", process=job)
-        assert not any(key.endswith(".tfrecord") for key in _keys(s3_client, bucket, prefix))
-        _kill_one_worker(engine)
-        _, stderr = job.communicate(timeout=_JOB_TIMEOUT_S)
-        writers = _shard_writers(engine, sizes)  # Before the restart below starts new logs.
-    finally:
-        job.kill()
-        # The next test gets both workers again (a no-op for Spark, whose
-        # worker starts a new executor), at the address the restart printed.
-        restart = subprocess.run(
-            [_script(engine, "cluster.sh"), "start"],
-            env=dict(os.environ, PYTHON=sys.executable, IM2TFRECORD_S3_PART_MIB=_PART_MIB, **_LAYOUT),
-            capture_output=True,
-            text=True,
-            timeout=_START_TIMEOUT_S,
-        )
-        assert restart.returncode == 0, restart.stderr[-3000:]
-        clusters[engine] = restart.stdout.strip().splitlines()[-1]
-    assert job.returncode == 0, stderr[-3000:]
-    download_prefix(s3_client, bucket, prefix, str(tmp_path))
-    assert_same_files(local, str(tmp_path))
-    assert _uploads(s3_client, bucket) == []  # The dead worker's upload, aborted.
-    # Every record exactly once: the byte-identical shards say so. Both were
-    # written after the kill, so by workers that were alive: on Flink, the
-    # TaskManager that was left (Spark's worker started a new executor).
-    assert sorted(writers) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"], writers
-    if engine == "flink":
-        assert set().union(*writers.values()) == {"taskmanager-2"}, writers
 
 
 def _keys(s3_client, bucket, prefix):
@@ -685,3 +551,177 @@ def test_a_plan_on_flink_is_the_local_plan_and_leaves_nothing(clusters, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout[result.stdout.index("plan for") :] == local[local.index("plan for") :]
     assert not os.path.exists(out)
+
+
+# Workers that share nothing with the launcher. The jobs below read and
+# write S3 only, as on EMR, where a worker cannot see the launcher's disk:
+# the clusters are started again with their workers in a mount namespace
+# whose /tmp is their own (ISOLATE_WORKERS=1, runners/cluster_lib.sh), so the
+# launcher's temporary folders and this test's folders are not there for
+# them. They come last in this module: every job after the restart runs so.
+
+
+@pytest.fixture(scope="module")
+def isolated(clusters, tmp_path_factory):
+    """The clusters, their workers now blind to the launcher's /tmp (checked
+    through each worker's own view of the filesystem, /proc/PID/root)."""
+    clusters["isolate"] = True
+    for engine in ("flink", "spark"):
+        _start_cluster(clusters, engine)
+    seen_by_us = tmp_path_factory.mktemp("isolation") / "launcher-only"
+    seen_by_us.write_text("the launcher's")
+    for engine, worker, count in (("flink", "taskmanager", 3), ("spark", "worker", 2)):
+        for n in range(1, count + 1):
+            with open(os.path.join(ROOT, ".cache", "clusters", engine, f"{worker}-{n}.pid")) as f:
+                pid = int(f.read())
+            assert os.path.isdir(f"/proc/{pid}/root{ROOT}"), f"{engine} {worker}-{n} cannot see the project"
+            assert not os.path.exists(f"/proc/{pid}/root{seen_by_us}"), (
+                f"{engine} {worker}-{n} sees the launcher's /tmp"
+            )
+    return clusters
+
+
+@pytest.fixture(scope="module")
+def s3_hymenoptera(s3_client, s3_endpoint, tmp_path_factory):
+    """hymenoptera on the test S3 server, and the local runner's S3 -> S3 output of it."""
+    bucket = "cluster-hymenoptera"
+    s3_client.create_bucket(Bucket=bucket)
+    assert upload_tree(s3_client, HYMENOPTERA, bucket, "in") == 398
+    assert (
+        main(
+            [
+                "--input",
+                f"s3://{bucket}/in",
+                "--output",
+                f"s3://{bucket}/local",
+                *_HYMENOPTERA_FLAGS,
+                *_s3_flags(s3_endpoint),
+            ]
+        )
+        == 0
+    )
+    local = str(tmp_path_factory.mktemp("s3-local"))
+    download_prefix(s3_client, bucket, "local", local)
+    return bucket, local
+
+
+def _s3_flags(endpoint):
+    return [
+        f"--s3_endpoint_url={endpoint}",
+        f"--s3_access_key_id={ACCESS_KEY}",
+        f"--s3_secret_access_key={SECRET_KEY}",
+        f"--s3_region_name={REGION}",
+    ]
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_s3_in_and_out_on_cluster_matches_local_runner(
+    engine, isolated, s3_hymenoptera, s3_client, s3_endpoint, tmp_path
+):
+    # PROCESS workers get no pipeline options from Beam: the endpoint and
+    # credentials reach them only inside our DoFns' own S3 settings.
+    bucket, local = s3_hymenoptera
+    result = run_on_cluster(
+        isolated,
+        engine,
+        [
+            "--input",
+            f"s3://{bucket}/in",
+            "--output",
+            f"s3://{bucket}/{engine}",
+            *_HYMENOPTERA_FLAGS,
+            *_s3_flags(s3_endpoint),
+        ],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    download_prefix(s3_client, bucket, engine, str(tmp_path))
+    assert_same_files(local, str(tmp_path))
+    assert SECRET_KEY not in result.stdout + result.stderr
+
+
+def test_failing_job_on_cluster_ends_in_one_line(isolated, s3_client, s3_endpoint, bucket, tmp_path):
+    """Shard writes denied on a Flink job: one line, and nothing left on S3.
+    (That a worker's failure reaches the launcher as one line is checked on
+    both engines by test_a_failed_job_names_its_stage_and_its_cause; what a
+    failed shard leaves is the workers' own code, the same on both.)"""
+    engine = "flink"
+    for n in range(6):
+        save_image(str(tmp_path / "src" / "cats" / f"{n}.png"), size=(40 + n, 30), fmt="PNG")
+    upload_tree(s3_client, str(tmp_path / "src"), bucket, "in")
+    # Shard writes are denied; the launcher's own small writes (its run marker)
+    # go through, so the failure happens on the cluster's workers.
+    with FaultProxy(
+        s3_endpoint,
+        period=10**9,
+        deny=("PUT", "UploadPart", "CompleteMultipartUpload"),
+        deny_keys_ending=(".tfrecord",),
+    ) as proxy:
+        result = run_on_cluster(
+            isolated,
+            engine,
+            ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", *_s3_flags(proxy.endpoint)],
+        )
+    assert result.returncode == 1
+    lines = stderr_lines(result.stderr)  # Progress lines aside.
+    assert len(lines) == 1 and lines[0].startswith("im2tfrecord: error: the job failed:"), lines[-20:]
+    assert "AccessDenied" in lines[0] and SECRET_KEY not in result.stderr
+    # Nothing under a final name; the run marker stays, so a rerun may replace what it left.
+    left = [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket, Prefix="out/").get("Contents", [])]
+    assert left == ["out/" + RUN_MARKER_FILE]
+    assert s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.fixture(scope="module")
+def s3_reference(s3_client, s3_endpoint, tmp_path_factory):
+    """hymenoptera on S3, and the local runner's S3 -> S3 output of it with _KILL_FLAGS."""
+    bucket = "cluster-kills"
+    s3_client.create_bucket(Bucket=bucket)
+    assert upload_tree(s3_client, HYMENOPTERA, bucket, "in") == 398
+    flags = ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/local", *_KILL_FLAGS]
+    assert main([*flags, *_s3_flags(s3_endpoint)]) == 0
+    local = str(tmp_path_factory.mktemp("kills-local"))
+    download_prefix(s3_client, bucket, "local", local)
+    return bucket, local
+
+
+@pytest.mark.parametrize("engine", ["flink", "spark"])
+def test_worker_killed_twice_mid_write_job_still_gives_the_same_bytes(
+    engine, isolated, s3_reference, s3_client, s3_endpoint, tmp_path
+):
+    """A worker killed while the first shard upload is under way, and another
+    once a shard written again has begun its own upload: on Flink
+    TaskManagers 1 and 2 (the job ends on the third), on Spark an executor
+    each time (its worker starts a new one)."""
+    bucket, local = s3_reference
+    prefix = f"killed-{engine}"
+    sizes = _log_sizes(engine)
+    flags = ["--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/{prefix}", *_KILL_FLAGS]
+    job = _start_on_cluster(isolated, engine, [*flags, *_s3_flags(s3_endpoint)])
+    try:
+        # Mid-write: a shard's multipart upload has begun and none is complete.
+        _wait_for(lambda: _uploads(s3_client, bucket, prefix), "shard upload", process=job)
+        assert not any(key.endswith(".tfrecord") for key in _keys(s3_client, bucket, prefix))
+        begun = {upload["UploadId"] for upload in _uploads(s3_client, bucket, prefix)}
+        _kill_one_worker(engine, 1)
+        # Mid-write again: an upload begun since, by a shard written again.
+        _wait_for(
+            lambda: {upload["UploadId"] for upload in _uploads(s3_client, bucket, prefix)} - begun,
+            "shard upload after the first kill",
+            process=job,
+        )
+        _kill_one_worker(engine, 2)
+        _, stderr = job.communicate(timeout=_JOB_TIMEOUT_S)
+        writers = _shard_writers(engine, sizes)  # Before the restart below starts new logs.
+    finally:
+        job.kill()
+        # The next test gets both workers again (a no-op for Spark, whose
+        # worker starts a new executor).
+        _start_cluster(isolated, engine)
+    assert job.returncode == 0, stderr[-3000:]
+    download_prefix(s3_client, bucket, prefix, str(tmp_path))
+    assert_same_files(local, str(tmp_path))
+    assert _uploads(s3_client, bucket, prefix) == []  # The dead workers' uploads, aborted.
+    # Every record exactly once: the byte-identical shards say so. A shard
+    # may be completed twice: once by a worker killed after it, whose output
+    # went with it, then by the retry (seen on Flink), with the same bytes.
+    assert sorted(writers) == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"], writers

@@ -9,6 +9,8 @@
 #   runners/flink/cluster.sh stop    # no process left behind
 #   runners/flink/cluster.sh status
 #
+# ISOLATE_WORKERS=1 starts the TaskManagers with a /tmp of their own, blind to the
+# launcher's (cluster_lib.sh).
 # Logs and state: $IM2TFRECORD_CACHE/clusters/flink/ (default .cache/).
 # It also writes sdk-worker there, the command for --environment_type PROCESS,
 # and starts a worker pool for EXTERNAL (its address: worker-pool).
@@ -89,10 +91,15 @@ web.tmpdir: $state/tmp
 # A job whose TaskManager dies is restarted, on the slots left. A dead
 # TaskManager is known once two heartbeats to it fail (2 x 2 s here; Flink's
 # default interval is 10 s), and a restart before that may be sent to its
-# slots, and fail: hence 5 s between the 3 attempts.
+# slots, and fail: hence 5 s between attempts. Every task that ran on the
+# lost TaskManager, or reads what it kept, fails on its own and takes an
+# attempt: one TaskManager killed mid-write took 2, a second in the same job
+# 2 more, and 3 attempts failed that job ("Recovery is suppressed",
+# tests/test_clusters.py); 10 ride out a few lost nodes, and a job that
+# keeps failing still ends within a minute of waits.
 heartbeat.interval: 2000
 restart-strategy.type: fixed-delay
-restart-strategy.fixed-delay.attempts: 3
+restart-strategy.fixed-delay.attempts: 10
 restart-strategy.fixed-delay.delay: 5 s
 # Beam's runner is on the daemons' class path (beam_class_path in
 # runners/cluster_lib.sh) and must be loaded from there, not from a job.
@@ -125,7 +132,7 @@ PY
 }
 
 running() {  # every daemon of ours alive (a killed TaskManager stays registered for a while)
-  [ -s "$state/address" ] && alive jobmanager && alive worker-pool || return 1
+  [ -s "$state/address" ] && same_isolation && alive jobmanager && alive worker-pool || return 1
   local n
   for n in $(seq 1 "$TASKMANAGERS"); do alive "taskmanager-$n" || return 1; done
   registered_taskmanagers
@@ -150,6 +157,7 @@ start() {
   local jm; mapfile -t jm < <(resource_params "$dist" "$conf" JM)
   [ "${#jm[@]}" -eq 2 ] || die "Flink's BashJavaUtils did not compute the JobManager's memory"
   stop_if_start_fails
+  note_isolation
   # shellcheck disable=SC2086  # the computed flags are word lists
   start_daemon jobmanager java ${jm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$class_path" \
     org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint --configDir "$conf" ${jm[1]}
@@ -163,7 +171,7 @@ start() {
     # shellcheck disable=SC2086
     # IM2TFRECORD_WORKER reaches its SDK workers, which name it in the log
     # line of each shard they write.
-    start_daemon "taskmanager-$n" env IM2TFRECORD_WORKER="taskmanager-$n" java ${tm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$class_path" \
+    start_daemon "taskmanager-$n" ${isolation[@]+"${isolation[@]}"} env IM2TFRECORD_WORKER="taskmanager-$n" java ${tm[0]} "${JAVA_OPTS_17[@]}" "${logging[@]}" -cp "$class_path" \
       org.apache.flink.runtime.taskexecutor.TaskManagerRunner --configDir "$conf" ${tm[1]}
   done
   start_worker_pool 50000
@@ -176,7 +184,7 @@ start() {
 
 case "${1:-}" in
   start) start ;;
-  stop) mkdir -p "$state"; stop_daemons; rm -f "$state/slots" "$state/worker-pool" ;;
+  stop) mkdir -p "$state"; stop_daemons; rm -f "$state/slots" "$state/worker-pool" "$state/isolation" ;;
   status) if running; then echo "running at $(cat "$state/address")"; else echo "not running"; exit 1; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -9,6 +9,8 @@
 #   runners/spark/cluster.sh stop    # no process left behind
 #   runners/spark/cluster.sh status
 #
+# ISOLATE_WORKERS=1 starts the workers with a /tmp of their own, blind to the
+# launcher's (cluster_lib.sh).
 # Logs and state: $IM2TFRECORD_CACHE/clusters/spark/ (default .cache/).
 # It also writes sdk-worker there, the command for --environment_type PROCESS,
 # and starts a worker pool for EXTERNAL (its address: worker-pool).
@@ -34,7 +36,7 @@ PY
 }
 
 running() {  # every daemon of ours alive, and registered
-  [ -s "$state/address" ] && alive master && alive worker-pool || return 1
+  [ -s "$state/address" ] && same_isolation && alive master && alive worker-pool || return 1
   local n
   for n in $(seq 1 "$WORKERS"); do alive "worker-$n" || return 1; done
   alive_workers
@@ -59,6 +61,7 @@ start() {
   # so that jobs from runners/spark/run.sh ship no jars to each executor.
   SPARK_DIST_CLASSPATH="$(beam_class_path spark)"; export SPARK_DIST_CLASSPATH
   stop_if_start_fails
+  note_isolation
   start_daemon master "$home/bin/spark-class" org.apache.spark.deploy.master.Master \
     --host 127.0.0.1 --port "$port" --webui-port "$webui"
   echo "127.0.0.1:$webui" >"$state/webui"
@@ -71,7 +74,7 @@ start() {
     mkdir -p "$state/work/$n"
     # IM2TFRECORD_WORKER reaches its executors' SDK workers, which name it
     # in the log line of each shard they write.
-    start_daemon "worker-$n" env IM2TFRECORD_WORKER="worker-$n" "$home/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+    start_daemon "worker-$n" ${isolation[@]+"${isolation[@]}"} env IM2TFRECORD_WORKER="worker-$n" "$home/bin/spark-class" org.apache.spark.deploy.worker.Worker \
       --host 127.0.0.1 --port 0 --webui-port "$(free_port $((18080 + n)))" \
       --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" --work-dir "$state/work/$n" \
       "spark://127.0.0.1:$port"
@@ -86,7 +89,7 @@ start() {
 
 case "${1:-}" in
   start) start ;;
-  stop) mkdir -p "$state"; stop_daemons; rm -f "$state/webui" "$state/slots" "$state/worker-pool" ;;
+  stop) mkdir -p "$state"; stop_daemons; rm -f "$state/webui" "$state/slots" "$state/worker-pool" "$state/isolation" ;;
   status) if running; then echo "running at $(cat "$state/address")"; else echo "not running"; exit 1; fi ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
