@@ -13,11 +13,22 @@ python="${PYTHON:-$root/.venv/bin/python}"
 # workers they start, and the worker pool) run in a mount namespace of their
 # own whose /tmp is empty, as on nodes of their own: nothing the launcher
 # keeps in /tmp (Beam's temporary folders, a test's files) is there for them.
-# Needs root and util-linux's unshare; the cluster tests' S3 jobs use it.
+# The project and its cache stay, even where they are under /tmp (a CI
+# clone): they are bound aside (onto a tmpfs on /srv, in that namespace
+# only) before /tmp is covered, then bound back. The same process runs on
+# (unshare and sh exec), so pid files and process groups hold. Needs root
+# and util-linux's unshare; the cluster tests' S3 jobs use it.
 isolation=()
 if [ "${ISOLATE_WORKERS:-0}" = 1 ]; then
-  # shellcheck disable=SC2016  # $@ is the inner shell's
-  isolation=(unshare --mount --propagation private sh -c 'mount -t tmpfs tmpfs /tmp && exec "$@"' isolated)
+  # shellcheck disable=SC2016  # $1, $2 and $@ are the inner shell's
+  isolation=(unshare --mount --propagation private sh -c '
+    set -e
+    mount -t tmpfs tmpfs /srv
+    i=0; for dir in "$1" "$2"; do mkdir -p "/srv/$i"; mount --bind "$dir" "/srv/$i"; i=$((i + 1)); done
+    mount -t tmpfs tmpfs /tmp
+    i=0; for dir in "$1" "$2"; do mkdir -p "$dir"; mount --bind "/srv/$i" "$dir"; i=$((i + 1)); done
+    shift 2
+    exec "$@"' isolated "$root" "$cache")
 fi
 
 # same_isolation: the running daemons were started with this ISOLATE_WORKERS
@@ -26,6 +37,8 @@ same_isolation() { [ "$(cat "$state/isolation" 2>/dev/null || echo 0)" = "${ISOL
 note_isolation() {
   if [ "${ISOLATE_WORKERS:-0}" = 1 ]; then
     command -v unshare >/dev/null || die "ISOLATE_WORKERS=1 needs unshare (apt-get install util-linux)"
+    [ "$(id -u)" = 0 ] || die "ISOLATE_WORKERS=1 needs root (it mounts in a namespace of the workers' own)"
+    mkdir -p "$cache"
   fi
   echo "${ISOLATE_WORKERS:-0}" >"$state/isolation"
 }
