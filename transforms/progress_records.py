@@ -20,8 +20,9 @@ folder, S3) and whatever the engine:
 The launcher (ProgressReader) lists the shard records' prefix at most every
 POLL_INTERVAL_S, reads only the records whose version changed, and adds them
 up. A record is written after the images it counts, so the sum never runs
-ahead of the work (a shard written again after a lost worker starts its
-record from 0, and the sum goes back by what was lost). The granularity is a
+ahead of the work, but for a shard written again after a lost worker: its
+old record counts until the retry's first one replaces it (at most
+RECORD_INTERVAL_S in), and the sum then goes back by what was lost. The granularity is a
 shard's record interval: a few seconds, not an image.
 
 The launcher removes every such record before the job (an earlier run's
