@@ -13,17 +13,25 @@ failure, as when the bucket's policy changes mid-run; with `deny_keys_ending`,
 only for keys with one of those endings (a policy on some objects). From request number
 `bucket_gone_after` on, every request is answered 404 NoSuchBucket, as when
 the bucket is removed mid-run.
+
+Multi-object deletes (DeleteObjects): with `refuse_batch_delete`, each is
+answered 501 NotImplemented, as by a store without them; `delete_key_errors`
+answers the first ones, one code each, with a 200 that names every key of the
+request as not deleted with that code (as S3 does for a key it failed on).
 """
 
 import collections
 import http.client
 import http.server
+import re
 import socket
 import struct
 import threading
 import time
 import urllib.parse
 
+_DELETE_RESULT_XML = '<?xml version="1.0" encoding="UTF-8"?><DeleteResult>{errors}</DeleteResult>'
+_DELETE_ERROR_XML = "<Error><Key>{key}</Key><Code>{code}</Code><Message>injected by the test proxy</Message></Error>"
 _ERROR_XML = (
     '<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
     "<Message>injected by the test proxy</Message></Error>"
@@ -37,6 +45,8 @@ def operation(method, path):
     has_key = url.path.strip("/").count("/") >= 1
     if method == "PUT":
         return "UploadPart" if "partNumber" in query else "PUT"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
     if method == "POST":
         return "CreateMultipartUpload" if "uploads" in query else "CompleteMultipartUpload"
     if method == "GET":
@@ -62,7 +72,19 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 
 class FaultProxy:
-    def __init__(self, upstream, period=10, stall_s=1.0, deny=(), bucket_gone_after=None, deny_keys_ending=()):
+    def __init__(
+        self,
+        upstream,
+        period=10,
+        stall_s=1.0,
+        deny=(),
+        bucket_gone_after=None,
+        deny_keys_ending=(),
+        refuse_batch_delete=False,
+        delete_key_errors=(),
+    ):
+        self.refuse_batch_delete = refuse_batch_delete
+        self.delete_key_errors = list(delete_key_errors)
         self.upstream = urllib.parse.urlsplit(upstream)
         self.deny = frozenset(deny)
         self.deny_keys_ending = tuple(deny_keys_ending)
@@ -90,6 +112,10 @@ class FaultProxy:
             if self.bucket_gone_after is not None and sum(self.requests.values()) > self.bucket_gone_after:
                 return "gone"
             key = urllib.parse.urlsplit(path).path
+            if op == "DeleteObjects" and self.refuse_batch_delete:
+                return "no-batch-delete"
+            if op == "DeleteObjects" and self.delete_key_errors:
+                return "key-errors:" + self.delete_key_errors.pop(0)
             if op in self.deny and (not self.deny_keys_ending or key.endswith(self.deny_keys_ending)):
                 return "deny"
             if self.requests[op] % self.period != 1:
@@ -128,6 +154,16 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(_ERROR_XML.replace(b"{code}", code.encode()))
 
+            def _key_errors(self, body, code):
+                keys = re.findall(r"<Key>(.*?)</Key>", body.decode())
+                errors = "".join(_DELETE_ERROR_XML.format(key=key, code=code) for key in keys)
+                data = _DELETE_RESULT_XML.format(errors=errors).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _reset(self):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.close_connection = True
@@ -148,6 +184,10 @@ class FaultProxy:
                 kind = proxy._fault_for(operation(self.command, self.path), self.path)
                 if kind == "deny":
                     return self._error(403, "AccessDenied")
+                if kind == "no-batch-delete":
+                    return self._error(501, "NotImplemented")
+                if kind and kind.startswith("key-errors:"):
+                    return self._key_errors(body, kind.split(":", 1)[1])
                 if kind == "gone":
                     return self._error(404, "NoSuchBucket")
                 if kind == "slowdown":

@@ -5,6 +5,8 @@ servers; the end-to-end line on Flink and Spark is in test_clusters.py."""
 
 import json
 import os
+import threading
+import time
 
 from pipeline import main
 from tests.conftest import HYMENOPTERA
@@ -67,9 +69,57 @@ def test_the_reader_adds_up_the_shards_of_the_plan(tmp_path):
     assert reader.read() == JobProgress(0, 50)  # Listed at most every POLL_INTERVAL_S.
     clock.now += progress_records.POLL_INTERVAL_S
     assert reader.read() == JobProgress(37, 50)
-    # A record written again is read again (its size changes here; its mtime would too).
+    # A record written again is read again at the next poll (its size
+    # changes here; its mtime would too).
     _write(tmp_path, ".im2tfrecord-progress-a.tfrecord.json", {"finished": 20, "images": 20})
-    assert reader.read(fresh=True) == JobProgress(50, 50)
+    clock.now += progress_records.POLL_INTERVAL_S
+    assert reader.read() == JobProgress(50, 50)
+
+
+def test_a_rewrite_the_version_misses_is_read_at_the_end(tmp_path):
+    # A local record's version is its size and mtime: a shard's last write
+    # within the clock's tick of the one before, of the same size, keeps
+    # both. The job's end reads again every record not yet at its end.
+    clock = _Clock()
+    reader = ProgressReader(Storage(None), str(tmp_path), clock=clock)
+    _write(tmp_path, ".im2tfrecord-progress-a.tfrecord.json", {"finished": 12, "images": 40})
+    _write(tmp_path, ".im2tfrecord-progress-b.tfrecord.json", {"finished": 40, "images": 40})
+    assert reader.read() == JobProgress(52, None)
+    path = tmp_path / ".im2tfrecord-progress-a.tfrecord.json"
+    before = os.stat(path)
+    _write(tmp_path, path.name, {"finished": 39, "images": 40})
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    clock.now += progress_records.POLL_INTERVAL_S
+    assert reader.read() == JobProgress(52, None)  # The same version: not read again while it runs.
+    assert reader.read(fresh=True) == JobProgress(79, None)
+
+
+class _SlowListing(Storage):
+    """Local storage whose listings take a while, counting how many overlap."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.inside, self.most_inside = 0, 0
+
+    def file_versions(self, folder, name_prefix=""):
+        self.inside += 1
+        self.most_inside = max(self.most_inside, self.inside)
+        time.sleep(0.05)
+        self.inside -= 1
+        return super().file_versions(folder, name_prefix)
+
+
+def test_the_launcher_s_last_read_waits_for_the_progress_thread_s(tmp_path):
+    storage = _SlowListing()
+    reader = ProgressReader(storage, str(tmp_path))
+    _write(tmp_path, ".im2tfrecord-progress-a.tfrecord.json", {"finished": 3, "images": 9})
+    threads = [threading.Thread(target=reader.read, kwargs={"fresh": True}) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert storage.most_inside == 1
+    assert reader.read() == JobProgress(3, None)
 
 
 def test_a_record_not_yet_whole_or_gone_counts_nothing(tmp_path):

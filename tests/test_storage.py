@@ -1,11 +1,14 @@
 import os
 
+import botocore.exceptions
 import pytest
 
+from tests.conftest import on_both_s3_servers
 from tests.conftest import s3_client_settings
 from tests.fault_proxy import FaultProxy
 from transforms import storage as storage_module
 from transforms.storage import Storage
+from transforms.storage import s3_error_code
 from transforms.storage import split_s3_path
 
 
@@ -94,3 +97,53 @@ def test_open_read_streams_and_resumes_broken_bodies(s3_client, s3_endpoint, buc
                 chunks = iter(lambda: stream.read(256 * 1024), b"")
                 assert b"".join(chunks) == data, path
     assert proxy.faults[("GET", "truncate")] >= 1, proxy.faults
+
+
+def _put_keys(s3_client, bucket, prefix, count):
+    for n in range(count):
+        s3_client.put_object(Bucket=bucket, Key=f"{prefix}/{n}", Body=b"x")
+    return [f"s3://{bucket}/{prefix}/{n}" for n in range(count)]
+
+
+def _left(s3_client, bucket, prefix):
+    return [item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])]
+
+
+@on_both_s3_servers
+def test_deletes_ask_again_for_keys_a_batch_failed_on(s3_client, s3_endpoint, bucket, monkeypatch):
+    # A DeleteObjects answer is a 200 that may name keys it did not delete
+    # (InternalError, SlowDown): those are asked again until none is left.
+    monkeypatch.setattr(storage_module, "_DELETE_BATCH", 4)
+    monkeypatch.setattr(storage_module, "_DELETE_BACKOFF_S", 0.01)
+    paths = _put_keys(s3_client, bucket, "retried", 10)
+    with FaultProxy(s3_endpoint, period=10**9, delete_key_errors=("InternalError", "SlowDown")) as proxy:
+        Storage(s3_client_settings(proxy.endpoint)).delete(paths)
+    assert _left(s3_client, bucket, "retried") == []
+    # Three batches of 4, 4 and 2 keys; the first asked three times.
+    assert proxy.requests["DeleteObjects"] == 5
+
+
+@on_both_s3_servers
+def test_a_key_refused_by_a_batch_delete_is_raised_with_its_code(s3_client, s3_endpoint, bucket):
+    paths = _put_keys(s3_client, bucket, "refused", 3)
+    with FaultProxy(s3_endpoint, period=10**9, delete_key_errors=("AccessDenied",)) as proxy:
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            Storage(s3_client_settings(proxy.endpoint)).delete(paths)
+    # The code the command line explains an S3 refusal by, and the key.
+    assert s3_error_code(raised.value) == "AccessDenied"
+    assert f"s3://{bucket}/refused/0" in str(raised.value)
+    assert proxy.requests["DeleteObjects"] == 1
+    assert len(_left(s3_client, bucket, "refused")) == 3
+
+
+@on_both_s3_servers
+def test_a_store_without_batch_deletes_gets_one_delete_a_key(s3_client, s3_endpoint, bucket, monkeypatch):
+    monkeypatch.setattr(storage_module, "_DELETE_BATCH", 4)
+    paths = _put_keys(s3_client, bucket, "one-by-one", 10)
+    with FaultProxy(s3_endpoint, period=10**9, refuse_batch_delete=True) as proxy:
+        Storage(s3_client_settings(proxy.endpoint)).delete([*paths, f"s3://{bucket}/one-by-one/missing"])
+    assert _left(s3_client, bucket, "one-by-one") == []
+    # One DELETE a key (the missing one too), and again for the one the
+    # proxy's schedule faults (the first of each operation): boto3 retries it.
+    faulted = sum(n for (op, _), n in proxy.faults.items() if op == "DELETE")
+    assert proxy.requests["DeleteObjects"] == 1 and proxy.requests["DELETE"] == 11 + faulted == 12

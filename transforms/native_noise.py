@@ -113,10 +113,11 @@ def _named(path):
         _write_all(2, _MARKER + b"-" + token + b"\n")
 
 
-def drain(timeout_s=2.0):
+def drain(timeout_s=None):
     """Returns once what this process wrote to stderr so far is on the real
-    stderr (at most `timeout_s` later): a line on stderr and a report on
-    stdout then come in the order they were written."""
+    stderr (at most `timeout_s`, by default _DRAIN_TIMEOUT_S, later): a line
+    on stderr and a report on stdout then come in the order they were
+    written. Never raises: the summary is printed whatever became of stderr."""
     global _drains_asked
     if not _installed:
         return
@@ -127,9 +128,12 @@ def drain(timeout_s=2.0):
     with _drained:
         _drains_asked += 1
         wanted = _drains_asked
-    _write_all(2, _DRAINED)
+    try:
+        _write_all(2, _DRAINED)
+    except OSError:  # The pipe's reader is gone: nothing to wait for.
+        return
     with _drained:
-        _drained.wait_for(lambda: _drains_done >= wanted, timeout_s)
+        _drained.wait_for(lambda: _drains_done >= wanted, _DRAIN_TIMEOUT_S if timeout_s is None else timeout_s)
 
 
 def stderr_is_terminal():

@@ -33,6 +33,7 @@ No Beam import: shard-writing processes use this module too.
 import dataclasses
 import json
 import logging
+import threading
 import time
 
 from transforms.storage import join
@@ -111,6 +112,7 @@ class JobProgress:
 class _Seen:
     version: object
     finished: int
+    images: int
 
 
 class ProgressReader:
@@ -120,6 +122,7 @@ class ProgressReader:
         self._storage = storage
         self._output = output
         self._clock = clock
+        self._lock = threading.Lock()  # The progress thread reads; so does the launcher, once the job ends.
         self._seen = {}  # Record name -> _Seen.
         self._planned = None
         self._polled_at = None
@@ -127,24 +130,27 @@ class ProgressReader:
 
     def read(self, fresh=False):
         """A JobProgress, or None before any record is there. Lists the
-        records at most every POLL_INTERVAL_S (`fresh`: now)."""
-        now = self._clock()
-        if fresh or self._polled_at is None or now - self._polled_at >= POLL_INTERVAL_S:
-            self._polled_at = now
-            try:
-                self._poll()
-            except Exception:  # A listing that fails now may work next time.
-                _LOG.debug("reading progress records in %s", self._output, exc_info=True)
-        return self._last
+        records at most every POLL_INTERVAL_S (`fresh`: now, and reads again
+        every record not yet at its end, whatever its version says: a
+        version other than S3's may miss a rewrite within its clock's tick)."""
+        with self._lock:
+            now = self._clock()
+            if fresh or self._polled_at is None or now - self._polled_at >= POLL_INTERVAL_S:
+                self._polled_at = now
+                try:
+                    self._poll(fresh)
+                except Exception:  # A listing that fails now may work next time.
+                    _LOG.debug("reading progress records in %s", self._output, exc_info=True)
+            return self._last
 
-    def _poll(self):
+    def _poll(self, fresh):
         versions = self._storage.file_versions(self._output, SHARD_RECORD_PREFIX)
         for name, version in versions.items():
             seen = self._seen.get(name)
-            if seen is None or seen.version != version:
+            if seen is None or seen.version != version or (fresh and seen.finished < seen.images):
                 body = self._read(name)
                 if body is not None:
-                    self._seen[name] = _Seen(version, int(body["finished"]))
+                    self._seen[name] = _Seen(version, int(body["finished"]), int(body["images"]))
         for name in set(self._seen) - set(versions):  # Gone (removed by a rerun): counts nothing.
             del self._seen[name]
         if self._planned is None and PLANNED_FILE in self._storage.file_versions(self._output, PLANNED_FILE):

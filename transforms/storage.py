@@ -26,6 +26,7 @@ import os
 import posixpath
 import re
 import threading
+import time
 import typing
 import urllib.parse
 import uuid
@@ -65,6 +66,16 @@ _BODY_READ_ERRORS = (
 
 # Keys in one DeleteObjects request: S3's limit.
 _DELETE_BATCH = 1000
+# A DeleteObjects answer is a 200 that may name keys it did not delete, each
+# with its own code; these are worth asking again (S3 asks clients to retry
+# them), up to _DELETE_ATTEMPTS rounds a batch, _DELETE_BACKOFF_S apart,
+# doubled each round. Any other code (AccessDenied) is raised at once.
+_DELETE_RETRIED_CODES = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
+_DELETE_ATTEMPTS = 5
+_DELETE_BACKOFF_S = 0.2
+# How a store without DeleteObjects refuses it (501 NotImplemented, 405
+# MethodNotAllowed): its keys are then deleted one request each.
+_NO_BATCH_DELETE_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
 
 # Hidden temporaries beside their target: '.<name>.inprogress-<hex>'.
 _TEMP_SUFFIX = ".inprogress-"
@@ -215,6 +226,38 @@ def list_s3_level(client, bucket, prefix):
                 files.append(ObjectEntry(f"s3://{bucket}/{item['Key']}", item["Size"], item.get("ETag")))
         folders.update(f"s3://{bucket}/{item['Prefix'].rstrip('/')}" for item in page.get("CommonPrefixes", []))
     return sorted(files), sorted(folders)
+
+
+def _delete_s3_keys(client, bucket, names):
+    """Deletes `names` in `bucket` (a missing key counts as deleted), in
+    DeleteObjects batches; keys a batch reports with a transient code are
+    asked again. A refusal is raised as botocore's ClientError with the
+    store's code (what the command line explains, as any S3 error)."""
+    for start in range(0, len(names), _DELETE_BATCH):
+        batch = names[start : start + _DELETE_BATCH]
+        for attempt in range(_DELETE_ATTEMPTS):
+            try:
+                answer = client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
+            except botocore.exceptions.ClientError as e:
+                if s3_error_code(e) not in _NO_BATCH_DELETE_CODES:
+                    raise
+                for key in names[start:]:
+                    client.delete_object(Bucket=bucket, Key=key)
+                return
+            failed = answer.get("Errors") or []
+            refused = [error for error in failed if error.get("Code") not in _DELETE_RETRIED_CODES]
+            if refused or (failed and attempt == _DELETE_ATTEMPTS - 1):
+                error = (refused or failed)[0]
+                message = f"could not delete s3://{bucket}/{error['Key']}: {error.get('Message', '')}"
+                raise botocore.exceptions.ClientError(
+                    {"Error": {"Code": error.get("Code", ""), "Message": message}}, "DeleteObjects"
+                )
+            if not failed:
+                break
+            batch = [error["Key"] for error in failed]
+            time.sleep(_DELETE_BACKOFF_S * 2**attempt)
 
 
 # How S3-compatible stores refuse ListMultipartUploads: not implemented (501
@@ -470,8 +513,10 @@ class Storage:
     def file_versions(self, folder, name_prefix=""):
         """{name: version} of the files directly inside `folder` whose names
         start with `name_prefix`, in one listing of that prefix alone: a
-        file's version changes when it is written again (S3's ETag; a local
-        file's size and mtime; elsewhere its size only)."""
+        file's version changes when it is written again (S3's ETag), or most
+        likely does (a local file's size and mtime, elsewhere its size and,
+        where the filesystem gives one, its modification time: a rewrite of
+        the same size within the clock's tick keeps them)."""
         if is_s3(folder):
             bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
             entries = list_s3_level(self.s3_client(), bucket, prefix + name_prefix)[0]
@@ -483,7 +528,11 @@ class Storage:
                     return {entry.name: (entry.stat().st_size, entry.stat().st_mtime_ns) for entry in found}
             except (FileNotFoundError, NotADirectoryError):
                 return {}
-        return {name: size for name, size in self.file_sizes(folder).items() if name.startswith(name_prefix)}
+        filesystems = _beam_filesystems()
+        if not filesystems.exists(folder):
+            return {}
+        matches = filesystems.match([join(folder, name_prefix + "*")])[0].metadata_list
+        return {posixpath.basename(m.path): (m.size_in_bytes, m.last_updated_in_seconds) for m in matches}
 
     def list_level(self, folder):
         """([ObjectEntry of each file], [subfolder paths]) directly inside an S3 `folder`, sorted."""
@@ -518,13 +567,7 @@ class Storage:
             elif _beam_filesystems().exists(path):
                 _beam_filesystems().delete([path])
         for bucket, names in keys.items():
-            for start in range(0, len(names), _DELETE_BATCH):
-                batch = [{"Key": key} for key in names[start : start + _DELETE_BATCH]]
-                # Deleting a missing key succeeds; any other refusal is raised.
-                answer = self.s3_client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-                if answer.get("Errors"):
-                    error = answer["Errors"][0]
-                    raise OSError(f"could not delete s3://{bucket}/{error['Key']}: {error['Code']} {error['Message']}")
+            _delete_s3_keys(self.s3_client(), bucket, names)
 
     def s3_client(self):
         """The worker's one boto3 S3 client, built on first use."""
