@@ -63,8 +63,9 @@ def test_external_workers_read_and_write_s3(writer, worker_pool, s3_client, buck
     ]
     assert main([*common, "--output", f"s3://{bucket}/local"]) == 0
     # An earlier run's progress record, which must not count as this job's
-    # (the launcher reads its workers' records: progress_records.py).
-    stale = {"Bucket": bucket, "Key": "portable/.im2tfrecord-progress-train-00000-of-00002.tfrecord.json"}
+    # (the launcher reads its workers' records: progress_records.py), of a
+    # shard this job does not write (so it stays unless the run removes it).
+    stale = {"Bucket": bucket, "Key": "portable/.im2tfrecord-progress-train-00000-of-00009.tfrecord.json"}
     s3_client.put_object(**stale, Body=b'{"finished": 5000, "images": 5000}')
     # In a child process with a time limit: a worker that cannot start makes
     # the job wait forever, which must fail the test, not hang the suite.
