@@ -46,8 +46,15 @@ lint:
 gofakes3: $(STAMP)
 	$(PY) -m tests.servers gofakes3
 
+# In two parts: every test file but the cluster tests' in TEST_PROCESSES
+# pytest processes (whole files each, so a module's fixtures start once: they
+# wait on servers and subprocesses about half the time, 20 min in one process,
+# 10 in two here), then the cluster tests alone (their jobs keep both cores
+# busy, and kill workers at chosen moments).
+TEST_PROCESSES ?= 2
 test: $(STAMP) java gofakes3
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests --ignore=tests/test_clusters.py -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest tests/test_clusters.py $(PYTEST_ARGS)
 
 # Deliberate breakages (tests/mutants.py) the suite must catch, each in a copy.
 mutants: $(STAMP)

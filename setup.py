@@ -33,7 +33,9 @@ setuptools.setup(
     ],
     extras_require={
         # TensorFlow reads the records back in tests, as a training job would.
-        "test": ["pytest>=8", "moto[server]>=5", "tensorflow>=2.16", "hypothesis>=6"],
+        # pytest-xdist runs the suite (but the cluster tests) in two processes:
+        # its tests wait on servers and subprocesses half the time (README, Tests).
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5", "tensorflow>=2.16", "hypothesis>=6"],
         # tfx-bsl is the encoder bench/bench_encode.py compares ours with.
         "bench": ["tfx-bsl>=1.21,<2", "tensorflow>=2.16"],
     },
