@@ -36,19 +36,23 @@ class Reading:
     detail: str = ""
 
 
-def format_line(label, reading, elapsed_s):
-    """'label: done/total unit (pct%), rate unit/s, ETA n s; detail'."""
+def format_line(label, reading, elapsed_s, counted=None):
+    """'label: done/total unit (pct%), rate unit/s, ETA n s; detail'. The
+    rate is `counted` (by default all that is done) over `elapsed_s`; with
+    no time elapsed there is no rate, and no ETA."""
 
     def amount(n):
         return f"{n / reading.scale:.1f}" if reading.scale != 1 else f"{n:.0f}"
 
-    rate = reading.done / elapsed_s if elapsed_s > 0 else 0.0
+    counted = reading.done if counted is None else counted
+    rate = counted / elapsed_s if elapsed_s > 0 else 0.0
     text = f"{label}: {amount(reading.done)}"
     if reading.total:
         text += f"/{amount(reading.total)} {reading.unit} ({100 * reading.done // reading.total:.0f}%)"
     else:
         text += f" {reading.unit}"
-    text += f", {rate / reading.scale:.1f} {reading.unit}/s"
+    if elapsed_s > 0:
+        text += f", {rate / reading.scale:.1f} {reading.unit}/s"
     if reading.total and rate > 0:
         text += f", ETA {max(reading.total - reading.done, 0) / rate:.0f} s"
     return text + (f"; {reading.detail}" if reading.detail else "")
@@ -58,10 +62,15 @@ class Progress:
     """Prints `label`'s progress line while the block runs.
 
     `measure()` returns a `Reading`, or None when there is nothing to show
-    (the line is then skipped). `clock` (seconds, monotonic) and
+    (the line is then skipped). With `rate_from_first_reading`, the rate
+    counts from the first reading on, not from the start: a job on a cluster
+    is read only once its workers write (after half a minute of start-up,
+    which is not the rate of its work). `clock` (seconds, monotonic) and
     `interval_s` are there for tests, which call `report` themselves."""
 
-    def __init__(self, label, measure, stream=None, interval_s=None, clock=time.monotonic):
+    def __init__(
+        self, label, measure, stream=None, interval_s=None, clock=time.monotonic, rate_from_first_reading=False
+    ):
         self._label = label
         self._measure = measure
         self._stream = stream or sys.stderr
@@ -74,6 +83,8 @@ class Progress:
         self._interval_s = interval_s or (_TTY_INTERVAL_S if self._tty else _LOG_INTERVAL_S)
         self._clock = clock
         self._start = clock()
+        self._rate_from_first_reading = rate_from_first_reading
+        self._first = None  # (time, done) of the first reading.
         self._drawn = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
@@ -95,7 +106,12 @@ class Progress:
         reading = self._measure()
         if reading is None:
             return None
-        return format_line(self._label, reading, self._clock() - self._start)
+        now = self._clock()
+        if not self._rate_from_first_reading:
+            return format_line(self._label, reading, now - self._start)
+        if self._first is None:
+            self._first = (now, reading.done)
+        return format_line(self._label, reading, now - self._first[0], reading.done - self._first[1])
 
     def report(self):
         """Prints the line once (in place on a terminal)."""

@@ -33,7 +33,27 @@ fi
 
 # same_isolation: the running daemons were started with this ISOLATE_WORKERS
 # (a start with another one starts them again).
-same_isolation() { [ "$(cat "$state/isolation" 2>/dev/null || echo 0)" = "${ISOLATE_WORKERS:-0}" ]; }
+same_isolation() { [ "$(running_isolation)" = "${ISOLATE_WORKERS:-0}" ]; }
+running_isolation() { cat "$state/isolation" 2>/dev/null || echo 0; }
+
+# cluster_status: `status` whatever ISOLATE_WORKERS says now (it names the
+# running cluster's); 1 when not running.
+cluster_status() {
+  local isolation; isolation="$(running_isolation)"
+  if ISOLATE_WORKERS="$isolation" running; then
+    echo "running at $(cat "$state/address")$([ "$isolation" = 1 ] && echo ', workers isolated (ISOLATE_WORKERS=1)')"
+  else
+    echo "not running"; return 1
+  fi
+}
+
+# say_why_restarting: before `start` stops a cluster that runs with the
+# other ISOLATE_WORKERS, so that the restart (and its new ports) is no surprise.
+say_why_restarting() {
+  if [ -s "$state/address" ] && ! same_isolation && ISOLATE_WORKERS="$(running_isolation)" running; then
+    say "restarting: the running cluster has ISOLATE_WORKERS=$(running_isolation), this start asks for ${ISOLATE_WORKERS:-0}"
+  fi
+}
 note_isolation() {
   if [ "${ISOLATE_WORKERS:-0}" = 1 ]; then
     command -v unshare >/dev/null || die "ISOLATE_WORKERS=1 needs unshare (apt-get install util-linux)"

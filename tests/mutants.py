@@ -627,6 +627,14 @@ MUTANTS = (
         ("tests/test_progress_records.py",),
     ),
     Mutant(
+        "job_rate_from_launcher_start",
+        "a cluster job's progress rate counts from the launcher's start, not from the job's first reading",
+        "pipeline/progress.py",
+        "        if not self._rate_from_first_reading:\n",
+        "        if True:\n",
+        ("tests/test_progress.py",),
+    ),
+    Mutant(
         "s3_delete_key_errors_not_retried",
         "keys a DeleteObjects answer names as failed with a transient code are not asked again",
         "transforms/storage.py",

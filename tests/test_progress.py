@@ -70,6 +70,31 @@ def test_log_gets_a_new_line_per_report_and_nothing_when_unmeasured():
     assert stream.getvalue() == "converting: 4/10 files (40%), 2.0 files/s, ETA 3 s\n"
 
 
+def test_a_job_s_rate_counts_from_its_first_reading():
+    # A cluster job is first read after its start-up (here 30 s, 10 done):
+    # that line has no rate; the next ones count from it, not from the start.
+    stream, clock, counts = io.StringIO(), _Clock(), {"done": None}
+
+    def measure():
+        return Reading(counts["done"], 150) if counts["done"] is not None else None
+
+    with progress.Progress(
+        "converting", measure, stream=stream, interval_s=_NEVER_S, clock=clock, rate_from_first_reading=True
+    ) as line:
+        clock.now += 25.0
+        line.report()  # Nothing to read yet: no line, and no start taken.
+        clock.now += 5.0
+        counts["done"] = 10
+        line.report()
+        clock.now += 5.0
+        counts["done"] = 60
+        line.report()
+    assert stream.getvalue().splitlines() == [
+        "converting: 10/150 files (6%)",
+        "converting: 60/150 files (40%), 10.0 files/s, ETA 9 s",
+    ]
+
+
 def test_thread_reports_every_interval_and_a_terminal_is_wiped_at_the_end():
     # Waits for the line itself, however late the thread runs on a busy machine.
     stream = _Stream("converting: 4/10 files (40%), ", tty=True)

@@ -26,7 +26,7 @@ UNREADABLE = "unreadable"
 MESSAGES = {
     DANGLING_SYMLINK: "symbolic link to a file or folder that does not exist",
     SYMLINK_LOOP: "symbolic link to a folder that contains it (or a chain of links that never ends); not followed",
-    UNREADABLE: "cannot be listed or examined (permissions?)",
+    UNREADABLE: "cannot be listed or examined (no permission, or not on the workers' disk?)",
 }
 
 

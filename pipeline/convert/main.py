@@ -168,7 +168,7 @@ def _run(options, output):
     _remove_progress_records(storage, convert_options.output)
     job_progress = None if runs_locally(options) else _JobProgress(storage, convert_options.output)
     with (
-        progress.Progress("converting", job_progress or _converted) as line,
+        progress.Progress("converting", job_progress or _converted, rate_from_first_reading=bool(job_progress)) as line,
         beam_runtime.quiet_worker_shutdown(),
         beam_runtime.dofn_specs_remembered(),
     ):

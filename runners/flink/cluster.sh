@@ -141,6 +141,7 @@ running() {  # every daemon of ours alive (a killed TaskManager stays registered
 start() {
   mkdir -p "$state"
   if running; then cat "$state/address"; return; fi
+  say_why_restarting
   stop_daemons
   command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
   local dist conf rest rpc blob
@@ -185,6 +186,6 @@ start() {
 case "${1:-}" in
   start) start ;;
   stop) mkdir -p "$state"; stop_daemons; rm -f "$state/slots" "$state/worker-pool" "$state/isolation" ;;
-  status) if running; then echo "running at $(cat "$state/address")"; else echo "not running"; exit 1; fi ;;
+  status) cluster_status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
