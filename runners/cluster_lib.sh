@@ -211,6 +211,36 @@ cluster_master() {
   echo "$address"
 }
 
+# refuse_paths_isolated_workers_miss ENGINE MASTER ARGS...: exit 2 with one
+# line when MASTER is this clone's cluster, started with ISOLATE_WORKERS=1, and
+# a local --input, --output or --manifest is under /tmp, which its workers do
+# not share (the project and its cache, bound back in, are fine). Otherwise an
+# output there is written where the launcher cannot see it, and an input there
+# is one unreadable path in errors.jsonl.
+refuse_paths_isolated_workers_miss() {
+  local engine="$1" master="$2"; shift 2
+  local ours="$cache/clusters/$engine"
+  [ "$(cat "$ours/isolation" 2>/dev/null || echo 0)" = 1 ] || return 0
+  [ "$master" = "$(cat "$ours/address" 2>/dev/null)" ] || return 0
+  local flag path
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --input=*|--output=*|--manifest=*) flag="${1%%=*}"; path="${1#*=}" ;;
+      --input|--output|--manifest) flag="$1"; path="${2:-}"; shift ;;
+      *) shift; continue ;;
+    esac
+    shift
+    case "$path" in *://*|'') continue ;; esac
+    path="$(realpath -m -- "$path")"
+    case "$path/" in "$root"/*|"$cache"/*) continue ;; esac
+    case "$path/" in
+      /tmp/*)
+        echo "$engine/run.sh: $flag $path is under /tmp, which this clone's cluster's workers do not share (started with ISOLATE_WORKERS=1): use S3 or a folder outside /tmp" >&2
+        exit 2 ;;
+    esac
+  done
+}
+
 # worker_environment_args ENGINE MASTER: the Beam flags for the SDK workers' environment,
 # from ENVIRONMENT_TYPE (default PROCESS) and ENVIRONMENT_CONFIG, into the array
 # `environment_args`.

@@ -646,9 +646,25 @@ MUTANTS = (
         "s3_no_delete_fallback",
         "a store without DeleteObjects (501 NotImplemented) gets no per-key deletes",
         "transforms/storage.py",
-        "                if s3_error_code(e) not in _NO_BATCH_DELETE_CODES:\n",
+        "                if s3_error_code(e) not in _NOT_IMPLEMENTED_CODES:\n",
         "                if True:\n",
         ("tests/test_storage.py",),
+    ),
+    Mutant(
+        "isolated_workers_take_tmp_paths",
+        "a launcher for an isolated cluster takes a local --output under /tmp its workers do not see",
+        "runners/cluster_lib.sh",
+        "      /tmp/*)\n",
+        "      /nowhere/*)\n",
+        ("tests/test_runners.py",),
+    ),
+    Mutant(
+        "planned_total_after_writing",
+        "the shard-writing stage does not wait for the planned total (Spark wrote it after the job)",
+        "pipeline/convert/job.py",
+        "            planned=planned,\n",
+        "",
+        ("tests/test_progress_records.py",),
     ),
 )
 

@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -41,6 +42,7 @@ from tests.conftest import upload_tree
 from tests.fault_proxy import FaultProxy
 from tests.records import save_image
 from transforms.ownership import RUN_MARKER_FILE
+from transforms.progress_records import PLANNED_FILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # hymenoptera takes 30-60 s on a cluster here; a stuck job must fail the test.
@@ -185,12 +187,13 @@ def test_hymenoptera_on_cluster_matches_local_runner(
     os.makedirs(out)
     with open(os.path.join(out, ".im2tfrecord-progress-train-00000-of-00009.tfrecord.json"), "w") as f:
         json.dump({"finished": 5000, "images": 5000}, f)
-    result = run_on_cluster(
-        clusters,
-        engine,
-        ["--input", HYMENOPTERA, "--output", out, "--format", record_format, *_HYMENOPTERA_FLAGS],
-        environment_type,
-    )
+    with _FirstAppearances(out) as appeared:
+        result = run_on_cluster(
+            clusters,
+            engine,
+            ["--input", HYMENOPTERA, "--output", out, "--format", record_format, *_HYMENOPTERA_FLAGS],
+            environment_type,
+        )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "matched 398 = written 398 + failed 0" in result.stdout
     assert_same_files(local_hymenoptera[record_format], out)  # No record left either.
@@ -199,8 +202,46 @@ def test_hymenoptera_on_cluster_matches_local_runner(
     assert_progress_grows_to(result.stderr, 398, min_lines=2)
     assert "WARNING" not in result.stderr, result.stderr[-3000:]
     assert _tracebacks(result.stderr, environment_type) == [], result.stderr[-3000:]
+    # The planned total (what the line counts to) is there before the first
+    # shard's file, temporary or progress record: the line has its total
+    # while shards are written (on Spark it once came after the job).
+    shard_times = [at for name, at in appeared.items() if _SHARD_OF_THIS_JOB.search(name)]
+    assert shard_times and PLANNED_FILE in appeared, sorted(appeared)
+    assert appeared[PLANNED_FILE] <= min(shard_times), sorted(appeared.items(), key=lambda item: item[1])
     if environment_type == "PROCESS":
         _assert_both_workers_wrote_each_shard_once(engine, sizes, out)
+
+
+# A shard's file, hidden temporary or progress record, but not the planted
+# record of a shard "-of-00009" this job does not write.
+_SHARD_OF_THIS_JOB = re.compile(r"(train|validation)-\d{5}-of-0000[0-8]")
+
+
+class _FirstAppearances:
+    """{name: monotonic time it was first seen} in a local folder, looked at
+    every _LOOK_EVERY_S from a thread while the `with` block runs."""
+
+    _LOOK_EVERY_S = 0.05
+
+    def __init__(self, folder):
+        self._folder = folder
+        self._seen = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self._seen
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self):
+        while not self._done.wait(self._LOOK_EVERY_S):
+            now = time.monotonic()
+            for name in _names(self._folder):
+                self._seen.setdefault(name, now)
 
 
 def _records_by_split(folder):

@@ -168,3 +168,31 @@ def test_a_run_removes_an_earlier_run_s_records_and_leaves_none(tmp_path, capsys
     # In a log (not a terminal), the line's last reading is at the end of the work.
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("converting: ")]
     assert lines[-1].startswith("converting: 398/398 files (100%)"), lines
+
+
+def test_the_writing_stage_waits_for_the_planned_total(tmp_path):
+    """The count of planned images is a side input of the shard-writing ParDo,
+    so every engine writes PLANNED_FILE before any shard: on Spark a branch
+    nothing consumes ran after the whole job, and a cluster's progress line
+    had no total until its last line. (test_clusters.py watches the files
+    appear in that order on Flink and Spark.)"""
+    import apache_beam as beam
+
+    from pipeline.convert import job
+    from pipeline.convert.main import _parse
+    from pipeline.convert.main import _parser
+
+    options = _parse(_parser(), ["--input", HYMENOPTERA, "--output", str(tmp_path / "out")])
+    pipeline = beam.Pipeline(options=options)
+    job.build(pipeline, options)
+    proto = pipeline.to_runner_api()
+    transforms = proto.components.transforms
+    producer = {pcoll: name for name, t in transforms.items() for pcoll in t.outputs.values()}
+    writers = [
+        t
+        for t in transforms.values()
+        if t.unique_name.startswith("WriteShardStreams/") and t.spec.urn == "beam:transform:pardo:v1"
+    ]
+    assert len(writers) == 1, [t.unique_name for t in transforms.values() if "WriteShardStreams" in t.unique_name]
+    side_inputs = [transforms[producer[pcoll]].unique_name for tag, pcoll in writers[0].inputs.items() if "side" in tag]
+    assert any(name.startswith("RecordPlannedImages/Write") for name in side_inputs), side_inputs

@@ -103,3 +103,56 @@ def test_cluster_launchers_refuse_without_a_cluster(target, variable, tmp_path):
         f"{target}/run.sh: no cluster: start this clone's with runners/{target}/"
         f"cluster.sh start, or name yours with {variable}=..."
     )
+
+
+@pytest.mark.parametrize("target,variable", [("flink", "FLINK_MASTER"), ("spark", "SPARK_MASTER")])
+def test_cluster_launchers_refuse_tmp_paths_isolated_workers_miss(target, variable, tmp_path):
+    """This clone's cluster started with ISOLATE_WORKERS=1 (its state as
+    cluster.sh leaves it): a local --input, --output or --manifest under /tmp
+    is refused in one line, before any job server starts; S3 and the
+    project's own folders pass (to a stand-in for Python)."""
+    state = tmp_path / "cache" / "clusters" / target
+    state.mkdir(parents=True)
+    (state / "address").write_text("localhost:18081\n")
+    (state / "isolation").write_text("1\n")
+    recorder = tmp_path / "python"
+    recorder.write_text(f"#!{sys.executable}\nopen({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    recorder.chmod(recorder.stat().st_mode | stat.S_IXUSR)
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    env.update(
+        IM2TFRECORD_CACHE=str(tmp_path / "cache"),
+        PYTHON=str(recorder),
+        FLINK_JOB_SERVER_JAR="/jars/flink.jar",
+        SPARK_JOB_SERVER_JAR="/jars/spark.jar",
+    )
+
+    def launch(*args, **more_env):
+        return subprocess.run(
+            [os.path.join(ROOT, "runners", target, "run.sh"), *args],
+            env=dict(env, **more_env),
+            capture_output=True,
+            text=True,
+        )
+
+    refusals = {
+        ("--input", "s3://b/in", "--output", "/tmp/out"): "--output /tmp/out",
+        ("--input=/tmp/x/../in", "--output", "s3://b/out"): "--input /tmp/in",
+        ("--manifest", "/tmp/m.csv", "--output", "s3://b/out"): "--manifest /tmp/m.csv",
+    }
+    for args, named in refusals.items():
+        result = launch(*args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (
+            f"{target}/run.sh: {named} is under /tmp, which this clone's cluster's workers do not share"
+            " (started with ISOLATE_WORKERS=1): use S3 or a folder outside /tmp"
+        )
+        assert not (tmp_path / "ran").exists()
+    # Allowed: S3, the project's folders; and any path on another cluster.
+    for args, more_env in (
+        (("--input", "s3://b/in", "--output", "s3://b/out"), {}),
+        (("--input", os.path.join(ROOT, "tests", "data"), "--output", "s3://b/out"), {}),
+        (("--input", "s3://b/in", "--output", "/tmp/out"), {variable: "elsewhere:8081"}),
+    ):
+        result = launch(*args, **more_env)
+        assert result.returncode == 0 and (tmp_path / "ran").exists(), (args, result.stderr)
+        (tmp_path / "ran").unlink()

@@ -84,7 +84,8 @@ class _WriteShard(beam.DoFn):
     def start_bundle(self):
         self._running = collections.deque()
 
-    def process(self, shard, class_names):
+    def process(self, shard, class_names, planned_images=None):
+        # planned_images is not used: see WriteShardStreams' `planned`.
         key, placed = shard
         self._shard_sizes.update(len(placed))
         if self._in_processes(key, placed):
@@ -144,7 +145,12 @@ class WriteShardStreams(beam.PTransform):
 
     With a `fingerprint` (the run's settings, as text), each shard leaves a
     resume record; with `reuse` too, shards an interrupted attempt completed
-    with the same settings and images are reused (resume.py)."""
+    with the same settings and images are reused (resume.py).
+
+    `planned`, RecordPlannedImages' output, is taken as a side input only so
+    that the planned total is in the output before any shard is written:
+    Spark runs a branch nothing consumes after the rest of the job, and a
+    launcher's progress line then had no total until the end."""
 
     def __init__(
         self,
@@ -157,8 +163,10 @@ class WriteShardStreams(beam.PTransform):
         concurrency,
         fingerprint=None,
         reuse=False,
+        planned=None,
     ):
         super().__init__()
+        self._planned = planned
         self._fingerprint = fingerprint
         self._reuse = reuse
         self._output = output
@@ -179,14 +187,16 @@ class WriteShardStreams(beam.PTransform):
             self._fingerprint,
             self._reuse,
         )
-        return shards | beam.ParDo(
-            _WriteShard(shard_settings, self._concurrency),
-            beam.pvalue.AsSingleton(self._class_names),
-        ).with_outputs(SHARDS, ERRORS, HASHES)
+        side_inputs = [beam.pvalue.AsSingleton(self._class_names)]
+        if self._planned is not None:
+            side_inputs.append(beam.pvalue.AsSingleton(self._planned))
+        return shards | beam.ParDo(_WriteShard(shard_settings, self._concurrency), *side_inputs).with_outputs(
+            SHARDS, ERRORS, HASHES
+        )
 
 
 class RecordPlannedImages(beam.PTransform):
-    """Placed images -> (nothing): writes their count into `output` for a
+    """Placed images -> their count, once it is written into `output` for a
     launcher's progress line (progress_records.PLANNED_FILE). Applied to the
     images before PlanShards' grouping: counted there, the total is written
     when planning ends; counted from the grouped shards, Flink wrote it only
@@ -208,6 +218,7 @@ class RecordPlannedImages(beam.PTransform):
 
 def _record_planned(images, output, s3_client_settings):
     progress_records.write_planned(Storage(s3_client_settings), output, images)
+    return images
 
 
 def worker_name():

@@ -73,9 +73,10 @@ _DELETE_BATCH = 1000
 _DELETE_RETRIED_CODES = frozenset({"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout"})
 _DELETE_ATTEMPTS = 5
 _DELETE_BACKOFF_S = 0.2
-# How a store without DeleteObjects refuses it (501 NotImplemented, 405
-# MethodNotAllowed): its keys are then deleted one request each.
-_NO_BATCH_DELETE_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
+# How an S3-compatible store refuses a call it does not implement (501
+# NotImplemented, 405 MethodNotAllowed). A store without DeleteObjects then gets
+# one DELETE a key; see also _UPLOADS_NOT_LISTED_CODES.
+_NOT_IMPLEMENTED_CODES = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
 
 # Hidden temporaries beside their target: '.<name>.inprogress-<hex>'.
 _TEMP_SUFFIX = ".inprogress-"
@@ -241,7 +242,7 @@ def _delete_s3_keys(client, bucket, names):
                     Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
                 )
             except botocore.exceptions.ClientError as e:
-                if s3_error_code(e) not in _NO_BATCH_DELETE_CODES:
+                if s3_error_code(e) not in _NOT_IMPLEMENTED_CODES:
                     raise
                 for key in names[start:]:
                     client.delete_object(Bucket=bucket, Key=key)
@@ -264,9 +265,7 @@ def _delete_s3_keys(client, bucket, names):
 # NotImplemented, 405 MethodNotAllowed), gofakes3's 404 NoSuchUpload for a
 # bucket that never had a multipart upload, or no permission for it (403).
 # The listing is optional to every caller: it only finds what killed runs left.
-_UPLOADS_NOT_LISTED_CODES = frozenset(
-    {"NotImplemented", "501", "MethodNotAllowed", "405", "NoSuchUpload", "AccessDenied", "403"}
-)
+_UPLOADS_NOT_LISTED_CODES = _NOT_IMPLEMENTED_CODES | {"NoSuchUpload", "AccessDenied", "403"}
 
 
 class UploadsNotListed(Exception):

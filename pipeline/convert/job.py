@@ -257,7 +257,7 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
     if convert.shard_size_mb:
         record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
     # What a launcher's progress line on a cluster counts to.
-    placed | "RecordPlannedImages" >> RecordPlannedImages(convert.output, s3)
+    planned = placed | "RecordPlannedImages" >> RecordPlannedImages(convert.output, s3)
     written = (
         placed
         | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes)
@@ -272,6 +272,7 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
             workers,
             fingerprint=json.dumps(run_description(convert, settings), sort_keys=True),
             reuse=not convert.overwrite,
+            planned=planned,
         )
     )
     class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(

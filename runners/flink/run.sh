@@ -29,6 +29,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
 master="$(cluster_master flink FLINK_MASTER)"
+refuse_paths_isolated_workers_miss flink "$master" "$@"
 jar="${FLINK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" flink | tail -n 1)}"
 worker_environment_args flink "$master"
 staging_args flink "$master" "$jar"

@@ -16,6 +16,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$root/runners/cluster_lib.sh"
 master="$(cluster_master spark SPARK_MASTER)"
+refuse_paths_isolated_workers_miss spark "$master" "$@"
 jar="${SPARK_JOB_SERVER_JAR:-$("$root/runners/job_server.sh" spark | tail -n 1)}"
 # The job server is Spark's driver, which executors call back: with a master on
 # this machine, keep the driver on loopback too instead of the host's address.
