@@ -2,7 +2,8 @@
 
 On a terminal the line is redrawn in place twice a second and wiped when the
 work ends (the report follows on stdout); in a log or CI, where carriage
-returns would pile up, a new line is printed every five seconds. Each
+returns would pile up, a new line is printed every five seconds when it
+has changed. Each
 command says what it counts through a `measure` callable; the rate and the
 ETA are worked out here, the same way for all of them:
 
@@ -65,8 +66,12 @@ class Progress:
     (the line is then skipped). With `rate_from_first_reading`, the rate
     counts from the first reading on, not from the start: a job on a cluster
     is read only once its workers write (after half a minute of start-up,
-    which is not the rate of its work). `clock` (seconds, monotonic) and
-    `interval_s` are there for tests, which call `report` themselves."""
+    which is not the rate of its work). Once the count is at its total the
+    rate stays the one it reached it at (what follows, the reports and side
+    files, is not the rate of the work counted), so a log's lines stop
+    changing, and a line the same as the last one is not printed again.
+    `clock` (seconds, monotonic) and `interval_s` are there for tests, which
+    call `report` themselves."""
 
     def __init__(
         self, label, measure, stream=None, interval_s=None, clock=time.monotonic, rate_from_first_reading=False
@@ -85,6 +90,8 @@ class Progress:
         self._start = clock()
         self._rate_from_first_reading = rate_from_first_reading
         self._first = None  # (time, done) of the first reading.
+        self._changed = None  # (time, done) of the reading its count was first at.
+        self._printed = None  # A log's last line.
         self._drawn = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
@@ -107,10 +114,14 @@ class Progress:
         if reading is None:
             return None
         now = self._clock()
-        if not self._rate_from_first_reading:
-            return format_line(self._label, reading, now - self._start)
         if self._first is None:
             self._first = (now, reading.done)
+        if self._changed is None or reading.done != self._changed[1]:
+            self._changed = (now, reading.done)
+        if reading.total and reading.done >= reading.total:
+            now = self._changed[0]  # The rate it reached the total at.
+        if not self._rate_from_first_reading:
+            return format_line(self._label, reading, now - self._start)
         return format_line(self._label, reading, now - self._first[0], reading.done - self._first[1])
 
     def report(self):
@@ -121,13 +132,15 @@ class Progress:
         if self._tty:
             self._stream.write("\r" + line.ljust(self._drawn))
             self._drawn = max(self._drawn, len(line))
-        else:
+        elif line != self._printed:
             self._stream.write(line + "\n")
+            self._printed = line
         self._stream.flush()
 
     def report_last(self):
         """In a log, the line once more as the work ends (its counts at their
-        end), then no more; a terminal's line is wiped at the end anyway."""
+        end) unless it is the last one printed, then no more; a terminal's
+        line is wiped at the end anyway."""
         self._stop.set()
         self._thread.join()
         if not self._tty:

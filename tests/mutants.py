@@ -659,6 +659,22 @@ MUTANTS = (
         ("tests/test_runners.py",),
     ),
     Mutant(
+        "progress_log_repeats_lines",
+        "a log gets the same progress line again every 5 s (and once more at the end)",
+        "pipeline/progress.py",
+        "        elif line != self._printed:\n",
+        "        else:\n",
+        ("tests/test_progress.py",),
+    ),
+    Mutant(
+        "progress_rate_falls_at_total",
+        "at its total the progress line's rate keeps falling while the side files are written",
+        "pipeline/progress.py",
+        "            now = self._changed[0]  # The rate it reached the total at.\n",
+        "            pass\n",
+        ("tests/test_progress.py",),
+    ),
+    Mutant(
         "planned_total_after_writing",
         "the shard-writing stage does not wait for the planned total (Spark wrote it after the job)",
         "pipeline/convert/job.py",

@@ -103,3 +103,47 @@ def test_thread_reports_every_interval_and_a_terminal_is_wiped_at_the_end():
     shown = stream.getvalue()
     assert "\n" not in shown and shown.startswith("\rconverting: 4/10 files (40%), ")
     assert shown.endswith("\r") and not shown.rsplit("\r", 2)[-2].strip()
+
+
+def test_at_its_total_the_rate_stays_and_a_log_gets_no_repeated_line():
+    # 100 files in 10 s, then 15 s of side files: the line stays at 10.0
+    # files/s (it fell to 4.0 by the end before), printed once; report_last
+    # does not print it a second time.
+    stream, clock, counts = io.StringIO(), _Clock(), {"done": 40}
+
+    def measure():
+        return Reading(counts["done"], 100)
+
+    with progress.Progress("converting", measure, stream=stream, interval_s=_NEVER_S, clock=clock) as line:
+        clock.now += 4.0
+        line.report()
+        clock.now += 6.0
+        counts["done"] = 100
+        line.report()
+        for _ in range(3):
+            clock.now += 5.0
+            line.report()
+        line.report_last()
+    assert stream.getvalue().splitlines() == [
+        "converting: 40/100 files (40%), 10.0 files/s, ETA 6 s",
+        "converting: 100/100 files (100%), 10.0 files/s, ETA 0 s",
+    ]
+
+
+def test_a_job_first_read_at_its_total_shows_no_rate():
+    # A small job on a cluster: every shard already finished at the first
+    # reading. It has no rate of its own (it was 0.0 files/s on every line).
+    stream, clock = io.StringIO(), _Clock()
+    with progress.Progress(
+        "converting",
+        lambda: Reading(302, 302),
+        stream=stream,
+        interval_s=_NEVER_S,
+        clock=clock,
+        rate_from_first_reading=True,
+    ) as line:
+        for _ in range(3):
+            clock.now += 5.0
+            line.report()
+        line.report_last()
+    assert stream.getvalue().splitlines() == ["converting: 302/302 files (100%)"]

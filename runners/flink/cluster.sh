@@ -148,7 +148,7 @@ start() {
   stop_daemons
   command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
   local dist conf rest rpc blob
-  say "starting Flink $FLINK_VERSION (a JobManager, $TASKMANAGERS TaskManager(s) of $SLOTS slot(s) each; logs in $state)"
+  say "starting Flink $FLINK_VERSION (a JobManager, $TASKMANAGERS TaskManager(s) of $SLOTS slot(s) each$([ "${ISOLATE_WORKERS:-0}" = 1 ] && echo ', workers isolated'); logs in $state)"
   dist="$(fetch_distribution apache-flink-libraries "$FLINK_VERSION")/deps"
   conf="$state/conf"
   rest="$(free_port "$REST_PORT")"; rpc="$(free_port 6123)"; blob="$(free_port 6124)"

@@ -49,7 +49,7 @@ start() {
   stop_daemons
   command -v java >/dev/null || die "java is not installed (apt-get install openjdk-17-jre-headless)"
   local home port webui
-  say "starting Spark $SPARK_VERSION (a master, $WORKERS worker(s) of $WORKER_CORES core(s) each; logs in $state)"
+  say "starting Spark $SPARK_VERSION (a master, $WORKERS worker(s) of $WORKER_CORES core(s) each$([ "${ISOLATE_WORKERS:-0}" = 1 ] && echo ', workers isolated'); logs in $state)"
   home="$(fetch_distribution pyspark "$SPARK_VERSION")/deps"
   port="$(free_port "$MASTER_PORT")"; webui="$(free_port 8080)"
   write_sdk_worker "$state/sdk-worker"
