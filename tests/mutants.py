@@ -659,6 +659,14 @@ MUTANTS = (
         ("tests/test_runners.py",),
     ),
     Mutant(
+        "image_hashes_pickled",
+        "records' hashes cross the duplicate groupings' shuffles untyped (pickled, several times slower)",
+        "transforms/find_duplicates.py",
+        "                typing.Tuple[str, duplicates.ImageHashes]\n",
+        "                typing.Tuple[str, typing.Any]\n",
+        ("tests/test_duplicates.py",),
+    ),
+    Mutant(
         "progress_log_repeats_lines",
         "a log gets the same progress line again every 5 s (and once more at the end)",
         "pipeline/progress.py",

@@ -96,3 +96,35 @@ def test_file_is_sorted_json_lines_whatever_the_order():
     lines = forward.decode().splitlines()
     assert [json.loads(line)["sha256"] for line in lines] == [f"{i:064x}" for i in range(5)]
     assert duplicates.duplicates_file_bytes([]) == b""
+
+
+def test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder(tmp_path):
+    """Each record's hashes cross four shuffles (two a grouping): typed, with
+    find_duplicates' coder (a plain tuple of strings), not pickled as Beam
+    does an untyped NamedTuple (several times slower, and bigger)."""
+    import apache_beam as beam
+
+    from pipeline.convert import job
+    from pipeline.convert.main import _parse
+    from pipeline.convert.main import _parser
+    from tests.conftest import HYMENOPTERA
+    from transforms.find_duplicates import ImageHashesCoder
+
+    row = ImageHashes("a" * 64, "b" * 64, "train", "ants", "ants/0 x.jpg")
+    assert ImageHashesCoder().decode(ImageHashesCoder().encode(row)) == row
+    options = _parse(_parser(), ["--input", HYMENOPTERA, "--output", str(tmp_path / "out")])
+    pipeline = beam.Pipeline(options=options)
+    job.build(pipeline, options)
+    proto = pipeline.to_runner_api()
+    components = proto.components
+
+    def coder_names(coder_id):
+        coder = components.coders[coder_id]
+        payload = coder.spec.payload.decode("latin-1")
+        return [payload, *(name for part in coder.component_coder_ids for name in coder_names(part))]
+
+    for basis in ("ByFile", "ByStored"):
+        (by_hash,) = [t for t in components.transforms.values() if t.unique_name == f"FindDuplicates/{basis}/ByHash"]
+        (pcollection,) = by_hash.outputs.values()
+        names = coder_names(components.pcollections[pcollection].coder_id)
+        assert any("ImageHashesCoder" in name for name in names), basis

@@ -147,7 +147,9 @@ class RankInGroups(beam.PTransform):
         self._target = target or RANGE_TARGET  # Read when built: tests make it small.
 
     def expand(self, items):
-        keyed = items | "ByGroup" >> beam.Map(lambda item: (self._group_of(item), item))
+        keyed = items | "ByGroup" >> beam.Map(lambda item: (self._group_of(item), item)).with_output_types(
+            typing.Tuple[typing.Any, self._item_type]
+        )
         spans = (
             keyed
             | "Hashes"

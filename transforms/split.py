@@ -195,5 +195,6 @@ class AssignSplits(beam.PTransform):
             placed = ranked["ranked"] | "Stratify" >> beam.Map(
                 _stratify, beam.pvalue.AsDict(ranked["counts"]), self._validation_ratio, self._test_ratio
             )
-        placed = (placed, hashed[FIXED]) | "WithNamedSplits" >> beam.Flatten()
+        # Typed, so that Placed's coder carries the rows across what follows.
+        placed = (placed, hashed[FIXED]) | "WithNamedSplits" >> beam.Flatten().with_output_types(Placed)
         return {"placed": placed, ERRORS: hashed[ERRORS]}
