@@ -22,6 +22,9 @@ from transforms import native_noise
 # Redrawn this often on a terminal; a new line this often elsewhere.
 _TTY_INTERVAL_S = 0.5
 _LOG_INTERVAL_S = 5.0
+# A log's unchanged line is printed again this often: a CI system may end a
+# step whose output has been silent for some minutes.
+_LOG_REPEAT_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +72,8 @@ class Progress:
     which is not the rate of its work). Once the count is at its total the
     rate stays the one it reached it at (what follows, the reports and side
     files, is not the rate of the work counted), so a log's lines stop
-    changing, and a line the same as the last one is not printed again.
+    changing, and a line the same as the last one is printed again only
+    after _LOG_REPEAT_S.
     `clock` (seconds, monotonic) and `interval_s` are there for tests, which
     call `report` themselves."""
 
@@ -91,7 +95,7 @@ class Progress:
         self._rate_from_first_reading = rate_from_first_reading
         self._first = None  # (time, done) of the first reading.
         self._changed = None  # (time, done) of the reading its count was first at.
-        self._printed = None  # A log's last line.
+        self._printed = (None, None)  # A log's last line, and when.
         self._drawn = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
@@ -122,7 +126,8 @@ class Progress:
             now = self._changed[0]  # The rate it reached the total at.
         if not self._rate_from_first_reading:
             return format_line(self._label, reading, now - self._start)
-        return format_line(self._label, reading, now - self._first[0], reading.done - self._first[1])
+        # A shard written again after a lost worker can take the count below the first reading.
+        return format_line(self._label, reading, now - self._first[0], max(reading.done - self._first[1], 0))
 
     def report(self):
         """Prints the line once (in place on a terminal)."""
@@ -132,9 +137,9 @@ class Progress:
         if self._tty:
             self._stream.write("\r" + line.ljust(self._drawn))
             self._drawn = max(self._drawn, len(line))
-        elif line != self._printed:
+        elif line != self._printed[0] or self._clock() - self._printed[1] >= _LOG_REPEAT_S:
             self._stream.write(line + "\n")
-            self._printed = line
+            self._printed = (line, self._clock())
         self._stream.flush()
 
     def report_last(self):

@@ -222,22 +222,25 @@ refuse_paths_isolated_workers_miss() {
   local ours="$cache/clusters/$engine"
   [ "$(cat "$ours/isolation" 2>/dev/null || echo 0)" = 1 ] || return 0
   [ "$master" = "$(cat "$ours/address" 2>/dev/null)" ] || return 0
-  local flag path
+  local flag path form
   while [ $# -gt 0 ]; do
     case "$1" in
       --input=*|--output=*|--manifest=*) flag="${1%%=*}"; path="${1#*=}" ;;
-      --input|--output|--manifest) flag="$1"; path="${2:-}"; shift ;;
+      --input|--output|--manifest) flag="$1"; path="${2:-}"; [ $# -lt 2 ] || shift ;;
       *) shift; continue ;;
     esac
     shift
     case "$path" in *://*|'') continue ;; esac
-    path="$(realpath -m -- "$path")"
-    case "$path/" in "$root"/*|"$cache"/*) continue ;; esac
-    case "$path/" in
-      /tmp/*)
-        echo "$engine/run.sh: $flag $path is under /tmp, which this clone's cluster's workers do not share (started with ISOLATE_WORKERS=1): use S3 or a folder outside /tmp" >&2
-        exit 2 ;;
-    esac
+    # The path as the launcher passes it on (links kept) and where it leads:
+    # a worker follows a link in its own /tmp, or to it, to nothing.
+    for form in "$(realpath -m -s -- "$path")" "$(realpath -m -- "$path")"; do
+      case "$form/" in "$root"/*|"$cache"/*|"$(realpath -m -- "$root")"/*|"$(realpath -m -- "$cache")"/*) continue ;; esac
+      case "$form/" in
+        /tmp/*)
+          echo "$engine/run.sh: $flag $form is under /tmp, which this clone's cluster's workers do not share (started with ISOLATE_WORKERS=1): use S3 or a folder outside /tmp" >&2
+          exit 2 ;;
+      esac
+    done
   done
 }
 

@@ -656,7 +656,7 @@ MUTANTS = (
         "runners/cluster_lib.sh",
         "      /tmp/*)\n",
         "      /nowhere/*)\n",
-        ("tests/test_runners.py",),
+        ("tests/test_runners.py::test_cluster_launchers_refuse_tmp_paths_isolated_workers_miss",),
     ),
     Mutant(
         "image_hashes_pickled",
@@ -664,15 +664,31 @@ MUTANTS = (
         "transforms/find_duplicates.py",
         "                typing.Tuple[str, duplicates.ImageHashes]\n",
         "                typing.Tuple[str, typing.Any]\n",
-        ("tests/test_duplicates.py",),
+        ("tests/test_duplicates.py::test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder",),
     ),
     Mutant(
         "progress_log_repeats_lines",
         "a log gets the same progress line again every 5 s (and once more at the end)",
         "pipeline/progress.py",
-        "        elif line != self._printed:\n",
+        "        elif line != self._printed[0] or self._clock() - self._printed[1] >= _LOG_REPEAT_S:\n",
         "        else:\n",
         ("tests/test_progress.py",),
+    ),
+    Mutant(
+        "progress_negative_rate",
+        "a job's count below its first reading (a shard written again) shows a negative rate",
+        "pipeline/progress.py",
+        "max(reading.done - self._first[1], 0))\n",
+        "reading.done - self._first[1])\n",
+        ("tests/test_progress.py",),
+    ),
+    Mutant(
+        "placed_pickled_after_splits",
+        "Placed rows leave AssignSplits untyped (pickled across the shuffles after it)",
+        "transforms/split.py",
+        '"WithNamedSplits" >> beam.Flatten().with_output_types(Placed)\n',
+        '"WithNamedSplits" >> beam.Flatten()\n',
+        ("tests/test_duplicates.py::test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder",),
     ),
     Mutant(
         "progress_rate_falls_at_total",
@@ -688,7 +704,7 @@ MUTANTS = (
         "pipeline/convert/job.py",
         "            planned=planned,\n",
         "",
-        ("tests/test_progress_records.py",),
+        ("tests/test_progress_records.py::test_the_writing_stage_waits_for_the_planned_total",),
     ),
 )
 

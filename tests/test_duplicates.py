@@ -101,7 +101,8 @@ def test_file_is_sorted_json_lines_whatever_the_order():
 def test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder(tmp_path):
     """Each record's hashes cross four shuffles (two a grouping): typed, with
     find_duplicates' coder (a plain tuple of strings), not pickled as Beam
-    does an untyped NamedTuple (several times slower, and bigger)."""
+    does an untyped NamedTuple (several times slower, and bigger). So do the
+    Placed rows after AssignSplits and into the shards' ranking, with theirs."""
     import apache_beam as beam
 
     from pipeline.convert import job
@@ -112,7 +113,9 @@ def test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder(tmp_path
 
     row = ImageHashes("a" * 64, "b" * 64, "train", "ants", "ants/0 x.jpg")
     assert ImageHashesCoder().decode(ImageHashesCoder().encode(row)) == row
-    options = _parse(_parser(), ["--input", HYMENOPTERA, "--output", str(tmp_path / "out")])
+    options = _parse(
+        _parser(), ["--input", HYMENOPTERA, "--output", str(tmp_path / "out"), "--validation_ratio", "0.1"]
+    )
     pipeline = beam.Pipeline(options=options)
     job.build(pipeline, options)
     proto = pipeline.to_runner_api()
@@ -123,8 +126,15 @@ def test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder(tmp_path
         payload = coder.spec.payload.decode("latin-1")
         return [payload, *(name for part in coder.component_coder_ids for name in coder_names(part))]
 
-    for basis in ("ByFile", "ByStored"):
-        (by_hash,) = [t for t in components.transforms.values() if t.unique_name == f"FindDuplicates/{basis}/ByHash"]
-        (pcollection,) = by_hash.outputs.values()
+    expected = {
+        "FindDuplicates/ByFile/ByHash": "ImageHashesCoder",
+        "FindDuplicates/ByStored/ByHash": "ImageHashesCoder",
+        "AssignSplits/WithNamedSplits": "PlacedCoder",
+        "AssignSplits/RankInClass/ByGroup": "PlacedCoder",
+        "PlanShards/RankInClass/ByGroup": "PlacedCoder",
+    }
+    for label, coder in expected.items():
+        (transform,) = [t for t in components.transforms.values() if t.unique_name == label]
+        (pcollection,) = transform.outputs.values()
         names = coder_names(components.pcollections[pcollection].coder_id)
-        assert any("ImageHashesCoder" in name for name in names), basis
+        assert any(coder in name for name in names), label

@@ -124,8 +124,14 @@ def test_at_its_total_the_rate_stays_and_a_log_gets_no_repeated_line():
             clock.now += 5.0
             line.report()
         line.report_last()
+        # Still there after a minute of side files: said again, once, so a
+        # log that CI watches is not silent for minutes.
+        clock.now += 50.0
+        line.report()
+        line.report()
     assert stream.getvalue().splitlines() == [
         "converting: 40/100 files (40%), 10.0 files/s, ETA 6 s",
+        "converting: 100/100 files (100%), 10.0 files/s, ETA 0 s",
         "converting: 100/100 files (100%), 10.0 files/s, ETA 0 s",
     ]
 
@@ -147,3 +153,24 @@ def test_a_job_first_read_at_its_total_shows_no_rate():
             line.report()
         line.report_last()
     assert stream.getvalue().splitlines() == ["converting: 302/302 files (100%)"]
+
+
+def test_a_job_s_count_below_its_first_reading_shows_no_negative_rate():
+    # A lost worker's shard written again: its count starts over below the first reading.
+    stream, clock, counts = io.StringIO(), _Clock(), {"done": 50}
+    with progress.Progress(
+        "converting",
+        lambda: Reading(counts["done"], 150),
+        stream=stream,
+        interval_s=_NEVER_S,
+        clock=clock,
+        rate_from_first_reading=True,
+    ) as line:
+        line.report()
+        clock.now += 5.0
+        counts["done"] = 20
+        line.report()
+    assert stream.getvalue().splitlines() == [
+        "converting: 50/150 files (33%)",
+        "converting: 20/150 files (13%), 0.0 files/s",
+    ]

@@ -134,19 +134,28 @@ def test_cluster_launchers_refuse_tmp_paths_isolated_workers_miss(target, variab
             text=True,
         )
 
+    # A link under /tmp to a folder elsewhere, and one elsewhere into /tmp:
+    # either way a worker finds nothing (its /tmp is its own).
+    link_out = f"/tmp/im2tfrecord-test-link-{os.getpid()}-{target}"
+    os.symlink("/var/tmp", link_out)
+    (tmp_path / "link-in").symlink_to("/tmp/im2tfrecord-test-in")
     refusals = {
         ("--input", "s3://b/in", "--output", "/tmp/out"): "--output /tmp/out",
         ("--input=/tmp/x/../in", "--output", "s3://b/out"): "--input /tmp/in",
         ("--manifest", "/tmp/m.csv", "--output", "s3://b/out"): "--manifest /tmp/m.csv",
+        ("--input", "s3://b/in", "--output", link_out): (f"--output {link_out}"),
     }
-    for args, named in refusals.items():
-        result = launch(*args)
-        assert result.returncode == 2, result.stderr
-        assert result.stderr.strip() == (
-            f"{target}/run.sh: {named} is under /tmp, which this clone's cluster's workers do not share"
-            " (started with ISOLATE_WORKERS=1): use S3 or a folder outside /tmp"
-        )
-        assert not (tmp_path / "ran").exists()
+    if not str(tmp_path).startswith("/tmp/"):  # pytest's --basetemp elsewhere: the link leads into /tmp.
+        refusals[("--input", str(tmp_path / "link-in"), "--output", "s3://b/out")] = "--input /tmp/im2tfrecord-test-in"
+    try:
+        for args, named in refusals.items():
+            _assert_refused(launch(*args), target, named, tmp_path)
+    finally:
+        os.remove(link_out)
+    # A flag without its value is left to the command's own parser.
+    result = launch("--input", "s3://b/in", "--output")
+    assert result.returncode == 0 and (tmp_path / "ran").exists(), result.stderr
+    (tmp_path / "ran").unlink()
     # Allowed: S3, the project's folders; and any path on another cluster.
     for args, more_env in (
         (("--input", "s3://b/in", "--output", "s3://b/out"), {}),
@@ -156,3 +165,12 @@ def test_cluster_launchers_refuse_tmp_paths_isolated_workers_miss(target, variab
         result = launch(*args, **more_env)
         assert result.returncode == 0 and (tmp_path / "ran").exists(), (args, result.stderr)
         (tmp_path / "ran").unlink()
+
+
+def _assert_refused(result, target, named, tmp_path):
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"{target}/run.sh: {named} is under /tmp, which this clone's cluster's workers do not share"
+        " (started with ISOLATE_WORKERS=1): use S3 or a folder outside /tmp"
+    )
+    assert not (tmp_path / "ran").exists()
