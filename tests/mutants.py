@@ -675,6 +675,14 @@ MUTANTS = (
         ("tests/test_progress.py",),
     ),
     Mutant(
+        "non_utf8_names_not_reported",
+        "an image whose path is not UTF-8 is not reported as such (read under its escaped name: a read_error)",
+        "transforms/match.py",
+        "                kind = listing.BAD_NAME  # An image it cannot name; a file it skips is only counted.\n",
+        "                pass\n",
+        ("tests/test_end_to_end_odd_names.py::test_names_that_are_not_utf8_are_error_rows_not_a_failed_job",),
+    ),
+    Mutant(
         "progress_negative_rate",
         "a job's count below its first reading (a shard written again) shows a negative rate",
         "pipeline/progress.py",

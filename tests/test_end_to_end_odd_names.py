@@ -76,3 +76,26 @@ def test_folder_names_are_data_not_paths(tmp_path):
     assert len(read_examples(shard_paths(out))) == 1
     with open(out / "dataset_info.json") as f:
         assert json.load(f)["counts"] == {"matched": 4, "written": 1, "failed": 2, "skipped": 1}
+
+
+def test_names_that_are_not_utf8_are_error_rows_not_a_failed_job(tmp_path, capsys):
+    # Bytes from another system's encoding (Latin-1 "café", "chât"): no
+    # record can name them, so each such image is an error row naming it with
+    # its odd bytes as \xNN; the rest of the run goes on (the whole job failed
+    # on the first shuffle before), and files it skips are still skipped.
+    root = tmp_path / "in"
+    for name in (b"cats/ok.jpg", b"cats/caf\xe9.jpg", b"ch\xe2t/a.jpg", b"cats/notes\xe9.txt", b"cats/.h\xe9.jpg"):
+        path = os.path.join(os.fsencode(root), name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(IMAGE)
+    out = tmp_path / "out"
+    assert main(["--input", str(root), "--output", str(out)]) == 0
+    assert "matched 5 = written 1 + failed 2 + skipped (not images) 2" in capsys.readouterr().out
+    rows = sorted((row["path"], row["reason"], row["stage"]) for row in read_errors(str(out)))
+    assert rows == [
+        (f"{root}/cats/caf\\xe9.jpg", "bad_file_name", "match"),
+        (f"{root}/ch\\xe2t/a.jpg", "bad_file_name", "match"),
+    ]
+    records = read_examples(shard_paths(out))
+    assert [(r["image/class/text"], r["image/filename"]) for r in records] == [(b"cats", b"cats/ok.jpg")]

@@ -22,12 +22,32 @@ FILE = "file"
 DANGLING_SYMLINK = "dangling_symlink"
 SYMLINK_LOOP = "symlink_loop"
 UNREADABLE = "unreadable"
+# A path whose bytes are not UTF-8 (a name from another system's encoding):
+# Python keeps such bytes as surrogates, which no UTF-8 text can hold, and
+# every path crosses the job's shuffles, and is stored in its record, as
+# UTF-8. The caller reports it by its `printable` form.
+BAD_NAME = "bad_file_name"
 
 MESSAGES = {
     DANGLING_SYMLINK: "symbolic link to a file or folder that does not exist",
     SYMLINK_LOOP: "symbolic link to a folder that contains it (or a chain of links that never ends); not followed",
     UNREADABLE: "cannot be listed or examined (no permission, or not on the workers' disk?)",
+    BAD_NAME: "the path is not UTF-8 (its bytes not UTF-8 are shown as \\xNN): rename it",
 }
+
+
+def is_utf8(path):
+    """True if `path` is UTF-8 text (no bytes Python kept as surrogates)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(path):
+    """`path` as UTF-8 text: each byte that is not UTF-8 written as \\xNN."""
+    return path if is_utf8(path) else os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def walk(root):

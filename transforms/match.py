@@ -121,9 +121,13 @@ class _WalkLocal(beam.DoFn):
     def process(self, root):
         prefix = root.rstrip("/") + "/"
         for path, kind in listing.walk(root):
+            hidden = listing.is_hidden(path[len(prefix) :])
+            if kind == listing.FILE and not hidden and has_image_extension(path) and not listing.is_utf8(path):
+                kind = listing.BAD_NAME  # An image it cannot name; a file it skips is only counted.
+            path = listing.printable(path)
             # A hidden entry is skipped whatever it is (an editor's lock file
             # is a dangling link): _KeepImages counts it as such.
-            if kind == listing.FILE or listing.is_hidden(path[len(prefix) :]):
+            if kind == listing.FILE or hidden:
                 yield FileMetadata(path, 0)
             else:
                 Metrics.counter(metrics.METRICS_NAMESPACE, "matched").inc()
