@@ -683,6 +683,14 @@ MUTANTS = (
         ("tests/test_end_to_end_odd_names.py::test_names_that_are_not_utf8_are_error_rows_not_a_failed_job",),
     ),
     Mutant(
+        "upload_non_utf8_name_fails_all",
+        "upload tries a file whose path is not UTF-8 (the whole upload failed on it)",
+        "pipeline/upload/main.py",
+        "        elif not listing.is_utf8(path):  # No S3 key can name it.\n",
+        "        elif False:\n",
+        ("tests/test_upload.py::test_a_name_that_is_not_utf8_is_listed_and_the_rest_uploaded",),
+    ),
+    Mutant(
         "progress_negative_rate",
         "a job's count below its first reading (a shard written again) shows a negative rate",
         "pipeline/progress.py",

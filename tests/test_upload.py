@@ -377,6 +377,16 @@ def test_unreadable_file_is_listed_and_the_rest_uploaded(tree, s3_client, bucket
     assert _objects(s3_client, bucket, "p") == _expected(tree)
 
 
+def test_a_name_that_is_not_utf8_is_listed_and_the_rest_uploaded(tree, s3_client, bucket, s3_flags, capsys):
+    # Latin-1 "café": no S3 key can name it (keys are UTF-8); the whole upload failed on it before.
+    with open(os.path.join(os.fsencode(tree), b"b", b"caf\xe9.png"), "wb") as f:
+        f.write(b"x")
+    code, out, _ = _run(capsys, tree, f"s3://{bucket}/p", *_PART_FLAGS, *s3_flags)
+    assert code == 1 and _counts(out)[:3] == (len(_expected(tree)), 0, 1), out
+    assert "  failed: b/caf\\xe9.png: the path is not UTF-8 (its bytes not UTF-8 are shown as \\xNN): rename it" in out
+    assert _objects(s3_client, bucket, "p") == _expected(tree)
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [

@@ -196,7 +196,9 @@ def _local_files(root, include_hidden, includes, excludes):
         if listing.is_hidden(path) and not include_hidden:
             yield path, _HIDDEN
         elif kind != listing.FILE:
-            yield path, listing.MESSAGES[kind]
+            yield listing.printable(path), listing.MESSAGES[kind]
+        elif not listing.is_utf8(path):  # No S3 key can name it.
+            yield listing.printable(path), listing.MESSAGES[listing.BAD_NAME]
         elif (not includes or any(fnmatch.fnmatchcase(path, glob) for glob in includes)) and not any(
             fnmatch.fnmatchcase(path, glob) for glob in excludes
         ):
