@@ -187,7 +187,9 @@ def test_the_writing_stage_waits_for_the_planned_total(tmp_path):
     job.build(pipeline, options)
     proto = pipeline.to_runner_api()
     transforms = proto.components.transforms
-    producer = {pcoll: name for name, t in transforms.items() for pcoll in t.outputs.values()}
+    # A composite lists its last part's output as its own: the producer is the
+    # leaf transform (one without parts), whatever order the proto's map gives.
+    producer = {pcoll: name for name, t in transforms.items() if not t.subtransforms for pcoll in t.outputs.values()}
     writers = [
         t
         for t in transforms.values()
