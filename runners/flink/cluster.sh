@@ -91,19 +91,25 @@ web.tmpdir: $state/tmp
 # A job whose TaskManager dies is restarted, on the slots left. A dead
 # TaskManager is known once two heartbeats to it fail (2 x 2 s here; Flink's
 # default interval is 10 s), and a restart before that may be sent to its
-# slots, and fail: hence 5 s between attempts. Every task that ran on the
-# lost TaskManager, or reads what it kept, fails on its own and takes an
-# attempt: one TaskManager killed mid-write took 2, a second in the same job
-# 2 more, and 3 attempts failed that job ("Recovery is suppressed",
-# tests/test_clusters.py); 10 failed it too, in one CI run of three, once
-# the second kill was aimed at a TaskManager running a task's retry (what
-# a lost node holds, the results of stages before, fails more tasks). 20
-# ride out a few lost nodes; a job that keeps failing ends within about two
-# minutes of waits.
+# slots, and fail: hence 5 s between attempts. A lost TaskManager fails at
+# once every task it ran and every task reading the results it kept; the
+# fixed-delay strategy counted each of those failures as an attempt, and a
+# job that lost two TaskManagers failed with 3, 10 and even 20 attempts
+# ("Recovery is suppressed", tests/test_clusters.py, 2 CI runs in about 6
+# with 20). Exponential-delay (Flink 1.19, FLIP-364) counts the failures
+# that come within one backoff as one attempt. Flink 1.19 refuses a
+# multiplier of 1, so the backoff starts at its maximum: 5 s every time, as
+# fixed-delay was. A job that keeps failing ends after the attempts below
+# (test_failing_job_on_cluster_ends_in_one_line, tests/test_clusters.py);
+# the reset threshold keeps a long job from earning its attempts back.
 heartbeat.interval: 2000
-restart-strategy.type: fixed-delay
-restart-strategy.fixed-delay.attempts: 20
-restart-strategy.fixed-delay.delay: 5 s
+restart-strategy.type: exponential-delay
+restart-strategy.exponential-delay.initial-backoff: 5 s
+restart-strategy.exponential-delay.max-backoff: 5 s
+restart-strategy.exponential-delay.backoff-multiplier: 1.5
+restart-strategy.exponential-delay.jitter-factor: 0.0
+restart-strategy.exponential-delay.reset-backoff-threshold: 1 h
+restart-strategy.exponential-delay.attempts-before-reset-backoff: 10
 # Beam's runner is on the daemons' class path (beam_class_path in
 # runners/cluster_lib.sh) and must be loaded from there, not from a job.
 classloader.resolve-order: parent-first
