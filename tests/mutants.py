@@ -259,6 +259,31 @@ MUTANTS = (
         ("tests/test_example_proto.py::test_kept_entries_give_the_same_bytes_and_unique_keys_are_not_kept",),
     ),
     Mutant(
+        "outcome_changes_its_inputs",
+        "the outcome's combine adds other shards' statistics into a shard's own entry",
+        "transforms/dataset_info.py",
+        "        self.statistics.setdefault(split, Statistics()).merge(statistics)\n",
+        "        self.statistics.setdefault(split, statistics) is statistics"
+        " or self.statistics[split].merge(statistics)\n",
+        ("tests/test_outcome_totals.py::test_any_split_into_accumulators_and_merge_order_gives_the_same_totals",),
+    ),
+    Mutant(
+        "odd_paths_unbounded",
+        "a warning's list of paths keeps every path, not the first 100",
+        "transforms/dataset_info.py",
+        "sorted([*first, *paths])[:_WARNED_PATHS]",
+        "sorted([*first, *paths])",
+        ("tests/test_outcome_totals.py::test_any_split_into_accumulators_and_merge_order_gives_the_same_totals",),
+    ),
+    Mutant(
+        "smaller_side_of_the_last_merged",
+        "the smallest side of images stored smaller than asked is the last merged shard's",
+        "transforms/dataset_info.py",
+        "side if smallest is None else min(smallest, side)",
+        "side",
+        ("tests/test_outcome_totals.py::test_any_split_into_accumulators_and_merge_order_gives_the_same_totals",),
+    ),
+    Mutant(
         "statistics_pixels_misnamed",
         "dataset_info.json says the statistics counted the stored pixels when they counted others",
         "transforms/dataset_info.py",
@@ -662,8 +687,8 @@ MUTANTS = (
         "image_hashes_pickled",
         "records' hashes cross the duplicate groupings' shuffles untyped (pickled, several times slower)",
         "transforms/find_duplicates.py",
-        "                typing.Tuple[str, duplicates.ImageHashes]\n",
-        "                typing.Tuple[str, typing.Any]\n",
+        "_KEYED = typing.Tuple[typing.Tuple[str, str], duplicates.ImageHashes]\n",
+        "_KEYED = typing.Tuple[typing.Tuple[str, str], typing.Any]\n",
         ("tests/test_duplicates.py::test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder",),
     ),
     Mutant(

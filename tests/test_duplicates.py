@@ -99,7 +99,7 @@ def test_file_is_sorted_json_lines_whatever_the_order():
 
 
 def test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder(tmp_path):
-    """Each record's hashes cross four shuffles (two a grouping): typed, with
+    """Each record's hashes cross four shuffles (two for each of its keys): typed, with
     find_duplicates' coder (a plain tuple of strings), not pickled as Beam
     does an untyped NamedTuple (several times slower, and bigger). So do the
     Placed rows after AssignSplits and into the shards' ranking, with theirs."""
@@ -127,8 +127,8 @@ def test_image_hashes_cross_the_groupings_shuffles_with_their_own_coder(tmp_path
         return [payload, *(name for part in coder.component_coder_ids for name in coder_names(part))]
 
     expected = {
-        "FindDuplicates/ByFile/ByHash": "ImageHashesCoder",
-        "FindDuplicates/ByStored/ByHash": "ImageHashesCoder",
+        "FindDuplicates/ByHash": "ImageHashesCoder",
+        "FindDuplicates/Group/Typed": "ImageHashesCoder",
         "AssignSplits/WithNamedSplits": "PlacedCoder",
         "AssignSplits/RankInClass/ByGroup": "PlacedCoder",
         "PlanShards/RankInClass/ByGroup": "PlacedCoder",

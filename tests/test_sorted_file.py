@@ -80,6 +80,26 @@ def test_on_s3_the_file_is_the_same(s3_client, bucket, s3_endpoint, tmp_path):
     assert s3_client.get_object(Bucket=bucket, Key="run/errors.jsonl")["Body"].read() == _expected(lines)
 
 
+def test_the_count_and_sample_are_the_same_however_the_lines_are_split():
+    """One combine counts the lines and samples their keys: split into
+    accumulators anywhere and merged in either order, the same count and keys."""
+    lines = _lines(2_000, seed=5)
+    combine = sorted_file._CountAndSample(100)
+    wanted = sorted(line.key for line in lines if sorted_file._sampled(line, 100))
+    assert 100 < len(wanted) < 1_000  # About 16 per 100 lines: a sample, not every key.
+
+    def fold(part):
+        accumulator = combine.create_accumulator()
+        for line in part:
+            accumulator = combine.add_input(accumulator, line)
+        return accumulator
+
+    for cut in (0, 1, 700, 2_000):
+        for halves in ((lines[:cut], lines[cut:]), (lines[cut:], lines[:cut])):
+            counted = combine.extract_output(combine.merge_accumulators([fold(half) for half in halves]))
+            assert counted.count == 2_000 and sorted(counted.sample) == wanted, cut
+
+
 def test_boundaries_cut_a_sample_evenly():
     sample = [f"{n:04d}" for n in range(64)]
     assert sorted_file.boundaries(sample, count=400, target=100) == ["0016", "0032", "0048"]

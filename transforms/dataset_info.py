@@ -174,65 +174,118 @@ def _slim(shard):
     return dataclasses.replace(shard, per_class=None, odd_content=None, statistics=None)
 
 
-class _MergeStatistics(beam.CombineFn):
-    """Statistics.to_json() dicts -> their sum, as one such dict."""
+# The kinds of input _CombineOutcome adds up (_Part.kind).
+_SHARD = "shard"  # A ShardInfo: its statistics, odd paths, images smaller than asked.
+_CLASS_COUNT = "class_count"  # ((split, class), images).
+_ERROR = "error"  # An error row: its reason.
+_SKIPPED = "skipped"  # A path the run skipped.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    """One input of the outcome's combine: what `value` is, and it."""
+
+    kind: str
+    value: object
+
+
+class _Totals:
+    """The parts of an Outcome, combined: an entry per shard, the rest
+    bounded by the splits, classes, reasons or kinds (a warning keeps its
+    first _WARNED_PATHS paths)."""
+
+    def __init__(self):
+        self.shards = []  # Their entries, slim (_slim).
+        self.statistics = {}  # split -> Statistics
+        self.odd = {}  # kind -> [count, the first paths, sorted]
+        self.smaller = [0, None]  # images stored smaller than asked, the smallest side
+        self.class_counts = {}
+        self.errors_by_reason = {}
+        self.skipped = 0
+
+    def add(self, part):
+        if part.kind == _SHARD:
+            shard = part.value
+            self.shards.append(_slim(shard))
+            if shard.statistics:
+                self._add_statistics(shard.split, Statistics.from_json(shard.statistics))
+            for kind, paths in (shard.odd_content or {}).items():
+                self._add_odd(kind, len(paths), paths)
+            if shard.smaller_than_requested:
+                self._add_smaller(shard.smaller_than_requested, shard.smallest_side)
+        elif part.kind == _CLASS_COUNT:
+            key, count = part.value
+            self.class_counts[key] = self.class_counts.get(key, 0) + count
+        elif part.kind == _ERROR:
+            self.errors_by_reason[part.value] = self.errors_by_reason.get(part.value, 0) + 1
+        elif part.kind == _SKIPPED:
+            self.skipped += 1
+        else:
+            raise ValueError(f"unknown part of an outcome: {part.kind!r}")
+        return self
+
+    def merge(self, other):
+        self.shards += other.shards
+        for split, statistics in other.statistics.items():
+            self._add_statistics(split, statistics)
+        for kind, (count, first) in other.odd.items():
+            self._add_odd(kind, count, first)
+        if other.smaller[0]:
+            self._add_smaller(*other.smaller)
+        for key, count in other.class_counts.items():
+            self.class_counts[key] = self.class_counts.get(key, 0) + count
+        for reason, count in other.errors_by_reason.items():
+            self.errors_by_reason[reason] = self.errors_by_reason.get(reason, 0) + count
+        self.skipped += other.skipped
+        return self
+
+    def parts(self):
+        """Outcome's combined fields."""
+        count, side = self.smaller
+        return {
+            "shards": tuple(sorted(self.shards, key=lambda shard: (shard.split, shard.index))),
+            "statistics": {split: total.to_json() for split, total in self.statistics.items()},
+            "odd": {kind: {"count": count, "first": first} for kind, (count, first) in self.odd.items()},
+            "smaller": {"count": count, "smallest_side": side} if count else None,
+            "class_counts": dict(self.class_counts),
+            "errors_by_reason": dict(self.errors_by_reason),
+            "skipped": self.skipped,
+        }
+
+    def _add_statistics(self, split, statistics):
+        # Into totals of our own: Statistics.from_json keeps the input's
+        # dicts, and a combine must not change its inputs.
+        self.statistics.setdefault(split, Statistics()).merge(statistics)
+
+    def _add_odd(self, kind, count, paths):
+        total, first = self.odd.get(kind, (0, []))
+        self.odd[kind] = [total + count, sorted([*first, *paths])[:_WARNED_PATHS]]
+
+    def _add_smaller(self, count, side):
+        total, smallest = self.smaller
+        self.smaller = [total + count, side if smallest is None else min(smallest, side)]
+
+
+class _CombineOutcome(beam.CombineFn):
+    """_Parts -> Outcome's combined fields (_Totals.parts). One combine for
+    all of them: on Beam's local runner each combine of its own costs
+    bundles of its own (bench/bench_phases.py)."""
 
     def create_accumulator(self):
-        return Statistics()
+        return _Totals()
 
-    def add_input(self, total, statistics):
-        return total.merge(Statistics.from_json(statistics))
+    def add_input(self, totals, part):
+        return totals.add(part)
 
-    def merge_accumulators(self, totals):
-        totals = list(totals)
-        for other in totals[1:]:
-            totals[0].merge(other)
-        return totals[0]
+    def merge_accumulators(self, all_totals):
+        all_totals = iter(all_totals)
+        first = next(all_totals, None) or _Totals()
+        for other in all_totals:
+            first.merge(other)
+        return first
 
-    def extract_output(self, total):
-        return total.to_json()
-
-
-class _CountAndFirst(beam.CombineFn):
-    """Paths -> {"count", "first": the first `limit` of them, sorted}."""
-
-    def __init__(self, limit):
-        self._limit = limit
-
-    def create_accumulator(self):
-        return 0, []
-
-    def add_input(self, accumulator, path):
-        count, first = accumulator
-        return count + 1, sorted([*first, path])[: self._limit]
-
-    def merge_accumulators(self, accumulators):
-        count, first = 0, []
-        for other_count, other_first in accumulators:
-            count, first = count + other_count, sorted([*first, *other_first])[: self._limit]
-        return count, first
-
-    def extract_output(self, accumulator):
-        return {"count": accumulator[0], "first": accumulator[1]}
-
-
-class _Smaller(beam.CombineFn):
-    """(count, smallest side) of each shard -> {"count", "smallest_side"} of
-    the images stored smaller than asked, or None if there are none."""
-
-    def create_accumulator(self):
-        return 0, None
-
-    def add_input(self, accumulator, count_and_side):
-        return self.merge_accumulators([accumulator, count_and_side if count_and_side[0] else (0, None)])
-
-    def merge_accumulators(self, accumulators):
-        counts, sides = zip(*accumulators)
-        return sum(counts), min((side for side in sides if side is not None), default=None)
-
-    def extract_output(self, accumulator):
-        count, side = accumulator
-        return {"count": count, "smallest_side": side} if count else None
+    def extract_output(self, totals):
+        return totals.parts()
 
 
 class _Finalize(beam.DoFn):
@@ -245,11 +298,11 @@ class _Finalize(beam.DoFn):
     def setup(self):
         self._storage = Storage(self._s3_client_settings)
 
-    def process(self, shards, class_names, outcome, errors_written, duplicates_written):
+    def process(self, outcome, class_names, errors_written, duplicates_written):
         def path(name):
             return FileSystems.join(self._output, name)
 
-        outcome = dataclasses.replace(outcome, shards=tuple(shards))
+        shards = outcome.shards
         self._storage.write(path(LABELS_FILE), labels_file_bytes(class_names))
         keep = {LABELS_FILE, ERRORS_FILE, DATASET_INFO_FILE} | {f for s in shards for f in s.files()}
         if self._report_duplicates:  # Written before, as errors.jsonl was.
@@ -305,21 +358,15 @@ class Finalize(beam.PTransform):
 
     def expand(self, shards):
         p = shards.pipeline
-        statistics = (
-            shards
-            | "ShardStatistics" >> beam.FlatMap(lambda s: [(s.split, s.statistics)] if s.statistics else [])
-            | "SplitStatistics" >> beam.CombinePerKey(_MergeStatistics())
-        )
-        odd = (
-            shards
-            | "OddPaths"
-            >> beam.FlatMap(lambda s: [(kind, path) for kind, paths in (s.odd_content or {}).items() for path in paths])
-            | "OddByKind" >> beam.CombinePerKey(_CountAndFirst(_WARNED_PATHS))
-        )
-        smaller = (
-            shards
-            | "SmallerPerShard" >> beam.Map(lambda s: (s.smaller_than_requested, s.smallest_side))
-            | "Smaller" >> beam.CombineGlobally(_Smaller())
+        totals = (
+            (
+                shards | "ShardParts" >> beam.Map(lambda shard: _Part(_SHARD, shard)),
+                self._class_counts | "ClassCountParts" >> beam.Map(lambda count: _Part(_CLASS_COUNT, count)),
+                self._errors | "ErrorParts" >> beam.Map(lambda row: _Part(_ERROR, row["reason"])),
+                self._skipped | "SkippedParts" >> beam.Map(lambda path: _Part(_SKIPPED, None)),
+            )
+            | "AllParts" >> beam.Flatten()
+            | "Totals" >> beam.CombineGlobally(_CombineOutcome())
         )
         errors_written = (
             self._errors
@@ -336,36 +383,19 @@ class Finalize(beam.PTransform):
                 | "DuplicateLines" >> beam.Map(duplicates.file_line)
                 | "WriteDuplicatesFile" >> WriteSortedLines(self._output, DUPLICATES_FILE, self._s3_client_settings)
             )
-        outcome = (
-            p
-            | "Outcome" >> beam.Create([None])
-            | "Combine"
+        return (
+            totals
+            | "Outcome"
             >> beam.Map(
-                lambda _, **parts: Outcome(shards=(), **parts),
-                statistics=beam.pvalue.AsDict(statistics),
-                odd=beam.pvalue.AsDict(odd),
-                smaller=beam.pvalue.AsSingleton(smaller),
-                class_counts=beam.pvalue.AsDict(self._class_counts | "SumClassCounts" >> beam.CombinePerKey(sum)),
-                errors_by_reason=beam.pvalue.AsDict(
-                    self._errors
-                    | "Reasons" >> beam.Map(lambda row: row["reason"])
-                    | "ByReason" >> beam.combiners.Count.PerElement()
-                ),
-                skipped=beam.pvalue.AsSingleton(self._skipped | "CountSkipped" >> beam.combiners.Count.Globally()),
+                lambda totals, **parts: Outcome(**totals, **parts),
                 matched=beam.pvalue.AsSingleton(self._matched),
                 merged_classes=beam.pvalue.AsSingleton(self._merged_classes),
                 duplicates=beam.pvalue.AsSingleton(report),
             )
-        )
-        return (
-            shards
-            | "Slim" >> beam.Map(_slim)
-            | "AllShards" >> beam.combiners.ToList()
             | "Write"
             >> beam.ParDo(
                 _Finalize(self._output, self._run, self._s3_client_settings, self._duplicates is not None),
                 beam.pvalue.AsSingleton(self._class_names),
-                beam.pvalue.AsSingleton(outcome),
                 beam.pvalue.AsSingleton(errors_written),
                 beam.pvalue.AsSingleton(duplicates_written),
             )

@@ -1,13 +1,15 @@
 """Groups the records by their sha256 hashes (duplicates.py says why).
 
-Two groupings, on the file hash and on the stored-image hash, spread over the
-workers; only groups of two or more images come out. A group is grouped whole
-up to grouping.HOT_KEY_BOUND records and in pieces beyond, so no worker holds
-a placeholder's 100,000 copies at once: each piece is a line of
-duplicates.jsonl, with the group's kinds and `copies_total` tallied over all
-of it. Each record's hashes cross the shuffles (about 180 bytes apiece, two
-a grouping, as ImageHashesCoder writes them), never its bytes. What the last step gets is the report's counts and
-first groups, combined (DuplicateReport), never a list of every group.
+One grouping keyed by (basis, sha256): each record goes in under its file's
+hash and under its stored image's, spread over the workers; only groups of
+two or more images come out. A group is grouped whole up to
+grouping.HOT_KEY_BOUND records and in pieces beyond, so no worker holds a
+placeholder's 100,000 copies at once: each piece is a line of
+duplicates.jsonl, with the group's kinds and `copies_total` tallied over
+all of it. Each record's hashes cross the shuffles (about 180 bytes apiece,
+two for each of its keys, as ImageHashesCoder writes them), never its
+bytes. What the last step gets is the report's counts and first groups,
+combined (DuplicateReport), never a list of every group.
 """
 
 import typing
@@ -29,7 +31,7 @@ class ImageHashesCoder(coders.Coder):
     """ImageHashes across the groupings' shuffles, as the plain tuple of its
     five strings that Beam's compiled coder writes: about 1.5 us a row there
     and back, where the pickling Beam falls back to for a NamedTuple took 8
-    to 12 us, and a record crosses four shuffles (two a grouping)."""
+    to 12 us, and a record crosses four shuffles (two for each of its keys)."""
 
     def encode(self, row):
         return _PLAIN.encode(tuple(row))
@@ -79,18 +81,29 @@ def _spread(row):
     return seeded_hash(0, row.relative_path, b"duplicate-copy")
 
 
-def _whole_groups(key_and_rows, basis):
+# (basis, sha256) and a record's hashes, typed: ImageHashesCoder carries them.
+_KEYED = typing.Tuple[typing.Tuple[str, str], duplicates.ImageHashes]
+
+
+def _keys_of(row):
+    """A record's two places: its file's hash and its stored image's."""
+    yield (duplicates.FILE, row.source_sha256), row
+    yield (duplicates.STORED, row.stored_sha256), row
+
+
+def _whole_groups(key_and_rows):
     """A group of records, whole -> its line and its report, if it is a
     group (duplicates.group)."""
-    for group in duplicates.group(key_and_rows, basis):
+    (basis, sha256), rows = key_and_rows
+    for group in duplicates.group((sha256, rows), basis):
         yield group
         yield beam.pvalue.TaggedOutput(REPORTS, duplicates.group_report(group))
 
 
-def _pieces_of_groups(key_and_piece, basis):
+def _pieces_of_groups(key_and_piece):
     """A piece of a hot group -> its line; the piece holding the group's
     first copy also gives the group's report, once."""
-    sha256, piece = key_and_piece
+    (basis, sha256), piece = key_and_piece
     tally, first = piece.summary
     if basis == duplicates.STORED and len(tally.sources) == 1:
         return
@@ -102,47 +115,27 @@ def _pieces_of_groups(key_and_piece, basis):
         yield beam.pvalue.TaggedOutput(REPORTS, report)
 
 
-class _GroupByHash(beam.PTransform):
-    def __init__(self, basis, sha_of):
-        super().__init__()
-        self._basis = basis
-        self._sha_of = sha_of
-
-    def expand(self, hashes):
-        grouped = (
-            hashes
-            | "ByHash"
-            >> beam.Map(lambda row: (self._sha_of(row), row)).with_output_types(
-                typing.Tuple[str, duplicates.ImageHashes]
-            )
-            | "Group"
-            >> GroupInPieces(
-                CopiesSummary(), _spread, f"FindDuplicates/{self._basis}", item_type=duplicates.ImageHashes
-            )
-        )
-        whole = grouped["whole"] | "Whole" >> beam.FlatMap(_whole_groups, self._basis).with_outputs(REPORTS, main=LINES)
-        pieces = grouped["pieces"] | "Pieces" >> beam.FlatMap(_pieces_of_groups, self._basis).with_outputs(
-            REPORTS, main=LINES
-        )
-        return {
-            LINES: (whole[LINES], pieces[LINES]) | "Lines" >> beam.Flatten(),
-            REPORTS: (whole[REPORTS], pieces[REPORTS]) | "Reports" >> beam.Flatten(),
-        }
-
-
 class FindDuplicates(beam.PTransform):
     """ImageHashes -> {LINES: a dict per group of records with the same file
     bytes (basis "file") or the same stored image from different files
     (basis "stored_image"): sha256, kinds, copies (path, label, split), and
     for a group too big to hold at once one such line per piece, each with
-    the group's `copies_total`; REPORTS: one duplicates.GroupReport per group}."""
+    the group's `copies_total`; REPORTS: one duplicates.GroupReport per group}.
+
+    Both bases in one grouping, keyed by (basis, sha256): on Beam's local
+    runner each grouping's four shuffles cost bundles of their own."""
 
     def expand(self, hashes):
-        by_file = hashes | "ByFile" >> _GroupByHash(duplicates.FILE, lambda row: row.source_sha256)
-        by_stored = hashes | "ByStored" >> _GroupByHash(duplicates.STORED, lambda row: row.stored_sha256)
+        grouped = (
+            hashes
+            | "ByHash" >> beam.FlatMap(_keys_of).with_output_types(_KEYED)
+            | "Group" >> GroupInPieces(CopiesSummary(), _spread, "FindDuplicates", item_type=duplicates.ImageHashes)
+        )
+        whole = grouped["whole"] | "Whole" >> beam.FlatMap(_whole_groups).with_outputs(REPORTS, main=LINES)
+        pieces = grouped["pieces"] | "Pieces" >> beam.FlatMap(_pieces_of_groups).with_outputs(REPORTS, main=LINES)
         return {
-            LINES: (by_file[LINES], by_stored[LINES]) | "AllLines" >> beam.Flatten(),
-            REPORTS: (by_file[REPORTS], by_stored[REPORTS]) | "AllReports" >> beam.Flatten(),
+            LINES: (whole[LINES], pieces[LINES]) | "AllLines" >> beam.Flatten(),
+            REPORTS: (whole[REPORTS], pieces[REPORTS]) | "AllReports" >> beam.Flatten(),
         }
 
 

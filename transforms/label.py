@@ -217,8 +217,7 @@ class ClassNames(beam.PTransform):
         return (
             keyed
             | "Labels" >> beam.Map(lambda row: row.label)
-            | "Distinct" >> beam.Distinct()
-            | "AllLabels" >> beam.combiners.ToList()
+            | "AllLabels" >> beam.combiners.ToSet()  # One combine, not a Distinct and a list.
             | "Sort" >> beam.Map(sorted)
         )
 

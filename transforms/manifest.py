@@ -592,10 +592,10 @@ class ReadManifest(beam.PTransform):
         agreed = kept | "AgreesOnClassName" >> beam.ParDo(_AgreesOnClassName(), beam.pvalue.AsDict(names)).with_outputs(
             ERRORS, main="keyed"
         )
-        count = (
+        count = (  # As match.py counts: ones into one combine.
             (
-                read.rows | "CountRows" >> beam.combiners.Count.Globally(),
-                read[ERRORS] | "CountRejected" >> beam.combiners.Count.Globally(),
+                read.rows | "OnePerRow" >> beam.Map(lambda _: 1),
+                read[ERRORS] | "OnePerRejected" >> beam.Map(lambda _: 1),
             )
             | "BothCounts" >> beam.Flatten()
             | "Matched" >> beam.CombineGlobally(sum)

@@ -175,12 +175,13 @@ class MatchImages(beam.PTransform):
             files, errors = walked.files, walked[ERRORS]
         matched = files | "KeepImages" >> beam.ParDo(_KeepImages(self._input_root)).with_outputs(SKIPPED, main="images")
         # Counted here, as the listing gave them, apart from what later stages
-        # report. (Counts, not a Flatten of the outputs: Beam's Flink job
-        # server rejects a pipeline where one PCollection feeds two Flattens.)
+        # report, in one combine (each costs bundles on the local runner).
+        # Ones, not a Flatten of the outputs themselves: Beam's Flink job
+        # server rejects a pipeline where one PCollection feeds two Flattens.
         count = (
             (
-                files | "CountFiles" >> beam.combiners.Count.Globally(),
-                errors | "CountListingErrors" >> beam.combiners.Count.Globally(),
+                files | "OnePerFile" >> beam.Map(lambda _: 1),
+                errors | "OnePerListingError" >> beam.Map(lambda _: 1),
             )
             | "BothCounts" >> beam.Flatten()
             | "Matched" >> beam.CombineGlobally(sum)

@@ -64,6 +64,42 @@ def boundaries(sample, count, target=PIECE_TARGET):
     return [sample[len(sample) * i // pieces] for i in range(1, pieces)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Counted:
+    """The lines' count and the keys _sampled picked (about
+    SAMPLES_PER_PIECE per `target` lines: bounded by the pieces)."""
+
+    count: int
+    sample: list
+
+
+class _CountAndSample(beam.CombineFn):
+    """Lines -> Counted: one combine, not a count and a list (each combine
+    costs bundles on the local runner)."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def create_accumulator(self):
+        return 0, []
+
+    def add_input(self, accumulator, line):
+        count, sample = accumulator
+        if _sampled(line, self._target):
+            sample.append(line.key)
+        return count + 1, sample
+
+    def merge_accumulators(self, accumulators):
+        count, sample = 0, []
+        for other_count, other_sample in accumulators:
+            count += other_count
+            sample.extend(other_sample)
+        return count, sample
+
+    def extract_output(self, accumulator):
+        return Counted(*accumulator)
+
+
 def _piece(line, cuts):
     """(the piece `line` falls in, line): equal keys fall in one piece."""
     return bisect.bisect_right(cuts, line.key), line
@@ -127,14 +163,10 @@ class WriteSortedLines(beam.PTransform):
 
     def expand(self, lines):
         target = self._target
-        count = lines | "Count" >> beam.combiners.Count.Globally()
         cuts = (
             lines
-            | "Sample" >> beam.Filter(_sampled, target)
-            | "SampledKeys" >> beam.Map(lambda line: line.key)
-            | "SampleList" >> beam.combiners.ToList()
-            | "Boundaries"
-            >> beam.Map(lambda sample, count: boundaries(sample, count, target), beam.pvalue.AsSingleton(count))
+            | "CountAndSample" >> beam.CombineGlobally(_CountAndSample(target))
+            | "Boundaries" >> beam.Map(lambda counted: boundaries(counted.sample, counted.count, target))
         )
         parts = (
             lines
