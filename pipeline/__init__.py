@@ -14,6 +14,7 @@ console entry point below must start before Beam's import.
 import gc
 import importlib
 import sys
+import time
 
 __version__ = "0.1.0"
 
@@ -106,6 +107,9 @@ def _runner(argv):
 
 # Whether console_main turned the cyclic garbage collector off for start-up.
 _collector_paused = False
+# When console_main began (time.monotonic()): a summary's time counts from
+# there, Beam's import included, as a user timing the command does.
+_command_started = None
 
 
 def console_main():
@@ -119,7 +123,8 @@ def console_main():
     10-image run's CPU time, and as much again tearing them down at exit. So
     it is off until `start_up_done()`, which the commands call before their
     real work."""
-    global _collector_paused
+    global _collector_paused, _command_started
+    _command_started = time.monotonic()
     if gc.isenabled():
         gc.disable()
         _collector_paused = True
@@ -142,6 +147,13 @@ def console_main():
         return 130
     finally:
         start_up_done()
+        _command_started = None
+
+
+def command_started():
+    """When this command began: console_main's start, or now for a caller
+    of a command's `main` (tests), whose start-up is its own."""
+    return _command_started if _command_started is not None else time.monotonic()
 
 
 def start_up_done():

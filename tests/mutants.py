@@ -259,6 +259,14 @@ MUTANTS = (
         ("tests/test_example_proto.py::test_kept_entries_give_the_same_bytes_and_unique_keys_are_not_kept",),
     ),
     Mutant(
+        "summary_time_after_start_up",
+        "the summary's time counts from after Beam's import, not from the command's start",
+        "pipeline/convert/main.py",
+        '    start = command_started()  # Beam\'s import included (README, "Quick start").\n',
+        "    start = time.monotonic()\n",
+        ("tests/test_summary.py::test_the_summary_s_time_includes_beam_s_import",),
+    ),
+    Mutant(
         "outcome_changes_its_inputs",
         "the outcome's combine adds other shards' statistics into a shard's own entry",
         "transforms/dataset_info.py",

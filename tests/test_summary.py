@@ -53,3 +53,44 @@ def test_a_resumed_run_says_what_it_kept():
     assert lines[0] == "wrote 7 images in 1.0 s (all kept from an interrupted run, none converted)"
     assert lines[2] == "  resumed: 3 shards (7 images) complete from an interrupted run were verified and kept"
     assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, reused=(0, 0)).splitlines())
+
+
+_SLOW_BEAM_IMPORT = """
+import importlib.abc, sys, time
+
+class SlowBeam(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "apache_beam":
+            sys.meta_path.remove(self)
+            time.sleep(3)
+        return None
+
+sys.meta_path.insert(0, SlowBeam())
+sys.argv = ["im2tfrecord", *sys.argv[1:]]
+import pipeline
+sys.exit(pipeline.console_main())
+"""
+
+
+def test_the_summary_s_time_includes_beam_s_import(tmp_path):
+    """The command's clock starts before Beam's import, as a user timing the
+    command sees it: with that import made 3 s slower, the summary says at
+    least 3 s (it counted from after the import, 1.6 s short of the wall time
+    a new user measured)."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.records import save_image
+
+    for n in range(2):
+        save_image(str(tmp_path / "in" / "cats" / f"{n}.png"), size=(40, 30), fmt="PNG")
+    result = subprocess.run(
+        [sys.executable, "-c", _SLOW_BEAM_IMPORT, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (seconds,) = re.findall(r"^wrote 2 images in ([0-9.]+) s", result.stdout + result.stderr, re.MULTILINE)
+    assert float(seconds) >= 3.0, result.stdout

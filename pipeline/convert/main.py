@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import __version__
 from pipeline import command
+from pipeline import command_started
 from pipeline import progress
 from pipeline import read
 from pipeline import start_up_done
@@ -149,7 +150,7 @@ def _make_local_paths_absolute(convert):
 
 def _run(options, output):
     convert_options = options.view_as(ConvertOptions)
-    start = time.monotonic()
+    start = command_started()  # Beam's import included (README, "Quick start").
     storage = Storage(s3_settings(options))
     if earlier_jobs.on_flink(options):
         earlier_jobs.cancel_earlier_jobs(options, convert_options.output)
