@@ -755,6 +755,30 @@ MUTANTS = (
         "",
         ("tests/test_progress_records.py::test_the_writing_stage_waits_for_the_planned_total",),
     ),
+    Mutant(
+        "sampler_period_left_at_beams",
+        "bundles' state samplers left at Beam's 200 ms period (each bundle's end waits out its sleep)",
+        "pipeline/convert/beam_runtime.py",
+        "    statesampler.StateSampler = PromptStateSampler\n",
+        "",
+        ("tests/test_beam_runtime.py",),
+    ),
+    Mutant(
+        "dofn_specs_by_class_only",
+        "remembered DoFn specs keyed by class alone: two wrapped callables share one answer",
+        "pipeline/convert/beam_runtime.py",
+        "    return type(dofn), own\n",
+        "    return type(dofn)\n",
+        ("tests/test_beam_runtime.py",),
+    ),
+    Mutant(
+        "dofn_specs_by_instance",
+        "remembered DoFn specs keyed by instance: every bundle's fresh copy inspected again",
+        "pipeline/convert/beam_runtime.py",
+        "    return type(dofn), own\n",
+        "    return id(dofn), dofn\n",
+        ("tests/test_beam_runtime.py",),
+    ),
 )
 
 

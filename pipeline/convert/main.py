@@ -170,8 +170,7 @@ def _run(options, output):
     job_progress = None if runs_locally(options) else _JobProgress(storage, convert_options.output)
     with (
         progress.Progress("converting", job_progress or _converted, rate_from_first_reading=bool(job_progress)) as line,
-        beam_runtime.quiet_worker_shutdown(),
-        beam_runtime.dofn_specs_remembered(),
+        beam_runtime.habits_contained(),
     ):
         pipeline = beam.Pipeline(runner=beam_runtime.local_runner(options), options=options)
         try:

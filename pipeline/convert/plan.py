@@ -47,7 +47,11 @@ def run_plan(options, refusal=None, output=print):
     returns 0."""
     store = Storage(s3_settings(options))
     with _plan_file(options, store) as path:
-        with failure_cause.refusals(), beam.Pipeline(runner=beam_runtime.local_runner(options), options=options) as p:
+        with (
+            failure_cause.refusals(),
+            beam_runtime.habits_contained(),
+            beam.Pipeline(runner=beam_runtime.local_runner(options), options=options) as p,
+        ):
             job.build_plan(p, options, path)
         plan = json.loads(store.read(path))
     output(format_plan(plan, options.view_as(ConvertOptions)))
