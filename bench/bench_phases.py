@@ -51,7 +51,7 @@ def _child(log_path, argv):
     # As console_main does before Beam loads (it then finds both done).
     gc.disable()
     pipeline._collector_paused = True  # start_up_done() turns the collector on again.
-    pipeline.block_unneeded_imports()
+    pipeline._block_unneeded_imports(argv)
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
     bundles = []

@@ -779,6 +779,46 @@ MUTANTS = (
         "    return id(dofn), dofn\n",
         ("tests/test_beam_runtime.py",),
     ),
+    Mutant(
+        "early_shard_processes_not_taken",
+        "the write stage starts its own shard processes beside those started while planning",
+        "transforms/shard_processes.py",
+        "        started = _take_early(concurrency.processes) or _spawn(concurrency.processes)\n",
+        "        started = _spawn(concurrency.processes)\n",
+        ("tests/test_shard_processes.py",),
+    ),
+    Mutant(
+        "early_shard_processes_left_running",
+        "shard processes started while planning and never used outlive the run",
+        "transforms/shard_processes.py",
+        "        if started is not None:\n            _end(started.workers)\n",
+        "",
+        ("tests/test_shard_processes.py",),
+    ),
+    Mutant(
+        "early_shard_processes_for_any_run",
+        "shard processes started early whatever the listing found",
+        "transforms/shard_processes.py",
+        "            if metrics.snapshot()[0] >= after_matched:\n",
+        "            if True:\n",
+        ("tests/test_shard_processes.py",),
+    ),
+    Mutant(
+        "boto3_imported_by_every_run",
+        "boto3 imported with storage.py, by local runs and shard processes that make no S3 client",
+        "transforms/storage.py",
+        "import botocore.exceptions\n",
+        "import boto3\nimport botocore.exceptions\n",
+        ("tests/test_startup.py",),
+    ),
+    Mutant(
+        "s3_filesystem_blocked_for_s3_runs",
+        "Beam's S3 filesystem blocked even when a path is on S3",
+        "pipeline/__init__.py",
+        '    if any("s3://" in arg.lower() for arg in argv):\n',
+        "    if False:\n",
+        ("tests/test_startup.py",),
+    ),
 )
 
 

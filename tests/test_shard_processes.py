@@ -23,6 +23,7 @@ from transforms.progress_records import is_progress_record
 from transforms.shard_processes import ShardProcessError
 from transforms.shard_processes import ShardProcesses
 from transforms.shard_processes import per_process
+from transforms.shard_processes import started_early
 from transforms.shard_stream import ShardImage
 from transforms.shard_stream import ShardSettings
 from transforms.shard_stream import ShardStreamWriter
@@ -173,3 +174,53 @@ def test_each_process_gets_its_share_of_the_threads():
     assert per_process(Concurrency(16, 2, processes=2)) == Concurrency(8, 1, 1)
     assert per_process(Concurrency(16, 8, processes=2)) == Concurrency(8, 4, 1)
     assert per_process(Concurrency(1, 1, processes=4)) == Concurrency(1, 1, 1)
+
+
+def _shard_children():
+    return sorted(p.pid for p in multiprocessing.active_children() if p.name == "im2tfrecord-shards")
+
+
+def _wait_for(predicate, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_processes_started_early_write_the_run_and_end_with_it(tmp_path):
+    """The processes a run starts while it plans are the ones its write stage
+    uses (no second set), and write the same bytes as the own process."""
+    shards = _shards(tmp_path / "in", 3, 5)
+    concurrency = Concurrency(2, 2, processes=2)
+    metrics.reset()
+    with started_early(concurrency, after_matched=4):
+        metrics.add_matched(3)
+        time.sleep(0.3)
+        assert _shard_children() == []  # Not before the listing has found enough.
+        metrics.add_matched(1)
+        _wait_for(lambda: len(_shard_children()) == 2)
+        early = _shard_children()
+        pool = ShardProcesses(_settings(tmp_path / "pool"), concurrency)
+        try:
+            assert _shard_children() == early
+            written = [w for shard in shards for w in pool.write(shard, CLASSES)] + pool.finish()
+        finally:
+            pool.close()
+    assert len(written) == 3
+    own = ShardStreamWriter(_settings(tmp_path / "own"), Concurrency(2, 2))
+    for shard in shards:
+        own.write(shard, CLASSES)
+    own.close()
+    assert _files(tmp_path / "pool") == _files(tmp_path / "own")
+    assert _shard_children() == []
+
+
+def test_processes_started_early_and_never_used_end_with_the_run():
+    metrics.reset()
+    with started_early(Concurrency(2, 2, processes=2), after_matched=1):
+        metrics.add_matched(1)
+        _wait_for(lambda: len(_shard_children()) == 2)
+        pids = _shard_children()
+    assert _shard_children() == []
+    assert not any(_alive(pid) for pid in pids)
+    metrics.reset()

@@ -4,6 +4,7 @@ output is byte for byte that of a run that imports them, and a Beam that
 needs one of them after all still starts."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ _CONSOLE = textwrap.dedent(
     pipeline._NOT_NEEDED_LOCALLY += tuple(sys.argv[1].split(",")) if sys.argv[1] else ()
     sys.argv = ["im2tfrecord", *sys.argv[2:]]
     code = pipeline.console_main()
-    loaded = sorted(m for m in ("pandas", "google.cloud.storage", "google.cloud.dataflow") if sys.modules.get(m))
+    unneeded = ("pandas", "google.cloud.storage", "google.cloud.dataflow", "boto3", "apache_beam.io.aws.s3filesystem")
+    loaded = sorted(m for m in unneeded if sys.modules.get(m))
     print("loaded:" + ",".join(loaded))
     sys.exit(code)
     """
@@ -45,7 +47,7 @@ def _console(extra_blocked, *args):
     )
 
 
-def test_a_local_conversion_imports_neither_pandas_nor_google_cloud(tmp_path):
+def test_a_local_conversion_imports_neither_pandas_nor_google_cloud_nor_s3_clients(tmp_path):
     source = _tree(tmp_path / "in")
     result = _console("", "--input", source, "--output", str(tmp_path / "blocked"), "--num_shards", "2")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -61,6 +63,23 @@ def test_a_local_conversion_imports_neither_pandas_nor_google_cloud(tmp_path):
     assert _hashes(tmp_path / "blocked") == _hashes(tmp_path / "plain")
     # 2 shards, labels.txt, errors.jsonl, duplicates.jsonl, dataset_info.json.
     assert len(_hashes(tmp_path / "plain")) == 6
+
+
+def test_s3_clients_blocked_only_when_no_path_is_on_s3():
+    """Beam's S3 filesystem (and boto3 with it) is blocked for a local run
+    whose paths are all local; one s3:// path anywhere, and it loads."""
+    code = "import json, sys, pipeline; print(json.dumps(pipeline._block_unneeded_imports(sys.argv[1:])))"
+    for argv, s3_blocked in (
+        (["--input", "/x", "--output", "/y"], True),
+        (["--input", "s3://bucket/x", "--output", "/y"], False),
+        (["--input", "/x", "--output=S3://bucket/y"], False),
+        (["--input", "/x", "--output", "/y", "--manifest", "s3://bucket/m.csv"], False),
+    ):
+        result = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        blocked = json.loads(result.stdout)
+        assert "pandas" in blocked, argv
+        assert ("apache_beam.io.aws" in blocked) == s3_blocked, argv
 
 
 def test_a_beam_that_needs_a_blocked_module_still_starts(tmp_path):

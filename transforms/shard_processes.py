@@ -12,13 +12,15 @@ order) and only its ShardInfo and failures come out: records never cross a
 process boundary, so every byte is the one the worker's own process writes.
 
 The processes are spawned (fresh interpreters that import no Beam: about
-a second to start, in parallel), so nothing they inherit depends on what the
+half a second to start, in parallel; a local run starts them while it plans:
+`started_early`), so nothing they inherit depends on what the
 launcher's threads held when they started. They ignore SIGINT (the launcher
 handles it and stops them: transforms/stopping.py) and exit when the
 launcher dies, even by SIGKILL. A process that dies itself (a decoder crash) fails the job
 with a line naming the shard, as a crash in the launcher's process would.
 """
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -61,27 +63,45 @@ class _Process:
     shard: tuple = None  # (split, index, count) being written, if any.
 
 
+@dataclasses.dataclass
+class _Started:
+    """Processes spawned, not yet told what to write."""
+
+    workers: list  # [_Process]
+    finished: object  # The multiprocessing Value they count written images into.
+
+
+def _spawn(count):
+    context = multiprocessing.get_context(_START_METHOD)
+    finished = context.Value("q", 0)  # Images written by them, for the progress line.
+    workers = []
+    for _ in range(count):
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve,
+            args=(theirs, finished),
+            name="im2tfrecord-shards",
+            daemon=True,  # Terminated when the launcher exits, interrupted or not.
+        )
+        process.start()
+        theirs.close()
+        workers.append(_Process(process, ours))
+    return _Started(workers, finished)
+
+
 class ShardProcesses:
-    """N processes, each writing one shard at a time."""
+    """N processes, each writing one shard at a time: those `started_early`
+    spawned for this run, if it did, else new ones."""
 
     def __init__(self, shard_settings, concurrency):
-        context = multiprocessing.get_context(_START_METHOD)
-        self._finished = context.Value("q", 0)  # Images written by them, for the progress line.
+        started = _take_early(concurrency.processes) or _spawn(concurrency.processes)
+        self._finished = started.finished
         metrics.share_finished(self._finished)
         self._stop_listening = stopping.on_stop(self._stop)
         share = per_process(concurrency)
-        self._idle, self._busy = [], []
-        for _ in range(concurrency.processes):
-            ours, theirs = context.Pipe()
-            process = context.Process(
-                target=_serve,
-                args=(theirs, shard_settings, share, self._finished),
-                name="im2tfrecord-shards",
-                daemon=True,  # Terminated when the launcher exits, interrupted or not.
-            )
-            process.start()
-            theirs.close()
-            self._idle.append(_Process(process, ours))
+        for worker in started.workers:
+            worker.connection.send((shard_settings, share))
+        self._idle, self._busy = list(started.workers), []
         logging.getLogger(__name__).info(
             "writing shards in %d processes of their own, %d fetch and %d decode threads each",
             concurrency.processes,
@@ -114,15 +134,7 @@ class ShardProcesses:
 
     def close(self):
         self._stop_listening()
-        for worker in self._idle + self._busy:
-            try:
-                worker.connection.send(None)
-            except OSError:  # Already gone.
-                pass
-        for worker in self._idle + self._busy:
-            worker.process.join(_STOP_TIMEOUT_S)
-            if worker.process.is_alive():
-                worker.process.terminate()
+        _end(self._idle + self._busy)
         metrics.unshare_finished(self._finished)
         self._idle, self._busy = [], []
 
@@ -156,12 +168,34 @@ class ShardProcesses:
         )
 
 
-def _serve(connection, shard_settings, concurrency, finished):
-    """A shard-writing process: writes each shard it is sent, sends back its Written."""
+def _end(workers):
+    """Asks each process to end, then ends those that do not."""
+    for worker in workers:
+        try:
+            worker.connection.send(None)
+        except OSError:  # Already gone.
+            pass
+    for worker in workers:
+        worker.process.join(_STOP_TIMEOUT_S)
+        if worker.process.is_alive():
+            worker.process.terminate()
+
+
+def _serve(connection, finished):
+    """A shard-writing process: told its settings first (it may be started
+    before they are known: `started_early`), then writes each shard it is
+    sent and sends back its Written."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle,
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.request())  # which then stops us.
     _exit_with_parent()
     metrics.count_finished_into(finished)
+    try:
+        task = connection.recv()
+    except EOFError:
+        return
+    if task is None:  # Started early, and not needed.
+        return
+    shard_settings, concurrency = task
     writer = ShardStreamWriter(shard_settings, concurrency, extra_connections=1)
     try:
         while True:
@@ -194,3 +228,59 @@ def _exit_with_parent():
         os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+# A local run's processes spawned before its write stage asked for them:
+# a process takes about half a second to start (a fresh interpreter importing
+# Pillow and NumPy), which the write stage otherwise waits out with
+# every core idle, while planning keeps only one core busy before it.
+_early = None  # _Started, until the write stage takes it or the run ends.
+_early_lock = threading.Lock()
+# How often the watcher looks at the count of images listed.
+_WATCH_S = 0.05
+
+
+def _take_early(count):
+    """The processes started early, if there are `count` of them, now this caller's."""
+    global _early
+    with _early_lock:
+        started, _early = _early, None
+    if started is not None and len(started.workers) != count:
+        _end(started.workers)
+        return None
+    return started
+
+
+@contextlib.contextmanager
+def started_early(concurrency, after_matched):
+    """While a local run runs: once its listing has matched `after_matched`
+    inputs (metrics.snapshot), spawns the run's `concurrency.processes` shard
+    processes, for its write stage to take (ShardProcesses) when planning
+    ends. Those it never takes (the shards came out too small) end with the
+    run: half a second of a core that planning left idle."""
+    global _early
+    if concurrency.processes <= 1:
+        yield
+        return
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(_WATCH_S):
+            if metrics.snapshot()[0] >= after_matched:
+                started = _spawn(concurrency.processes)
+                with _early_lock:
+                    global _early
+                    _early = started
+                return
+
+    watcher = threading.Thread(target=watch, name="shard-processes-early", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        with _early_lock:
+            started, _early = _early, None
+        if started is not None:
+            _end(started.workers)

@@ -52,8 +52,8 @@ _LOG = logging.getLogger(__name__)
 # keep them full.
 _SHARDS_AT_ONCE = 2
 # The smallest shard that --processes 0 (auto) writes in shard processes:
-# about 2 s of one core's work on 256 px photos. A process takes about a
-# second to start (a fresh interpreter importing Pillow, NumPy and boto3),
+# about 2 s of one core's work on 256 px photos. A process takes about
+# half a second to start (a fresh interpreter importing Pillow and NumPy),
 # and on 2 cores the worker's own threads were as fast (Pillow decodes and
 # resizes without the GIL), so processes pay off on big shards and many cores.
 AUTO_MIN_IMAGES_PER_PROCESS = 500

@@ -31,8 +31,6 @@ import typing
 import urllib.parse
 import uuid
 
-import boto3
-import botocore.config
 import botocore.exceptions
 import urllib3.exceptions
 
@@ -166,7 +164,14 @@ def _is_local(path):
 def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS, ranged=False):
     """A boto3 S3 client; `ranged`: one for ranged GETs, which checks no
     response checksum, since a server may send the whole object's checksum
-    with part of its bytes (gofakes3 does; S3 sends none)."""
+    with part of its bytes (gofakes3 does; S3 sends none).
+
+    boto3 is imported here, on first use: a local run never makes a client,
+    and boto3's import is about 0.2 s of its start and of each shard
+    process's."""
+    import boto3
+    import botocore.config
+
     config = botocore.config.Config(
         max_pool_connections=max_connections,
         retries={"mode": "standard", "max_attempts": max_attempts},

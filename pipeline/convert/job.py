@@ -24,6 +24,7 @@ the plain ones, DecodeAndResize, EncodeExamples and Beam's WriteToTFRecord
 errors.jsonl.
 """
 
+import contextlib
 import json
 import os
 
@@ -69,6 +70,7 @@ from transforms.shard import EstimateRecordBytes
 from transforms.shard import PlanShards
 from transforms.shard import fixed_shard_count
 from transforms.shard import parse_num_shards
+from transforms.shard_processes import started_early
 from transforms.shard_writer import AUTO_MIN_IMAGES_PER_PROCESS
 from transforms.shard_writer import HASHES
 from transforms.shard_writer import SHARDS
@@ -345,6 +347,18 @@ def read_fixed_labels(labels_file):
         return None
     with FileSystems.open(labels_file) as f:
         return parse_labels_file(f.read().decode("utf-8"))
+
+
+def shard_processes_started_early(options):
+    """For the run of `options`: its shard processes started while it plans,
+    once the listing has found enough images for each process to have a
+    shard worth one (shard_processes.started_early); nothing on a cluster,
+    where workers are the runner's, or with --writer beam."""
+    convert = options.view_as(ConvertOptions)
+    if not runs_locally(options) or convert.writer == "beam":
+        return contextlib.nullcontext()
+    workers = concurrency(convert)
+    return started_early(workers, after_matched=workers.processes * max(1, workers.min_images_per_process))
 
 
 def concurrency(convert, local=True):

@@ -176,7 +176,7 @@ def _run(options, output):
         try:
             job.build(pipeline, options)
             start_up_done()
-            with failure_cause.refusals():
+            with failure_cause.refusals(), job.shard_processes_started_early(options):
                 result = pipeline.run()  # The local runner runs the job here.
             try:
                 with failure_cause.refusals():
