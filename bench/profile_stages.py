@@ -10,6 +10,11 @@ rounds, and writes bench/results/stages.json. cProfile's own overhead is in
 every figure alike (about 1 us per Python call). "waiting for another
 thread" is time the writing thread spent blocked on the pool's futures and
 the GIL: with threads, the decoding thread's work shows up there.
+
+`--against-loop`: instead, unprofiled, the whole shard written in one
+thread against the same-work loop's per-image work (bench/pillow_loop.py:
+read, convert) on the same images in the same process, rounds interleaved:
+the ratio is what a shard process's Python around Pillow costs.
 """
 
 import argparse
@@ -81,6 +86,36 @@ def profile(mode, images, out):
     return {stage: 1e6 * value / len(images) for stage, value in per_stage.items()}
 
 
+def against_loop(images, rounds):
+    """Seconds of one thread writing the shard, and of the loop's work on the
+    same files; medians of `rounds` interleaved rounds."""
+    import pillow_loop
+    from PIL import Image
+
+    def shard():
+        out = tempfile.mkdtemp(prefix="im2tfrecord-profile-", dir=CACHE)
+        try:
+            settings = ShardSettings(out, formats.get("tfrecord"), "default", ImageSettings(), {}, fingerprint="p")
+            writer = ShardStreamWriter(settings, MODES["1 thread, no pool"], 1)
+            writer.write((("train", 0, 1), images), ["ants", "bees"])
+            writer.close()
+        finally:
+            shutil.rmtree(out)
+
+    def loop():
+        for image in images:
+            pillow_loop._convert_file((image.path, 256, Image.Resampling.BICUBIC, True))
+
+    times = {"shard, one thread": [], "same-work loop": []}
+    for round_number in range(rounds):
+        order = list(times) if round_number % 2 == 0 else list(reversed(times))
+        for name in order:
+            start = time.perf_counter()
+            (shard if name.startswith("shard") else loop)()
+            times[name].append(time.perf_counter() - start)
+    return {name: round(statistics.median(values), 3) for name, values in times.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1250)
@@ -91,6 +126,7 @@ def main():
         default="hymenoptera",
         help="hymenoptera's photos, or the same made small (bench_throughput.small_sources)",
     )
+    parser.add_argument("--against-loop", action="store_true", help="unprofiled: the shard in one thread vs the loop")
     args = parser.parse_args()
     hymenoptera = os.path.join(SHARED, "hymenoptera")
     if args.photos == "small":
@@ -101,6 +137,11 @@ def main():
     images = [
         ShardImage(i, os.path.relpath(p, root), p, os.path.basename(os.path.dirname(p))) for i, p in enumerate(paths)
     ]
+    if args.against_loop:
+        seconds = against_loop(images, args.rounds)
+        ratio = seconds["shard, one thread"] / seconds["same-work loop"]
+        print(f"{len(images)} images, medians of {args.rounds}: {seconds}, ratio {ratio:.2f}")
+        return
     runs = {mode: [] for mode in MODES}
     for _ in range(args.rounds):
         for mode in MODES:
