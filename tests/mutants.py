@@ -761,7 +761,7 @@ MUTANTS = (
         "pipeline/convert/beam_runtime.py",
         "    statesampler.StateSampler = PromptStateSampler\n",
         "",
-        ("tests/test_beam_runtime.py",),
+        ("tests/test_beam_runtime.py::test_bundles_end_within_a_few_ms_of_beams_sampler",),
     ),
     Mutant(
         "dofn_specs_by_class_only",
@@ -769,7 +769,7 @@ MUTANTS = (
         "pipeline/convert/beam_runtime.py",
         "    return type(dofn), own\n",
         "    return type(dofn)\n",
-        ("tests/test_beam_runtime.py",),
+        ("tests/test_beam_runtime.py::test_remembered_specs_tell_wrapped_methods_apart",),
     ),
     Mutant(
         "dofn_specs_by_instance",
@@ -777,7 +777,7 @@ MUTANTS = (
         "pipeline/convert/beam_runtime.py",
         "    return type(dofn), own\n",
         "    return id(dofn), dofn\n",
-        ("tests/test_beam_runtime.py",),
+        ("tests/test_beam_runtime.py::test_remembered_specs_asked_once_per_kind_of_dofn",),
     ),
     Mutant(
         "early_shard_processes_not_taken",
@@ -785,7 +785,7 @@ MUTANTS = (
         "transforms/shard_processes.py",
         "        started = _take_early(concurrency.processes) or _spawn(concurrency.processes)\n",
         "        started = _spawn(concurrency.processes)\n",
-        ("tests/test_shard_processes.py",),
+        ("tests/test_shard_processes.py::test_processes_started_early_write_the_run_and_end_with_it",),
     ),
     Mutant(
         "early_shard_processes_left_running",
@@ -793,7 +793,7 @@ MUTANTS = (
         "transforms/shard_processes.py",
         "        if started is not None:\n            _end(started.workers)\n",
         "",
-        ("tests/test_shard_processes.py",),
+        ("tests/test_shard_processes.py::test_processes_started_early_and_never_used_end_with_the_run",),
     ),
     Mutant(
         "early_shard_processes_for_any_run",
@@ -801,7 +801,7 @@ MUTANTS = (
         "transforms/shard_processes.py",
         "            if metrics.snapshot()[0] >= after_matched:\n",
         "            if True:\n",
-        ("tests/test_shard_processes.py",),
+        ("tests/test_shard_processes.py::test_processes_started_early_write_the_run_and_end_with_it",),
     ),
     Mutant(
         "boto3_imported_by_every_run",
@@ -809,7 +809,7 @@ MUTANTS = (
         "transforms/storage.py",
         "import botocore.exceptions\n",
         "import boto3\nimport botocore.exceptions\n",
-        ("tests/test_startup.py",),
+        ("tests/test_startup.py::test_a_local_conversion_imports_neither_pandas_nor_google_cloud_nor_s3_clients",),
     ),
     Mutant(
         "s3_filesystem_blocked_for_s3_runs",
@@ -817,7 +817,7 @@ MUTANTS = (
         "pipeline/__init__.py",
         '    if any("s3://" in arg.lower() for arg in argv):\n',
         "    if False:\n",
-        ("tests/test_startup.py",),
+        ("tests/test_startup.py::test_s3_clients_blocked_only_when_no_path_is_on_s3",),
     ),
 )
 
