@@ -80,14 +80,16 @@ def _block_unneeded_imports(argv):
 # Beam's S3 filesystem, which Beam imports whenever boto3 is installed, and
 # through it boto3 (this project's own S3 client imports it on first use:
 # transforms/storage.py): about 0.35 s of the start-up of a local run that
-# names no s3:// path, blocked as _NOT_NEEDED_LOCALLY are.
+# names no s3:// path, blocked as _NOT_NEEDED_LOCALLY are. Not boto3 itself:
+# a local manifest may list s3:// images, which transforms/storage.py reads.
 _NOT_NEEDED_WITHOUT_S3 = ("apache_beam.io.aws",)
 
 
-def block_unneeded_imports(modules=_NOT_NEEDED_LOCALLY):
-    """Blocks `modules` for this process (a local conversion, or a Flink or
-    Spark SDK worker of a job that names no gs:// path:
-    runners/emr/sdk_worker.py); returns the names it blocked."""
+def block_unneeded_imports(modules=None):
+    """Blocks `modules` (default: _NOT_NEEDED_LOCALLY) for this process (a
+    local conversion, or a Flink or Spark SDK worker of a job that names no
+    gs:// path: runners/emr/sdk_worker.py); returns the names it blocked."""
+    modules = _NOT_NEEDED_LOCALLY if modules is None else modules
     blocked = [module for module in modules if module not in sys.modules]
     for module in blocked:
         sys.modules[module] = None

@@ -819,6 +819,14 @@ MUTANTS = (
         "    if False:\n",
         ("tests/test_startup.py::test_s3_clients_blocked_only_when_no_path_is_on_s3",),
     ),
+    Mutant(
+        "dead_early_shard_process_taken",
+        "a shard process started early and dead since is given the run's shards",
+        "transforms/shard_processes.py",
+        "    if len(started.workers) != count or not all(w.process.is_alive() for w in started.workers):\n",
+        "    if len(started.workers) != count:\n",
+        ("tests/test_shard_processes.py::test_an_early_process_that_died_is_not_given_shards",),
+    ),
 )
 
 

@@ -148,7 +148,7 @@ def test_shard_processes_auto_and_explicit():
         return workers.processes, workers.min_images_per_process
 
     cores = os.cpu_count()
-    assert of() == (cores, 500)  # Big shards only: a process takes about a second to start.
+    assert of() == (cores, 500)  # Big shards only: a process takes about half a second to start.
     assert of(local=False) == (1, 500)  # Flink and Spark run a worker process per slot.
     assert of("--processes", "3") == (3, 0)  # Asked for by number: every shard.
     assert of("--processes", "1") == (1, 0)

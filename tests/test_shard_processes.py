@@ -224,3 +224,25 @@ def test_processes_started_early_and_never_used_end_with_the_run():
     assert _shard_children() == []
     assert not any(_alive(pid) for pid in pids)
     metrics.reset()
+
+
+def test_an_early_process_that_died_is_not_given_shards(tmp_path):
+    """One of the processes started early dies before the write stage: the
+    stage starts a fresh set and writes every shard."""
+    shards = _shards(tmp_path / "in", 2, 3)
+    concurrency = Concurrency(2, 2, processes=2)
+    metrics.reset()
+    with started_early(concurrency, after_matched=1):
+        metrics.add_matched(1)
+        _wait_for(lambda: len(_shard_children()) == 2)
+        early = _shard_children()
+        os.kill(early[0], signal.SIGKILL)
+        _wait_for(lambda: not _alive(early[0]))
+        pool = ShardProcesses(_settings(tmp_path / "pool"), concurrency)
+        try:
+            assert not set(_shard_children()) & set(early)
+            written = [w for shard in shards for w in pool.write(shard, CLASSES)] + pool.finish()
+        finally:
+            pool.close()
+    assert sorted(w.info.num_examples for w in written) == [3, 3]
+    assert _shard_children() == []

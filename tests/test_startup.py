@@ -66,7 +66,7 @@ def test_a_local_conversion_imports_neither_pandas_nor_google_cloud_nor_s3_clien
 
 
 def test_s3_clients_blocked_only_when_no_path_is_on_s3():
-    """Beam's S3 filesystem (and boto3 with it) is blocked for a local run
+    """Beam's S3 filesystem (which imports boto3) is blocked for a local run
     whose paths are all local; one s3:// path anywhere, and it loads."""
     code = "import json, sys, pipeline; print(json.dumps(pipeline._block_unneeded_imports(sys.argv[1:])))"
     for argv, s3_blocked in (

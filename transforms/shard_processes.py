@@ -95,13 +95,17 @@ class ShardProcesses:
 
     def __init__(self, shard_settings, concurrency):
         started = _take_early(concurrency.processes) or _spawn(concurrency.processes)
+        share = per_process(concurrency)
+        try:
+            for worker in started.workers:
+                worker.connection.send((shard_settings, share))
+        except OSError:
+            _end(started.workers)
+            raise ShardProcessError("a shard-writing process died before it was given a shard") from None
+        self._idle, self._busy = list(started.workers), []
         self._finished = started.finished
         metrics.share_finished(self._finished)
         self._stop_listening = stopping.on_stop(self._stop)
-        share = per_process(concurrency)
-        for worker in started.workers:
-            worker.connection.send((shard_settings, share))
-        self._idle, self._busy = list(started.workers), []
         logging.getLogger(__name__).info(
             "writing shards in %d processes of their own, %d fetch and %d decode threads each",
             concurrency.processes,
@@ -234,18 +238,23 @@ def _exit_with_parent():
 # a process takes about half a second to start (a fresh interpreter importing
 # Pillow and NumPy), which the write stage otherwise waits out with
 # every core idle, while planning keeps only one core busy before it.
-_early = None  # _Started, until the write stage takes it or the run ends.
-_early_lock = threading.Lock()
+_early = None  # _Started, or _SPAWNING, until the write stage takes it or the run ends.
+_early_changed = threading.Condition()
+_SPAWNING = "spawning"
 # How often the watcher looks at the count of images listed.
 _WATCH_S = 0.05
 
 
 def _take_early(count):
-    """The processes started early, if there are `count` of them, now this caller's."""
+    """The processes started early, if there are `count` of them and all are
+    alive, now this caller's; waits for them while they are being started."""
     global _early
-    with _early_lock:
+    with _early_changed:
+        _early_changed.wait_for(lambda: _early is not _SPAWNING)
         started, _early = _early, None
-    if started is not None and len(started.workers) != count:
+    if started is None:
+        return None
+    if len(started.workers) != count or not all(w.process.is_alive() for w in started.workers):
         _end(started.workers)
         return None
     return started
@@ -256,8 +265,10 @@ def started_early(concurrency, after_matched):
     """While a local run runs: once its listing has matched `after_matched`
     inputs (metrics.snapshot), spawns the run's `concurrency.processes` shard
     processes, for its write stage to take (ShardProcesses) when planning
-    ends. Those it never takes (the shards came out too small) end with the
-    run: half a second of a core that planning left idle."""
+    ends. Those it never takes (its shards came out too small, or too few
+    for the processes) end with the run, and wait idle until then: half a
+    second of a core each that planning left idle, and their memory (about
+    50 MB each)."""
     global _early
     if concurrency.processes <= 1:
         yield
@@ -265,12 +276,18 @@ def started_early(concurrency, after_matched):
     done = threading.Event()
 
     def watch():
+        global _early
         while not done.wait(_WATCH_S):
             if metrics.snapshot()[0] >= after_matched:
-                started = _spawn(concurrency.processes)
-                with _early_lock:
-                    global _early
-                    _early = started
+                with _early_changed:
+                    _early = _SPAWNING
+                started = None
+                try:
+                    started = _spawn(concurrency.processes)
+                finally:
+                    with _early_changed:
+                        _early = started
+                        _early_changed.notify_all()
                 return
 
     watcher = threading.Thread(target=watch, name="shard-processes-early", daemon=True)
@@ -279,8 +296,8 @@ def started_early(concurrency, after_matched):
         yield
     finally:
         done.set()
-        watcher.join()
-        with _early_lock:
+        watcher.join()  # Its spawning done, if it began.
+        with _early_changed:
             started, _early = _early, None
         if started is not None:
             _end(started.workers)

@@ -59,7 +59,9 @@ def dofn_specs_remembered():
     third of a second of `inspect.signature`). The specs are the defaults of
     the methods, so a DoFn's kind is its class and the functions of the
     methods set on the instance itself (a wrapped callable's `process`).
-    Each caller gets its own copy of the sets."""
+    Not told apart: Beam's wrappers that forward lookups to an inner DoFn
+    (those of `with_exception_handling`, timeouts, subprocesses), which this
+    pipeline does not use. Each caller gets its own copy of the sets."""
     from apache_beam.transforms import userstate
 
     original = userstate.get_dofn_specs
