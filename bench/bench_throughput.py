@@ -20,6 +20,8 @@ about 400x300, JPEG q90: `small_sources`), linked to 10,000; large/camera_exif l
 14 MP). Steady state is the rate between the 5,000th and the 10,000th image
 (between 336 and 672 large photos): (10,000 - 5,000) / (t(10,000) - t(5,000)),
 each t the median of its own runs; it leaves start-up out of the figure.
+Start-up: 10 images end to end, beside a bare `python -c 'import apache_beam'`
+in the same rounds (its yardstick: a whole run within Beam's own import).
 
 S3: gofakes3 (a Go S3 server, built by tests/servers.py with the Go toolchain,
 cached under .cache/go; skipped with a message without Go) on the same 2
@@ -282,8 +284,18 @@ def get_loop(client, bucket, prefix):
 
 def startup_rows(bench, ten):
     bench.add("start-up: im2tfrecord on 10 images", 10, folder_bytes(ten), ours(ten))
+    # Issue 27's yardstick for start-up: a whole 10-image run within what
+    # importing Beam alone takes on the same machine in the same rounds.
+    bench.add(
+        "start-up: bare `python -c 'import apache_beam'` (reference)",
+        0,
+        0,
+        lambda out: [sys.executable, "-c", "import apache_beam"],
+    )
     bench.run_all()
-    return {"startup_seconds": bench.rows["start-up: im2tfrecord on 10 images"]["seconds"]}
+    ours_s = bench.rows["start-up: im2tfrecord on 10 images"]["seconds"]
+    bare_s = bench.rows["start-up: bare `python -c 'import apache_beam'` (reference)"]["seconds"]
+    return {"startup_seconds": ours_s, "startup_vs_bare_beam_import": round(ours_s / bare_s, 3)}
 
 
 def local_rows(bench, photos, half, naive_photos):
