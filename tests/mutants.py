@@ -827,6 +827,30 @@ MUTANTS = (
         "    if len(started.workers) != count:\n",
         ("tests/test_shard_processes.py::test_an_early_process_that_died_is_not_given_shards",),
     ),
+    Mutant(
+        "emr_flink_job_pipelined",
+        "the EMR Flink step runs the job in Beam's default PIPELINED mode: a lost TaskManager fails the job",
+        "runners/emr/steps-flink.json",
+        ',\n        "--execution_mode_for_batch",\n        "BATCH_FORCED"\n',
+        "\n",
+        ("tests/test_emr.py::test_step_commands_are_valid_im2tfrecord_runs",),
+    ),
+    Mutant(
+        "emr_spark_executors_over_yarn_memory",
+        "the Spark executors' containers outgrow the core node's YARN memory (4 x 21 GiB on 56 GiB)",
+        "runners/emr/cluster.json",
+        '"spark.executor.memory": "5g"',
+        '"spark.executor.memory": "13g"',
+        ("tests/test_emr.py::test_the_shipped_layout_fits_the_nodes_yarn_memory",),
+    ),
+    Mutant(
+        "emr_policy_without_bootstrap_reads",
+        "the instance profile's policy lets the bootstrap action read only the jars, not the package",
+        "runners/emr/policy.json",
+        '"Resource": "arn:aws:s3:::YOUR-BUCKET/emr/*"',
+        '"Resource": "arn:aws:s3:::YOUR-BUCKET/emr/jars/*"',
+        ("tests/test_emr.py::test_policy_covers_every_bucket_path_the_recipes_name",),
+    ),
 )
 
 

@@ -3,6 +3,7 @@ the README is one our CLI accepts, and the helpers do what those commands rely
 on. All offline: EMR's API model comes with botocore, and stand-ins replace
 `yarn` and `spark-submit`."""
 
+import fnmatch
 import json
 import os
 import pathlib
@@ -43,8 +44,12 @@ EMR = pathlib.Path(__file__).resolve().parent.parent / "runners" / "emr"
 PREFIX = "/opt/im2tfrecord"  # Where bootstrap.sh installs everything.
 STEP_FILES = {"steps-flink.json": "FlinkRunner", "steps-spark.json": "SparkRunner"}
 BEAM_VERSION = apache_beam.__version__
-# The job servers runners/job_server.sh assembles (README, "Running on Flink and Spark").
-JOB_SERVER_VERSION = "2.62.0"
+# Where bootstrap.sh installs the job servers stage_jars.sh staged, whatever
+# their version (runners/job_server.sh decides it).
+JOB_SERVER_JARS = {
+    "FlinkRunner": f"{PREFIX}/jars/flink/job-server.jar",
+    "SparkRunner": f"{PREFIX}/jars/spark/job-server.jar",
+}
 # What with-flink-master appends to the command it wraps (see its test below).
 FLINK_MASTER_FLAG = "--flink_master=ip-10-0-0-7.ec2.internal:40123"
 _EMR_API = botocore.session.get_session().get_service_model("emr")
@@ -105,15 +110,15 @@ def check_command(args, runner):
     if runner == "FlinkRunner":
         flink = options.view_as(FlinkRunnerOptions)
         assert flink.flink_master not in ("[auto]", "[local]")
-        assert flink.flink_job_server_jar == (
-            f"{PREFIX}/jars/flink-{JOB_SERVER_VERSION}/beam-runners-flink-1.19-job-server-{JOB_SERVER_VERSION}.jar"
-        )
+        assert flink.flink_job_server_jar == JOB_SERVER_JARS[runner]
+        # Every exchange written out first: a job that loses a TaskManager
+        # restarts on the slots that are left (README, "Workers and failures").
+        # (A Java-side option: Beam's Python parser passes it through unparsed.)
+        assert args[args.index("--execution_mode_for_batch") + 1] == "BATCH_FORCED"
     else:
         spark = options.view_as(SparkRunnerOptions)
         assert spark.spark_master_url == "yarn"
-        assert spark.spark_job_server_jar == (
-            f"{PREFIX}/jars/spark-{JOB_SERVER_VERSION}/beam-runners-spark-3-job-server-{JOB_SERVER_VERSION}.jar"
-        )
+        assert spark.spark_job_server_jar == JOB_SERVER_JARS[runner]
         assert options.view_as(JobServerOptions).job_server_java_launcher == (f"{PREFIX}/bin/spark-submit-java")
     return options
 
@@ -177,9 +182,11 @@ def test_cluster_matches_the_emr_api():
     report = ParamValidator().validate(cluster, _EMR_API.operation_model("RunJobFlow").input_shape)
     assert not report.has_errors(), report.generate_report()
     assert {app["Name"] for app in cluster["Applications"]} == {"Flink", "Spark"}
-    major, minor, _ = map(int, cluster["ReleaseLabel"].removeprefix("emr-").split("."))
-    # The job server is Beam's Flink 1.19 runner: EMR 7.4 to 7.6 ship Flink 1.19.
-    assert (7, 4) <= (major, minor) <= (7, 6), cluster["ReleaseLabel"]
+    # The release's Flink (the README's table of releases) is the minor the
+    # Flink job server is built for (runners/job_server.sh's runner module).
+    release = cluster["ReleaseLabel"].removeprefix("emr-")
+    flink = emr_releases()[release]
+    assert flink.rsplit(".", 1)[0] == job_server_flink_minor(), (release, flink)
     (action,) = cluster["BootstrapActions"]
     assert action["ScriptBootstrapAction"]["Path"].endswith("/bootstrap.sh")
     assert action["ScriptBootstrapAction"]["Args"][0] == "--package"
@@ -223,12 +230,149 @@ def test_readme_command_extraction_joins_continuations():
 def test_bootstrap_installs_what_the_steps_name():
     text = (EMR / "bootstrap.sh").read_text()
     assert f"BEAM_VERSION={BEAM_VERSION}" in text
-    assert "FLINK_MINOR=1.19" in text
+    # The job servers under the names the steps use, whatever stage_jars.sh staged.
+    assert '"$work/jars/$engine/job-server.jar"' in text and "VERSIONS" in text
     assert f"PREFIX={PREFIX}\n" in text
     assert '"$PREFIX/bin/sdk-worker"' in text and "lib/sdk_worker.py" in text
     for helper in ("with_flink_master", "spark_submit_java"):  # installed as bin/with-flink-master, ...
         assert helper in text
     assert 'sudo install -m 755 "$work/$name.sh" "$PREFIX/bin/${name//_/-}"' in text
+
+
+def emr_releases():
+    """EMR release -> its Flink version, from runners/emr/README.md "Releases"."""
+    rows = re.findall(r"^\| (7\.\d+\.\d+)(?: and later)? \| (1\.\d+\.\d+)", (EMR / "README.md").read_text(), re.M)
+    assert rows, "no table of releases in runners/emr/README.md"
+    return dict(rows)
+
+
+def job_server_flink_minor():
+    """The Flink minor of the runner module runners/job_server.sh builds on."""
+    (minor,) = re.findall(r'module="beam-runners-flink-(\d+\.\d+)"', (EMR.parent / "job_server.sh").read_text())
+    return minor
+
+
+def test_no_job_server_version_is_written_in_the_recipes():
+    # job_server.sh decides the jars (published at the SDK's version, or
+    # assembled); stage_jars.sh gives them fixed names. A version written
+    # anywhere else is a path the uploaded folder may not hold.
+    versioned = re.compile(r"job-server-\d|jars/(?:flink|spark)-\d")
+    for path in sorted(EMR.iterdir()):
+        if path.suffix in (".json", ".sh", ".md", ".py") and path.name != "stage_jars.sh":
+            hits = [line for line in path.read_text().splitlines() if versioned.search(line)]
+            assert not hits, (path.name, hits)
+
+
+def test_stage_jars_gives_runnable_job_servers_under_fixed_names(tmp_path):
+    out = tmp_path / "jars"
+    result = subprocess.run([str(EMR / "stage_jars.sh"), str(out)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    flink, spark = (out / "VERSIONS").read_text().splitlines()
+    assert re.fullmatch(rf"flink beam-runners-flink-.+-job-server-.+\.jar flink-{job_server_flink_minor()}", flink)
+    assert re.fullmatch(r"spark beam-runners-spark-3-job-server-.+\.jar", spark)
+    for engine, driver in (("flink", "FlinkJobServerDriver"), ("spark", "SparkJobServerDriver")):
+        # As Beam starts it: java -jar on the file, here under its staged name.
+        ran = subprocess.run(
+            ["java", "-jar", str(out / engine / "job-server.jar"), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert f"Usage: java {driver}" in ran.stdout + ran.stderr, (ran.stdout + ran.stderr)[-2000:]
+
+
+def test_flink_session_restarts_as_the_standalone_cluster_does():
+    # One restart strategy on both: the standalone cluster's flink-conf
+    # (runners/flink/cluster.sh, whose failure tests prove it) and the EMR session.
+    conf = dict(
+        re.findall(r"^(restart-strategy[\w.-]*): (.+)$", (EMR.parent / "flink" / "cluster.sh").read_text(), re.M)
+    )
+    session = step_commands("steps-flink.json")[0]
+    given = dict(arg.removeprefix("-D").split("=", 1) for arg in session if arg.startswith("-Drestart-strategy"))
+    assert conf and given == conf
+
+
+def _readme_layout(instance):
+    """The row of runners/emr/README.md's layout table for `instance`."""
+    for line in (EMR / "README.md").read_text().splitlines():
+        if line.startswith(f"| {instance}"):
+            return line
+    raise AssertionError(f"no layout for {instance} in runners/emr/README.md")
+
+
+def _mib(text):
+    number, unit = re.fullmatch(r"(\d+)([mg])", text).groups()
+    return int(number) * (1024 if unit == "g" else 1)
+
+
+def test_the_shipped_layout_fits_the_nodes_yarn_memory():
+    cluster = json.loads((EMR / "cluster.json").read_text())
+    core = next(g for g in cluster["Instances"]["InstanceGroups"] if g["InstanceRole"] == "CORE")
+    row = _readme_layout(core["InstanceType"])
+    vcpus, yarn_mb = (int(x) for x in re.match(r"\|[^|]+\| (\d+) \| (\d+) \|", row).groups())
+    nodes = core["InstanceCount"]
+    # Flink: one TaskManager a node, a slot per vCPU; the JobManager's
+    # container fits beside it on one node; the Python workers' reserve.
+    session = step_commands("steps-flink.json")[0]
+    flag = {session[i]: session[i + 1] for i in range(len(session) - 1) if session[i] in ("-jm", "-tm", "-s")}
+    flink_options = parse(pipeline_args(step_commands("steps-flink.json")[1]))
+    slots = int(flag["-s"])
+    assert slots == vcpus
+    assert _mib(flag["-tm"]) + _mib(flag["-jm"]) <= yarn_mb
+    off_heap = next(a for a in session if a.startswith("-Dtaskmanager.memory.task.off-heap.size="))
+    assert _mib(off_heap.split("=")[1]) >= slots * 1024 * 3 // 4
+    assert f"-s {slots} -tm {flag['-tm']}" in row and f"off-heap {off_heap.split('=')[1]}" in row
+    assert flink_options.view_as(FlinkRunnerOptions).parallelism == nodes * slots
+    assert int(flink_options.view_as(PortableOptions).sdk_worker_parallelism) == slots
+    # Spark: executors of spark.executor.cores fill the vCPUs; their
+    # containers (memory + overhead) and the client-mode application
+    # master (1 GiB) fit the node.
+    spark = cluster["Configurations"][0]["Properties"]
+    cores = int(spark["spark.executor.cores"])
+    executors = vcpus // cores
+    container = _mib(spark["spark.executor.memory"]) + _mib(spark["spark.executor.memoryOverhead"])
+    assert executors * cores == vcpus and executors * container + 1024 <= yarn_mb
+    assert int(spark["spark.default.parallelism"]) == nodes * vcpus
+    assert f"memory {spark['spark.executor.memory']} + overhead {spark['spark.executor.memoryOverhead']}" in row
+    spark_options = parse(pipeline_args(step_commands("steps-spark.json")[0]))
+    assert int(spark_options.view_as(PortableOptions).sdk_worker_parallelism) == cores
+
+
+def test_policy_covers_every_bucket_path_the_recipes_name():
+    policy = json.loads((EMR / "policy.json").read_text())
+    cluster = json.loads((EMR / "cluster.json").read_text())
+    text = json.dumps([cluster, *(json.loads((EMR / name).read_text()) for name in STEP_FILES)])
+    allowed = [
+        (action, resource)
+        for statement in policy["Statement"]
+        for action in statement["Action"]
+        for resource in [statement["Resource"]]
+    ]
+
+    def may(action, key):
+        return any(
+            a == action and fnmatch.fnmatchcase(f"YOUR-BUCKET/{key}", r.removeprefix("arn:aws:s3:::"))
+            for a, r in allowed
+        )
+
+    paths = set(re.findall(r"s3://YOUR-BUCKET/([^\"]*)", text))
+    assert paths >= {"images", "tfrecords", "emr/bootstrap.sh", "emr-logs/"}
+    for path in paths:
+        key = path + "x" if path.endswith("/") else path + "/x"
+        if path.startswith("emr-logs"):
+            assert may("s3:PutObject", key), path  # EMR writes the logs.
+        elif path.startswith("emr"):
+            assert may("s3:GetObject", path if "." in path.rsplit("/", 1)[-1] else key), path
+        elif path.startswith("tfrecords"):
+            for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+                assert may(action, key), (action, path)
+        else:
+            assert may("s3:GetObject", key), path
+    (listing,) = [s for s in policy["Statement"] if "s3:ListBucket" in s["Action"]]
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    for top in ("images", "tfrecords", "emr"):
+        assert any(fnmatch.fnmatchcase(f"{top}/x", p) for p in prefixes), top
+    assert "s3:ListBucketMultipartUploads" in listing["Action"]  # The launcher aborts dead workers' uploads.
 
 
 # --- helpers at work -----------------------------------------------------

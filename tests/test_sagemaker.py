@@ -184,7 +184,7 @@ def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.splitlines() == [why]
     assert not (tmp_path / "output" / "tfrecords" / "dataset_info.json").exists()
-    # SageMaker shows /opt/ml/output/message as the job's FailureReason.
+    # SageMaker shows /opt/ml/output/message as the job's ExitMessage.
     assert (tmp_path / "ml-output" / "message").read_text() == why
 
 

@@ -12,19 +12,20 @@
 #   --package  a wheel or sdist of im2tfrecord; pip installs the Beam it pins
 #   --helpers  folder with sdk_worker.py, with_flink_master.sh and
 #              spark_submit_java.sh (default: the package's folder)
-#   --jars     folder with the job servers exactly as runners/job_server.sh
-#              leaves them in .cache/job-server/ (flink-2.62.0/ and
-#              spark-2.62.0/: a thin jar and its lib/); used on the master only
+#   --jars     folder with the job servers as runners/emr/stage_jars.sh
+#              leaves them (flink/job-server.jar, spark/job-server.jar, an
+#              assembled one with its lib/, and VERSIONS); master only
 #
 # Leaves on every node:
 #   /opt/im2tfrecord/venv                 Python 3.11, im2tfrecord, Beam
 #   /opt/im2tfrecord/bin/sdk-worker       the PROCESS environment's command
 #   /opt/im2tfrecord/bin/with-flink-master, spark-submit-java   step helpers
-#   /opt/im2tfrecord/jars/                the job servers (master only)
+#   /opt/im2tfrecord/jars/{flink,spark}/job-server.jar   the job servers
+#                                         (master only), whatever version
+#                                         stage_jars.sh took
 set -euo pipefail
 
 BEAM_VERSION=2.77.0  # Must match the Beam that the package pins.
-FLINK_MINOR=1.19     # The job server's Flink: EMR 7.4 to 7.6 ship Flink 1.19.
 PREFIX=/opt/im2tfrecord
 
 log() { echo "bootstrap: $*" >&2; }
@@ -86,8 +87,14 @@ sudo chmod 755 "$PREFIX/bin/sdk-worker"
 # Only the master runs the job servers (the launcher starts them there): the
 # ones runners/job_server.sh assembled and the tests ran, copied whole.
 if grep -q '"isMaster": *true' /mnt/var/lib/info/instance.json 2>/dev/null; then
-  log "job servers (Flink $FLINK_MINOR, Spark 3) from $jars"
+  log "job servers from $jars"
   aws s3 cp --recursive --only-show-errors "${jars%/}/" "$work/jars/"
+  for engine in flink spark; do
+    [ -s "$work/jars/$engine/job-server.jar" ] || { log "no $engine/job-server.jar under $jars: upload runners/emr/stage_jars.sh's folder"; exit 1; }
+  done
+  # Which jars they are (and the Flink minor the Flink one needs: the
+  # release's Flink must have it, runners/emr/README.md "Releases").
+  while read -r line; do log "  $line"; done <"$work/jars/VERSIONS"
   sudo mkdir -p "$PREFIX/jars"
   sudo cp -r "$work/jars/." "$PREFIX/jars/"
 fi

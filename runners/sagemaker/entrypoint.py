@@ -37,7 +37,8 @@ DEFAULT_PROCESSING_ROOT = "/opt/ml/processing"
 # Where SageMaker writes resourceconfig.json (current_host, hosts).
 DEFAULT_CONFIG_DIR = "/opt/ml/config"
 RESOURCE_CONFIG_FILE = "resourceconfig.json"
-# SageMaker shows this file's text as the job's FailureReason.
+# SageMaker shows the first 1 KB of this file as the job's ExitMessage
+# (DescribeProcessingJob; FailureReason is its own, "AlgorithmError: ...").
 DEFAULT_FAILURE_FILE = "/opt/ml/output/message"
 FAILURE_FILE_ENV = "IM2TFRECORD_FAILURE_FILE"
 ROOT_ENV = "IM2TFRECORD_PROCESSING_ROOT"
@@ -128,7 +129,7 @@ def _write_failure(path, line):
         with open(path, "w", encoding="utf-8") as f:
             f.write(line[:1024])
     except OSError as e:
-        print(f"{PROG}: cannot write the failure reason to {path}: {e}", file=sys.stderr)
+        print(f"{PROG}: cannot write the exit message to {path}: {e}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
