@@ -6,7 +6,10 @@ One command, about 20 minutes here. Every measurement is a fresh process
 timed end to end (start-up included), repeated --runs times, interleaved
 round by round so that a slow minute of the machine hits every row alike;
 the median is reported, and ratios are taken between medians of this run.
-Results: bench/results/throughput.json and throughput.md (the README table).
+Results: bench/results/throughput.json and throughput.md: every row this run
+measured, and the rows of parts it did not run as earlier runs left them,
+each with its own number of runs and date. The README's table shows most of
+them under the same names, and the ratios between rows of one sitting.
 
 The limit (bench/pillow_loop.py) is a plain Pillow loop over all cores doing
 exactly our default's work (tests/test_bench.py checks that its bytes are
@@ -139,9 +142,10 @@ class Bench:
                 # The S3 server shares the cores: its CPU time over the row's wall time, in cores.
                 row["server_cpu_s"] = round(statistics.median(server[name]), 2)
                 row["server_cores"] = round(row["server_cpu_s"] / row["seconds"], 2)
+            rate = f"{row['images_per_s']:8.1f} img/s {row['mb_per_s']:7.1f} MB/s" if images else " " * 28
             print(
-                f"{name:<52} {row['images_per_s']:8.1f} img/s {row['mb_per_s']:7.1f} MB/s "
-                f"{row['peak_rss_mb'] or 0:7.1f} MB  {row['runs_seconds']}"
+                f"{name:<60} {row['seconds']:7.2f} s (median) {rate} "
+                f"{row['peak_rss_mb'] or 0:7.1f} MB peak  runs {row['runs_seconds']}"
                 + (f"  S3 server {row['server_cores']} cores" if "server_cores" in row else ""),
                 flush=True,
             )
@@ -196,6 +200,8 @@ def _timed(name, make_args):
 def _row(images, nbytes, times, peak_rss_mb, note):
     seconds = statistics.median(times)
     return {
+        "measured": time.strftime("%Y-%m-%d %H:%M"),
+        "runs": len(times),
         "images": images,
         "seconds": round(seconds, 2),
         "images_per_s": round(images / seconds, 1),
@@ -516,17 +522,24 @@ def write_results(runs, rows, ratios):
     except (OSError, ValueError, KeyError):
         pass
     with open(os.path.join(RESULTS, "throughput.json"), "w") as f:
-        json.dump({"machine": machine, "runs": runs, "rows": rows, "ratios": ratios}, f, indent=2)
+        json.dump({"machine": machine, "rows": rows, "ratios": ratios}, f, indent=2)
     with open(os.path.join(RESULTS, "throughput.md"), "w") as f:
-        f.write(f"Machine: {machine}; median of {runs} runs, each a fresh process timed end to end.\n\n")
         f.write(
-            "| measurement | images | seconds | images/s | steady images/s | MB/s read | peak RSS MB |\n"
-            "|---|---|---|---|---|---|---|\n"
+            f"Machine: {machine}. Each row: the median of its runs, each a fresh process timed end to end; "
+            f"this run made {runs} rounds, rows of parts it did not run are as an earlier run left them "
+            "(their date and runs say so). Compare rows of one date.\n\n"
+        )
+        f.write(
+            "| measurement | images | seconds | images/s | steady images/s | MB/s read | peak RSS MB "
+            "| runs | measured |\n"
+            "|---|---|---|---|---|---|---|---|---|\n"
         )
         for name, row in rows.items():
             f.write(
-                f"| {name} | {row['images']} | {row['seconds']} | {row['images_per_s']} | "
-                f"{row.get('steady_images_per_s', '-')} | {row['mb_per_s']} | {row['peak_rss_mb'] or '-'} |\n"
+                f"| {name} | {row['images'] or '-'} | {row['seconds']} | "
+                f"{row['images_per_s'] if row['images'] else '-'} | "
+                f"{row.get('steady_images_per_s', '-')} | {row['mb_per_s'] if row['images'] else '-'} | "
+                f"{row['peak_rss_mb'] or '-'} | {row.get('runs', '?')} | {row.get('measured', '?')} |\n"
             )
         f.write("\n| ratio | value |\n|---|---|\n")
         for name, value in ratios.items():

@@ -14,7 +14,9 @@ the GIL: with threads, the decoding thread's work shows up there.
 `--against-loop`: instead, unprofiled, the whole shard written in one
 thread against the same-work loop's per-image work (bench/pillow_loop.py:
 read, convert) on the same images in the same process, rounds interleaved:
-the ratio is what a shard process's Python around Pillow costs.
+the ratio is what a shard process's Python around Pillow costs. Prints
+seconds for all the images and per image; writes
+bench/results/against-loop-<photos>.json.
 """
 
 import argparse
@@ -140,7 +142,12 @@ def main():
     if args.against_loop:
         seconds = against_loop(images, args.rounds)
         ratio = seconds["shard, one thread"] / seconds["same-work loop"]
-        print(f"{len(images)} images, medians of {args.rounds}: {seconds}, ratio {ratio:.2f}")
+        for name, value in seconds.items():
+            print(f"{name:<20} {value:7.3f} s for {len(images)} images ({1e6 * value / len(images):6.0f} us each)")
+        print(f"shard / loop: {ratio:.2f} (medians of {args.rounds} interleaved rounds)")
+        os.makedirs(RESULTS, exist_ok=True)
+        with open(os.path.join(RESULTS, f"against-loop-{args.photos}.json"), "w") as f:
+            json.dump({"images": len(images), "rounds": args.rounds, "seconds": seconds, "ratio": round(ratio, 3)}, f)
         return
     runs = {mode: [] for mode in MODES}
     for _ in range(args.rounds):

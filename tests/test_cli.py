@@ -294,7 +294,7 @@ def test_summary_adds_up(image_tree, tmp_path, capsys):
     assert main(["--input", image_tree, "--output", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "wrote 1 image in" in out
-    assert "matched 3 = written 1 + failed 1 + skipped (not images) 1" in out
+    assert "matched 3 = written 1 + failed 1 + skipped (not images, or hidden) 1" in out
     # Shards are planned before decoding: the broken file still counted, so 2.
     assert "train: 1 image in 2 shards" in out and "cats 1" in out
     assert "errors: decode_error 1" in out

@@ -60,7 +60,7 @@ def test_every_image_is_written_or_an_error_row(tree, tmp_path, capsys):
         ("blue/empty.png", "decode", "empty_file"),
         ("stray.jpg", "label", "no_label"),
     }
-    assert "matched 16 = written 12 + failed 3 + skipped (not images) 1" in capsys.readouterr().out
+    assert "matched 16 = written 12 + failed 3 + skipped (not images, or hidden) 1" in capsys.readouterr().out
 
 
 def test_labels_file_fixes_ids_and_rejects_other_classes(tree, tmp_path):

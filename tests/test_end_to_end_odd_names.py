@@ -91,7 +91,7 @@ def test_names_that_are_not_utf8_are_error_rows_not_a_failed_job(tmp_path, capsy
             f.write(IMAGE)
     out = tmp_path / "out"
     assert main(["--input", str(root), "--output", str(out)]) == 0
-    assert "matched 5 = written 1 + failed 2 + skipped (not images) 2" in capsys.readouterr().out
+    assert "matched 5 = written 1 + failed 2 + skipped (not images, or hidden) 2" in capsys.readouterr().out
     rows = sorted((row["path"], row["reason"], row["stage"]) for row in read_errors(str(out)))
     assert rows == [
         (f"{root}/cats/caf\\xe9.jpg", "bad_file_name", "match"),

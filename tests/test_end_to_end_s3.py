@@ -82,7 +82,7 @@ def _check_dataset(folder, result):
     # One S3 connection per fetch thread and per shard upload: none dropped.
     assert "Connection pool is full" not in result.stderr
 
-    assert "matched 398 = written 398 + failed 0 + skipped (not images) 0" in result.stdout
+    assert "matched 398 = written 398 + failed 0 + skipped (not images, or hidden) 0" in result.stdout
     with open(os.path.join(folder, "dataset_info.json"), encoding="utf-8") as f:
         assert json.load(f)["counts"] == {"matched": 398, "written": 398, "failed": 0, "skipped": 0}
     outputs = [result.stdout, result.stderr]

@@ -15,7 +15,7 @@ def _info(written=7, failed=2, skipped=1, matched=10):
 def test_summary_lines():
     assert format_summary(_info(), "s3://b/out", 2.0).splitlines() == [
         "wrote 7 images in 2.0 s (3.5 images/s)",
-        "  matched 10 = written 7 + failed 2 + skipped (not images) 1",
+        "  matched 10 = written 7 + failed 2 + skipped (not images, or hidden) 1",
         "  test: 1 image in 1 shard (100 bytes): a 1",
         "  train: 6 images in 2 shards (600 bytes): a 4, b 2",
         "  errors: decode_error 1, too_large 1 (one row each in errors.jsonl)",

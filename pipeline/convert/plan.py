@@ -92,7 +92,7 @@ def format_plan(plan, convert_options):
     lines = [
         f"plan for {convert_options.input} -> {convert_options.output} (nothing was written):",
         f"  matched {to_convert + plan['failed'] + plan['skipped']} = to convert {to_convert} "
-        f"+ rejected before decoding {plan['failed']} + skipped (not images) {plan['skipped']}"
+        f"+ rejected before decoding {plan['failed']} + skipped (not images, or hidden) {plan['skipped']}"
         + (
             " (images that --min_size or --max_aspect_ratio reject are found only when converting: "
             "the plan reads no image but its sample)"

@@ -54,7 +54,7 @@ def format_summary(info, output, seconds, reused=None):
     lines = [
         f"wrote {counted(counts['written'], 'image')} in {seconds:.1f} s ({how})",
         f"  matched {counts['matched']} = written {counts['written']} + failed {counts['failed']}"
-        f" + skipped (not images) {counts['skipped']}"
+        f" + skipped (not images, or hidden) {counts['skipped']}"
         + ("" if balanced else "  << DOES NOT ADD UP: please report this"),
     ]
     if reused and reused[0]:
