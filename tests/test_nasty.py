@@ -78,5 +78,6 @@ def test_nasty_corpus_is_fully_accounted_for(tmp_path, capsys):
     total_files = sum(len(files) for _, _, files in os.walk(NASTY))
     skipped = total_files - len(images)
     assert (
-        f"matched {total_files} = written {len(written)} + failed {len(errors)} + skipped (not images, or hidden) {skipped}"
+        f"matched {total_files} = written {len(written)} + failed {len(errors)} "
+        f"+ skipped (not images, or hidden) {skipped}"
     ) in out
