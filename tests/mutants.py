@@ -851,6 +851,14 @@ MUTANTS = (
         '"Resource": "arn:aws:s3:::YOUR-BUCKET/emr/jars/*"',
         ("tests/test_emr.py::test_policy_covers_every_bucket_path_the_recipes_name",),
     ),
+    Mutant(
+        "sagemaker_instances_dedupe_by_slice",
+        "several SageMaker instances accept --dedupe, which then keeps copies that sit in different slices",
+        "runners/sagemaker/entrypoint.py",
+        'WHOLE_INPUT_FLAGS = ("--dedupe",)\n',
+        "WHOLE_INPUT_FLAGS = ()\n",
+        ("tests/test_sagemaker.py::test_several_instances_refuse_dedupe_which_would_stop_at_a_slice",),
+    ),
 )
 
 

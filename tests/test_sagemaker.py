@@ -166,6 +166,23 @@ def test_several_instances_without_labels_file_is_refused(tmp_path, capsys):
     assert "pass --labels_file" in (tmp_path / "ml-output" / "message").read_text()
 
 
+def test_several_instances_refuse_dedupe_which_would_stop_at_a_slice(tmp_path, capsys):
+    # Two copies of one photo, one in each instance's slice: each instance's
+    # --dedupe would keep its own, and nobody would say so.
+    _images(tmp_path, {"cats": 1})
+    (tmp_path / "labels.txt").write_text("cats\n")
+    _resource_config(tmp_path, "algo-1", ["algo-1", "algo-2"])
+    argv = ["--labels_file", str(tmp_path / "labels.txt"), "--dedupe", "--num_shards", "1"]
+    assert entrypoint.main(argv, environ=_environ(tmp_path)) == 2
+    why = "2 instances each convert a slice of the images, and --dedupe would find copies only within a slice"
+    assert why in _error_line(capsys)
+    assert not (tmp_path / "output").exists()
+    assert why in (tmp_path / "ml-output" / "message").read_text()
+    # One instance: --dedupe sees the whole input, and runs.
+    _resource_config(tmp_path, "algo-1", ["algo-1"])
+    assert entrypoint.main(argv, environ=_environ(tmp_path)) == 0
+
+
 def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path):
     (tmp_path / "input" / "images").mkdir(parents=True)  # The channel came down empty.
     # Run as the container runs it: SageMaker sees the process's exit code.
@@ -313,6 +330,13 @@ def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monke
                 "s3://b/in",
             ],
             "2 instances need --input_s3",
+        ),
+        (
+            [
+                *("--instance_count", "2", "--input_s3", "s3://b/in", "--output_s3", "s3://b/out"),
+                *("--labels_file_s3", "s3://b/l.txt", "--", "--dedupe"),
+            ],
+            "2 instances each convert a slice of the images, and --dedupe would find copies only within a slice",
         ),
         (["--output_s3", "s3://b/out"], "give exactly one of --input_s3"),
         (["--input_s3", "b/in", "--output_s3", "s3://b/out"], "--input_s3 must be an s3:// URI"),

@@ -51,6 +51,24 @@ LABELS_CHANNEL = "labels"
 OUTPUT_CHANNEL = "tfrecords"
 
 
+# Pipeline flags whose work needs the whole input in one run: with several
+# instances each converts only its slice, where --dedupe would keep copies
+# that sit in different slices without a word.
+WHOLE_INPUT_FLAGS = ("--dedupe",)
+
+
+def several_instances_error(count, pipeline_args):
+    """Why `count` instances cannot run `pipeline_args`, or None. The one
+    rule for the launcher and for each instance."""
+    given = [flag for flag in WHOLE_INPUT_FLAGS if any(a == flag or a.startswith(flag + "=") for a in pipeline_args)]
+    if count > 1 and given:
+        return (
+            f"{count} instances each convert a slice of the images, and {' and '.join(given)} would find copies "
+            "only within a slice: run one instance, or leave it out"
+        )
+    return None
+
+
 class _UsageError(Exception):
     """A wrong invocation: the message says what to change."""
 
@@ -81,6 +99,9 @@ def main(argv=None, environ=None):
         root = ours.processing_root or environ.get(ROOT_ENV) or DEFAULT_PROCESSING_ROOT
         config_dir = ours.config_dir or environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR
         host, hosts = _hosts(config_dir)
+        problem = several_instances_error(len(hosts), rest)
+        if problem:
+            raise _UsageError(problem)
         paths = _paths(ours, root, host, hosts)
     except _UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -16,7 +16,8 @@ sagemaker client; both send this same request.
 With more than one instance the images channel is ShardedByS3Key, so each
 instance converts its own slice and writes it under <output_s3>/<host>/ (see
 entrypoint.py); a labels file is then required, so that every slice numbers
-the classes alike.
+the classes alike, and --dedupe is refused (entrypoint.several_instances_error):
+copies in different slices would be kept without a word.
 """
 
 import argparse
@@ -99,7 +100,9 @@ def _parser():
         type=int,
         default=1,
         help="With more than 1, each instance converts a slice of the images "
-        "(ShardedByS3Key) and needs a labels file (default: %(default)s).",
+        "(ShardedByS3Key) into a dataset of its own under <output_s3>/<host>/, "
+        "and needs a labels file; duplicates are found only within a slice, so "
+        "--dedupe is refused (default: %(default)s).",
     )
     parser.add_argument(
         "--input_s3",
@@ -146,6 +149,9 @@ def build_request(args, pipeline_args):
     """The CreateProcessingJob request, as boto3's create_processing_job takes it."""
     given = _pipeline_paths(pipeline_args)
     _check(args, given)
+    problem = entrypoint.several_instances_error(args.instance_count, pipeline_args)
+    if problem:
+        raise _UsageError(problem)
     root = entrypoint.DEFAULT_PROCESSING_ROOT
     sharded = args.instance_count > 1
     inputs, container_args = [], []
