@@ -859,6 +859,14 @@ MUTANTS = (
         "WHOLE_INPUT_FLAGS = ()\n",
         ("tests/test_sagemaker.py::test_several_instances_refuse_dedupe_which_would_stop_at_a_slice",),
     ),
+    Mutant(
+        "spark_submit_guava_last",
+        "the job server under spark-submit takes Spark's Guava 14 first, and dies at start (seen on YARN)",
+        "runners/emr/spark_submit_java.sh",
+        '  [ -f "$guava" ] && first=(--driver-class-path "$guava")\n',
+        "  true\n",
+        ("tests/test_emr.py::test_spark_submit_java_runs_beams_job_server_command_under_spark_submit",),
+    ),
 )
 
 

@@ -426,6 +426,10 @@ def test_spark_submit_java_runs_beams_job_server_command_under_spark_submit(tmp_
     (args,) = [pipeline_args(a) for a in step_commands("steps-spark.json") if pipeline_args(a)]
     jar = tmp_path / "job-server.jar"
     jar.write_bytes(b"")
+    # An assembled job server's Guava, which must come before Spark's own.
+    (tmp_path / "lib").mkdir()
+    guava = tmp_path / "lib" / "guava-33.3.1-android.jar"
+    guava.write_bytes(b"")
     options = parse(args + ["--spark_job_server_jar", str(jar), "--artifacts_dir", str(tmp_path)])
     # The very command Beam's SparkRunner starts its job server with (its
     # SubprocessServer turns every word into a string).
@@ -450,6 +454,8 @@ def test_spark_submit_java_runs_beams_job_server_command_under_spark_submit(tmp_
         "client",
         "--class",
         "org.apache.beam.runners.spark.SparkJobServerDriver",
+        "--driver-class-path",
+        str(guava),
         "--conf",
         "spark.x=1",
         str(jar),

@@ -24,7 +24,19 @@ shift 2
 # SPARK_SUBMIT_OPTS reaches the driver JVM without replacing the cluster's
 # spark.driver.extraJavaOptions, as --driver-java-options would.
 export SPARK_SUBMIT_OPTS="${SPARK_SUBMIT_OPTS:-} ${jvm_options[*]:-}"
+
+# Spark's own jars come first on the driver's class path, and they hold
+# Guava 14, where Beam's pipeline options need Guava 33 (its GCS options'
+# defaults, built with every job's options): the job server then dies at
+# start with NoSuchMethodError Preconditions.checkState (seen on YARN here,
+# tests/test_yarn.py). An assembled job server's own Guava, beside it in lib/,
+# goes first (--driver-class-path is put before Spark's jars); Spark itself
+# uses a relocated copy, and Hadoop's client a shaded one.
+first=()
+for guava in "$(dirname "$jar")"/lib/guava-*.jar; do
+  [ -f "$guava" ] && first=(--driver-class-path "$guava")
+done
 # shellcheck disable=SC2086  # BEAM_SPARK_SUBMIT_ARGS is a list of words on purpose.
 exec spark-submit --master yarn --deploy-mode client \
   --class org.apache.beam.runners.spark.SparkJobServerDriver \
-  ${BEAM_SPARK_SUBMIT_ARGS:-} "$jar" "$@"
+  ${first[@]+"${first[@]}"} ${BEAM_SPARK_SUBMIT_ARGS:-} "$jar" "$@"
