@@ -86,6 +86,19 @@ fetch_distribution() {
   echo "$dest"
 }
 
+# write_flink_log4j FILE: Flink's log4j 2 settings, INFO and up to the
+# console (the daemon's log), for the standalone and the YARN session's Flink.
+write_flink_log4j() {
+  cat >"$1" <<'PROPS'
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = Console
+appender.console.name = Console
+appender.console.type = Console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
+PROPS
+}
+
 # free_port PREFERRED -> PREFERRED if nothing listens there on 127.0.0.1, else a free one.
 free_port() {
   "$python" - "$1" <<'PY'

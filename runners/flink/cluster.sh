@@ -114,14 +114,7 @@ restart-strategy.exponential-delay.attempts-before-reset-backoff: 10
 # runners/cluster_lib.sh) and must be loaded from there, not from a job.
 classloader.resolve-order: parent-first
 YAML
-  cat >"$1/log4j.properties" <<'PROPS'
-rootLogger.level = INFO
-rootLogger.appenderRef.console.ref = Console
-appender.console.name = Console
-appender.console.type = Console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
-PROPS
+  write_flink_log4j "$1/log4j.properties"
 }
 
 # resource_params DIST CONF KIND -> the JVM flags (line 1) and -D settings

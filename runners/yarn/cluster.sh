@@ -102,14 +102,7 @@ containerized.master.env.HADOOP_CONF_DIR: $conf
 containerized.taskmanager.env.HADOOP_CONF_DIR: $conf
 rest.address: localhost
 YAML
-  cat >"$state/flink-conf/log4j.properties" <<'PROPS'
-rootLogger.level = INFO
-rootLogger.appenderRef.console.ref = Console
-appender.console.name = Console
-appender.console.type = Console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
-PROPS
+  write_flink_log4j "$state/flink-conf/log4j.properties"
   cat >"$bin/flink-yarn-session" <<SH
 #!/bin/sh
 # EMR's flink-yarn-session: Flink $FLINK_VERSION's YARN session client.
