@@ -232,7 +232,7 @@ def test_bootstrap_installs_what_the_steps_name():
     assert f"BEAM_VERSION={BEAM_VERSION}" in text
     # The job servers under the names the steps use, whatever stage_jars.sh staged.
     assert '"$work/jars/$engine/job-server.jar"' in text and "VERSIONS" in text
-    assert f"PREFIX={PREFIX}\n" in text
+    assert f'PREFIX="${{IM2TFRECORD_PREFIX:-{PREFIX}}}"\n' in text
     assert '"$PREFIX/bin/sdk-worker"' in text and "lib/sdk_worker.py" in text
     for helper in ("with_flink_master", "spark_submit_java"):  # installed as bin/with-flink-master, ...
         assert helper in text

@@ -7,11 +7,15 @@
 # package on the node itself.
 #
 #   bootstrap.sh --package s3://YOUR-BUCKET/emr/im2tfrecord-0.1.0-py3-none-any.whl \
-#                --jars s3://YOUR-BUCKET/emr/jars/ [--helpers s3://YOUR-BUCKET/emr/]
+#                --jars s3://YOUR-BUCKET/emr/jars/ [--helpers s3://YOUR-BUCKET/emr/] \
+#                [--wheelhouse s3://YOUR-BUCKET/emr/wheelhouse/]
 #
 #   --package  a wheel or sdist of im2tfrecord; pip installs the Beam it pins
 #   --helpers  folder with sdk_worker.py, with_flink_master.sh and
 #              spark_submit_java.sh (default: the package's folder)
+#   --wheelhouse  folder with runners/emr/make_wheelhouse.sh's wheels: pip
+#              installs from it alone (--no-index), for nodes with no route to
+#              PyPI (a private subnet without NAT); without it, from PyPI
 #   --jars     folder with the job servers as runners/emr/stage_jars.sh
 #              leaves them (flink/job-server.jar, spark/job-server.jar, an
 #              assembled one with its lib/, and VERSIONS); master only
@@ -26,17 +30,19 @@
 set -euo pipefail
 
 BEAM_VERSION=2.77.0  # Must match the Beam that the package pins.
-PREFIX=/opt/im2tfrecord
+# Where everything goes; the steps name /opt/im2tfrecord (moved only by tests).
+PREFIX="${IM2TFRECORD_PREFIX:-/opt/im2tfrecord}"
 
 log() { echo "bootstrap: $*" >&2; }
-usage() { echo "usage: $0 --package S3_URI --jars S3_FOLDER [--helpers S3_FOLDER]" >&2; exit 2; }
+usage() { echo "usage: $0 --package S3_URI --jars S3_FOLDER [--helpers S3_FOLDER] [--wheelhouse S3_FOLDER]" >&2; exit 2; }
 
-package="" helpers="" jars=""
+package="" helpers="" jars="" wheelhouse=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --package) package="${2:-}"; shift 2 || usage ;;
     --helpers) helpers="${2:-}"; shift 2 || usage ;;
     --jars) jars="${2:-}"; shift 2 || usage ;;
+    --wheelhouse) wheelhouse="${2:-}"; shift 2 || usage ;;
     *) usage ;;
   esac
 done
@@ -49,14 +55,22 @@ fetch() {  # fetch S3_FOLDER NAME -> $work/NAME
   aws s3 cp --only-show-errors "${1%/}/$2" "$work/$2"
 }
 
+# pip's source: PyPI, or only the wheelhouse.
+pip_from=()
+if [ -n "$wheelhouse" ]; then
+  log "wheels from $wheelhouse (pip --no-index)"
+  aws s3 cp --recursive --only-show-errors "${wheelhouse%/}/" "$work/wheelhouse/"
+  pip_from=(--no-index --find-links "$work/wheelhouse")
+fi
+
 log "Python 3.11 into $PREFIX/venv"
 sudo dnf install -y -q python3.11 python3.11-pip
 sudo python3.11 -m venv "$PREFIX/venv"
-sudo "$PREFIX/venv/bin/python3" -m pip install -q --upgrade pip
+sudo "$PREFIX/venv/bin/python3" -m pip install -q ${pip_from[@]+"${pip_from[@]}"} --upgrade pip
 
 log "im2tfrecord from $package"
 fetch "${package%/*}" "${package##*/}"  # pip reads the version from the file's own name
-sudo "$PREFIX/venv/bin/python3" -m pip install -q "$work/${package##*/}"
+sudo "$PREFIX/venv/bin/python3" -m pip install -q ${pip_from[@]+"${pip_from[@]}"} "$work/${package##*/}"
 installed="$(cd / && "$PREFIX/venv/bin/python3" -c 'import apache_beam; print(apache_beam.__version__)')"
 if [ "$installed" != "$BEAM_VERSION" ]; then
   log "the package installed Beam $installed, but the job servers are for Beam $BEAM_VERSION"
