@@ -1,7 +1,7 @@
 """runners/emr/bootstrap.sh as it runs on a node with no route to PyPI: the
 real script, with stand-ins only for what an EMR node has and this machine
-has not (sudo, dnf, `aws s3 cp` from a folder standing for the bucket, the
-node's instance.json), installs im2tfrecord from the wheelhouse
+has not (sudo, dnf, `aws s3 cp` from a folder standing for the bucket; as a
+core node, so without the master's job servers), installs im2tfrecord from the wheelhouse
 runners/emr/make_wheelhouse.sh builds, with pip --no-index and an index that
 cannot be reached, into a fresh venv whose im2tfrecord then converts images."""
 
@@ -40,7 +40,7 @@ def _stand_in(folder, name, script):
 @pytest.fixture(scope="module")
 def wheelhouse():
     built = subprocess.run(
-        [str(EMR / "make_wheelhouse.sh"), str(CACHE / "wheelhouse")], capture_output=True, text=True, timeout=900
+        [str(EMR / "make_wheelhouse.sh"), str(CACHE / "test-wheelhouse")], capture_output=True, text=True, timeout=900
     )
     assert built.returncode == 0, built.stderr[-3000:]
     return pathlib.Path(built.stdout.strip().splitlines()[-1])

@@ -16,6 +16,12 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$1"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
+# Wheels for another Python or machine would not install on the nodes.
+platform="$("$python" -c 'import platform, sys; print(f"{sys.version_info[0]}.{sys.version_info[1]} {platform.machine()}")')"
+[ "$platform" = "3.11 x86_64" ] || {
+  echo "make_wheelhouse: EMR's nodes run Python 3.11 on x86_64, this is $platform (PYTHON=... names another)" >&2
+  exit 1
+}
 rm -rf "$out.partial"
 mkdir -p "$out.partial"
 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$out.partial" "$root"
