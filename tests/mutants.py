@@ -867,14 +867,6 @@ MUTANTS = (
         "  true\n",
         ("tests/test_emr.py::test_spark_submit_java_runs_beams_job_server_command_under_spark_submit",),
     ),
-    Mutant(
-        "bootstrap_wheelhouse_beside_pypi",
-        "bootstrap.sh --wheelhouse lets pip reach PyPI too: a node without a route to it fails",
-        "runners/emr/bootstrap.sh",
-        '  pip_from=(--no-index --find-links "$work/wheelhouse")\n',
-        '  pip_from=(--find-links "$work/wheelhouse")\n',
-        ("tests/test_emr_install.py::test_bootstrap_installs_from_the_wheelhouse_without_pypi",),
-    ),
 )
 
 

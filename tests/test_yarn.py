@@ -7,7 +7,7 @@ the job servers as runners/emr/stage_jars.sh stages them, convert hymenoptera
 with a validation split into exactly the local runner's files.
 
 Not part of `make test` (about five minutes: each job ships its job server's
-class path to YARN containers started for it): `make test-yarn`."""
+class path to YARN containers started for it): `make test-emr`."""
 
 import json
 import os

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A YARN on this machine, for running Flink and Spark as EMR runs them
-# (tests/test_yarn.py, `make test-yarn`):
+# (tests/test_yarn.py, `make test-emr`):
 #
 #   runners/yarn/cluster.sh start    # prints, last, a folder to put first on PATH
 #   runners/yarn/cluster.sh stop
