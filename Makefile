@@ -49,18 +49,18 @@ gofakes3: $(STAMP)
 # In two parts: every test file but the cluster tests' in TEST_PROCESSES
 # pytest processes (whole files each, so a module's fixtures start once: they
 # wait on servers and subprocesses about half the time, 20 min in one process,
-# 10 in two here), then the cluster tests alone (their jobs keep both cores
-# busy, and kill workers at chosen moments).
+# 10 in two here; three took 8.4 min, no faster), then the cluster tests alone (their
+# jobs keep both cores busy, and kill workers at chosen moments): the
+# standalone clusters, then EMR as it runs, here (EMR_TESTS: Flink and Spark
+# on a YARN of this machine's, runners/yarn/cluster.sh; the bootstrap action
+# from a wheelhouse without PyPI), about five minutes of the run.
 TEST_PROCESSES ?= 2
+EMR_TESTS := tests/test_yarn.py tests/test_emr_install.py
 test: $(STAMP) java gofakes3
 	$(PY) -m pytest tests --ignore=tests/test_clusters.py $(EMR_TESTS:%=--ignore=%) -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
-	$(PY) -m pytest tests/test_clusters.py $(PYTEST_ARGS)
+	$(PY) -m pytest tests/test_clusters.py $(EMR_TESTS) $(PYTEST_ARGS)
 
-# EMR as it runs, here: Flink and Spark on a YARN of this machine's
-# (runners/yarn/cluster.sh), the bootstrap action from a wheelhouse without
-# PyPI. About six minutes, so not yet part of `make test` (CI's run is near
-# its 40 minutes).
-EMR_TESTS := tests/test_yarn.py tests/test_emr_install.py
+# The EMR tests alone.
 test-emr: $(STAMP) java
 	$(PY) -m pytest $(EMR_TESTS) $(PYTEST_ARGS)
 

@@ -335,7 +335,7 @@ engines_own() {  # engines_own ENGINE JAR_NAME: the jar is one the engine ships 
 # Beam does by default; so does this clone's with SHIP_JARS=1.
 staging_args() {
   staging_args=()
-  if [ "${SHIP_JARS:-0}" != 1 ] && own_cluster "$1" "$2" && [ -s "$(dirname "$3")/lib/im2tfrecord-no-staging.jar" ]; then
+  if [ "${SHIP_JARS:-0}" != 1 ] && own_cluster "$1" "$2" && [ -s "$(dirname "$3")/lib/im2tfrecord-staging.jar" ]; then
     staging_args=(--pipeline_resources_detector_factory_class im2tfrecord.NoResourcesToStage)
   fi
 }

@@ -5,6 +5,7 @@
 #
 #   runners/job_server.sh flink   # Flink 1.19 job server
 #   runners/job_server.sh spark   # Spark 3 job server (Spark 3.5.3)
+#   runners/job_server.sh spark staging-classes OUT_JAR   # see below
 #
 # First choice: Beam's published job server at the SDK's version
 # (beam-runners-<engine>-job-server:$BEAM_VERSION, a shaded jar). Where the
@@ -13,9 +14,11 @@
 # module at $FALLBACK_BEAM_VERSION: its runtime dependencies are copied into a
 # folder and a thin jar names them in its manifest (runners/job_server/).
 #
-# The assembled job server also holds im2tfrecord.NoResourcesToStage
-# (runners/job_server/java), which the launchers select for this project's
-# standalone clusters: their daemons have these jars on their class path.
+# The assembled job server also holds runners/job_server/java's classes:
+# im2tfrecord.NoResourcesToStage, which the launchers select for this
+# project's standalone clusters (their daemons have these jars on their class
+# path), and im2tfrecord.StageWhatSparkLacks, which the EMR Spark step selects
+# (it ships only what Spark's executors lack).
 #
 # Idempotent: jars are kept under $IM2TFRECORD_CACHE (default .cache/) and
 # Maven's own repository (~/.m2) keeps the downloads across clones.
@@ -44,24 +47,43 @@ fail() { echo "job_server: $*" >&2; exit 1; }
 command -v mvn >/dev/null || fail "Maven (mvn) is not installed; apt-get install maven"
 command -v java >/dev/null || fail "java is not installed; apt-get install openjdk-17-jre-headless"
 
-# add_no_staging DIR: compiles runners/job_server/java (NoResourcesToStage:
-# ship no jars with a job, for clusters that have them installed) into
-# DIR/lib and writes the thin jar again so that its Class-Path names it.
-no_staging_jar="im2tfrecord-no-staging.jar"
-add_no_staging() {
-  local lib="$1/lib" classes
-  [ -s "$lib/$no_staging_jar" ] && return
-  command -v javac >/dev/null || fail "javac is not installed; apt-get install openjdk-17-jdk-headless"
-  classes="$(mktemp -d)"
-  javac -nowarn -cp "$lib/*" -d "$classes" "$root"/runners/job_server/java/im2tfrecord/*.java >>"$log" 2>&1 \
-    || fail "could not compile runners/job_server/java (see $log)"
-  jar cf "$lib/$no_staging_jar.partial" -C "$classes" . && mv "$lib/$no_staging_jar.partial" "$lib/$no_staging_jar"
-  rm -rf "$classes"
+# add_staging_classes DIR: compiles runners/job_server/java (the classes that
+# choose which jars a job ships) into DIR/lib and writes the thin jar again so
+# that its Class-Path names them. Compiled again when the sources change.
+staging_jar="im2tfrecord-staging.jar"
+add_staging_classes() {
+  local lib="$1/lib" classes sources
+  sources="$(cat "$root"/runners/job_server/java/im2tfrecord/*.java | sha256sum | cut -c1-16)"
+  [ -s "$lib/$staging_jar" ] && [ "$(cat "$lib/$staging_jar.sources" 2>/dev/null)" = "$sources" ] && return
+  rm -f "$lib/im2tfrecord-no-staging.jar"  # This jar's name before StageWhatSparkLacks.
+  compile_staging_classes "$lib/$staging_jar" "$lib/*"
+  echo "$sources" >"$lib/$staging_jar.sources"
   python3 "$root/runners/job_server/thin_jar.py" "$1/$(basename "$assembled")" "$main" "$lib" ${jar_flags[@]+"${jar_flags[@]}"}
 }
 
+# compile_staging_classes OUT_JAR CLASS_PATH: runners/job_server/java into OUT_JAR.
+compile_staging_classes() {
+  local classes
+  command -v javac >/dev/null || fail "javac is not installed; apt-get install openjdk-17-jdk-headless"
+  classes="$(mktemp -d)"
+  javac -nowarn -cp "$2" -d "$classes" "$root"/runners/job_server/java/im2tfrecord/*.java >>"$log" 2>&1 \
+    || fail "could not compile runners/job_server/java (see $log)"
+  jar cf "$1.partial" -C "$classes" . && mv "$1.partial" "$1"
+  rm -rf "$classes"
+}
+
+# `job_server.sh ENGINE staging-classes OUT_JAR`: those classes compiled
+# against the job server's jar, for a published (shaded) one, which has no
+# lib/ to hold them (runners/emr/stage_jars.sh).
+if [ "${2:-}" = staging-classes ]; then
+  jar="$("$0" "$engine" | tail -n 1)"
+  compile_staging_classes "$3" "$jar"
+  echo "$3"
+  exit 0
+fi
+
 if [ -s "$published" ]; then echo "$published"; exit 0; fi
-if [ -s "$assembled" ]; then add_no_staging "$(dirname "$assembled")"; echo "$assembled"; exit 0; fi
+if [ -s "$assembled" ]; then add_staging_classes "$(dirname "$assembled")"; echo "$assembled"; exit 0; fi
 
 # 1. The published job server at the SDK's version.
 : >"$log"
@@ -88,7 +110,7 @@ if ! mvn -B -q -f "$root/runners/job_server/$engine.pom.xml" dependency:copy-dep
   fi
   fail "could not resolve $module:$fallback_version with its dependencies (see $log)"
 fi
-add_no_staging "$dir.partial"
+add_staging_classes "$dir.partial"
 rm -rf "$dir"
 mv "$dir.partial" "$dir"
 echo "$assembled"

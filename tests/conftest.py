@@ -32,6 +32,17 @@ NASTY = os.path.join(SHARED_DATA, "nasty")
 _PROGRESS_LINE = re.compile(r"^(converting|uploading|checking): ")
 
 
+def assert_same_files(expected_dir, actual_dir):
+    """The same names in both folders, each with the same bytes: a cluster's
+    output against the local runner's."""
+    expected = sorted(os.listdir(expected_dir))
+    assert sorted(os.listdir(actual_dir)) == expected
+    assert "dataset_info.json" in expected and any(name.endswith((".tfrecord", ".rec")) for name in expected)
+    for name in expected:
+        with open(os.path.join(expected_dir, name), "rb") as a, open(os.path.join(actual_dir, name), "rb") as b:
+            assert a.read() == b.read(), f"{name} differs from the local runner's"
+
+
 def stderr_lines(text):
     """The lines of a command's stderr, without its progress lines."""
     return [line for line in text.strip().splitlines() if not _PROGRESS_LINE.match(line)]

@@ -867,6 +867,14 @@ MUTANTS = (
         "  true\n",
         ("tests/test_emr.py::test_spark_submit_java_runs_beams_job_server_command_under_spark_submit",),
     ),
+    Mutant(
+        "spark_step_restarts_python_per_task",
+        "the EMR Spark step keeps no SDK worker: Beam's Spark runner starts Python for every task (3x the time)",
+        "runners/emr/steps-spark.json",
+        '        "--environment_cache_millis",\n        "600000",\n',
+        "",
+        ("tests/test_emr.py::test_step_commands_are_valid_im2tfrecord_runs",),
+    ),
 )
 
 

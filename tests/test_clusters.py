@@ -3,7 +3,9 @@
 The clusters are separate JVMs started by the project's own scripts
 (runners/flink/cluster.sh: a JobManager and two TaskManagers of one slot;
 runners/spark/cluster.sh: a master and two workers of one core), so every job
-here is spread over two workers, and each worker writes some of the shards.
+here is spread over two workers. (Hymenoptera with PROCESS workers, in both
+record formats, with the launcher's progress lines and each shard written
+once by both workers, is tests/test_yarn.py's: on YARN, as EMR runs it.)
 The S3 jobs come last, on workers started again blind to the launcher's
 files (and on Flink with a third TaskManager, for a job two are killed in).
 The jobs go through the launchers
@@ -23,7 +25,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
@@ -35,15 +36,13 @@ from tests.conftest import HYMENOPTERA
 from tests.conftest import NASTY
 from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
-from tests.conftest import assert_progress_grows_to
+from tests.conftest import assert_same_files
 from tests.conftest import download_prefix
 from tests.conftest import stderr_lines
 from tests.conftest import upload_tree
 from tests.fault_proxy import FaultProxy
 from tests.records import save_image
 from transforms.ownership import RUN_MARKER_FILE
-from transforms.progress_records import PLANNED_FILE
-from transforms.progress_records import SHARD_RECORD_PREFIX
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # hymenoptera takes 30-60 s on a cluster here; a stuck job must fail the test.
@@ -139,20 +138,10 @@ def run_on_cluster(clusters, engine, args, environment_type="PROCESS"):
     )
 
 
-def assert_same_files(expected_dir, actual_dir):
-    expected = sorted(os.listdir(expected_dir))
-    assert sorted(os.listdir(actual_dir)) == expected
-    assert "dataset_info.json" in expected and any(name.endswith((".tfrecord", ".rec")) for name in expected)
-    for name in expected:
-        with open(os.path.join(expected_dir, name), "rb") as a, open(os.path.join(actual_dir, name), "rb") as b:
-            assert a.read() == b.read(), f"{name} differs from the local runner's"
-
-
-# The local runs the cluster runs are compared with: the default writer in
-# each record format, and the plain one (--writer beam).
+# The local runs the cluster runs are compared with: the default writer and
+# the plain one (--writer beam).
 _LOCAL_RUNS = {
     "tfrecord": ["--format", "tfrecord"],
-    "recordio": ["--format", "recordio"],
     "beam": ["--writer", "beam"],
 }
 
@@ -166,103 +155,6 @@ def local_hymenoptera(tmp_path_factory):
         assert main(["--input", HYMENOPTERA, "--output", out, *flags, *_HYMENOPTERA_FLAGS]) == 0
         outputs[name] = out
     return outputs
-
-
-# Each engine with its SDK workers as processes (the way EMR runs them) and
-# one record format each (the format is written by the same worker code on
-# any engine). The LOOPBACK workers (threads of the launcher) run the
-# manifest jobs below, and EXTERNAL ones (a worker pool) the plain writer's:
-# one job a combination, to keep `bash .ci/run` under 40 minutes. These jobs
-# also say which worker wrote each shard.
-@pytest.mark.parametrize(
-    ("engine", "environment_type", "record_format"),
-    [("flink", "PROCESS", "tfrecord"), ("spark", "PROCESS", "recordio")],
-)
-def test_hymenoptera_on_cluster_matches_local_runner(
-    engine, environment_type, record_format, clusters, local_hymenoptera, tmp_path
-):
-    sizes = _log_sizes(engine)
-    out = str(tmp_path / "out")
-    # An earlier run's progress record, which must not count as this job's,
-    # of a shard this job does not write (it stays unless the run removes it).
-    os.makedirs(out)
-    with open(os.path.join(out, ".im2tfrecord-progress-train-00000-of-00009.tfrecord.json"), "w") as f:
-        json.dump({"finished": 5000, "images": 5000}, f)
-    with _WatchedOutput(out) as watched:
-        result = run_on_cluster(
-            clusters,
-            engine,
-            ["--input", HYMENOPTERA, "--output", out, "--format", record_format, *_HYMENOPTERA_FLAGS],
-            environment_type,
-        )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "matched 398 = written 398 + failed 0" in result.stdout
-    assert_same_files(local_hymenoptera[record_format], out)  # No record left either.
-    # What a user sees: progress lines that end at the total, never past it,
-    # the summary, and no tracebacks or job-server chatter. (The launcher
-    # reads every 5 s: a 398-photo job on Spark may write all its shards
-    # between two readings, so its lines are not asked to grow here.)
-    assert_progress_grows_to(result.stderr, 398)
-    assert "WARNING" not in result.stderr, result.stderr[-3000:]
-    assert _tracebacks(result.stderr, environment_type) == [], result.stderr[-3000:]
-    # What the lines are read from grows while the shards are written, to the
-    # total: the sum of the progress records, looked at every 50 ms.
-    assert watched.finished == sorted(watched.finished) and watched.finished[-1] == 398, watched.finished
-    assert any(0 < finished < 398 for finished in watched.finished), watched.finished
-    # The planned total (what the line counts to) is there before the first
-    # shard's file, temporary or progress record: the line has its total
-    # while shards are written (on Spark it once came after the job).
-    appeared = watched.appeared
-    shard_times = [at for name, at in appeared.items() if _SHARD_OF_THIS_JOB.search(name)]
-    assert shard_times and PLANNED_FILE in appeared, sorted(appeared)
-    assert appeared[PLANNED_FILE] <= min(shard_times), sorted(appeared.items(), key=lambda item: item[1])
-    if environment_type == "PROCESS":
-        _assert_both_workers_wrote_each_shard_once(engine, sizes, out)
-
-
-# A shard's file, hidden temporary or progress record, but not the planted
-# record of a shard "-of-00009" this job does not write.
-_SHARD_OF_THIS_JOB = re.compile(r"(train|validation)-\d{5}-of-0000[0-8]")
-
-
-class _WatchedOutput:
-    """A local --output looked at every _LOOK_EVERY_S from a thread while the
-    `with` block runs: `appeared`, {name: monotonic time it was first seen};
-    `finished`, each new sum of the images this job's progress records count
-    as finished (what a launcher's line shows, read far more often)."""
-
-    _LOOK_EVERY_S = 0.05
-
-    def __init__(self, folder):
-        self._folder = folder
-        self.appeared = {}
-        self.finished = []
-        self._records = {}
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
-
-    def _watch(self):
-        while not self._done.wait(self._LOOK_EVERY_S):
-            now = time.monotonic()
-            for name in _names(self._folder):
-                self.appeared.setdefault(name, now)
-                if name.startswith(SHARD_RECORD_PREFIX) and _SHARD_OF_THIS_JOB.search(name):
-                    try:
-                        with open(os.path.join(self._folder, name)) as f:
-                            self._records[name] = json.load(f)["finished"]
-                    except (OSError, ValueError):
-                        pass  # Removed, or caught mid-write: read it next time.
-            total = sum(self._records.values())
-            if self._records and (not self.finished or total != self.finished[-1]):
-                self.finished.append(total)
 
 
 def _records_by_split(folder):
@@ -423,17 +315,6 @@ def _shard_writers(engine, sizes_before):
             for match in re.finditer(r"wrote (\S+) \(\d+ images\) on (\S+)", f.read()):
                 writers.setdefault(match.group(1), set()).add(match.group(2))
     return writers
-
-
-def _assert_both_workers_wrote_each_shard_once(engine, sizes_before, out):
-    """Every shard in `out` written once (a retry would name it twice), by
-    one of the two workers, and both workers at work."""
-    writers = _shard_writers(engine, sizes_before)
-    shards = sorted(name for name in os.listdir(out) if name.endswith((".tfrecord", ".rec")))
-    assert shards and sorted(writers) == shards, writers
-    worker = {"flink": "taskmanager", "spark": "worker"}[engine]
-    assert all(len(names) == 1 for names in writers.values()), writers
-    assert set().union(*writers.values()) == {f"{worker}-1", f"{worker}-2"}, writers
 
 
 def _wait_for(predicate, what, timeout_s=_JOB_TIMEOUT_S, process=None):

@@ -58,8 +58,9 @@ class JavaRunnerOptions(PipelineOptions):
             "--pipeline_resources_detector_factory_class",
             default=None,
             help="Java class with which a Flink or Spark job server lists the jars to ship with a job "
-            "(default: its whole class path; im2tfrecord.NoResourcesToStage, in runners/job_server/java: "
-            "none, for clusters that have them installed).",
+            "(default: its whole class path). In runners/job_server/java: im2tfrecord.NoResourcesToStage "
+            "ships none, for clusters that have them installed; im2tfrecord.StageWhatSparkLacks ships what "
+            "Spark's own jars lack, for a job server under spark-submit (the EMR Spark step).",
         )
         parser.add_argument(
             "--execution_mode_for_batch",

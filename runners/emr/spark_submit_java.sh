@@ -36,6 +36,14 @@ first=()
 for guava in "$(dirname "$jar")"/lib/guava-*.jar; do
   [ -f "$guava" ] && first=(--driver-class-path "$guava")
 done
+# runners/job_server/java's classes (the step's
+# --pipeline_resources_detector_factory_class im2tfrecord.StageWhatSparkLacks)
+# go beside the job server's own, in the class loader spark-submit gives it
+# (they implement Beam's interfaces, which the JVM's class path cannot see):
+# an assembled job server names them in its manifest, a published one lacks
+# them and stage_jars.sh puts them in lib/.
+staging="$(dirname "$jar")/lib/im2tfrecord-staging.jar"
+[ -f "$staging" ] && first+=(--jars "$staging")
 # shellcheck disable=SC2086  # BEAM_SPARK_SUBMIT_ARGS is a list of words on purpose.
 exec spark-submit --master yarn --deploy-mode client \
   --class org.apache.beam.runners.spark.SparkJobServerDriver \

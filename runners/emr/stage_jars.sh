@@ -8,6 +8,8 @@
 #
 # OUT/flink/job-server.jar, OUT/spark/job-server.jar  (an assembled one with
 #                                                     its lib/ beside it)
+# OUT/{flink,spark}/lib/im2tfrecord-staging.jar      runners/job_server/java's
+#                                                     classes (StageWhatSparkLacks)
 # OUT/VERSIONS   one line per engine: engine, the jar it was copied from, the
 #                Flink minor it is built for (flink), for bootstrap.sh's log
 #
@@ -33,6 +35,11 @@ for engine in flink spark; do
   # (A published shaded jar sits alone in the cache's top folder.)
   if [ -d "$(dirname "$jar")/lib" ]; then
     cp -r "$(dirname "$jar")/lib" "$out.partial/$engine/lib"
+  else
+    # A published one gets runners/job_server/java's classes (the Spark
+    # step's StageWhatSparkLacks) in lib/ too; spark_submit_java.sh adds them.
+    mkdir -p "$out.partial/$engine/lib"
+    "$root/runners/job_server.sh" "$engine" staging-classes "$out.partial/$engine/lib/im2tfrecord-staging.jar" >/dev/null
   fi
   if [ "$engine" = flink ]; then
     echo "flink $(basename "$jar") flink-$(flink_minor "$jar")" >>"$out.partial/VERSIONS"

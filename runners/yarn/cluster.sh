@@ -19,7 +19,8 @@
 #
 # so runners/emr/with_flink_master.sh and spark_submit_java.sh run unchanged.
 # Containers are the NodeManager's child processes (their logs under
-# $state/yarn/); files are localised from the local disk (no HDFS: one node).
+# $state/target/, MiniYARNCluster's folder); files are localised from the
+# local disk (no HDFS: one node).
 # NM_MEMORY_MB (default 12288) and NM_VCORES (8) size the one node.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
