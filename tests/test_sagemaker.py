@@ -3,6 +3,7 @@ tree (no AWS, no Docker), and the launcher's request."""
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -11,9 +12,13 @@ import time
 import boto3
 import pytest
 
+from pipeline import main as pipeline_main
 from runners.sagemaker import entrypoint
 from runners.sagemaker import launch
+from tests.conftest import assert_same_files
+from tests.conftest import download_prefix
 from tests.conftest import stderr_lines
+from tests.conftest import upload_tree
 from tests.records import read_examples
 from tests.records import read_labels
 from tests.records import save_image
@@ -101,86 +106,91 @@ def test_one_instance_converts_the_input_channel_into_the_output_channel(tmp_pat
     assert "wrote 5 images" in stdout  # The pipeline's summary, on stdout for CloudWatch.
 
 
-def test_two_instances_write_distinct_folders_with_one_label_map(tmp_path, capsys):
-    # The job arguments are the launcher's, replayed on two simulated instances
-    # whose roots stand for /opt/ml/processing on each machine.
-    request = _dry_run(
-        capsys,
-        "--image_uri",
-        IMAGE_URI,
-        "--role",
-        ROLE,
-        "--instance_count",
-        "2",
-        "--input_s3",
-        "s3://bucket/photos",
-        "--output_s3",
-        "s3://bucket/shards",
-        "--labels_file_s3",
-        "s3://bucket/meta/labels.txt",
-        "--",
-        "--num_shards",
-        "1",
-    )
-    job_arguments = request["AppSpecification"]["ContainerArguments"]
-    # ShardedByS3Key gives each instance some of the files; here algo-2's slice
-    # holds dogs only, so on its own it would number dogs 0 instead of 1.
-    slices = {"algo-1": {"cats": 2, "dogs": 1, "owls": 1}, "algo-2": {"dogs": 2}}
-    uploads = {}  # Relative path -> host: what SageMaker would upload to s3://bucket/shards/.
-    for host, counts in slices.items():
+def test_two_instances_make_one_dataset_the_finishing_job_completes(s3_flags, s3_client, bucket, tmp_path, capsys):
+    """The launcher's arguments replayed on two simulated instances (roots
+    standing for /opt/ml/processing on each machine), their outputs uploaded
+    into one prefix as SageMaker does, then the printed finishing job's on a
+    third: one dataset, the one a single instance makes, byte for byte, whose
+    duplicate report finds copies that sat in different instances' parts."""
+    photos = tmp_path / "photos"
+    for n in range(30):
+        save_image(str(photos / LABELS[n % 3] / f"{n}.png"), size=(20 + n, 18), color=(8 * n, 30, 200), fmt="PNG")
+    copies = ["cats/copy-1.png", "dogs/copy-2.png", "owls/copy-3.png", "dogs/copy-4.png"]
+    for name in copies:
+        save_image(str(photos / name), size=(29, 23), color=(1, 2, 3), fmt="PNG")
+    upload_tree(s3_client, str(photos), bucket, "photos")
+    pipeline_args = ["--input", f"s3://{bucket}/photos", "--num_shards", "4", "--validation_ratio", "0.25"]
+    pipeline_args += s3_flags
+    launcher = ["--image_uri", IMAGE_URI, "--role", ROLE, "--output_s3", f"s3://{bucket}/shards"]
+    request = _dry_run(capsys, *launcher, "--instance_count", "2", "--job_name", "photos", "--", *pipeline_args)
+    assert "ProcessingInputs" not in request  # Every instance reads the whole input from S3.
+
+    written = {}  # Shard file -> the host that wrote it.
+    for host in ("algo-1", "algo-2"):
         root = tmp_path / host
-        _images(root, counts)
-        _resource_config(root, host, sorted(slices))
-        (root / "input" / "labels").mkdir(parents=True)
-        (root / "input" / "labels" / "labels.txt").write_text("\n".join(LABELS) + "\n")
-
-        assert entrypoint.main(job_arguments, environ=_environ(root)) == 0
-
+        _resource_config(root, host, ["algo-1", "algo-2"])
+        assert entrypoint.main(request["AppSpecification"]["ContainerArguments"], environ=_environ(root)) == 0
+        assert f"host {host} of 2, part {host[-1]}/2 of the shards" in capsys.readouterr().out
         output = root / "output" / "tfrecords"
-        assert os.listdir(output) == [host]
-        assert read_labels(output / host) == LABELS
-        info = _dataset_info(output / host)
-        assert info["labels"] == LABELS
-        assert info["counts"]["written"] == sum(counts.values())
-        for folder, _, files in os.walk(output):
-            for name in files:
-                relative = os.path.relpath(os.path.join(folder, name), output)
-                assert relative not in uploads, f"{host} and {uploads[relative]} both write {relative}"
-                uploads[relative] = host
-    assert {
-        "algo-1/train-00000-of-00001.tfrecord",
-        "algo-2/train-00000-of-00001.tfrecord",
-        "algo-1/dataset_info.json",
-        "algo-2/dataset_info.json",
-    } <= set(uploads)
-    records = read_examples(shard_paths(tmp_path / "algo-2" / "output" / "tfrecords" / "algo-2"))
-    assert [(r["image/class/text"], r["image/class/label"]) for r in records] == [(b"dogs", 1)] * 2
+        assert "dataset_info.json" not in os.listdir(output)
+        for name in os.listdir(output):
+            if name.endswith(".tfrecord"):
+                assert name not in written, f"{host} and {written[name]} both wrote {name}"
+                written[name] = host
+        upload_tree(s3_client, str(output), bucket, "shards")  # SageMaker, once the job ends.
+    shards = [f"{split}-0000{n}-of-00004.tfrecord" for split in ("train", "validation") for n in range(4)]
+    assert sorted(written) == shards
+    assert set(written.values()) == {"algo-1", "algo-2"}
+
+    # The finishing job, as the launcher prints it: one instance, writing
+    # straight into the prefix that holds the parts.
+    finishing = launch.finishing_command(launch._parser().parse_args(launcher), pipeline_args, "photos")
+    argv = shlex.split(finishing)[3:]
+    assert argv[argv.index("--job_name") + 1] == "photos-finish"
+    request = _dry_run(capsys, *argv)
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+    root = tmp_path / "finishing"
+    _resource_config(root, "algo-1", ["algo-1"])
+    assert entrypoint.main(request["AppSpecification"]["ContainerArguments"], environ=_environ(root)) == 0
+    assert "all kept from an interrupted run, none converted" in capsys.readouterr().out
+    merged = tmp_path / "merged"
+    download_prefix(s3_client, bucket, "shards", str(merged))
+
+    single = tmp_path / "single"
+    assert pipeline_main(["--input", f"s3://{bucket}/photos", "--output", str(single), *pipeline_args[2:]]) == 0
+    assert_same_files(single, merged)
+    with open(merged / "duplicates.jsonl") as f:
+        groups = [json.loads(line) for line in f]
+    (group,) = [g for g in groups if g["basis"] == "file"]
+    assert sorted(copy["path"] for copy in group["copies"]) == sorted(copies)
+    # Its copies were in shards of both instances' parts.
+    assert {written[name] for name in _shards_holding(merged, copies)} == {"algo-1", "algo-2"}
+    inspected = subprocess.run(
+        [sys.executable, "-m", "pipeline", "inspect", str(merged)], capture_output=True, text=True
+    )
+    assert inspected.returncode == 0, inspected.stderr[-2000:]
 
 
-def test_several_instances_without_labels_file_is_refused(tmp_path, capsys):
+def _shards_holding(folder, relative_paths):
+    """The shard files that hold records of these relative paths."""
+    found = set()
+    for path in shard_paths(folder, "train") + shard_paths(folder, "validation"):
+        if any(record["image/filename"].decode() in relative_paths for record in read_examples([path])):
+            found.add(os.path.basename(path))
+    return found
+
+
+def test_several_instances_need_the_whole_input_on_s3(tmp_path, capsys):
     _images(tmp_path, {"cats": 1})
     _resource_config(tmp_path, "algo-1", ["algo-1", "algo-2"])
     assert entrypoint.main(["--num_shards", "1"], environ=_environ(tmp_path)) == 2
-    assert "2 instances each convert a slice of the images: pass --labels_file" in _error_line(capsys)
-    assert not (tmp_path / "output").exists()
-    assert "pass --labels_file" in (tmp_path / "ml-output" / "message").read_text()
-
-
-def test_several_instances_refuse_dedupe_which_would_stop_at_a_slice(tmp_path, capsys):
-    # Two copies of one photo, one in each instance's slice: each instance's
-    # --dedupe would keep its own, and nobody would say so.
-    _images(tmp_path, {"cats": 1})
-    (tmp_path / "labels.txt").write_text("cats\n")
-    _resource_config(tmp_path, "algo-1", ["algo-1", "algo-2"])
-    argv = ["--labels_file", str(tmp_path / "labels.txt"), "--dedupe", "--num_shards", "1"]
-    assert entrypoint.main(argv, environ=_environ(tmp_path)) == 2
-    why = "2 instances each convert a slice of the images, and --dedupe would find copies only within a slice"
+    why = "2 instances make one dataset in parts, each planning the whole input"
     assert why in _error_line(capsys)
     assert not (tmp_path / "output").exists()
     assert why in (tmp_path / "ml-output" / "message").read_text()
-    # One instance: --dedupe sees the whole input, and runs.
-    _resource_config(tmp_path, "algo-1", ["algo-1"])
-    assert entrypoint.main(argv, environ=_environ(tmp_path)) == 0
+    argv = ["--input", "s3://b/in", "--write_part", "1/2"]
+    assert entrypoint.main(argv, environ=_environ(tmp_path)) == 2
+    assert "--write_part is set on each of the 2 instances here" in _error_line(capsys)
 
 
 def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path):
@@ -230,8 +240,7 @@ def test_sigterm_stops_the_container_with_143(tmp_path):
     )
 
 
-@pytest.mark.parametrize("count,distribution", [(1, "FullyReplicated"), (3, "ShardedByS3Key")])
-def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monkeypatch, tmp_path, capsys):
+def test_dry_run_prints_the_request_and_calls_nothing(monkeypatch, tmp_path, capsys):
     _without_aws(monkeypatch, tmp_path)
     for module in ("boto3", "botocore", "sagemaker"):  # Importing any of them now fails.
         monkeypatch.setitem(sys.modules, module, None)
@@ -243,8 +252,6 @@ def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monke
         ROLE,
         "--instance_type",
         "ml.c5.2xlarge",
-        "--instance_count",
-        str(count),
         "--input_s3",
         "s3://bucket/photos",
         "--output_s3",
@@ -266,7 +273,7 @@ def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monke
     assert request["ProcessingJobName"] == "convert-photos-1"
     assert request["RoleArn"] == ROLE
     assert request["ProcessingResources"]["ClusterConfig"] == {
-        "InstanceCount": count,
+        "InstanceCount": 1,
         "InstanceType": "ml.c5.2xlarge",
         "VolumeSizeInGB": 50,
     }
@@ -292,7 +299,7 @@ def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monke
         "LocalPath": "/opt/ml/processing/input/images",
         "S3DataType": "S3Prefix",
         "S3InputMode": "File",
-        "S3DataDistributionType": distribution,
+        "S3DataDistributionType": "FullyReplicated",
     }
     assert inputs["labels"]["S3Uri"] == "s3://bucket/meta/labels.txt"
     assert inputs["labels"]["S3DataDistributionType"] == "FullyReplicated"
@@ -315,28 +322,14 @@ def test_dry_run_prints_the_request_and_calls_nothing(count, distribution, monke
     [
         (
             ["--instance_count", "2", "--input_s3", "s3://b/in", "--output_s3", "s3://b/out"],
-            "2 instances each convert a slice of the images: pass --labels_file_s3",
+            "2 instances make one dataset in parts, each planning the whole input",
         ),
         (
             [
-                "--instance_count",
-                "2",
-                "--output_s3",
-                "s3://b/out",
-                "--labels_file_s3",
-                "s3://b/l.txt",
-                "--",
-                "--input",
-                "s3://b/in",
+                *("--instance_count", "2", "--output_s3", "s3://b/out"),
+                *("--", "--input", "s3://b/in", "--write_part", "1/2"),
             ],
-            "2 instances need --input_s3",
-        ),
-        (
-            [
-                *("--instance_count", "2", "--input_s3", "s3://b/in", "--output_s3", "s3://b/out"),
-                *("--labels_file_s3", "s3://b/l.txt", "--", "--dedupe"),
-            ],
-            "2 instances each convert a slice of the images, and --dedupe would find copies only within a slice",
+            "--write_part is set on each of the 2 instances here",
         ),
         (["--output_s3", "s3://b/out"], "give exactly one of --input_s3"),
         (["--input_s3", "b/in", "--output_s3", "s3://b/out"], "--input_s3 must be an s3:// URI"),
@@ -373,8 +366,6 @@ def test_launch_without_dry_run_sends_the_same_request(s3_endpoint, monkeypatch,
         ROLE,
         "--instance_count",
         "2",
-        "--input_s3",
-        "s3://bucket/photos",
         "--output_s3",
         "s3://bucket/shards",
         "--labels_file_s3",
@@ -382,12 +373,20 @@ def test_launch_without_dry_run_sends_the_same_request(s3_endpoint, monkeypatch,
         "--job_name",
         "im2tfrecord-moto-1",
         "--",
+        "--input",
+        "s3://bucket/photos",
         "--image_size",
         "224",
     ]
     request = _dry_run(capsys, *argv)
     assert launch.main(argv) == 0
-    assert "started processing job im2tfrecord-moto-1 (boto3)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "started processing job im2tfrecord-moto-1 (boto3)" in out
+    # With two instances, the job that finishes their parts, to run once it has completed.
+    assert "then, once it has completed, finish the dataset with one instance:" in out
+    finishing = shlex.split(out.splitlines()[-1])
+    assert finishing[finishing.index("--job_name") + 1] == "im2tfrecord-moto-1-finish"
+    assert finishing[-4:] == ["--image_size", "224", "--output", "s3://bucket/shards"]
     job = boto3.client("sagemaker").describe_processing_job(ProcessingJobName="im2tfrecord-moto-1")
     for key in ("AppSpecification", "ProcessingInputs", "ProcessingOutputConfig", "RoleArn", "StoppingCondition"):
         assert job[key] == request[key], key

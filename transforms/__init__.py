@@ -27,6 +27,7 @@ What they stand on:
   errors.py, metrics.py         error rows and counters
   progress_records.py           a job's progress told through --output (ShardProgress, ProgressReader)
   ownership.py, resume.py       which output files are ours; resuming a run
+  parts.py          --write_part: which shards one of several machines writes
   stopping.py       a Ctrl-C or SIGTERM heard by shard writers in every thread and process
   native_noise.py   libtiff's messages kept off stderr
 """

@@ -107,6 +107,15 @@ def reusable(storage, output, shard_file, key, names):
     return info, [tuple(failure) for failure in body["failures"]], body.get("hashes", [])
 
 
+def completed(storage, output):
+    """(ShardInfo, number of failures) of each shard recorded in `output`,
+    unchecked: what a part of a run (parts.py) reports it wrote."""
+    for name in sorted(storage.list_folder(output)):
+        if is_done_record(name):
+            body = json.loads(storage.read(join(output, name)))
+            yield ShardInfo(**body["info"]), len(body["failures"])
+
+
 def _has_bytes(storage, output, name, size, sha256):
     digest, seen = hashlib.sha256(), 0
     try:

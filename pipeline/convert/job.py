@@ -8,7 +8,9 @@
   AssignSplits     give each image its split and a seeded hash (split.py)
   PlanShards       group the paths into shards, by their hash (shard.py),
                    their count recorded for a cluster's progress line
-                   (RecordPlannedImages, shard_writer.py)
+                   (RecordPlannedImages, shard_writer.py); with --write_part,
+                   this part's shards only, and no stage after the next
+                   (parts.py)
   WriteShardStreams  per shard: fetch, decode and resize, encode, write the
                    records in the --format, with progress records
                    (shard_writer.py, formats/, progress_records.py)
@@ -97,6 +99,8 @@ def build(p, options):
 
     write = _write_with_beam if convert.writer == "beam" else _write_as_streams
     shards, class_counts, write_errors, hashes = write(placed["placed"], class_names, convert, settings, s3, workers)
+    if convert.part():
+        return  # A part leaves its shards and their resume records; the finishing run the rest (parts.py).
 
     errors = _all_errors("AllErrors", matched, keyed[ERRORS], placed[ERRORS], write_errors)
     merged_classes = keyed[FOLDERS] | "FoldersOfMergedClasses" >> FoldersOfMergedClasses()
@@ -260,22 +264,23 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
         record_bytes = placed | "EstimateRecordBytes" >> EstimateRecordBytes(settings, s3)
     # What a launcher's progress line on a cluster counts to.
     planned = placed | "RecordPlannedImages" >> RecordPlannedImages(convert.output, s3)
-    written = (
-        placed
-        | "PlanShards" >> PlanShards(parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes)
-        | "WriteShardStreams"
-        >> WriteShardStreams(
-            convert.output,
-            class_names,
-            convert.record_format(),
-            convert.record_schema(),
-            settings,
-            s3,
-            workers,
-            fingerprint=json.dumps(run_description(convert, settings), sort_keys=True),
-            reuse=not convert.overwrite,
-            planned=planned,
-        )
+    shards = placed | "PlanShards" >> PlanShards(
+        parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes
+    )
+    part = convert.part()
+    if part:  # --write_part: this machine's shards only (parts.py).
+        shards = shards | "ThisPart" >> Filter(lambda shard: part.holds(shard[0][1]))
+    written = shards | "WriteShardStreams" >> WriteShardStreams(
+        convert.output,
+        class_names,
+        convert.record_format(),
+        convert.record_schema(),
+        settings,
+        s3,
+        workers,
+        fingerprint=json.dumps(run_description(convert, settings), sort_keys=True),
+        reuse=not convert.overwrite,
+        planned=planned,
     )
     class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
         lambda shard: [((shard.split, label), n) for label, n in shard.per_class.items()]

@@ -33,6 +33,7 @@ from pipeline.convert.preflight import check
 from transforms import metrics
 from transforms import ownership
 from transforms import progress_records
+from transforms import resume
 from transforms.layout import DATASET_INFO_FILE
 from transforms.metrics import METRICS_NAMESPACE
 from transforms.metrics import REUSED_IMAGES
@@ -158,7 +159,10 @@ def _run(options, output):
     # S3 it is also the write probe: a bucket we may not write to fails here,
     # in a second, not after all the decoding.
     _claim_output(storage, convert_options.output, output.owned)
-    if output.killed_run and is_s3(convert_options.output):
+    # Another part's shards may be uploading into this output (parts.py):
+    # leftover uploads are the finishing run's to abort.
+    part = convert_options.part()
+    if output.killed_run and is_s3(convert_options.output) and not part:
         ownership.abort_leftover_uploads(storage, convert_options.output)
     if convert_options.overwrite:
         # From here until the new dataset_info.json is written, the output
@@ -201,6 +205,10 @@ def _run(options, output):
             shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
             _remove_progress_records(storage, convert_options.output)
     seconds = time.monotonic() - start
+    if part:  # Its marker stays: the output is an unfinished run's until the finishing run.
+        completed = resume.completed(storage, convert_options.output)
+        command.print_report(summary.format_part_summary(part, completed, convert_options.output, seconds))
+        return 0
     if is_s3(convert_options.output):
         # A worker that died mid-shard (its shard written again by a retry)
         # left the upload it had begun: invisible, but billed until aborted.

@@ -19,6 +19,7 @@ from transforms import imaging
 from transforms import label
 from transforms import line_ranges
 from transforms import manifest
+from transforms import parts
 from transforms import schema as schemas
 from transforms import shard
 from transforms.layout import SPLITS
@@ -176,6 +177,13 @@ class ConvertOptions(PipelineOptions):
             help="Replace a complete dataset in --output (a killed run's needs no flag).",
         )
         parser.add_argument(
+            "--write_part",
+            metavar="K/N",
+            help="One of N machines making one dataset: plan the whole input, write only part K of the "
+            "shards, no dataset files. With every part's files in one --output, the same command without "
+            "--write_part finishes it, reusing their shards (README, 'Several machines, one dataset').",
+        )
+        parser.add_argument(
             "--image_size",
             type=int,
             default=_DEFAULTS.size,
@@ -319,6 +327,7 @@ class ConvertOptions(PipelineOptions):
         if not self.splits_from_folders and not self.manifest:  # A manifest's splits: preflight.py.
             self.check_named_splits(self.ratio_splits())
         check_s3_endpoint(self.view_as(S3Options).s3_endpoint_url)
+        self._check_part()
         self._check_splits()
         self._check_format()
         self._check_numbers()
@@ -339,6 +348,22 @@ class ConvertOptions(PipelineOptions):
             raise UsageError(f"--manifest gives the labels and any splits: drop {flag}")
         if not self.input:  # Relative paths resolve against the manifest's folder.
             self.input = manifest.default_base(self.manifest)
+
+    def _check_part(self):
+        if not self.write_part:
+            return
+        try:
+            parts.parse_part(self.write_part)
+        except ValueError as e:
+            raise UsageError(f"--write_part: {e}") from None
+        if self.writer == "beam":
+            raise UsageError("--write_part needs the default writer: --writer beam cannot leave shards out")
+        if self.plan:
+            raise UsageError("--plan shows the whole run's plan: drop --write_part")
+
+    def part(self):
+        """The `parts.Part` --write_part asks for, or None (valid once `validate` passed)."""
+        return parts.parse_part(self.write_part) if self.write_part else None
 
     def _check_splits(self):
         for flag, ratio in (("--validation_ratio", self.validation_ratio), ("--test_ratio", self.test_ratio)):

@@ -37,6 +37,24 @@ def _per_class(counts):
     )
 
 
+def format_part_summary(part, completed, output, seconds):
+    """The end of a --write_part run: what this part wrote, and what makes
+    the dataset. `completed` is resume.completed's (ShardInfo, failures) of
+    the output."""
+    mine = [(info, failures) for info, failures in completed if part.holds(info.index)]
+    written = sum(info.num_examples for info, _ in mine)
+    failed = sum(failures for _, failures in mine)
+    return "\n".join(
+        [
+            f"part {part} wrote {counted(len(mine), 'shard')}, {counted(written, 'image')}"
+            f" ({failed} failed) in {seconds:.1f} s",
+            f"  output: {output} (the shards, each with its resume record; no dataset files yet)",
+            "  to finish: put every part's files in one --output, then run the same command without "
+            "--write_part there: it keeps the parts' shards and writes dataset_info.json",
+        ]
+    )
+
+
 def format_summary(info, output, seconds, reused=None):
     """Human-readable lines for the end of a run. `reused` is (shards, images)
     kept from an interrupted run, if the runner counted them."""

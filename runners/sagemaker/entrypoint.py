@@ -11,12 +11,15 @@ paths and then runs `pipeline.convert.main.main`, whose exit code it returns:
 - --input defaults to <root>/input/images and --output to
   <root>/output/tfrecords; s3:// URIs or other paths given as arguments are
   used as they are (read and written directly, no channel).
-- With several instances (resourceconfig.json lists more than one host) each
-  instance receives its own slice of the images (ShardedByS3Key), and all of
-  them upload into the same S3 prefix. Each therefore writes into
-  <output>/<current_host>/, so no two instances ever produce the same file
-  name, and --labels_file is required, because a slice would otherwise number
-  only the classes it happens to contain.
+- With several instances (resourceconfig.json lists more than one host) they
+  make one dataset together (transforms/parts.py): each plans the whole
+  input, read straight from S3 (`--input s3://...`), and writes part K of N
+  of the shards (`--write_part`, K its place in resourceconfig.json's
+  hosts), each shard with its resume record; SageMaker uploads every
+  instance's output into the one prefix, and a one-instance job over the
+  same input with `--output` that prefix finishes the dataset (the
+  launcher prints its command). The input is not a channel then: every
+  instance and the finishing run must plan the same paths.
 
 The root (/opt/ml/processing) and the config folder (/opt/ml/config) can be
 moved (IM2TFRECORD_PROCESSING_ROOT and IM2TFRECORD_CONFIG_DIR, or
@@ -51,20 +54,22 @@ LABELS_CHANNEL = "labels"
 OUTPUT_CHANNEL = "tfrecords"
 
 
-# Pipeline flags whose work needs the whole input in one run: with several
-# instances each converts only its slice, where --dedupe would keep copies
-# that sit in different slices without a word.
-WHOLE_INPUT_FLAGS = ("--dedupe",)
+# Set per instance from resourceconfig.json when there are several.
+PART_FLAG = "--write_part"
 
 
-def several_instances_error(count, pipeline_args):
-    """Why `count` instances cannot run `pipeline_args`, or None. The one
-    rule for the launcher and for each instance."""
-    given = [flag for flag in WHOLE_INPUT_FLAGS if any(a == flag or a.startswith(flag + "=") for a in pipeline_args)]
-    if count > 1 and given:
+def several_instances_error(count, input_path, pipeline_args):
+    """Why `count` instances cannot convert `input_path` (None: a channel)
+    with `pipeline_args`, or None. The one rule for the launcher and for
+    each instance."""
+    if count < 2:
+        return None
+    if any(a == PART_FLAG or a.startswith(PART_FLAG + "=") for a in pipeline_args):
+        return f"{PART_FLAG} is set on each of the {count} instances here (its place among the hosts): drop it"
+    if not (input_path or "").startswith("s3://"):
         return (
-            f"{count} instances each convert a slice of the images, and {' and '.join(given)} would find copies "
-            "only within a slice: run one instance, or leave it out"
+            f"{count} instances make one dataset in parts, each planning the whole input at the paths the "
+            "finishing run will see: give it as `--input s3://...`, not as a channel"
         )
     return None
 
@@ -99,19 +104,23 @@ def main(argv=None, environ=None):
         root = ours.processing_root or environ.get(ROOT_ENV) or DEFAULT_PROCESSING_ROOT
         config_dir = ours.config_dir or environ.get(CONFIG_DIR_ENV) or DEFAULT_CONFIG_DIR
         host, hosts = _hosts(config_dir)
-        problem = several_instances_error(len(hosts), rest)
+        problem = several_instances_error(len(hosts), ours.input, rest)
         if problem:
             raise _UsageError(problem)
-        paths = _paths(ours, root, host, hosts)
+        paths = _paths(ours, root)
     except _UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         _write_failure(environ.get(FAILURE_FILE_ENV) or DEFAULT_FAILURE_FILE, f"{PROG}: error: {e}")
         return 2
     # Paths only: the other arguments may hold S3 credentials, which must
     # not reach CloudWatch.
-    where = f"host {host} of {len(hosts)}" if len(hosts) > 1 else "one instance"
-    print(f"{PROG}: {where}; " + "; ".join(f"{k} {v}" for k, v in paths.items()), flush=True)
     args = [item for flag, value in paths.items() for item in (f"--{flag}", value)]
+    where = "one instance"
+    if len(hosts) > 1:
+        part = f"{hosts.index(host) + 1}/{len(hosts)}"
+        where = f"host {host} of {len(hosts)}, part {part} of the shards"
+        args += [PART_FLAG, part]
+    print(f"{PROG}: {where}; " + "; ".join(f"{k} {v}" for k, v in paths.items()), flush=True)
     errors = _LastErrorLine(sys.stderr)
     sys.stderr = errors
     try:
@@ -182,25 +191,13 @@ def _hosts(config_dir):
     return host, hosts
 
 
-def _paths(ours, root, host, hosts):
+def _paths(ours, root):
     """The pipeline's --input, --output and --labels_file for this instance."""
     paths = {
         "input": _under_root(ours.input, root) or images_dir(root),
         "output": _under_root(ours.output, root) or output_dir(root),
     }
     labels_file = _under_root(ours.labels_file, root)
-    if len(hosts) > 1:
-        if not labels_file:
-            raise _UsageError(
-                f"{len(hosts)} instances each convert a slice of the images: pass --labels_file "
-                "(one class per line) so that every slice numbers the classes the same way"
-            )
-        if paths["input"].startswith("s3://"):
-            raise _UsageError(
-                f"{len(hosts)} instances would each convert all of --input {paths['input']}: "
-                "give the images as an input channel sharded by S3 key instead"
-            )
-        paths["output"] = paths["output"].rstrip("/") + "/" + host
     if labels_file:
         paths["labels_file"] = labels_file
     return paths

@@ -13,16 +13,19 @@ SDK nor boto3 credentials nor a network. Without --dry-run the job is started
 with the SageMaker Python SDK when it is installed, else with boto3's
 sagemaker client; both send this same request.
 
-With more than one instance the images channel is ShardedByS3Key, so each
-instance converts its own slice and writes it under <output_s3>/<host>/ (see
-entrypoint.py); a labels file is then required, so that every slice numbers
-the classes alike, and --dedupe is refused (entrypoint.several_instances_error):
-copies in different slices would be kept without a word.
+With more than one instance the instances make one dataset in parts (see
+entrypoint.py and transforms/parts.py): each plans the whole input, read
+straight from S3 (`-- --input s3://...`, not a channel), and writes its part
+of the shards; SageMaker uploads them all into --output_s3. When that job
+has completed, a one-instance job over the same input, writing straight into
+that prefix, finishes the dataset: it keeps every part's shards and writes
+dataset_info.json. The launcher prints that second command.
 """
 
 import argparse
 import json
 import re
+import shlex
 import sys
 import time
 
@@ -33,8 +36,8 @@ PROG = "im2tfrecord-sagemaker"
 # General purpose, 4 vCPUs and 16 GiB: decoding is CPU bound and a worker
 # holds a bounded number of images, so memory-heavy types buy nothing.
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
-# GB of EBS per instance. In File mode the volume holds this instance's slice
-# of the images and the shards made from it; the SDK's default.
+# GB of EBS per instance. In File mode the volume holds the images channel's
+# copy and the shards made from it; the SDK's default.
 DEFAULT_VOLUME_SIZE_GB = 30
 # SageMaker's own default limit, 24 hours.
 DEFAULT_MAX_RUNTIME_S = 24 * 60 * 60
@@ -67,7 +70,13 @@ def main(argv=None):
     if args.dry_run:
         print(json.dumps(request, indent=2))
         return 0
-    return _submit(request)
+    code = _submit(request)
+    if code == 0 and args.instance_count > 1:
+        print(
+            f"  then, once it has completed, finish the dataset with one instance:\n"
+            f"    {finishing_command(args, pipeline_args, request['ProcessingJobName'])}"
+        )
+    return code
 
 
 def _split(argv):
@@ -99,16 +108,15 @@ def _parser():
         "--instance_count",
         type=int,
         default=1,
-        help="With more than 1, each instance converts a slice of the images "
-        "(ShardedByS3Key) into a dataset of its own under <output_s3>/<host>/, "
-        "and needs a labels file; duplicates are found only within a slice, so "
-        "--dedupe is refused (default: %(default)s).",
+        help="With more than 1, the instances make one dataset in parts: each plans the whole input, "
+        "given as `-- --input s3://...`, and writes its part of the shards; a one-instance job then "
+        "finishes it (the command is printed) (default: %(default)s).",
     )
     parser.add_argument(
         "--input_s3",
-        help="s3:// prefix of <label>/<image> files, copied to the instances as "
-        "the 'images' channel. Alternatively pass `-- --input s3://...` to "
-        "read directly (one instance only).",
+        help="s3:// prefix of <label>/<image> files, copied to the instance as "
+        "the 'images' channel (one instance only). Alternatively pass "
+        "`-- --input s3://...` to read directly.",
     )
     parser.add_argument(
         "--output_s3",
@@ -149,20 +157,14 @@ def build_request(args, pipeline_args):
     """The CreateProcessingJob request, as boto3's create_processing_job takes it."""
     given = _pipeline_paths(pipeline_args)
     _check(args, given)
-    problem = entrypoint.several_instances_error(args.instance_count, pipeline_args)
+    problem = entrypoint.several_instances_error(args.instance_count, given.get("--input"), pipeline_args)
     if problem:
         raise _UsageError(problem)
     root = entrypoint.DEFAULT_PROCESSING_ROOT
-    sharded = args.instance_count > 1
     inputs, container_args = [], []
     if args.input_s3:
         inputs.append(
-            _s3_input(
-                entrypoint.IMAGES_CHANNEL,
-                args.input_s3,
-                entrypoint.images_dir(root),
-                "ShardedByS3Key" if sharded else "FullyReplicated",
-            )
+            _s3_input(entrypoint.IMAGES_CHANNEL, args.input_s3, entrypoint.images_dir(root), "FullyReplicated")
         )
         container_args += ["--input", entrypoint.images_dir(root)]
     if args.labels_file_s3:
@@ -262,18 +264,21 @@ def _check(args, given):
             f"--job_name {args.job_name!r}: up to 63 letters, digits and "
             "hyphens, starting and ending with a letter or digit"
         )
-    if args.instance_count > 1:
-        if not args.input_s3:
-            raise _UsageError(
-                f"{args.instance_count} instances need --input_s3, so that each "
-                "converts a slice; with `-- --input` each would convert everything"
-            )
-        if not (args.labels_file_s3 or "--labels_file" in given):
-            raise _UsageError(
-                f"{args.instance_count} instances each convert a slice of the "
-                "images: pass --labels_file_s3 (one class per line) so that every "
-                "slice numbers the classes the same way"
-            )
+
+
+def finishing_command(args, pipeline_args, job_name):
+    """The launcher command that finishes what `job_name`'s instances wrote
+    in parts: one instance, the same pipeline arguments, writing straight
+    into the prefix that holds the parts."""
+    command = ["python", "-m", "runners.sagemaker.launch", "--image_uri", args.image_uri, "--role", args.role]
+    command += ["--instance_type", args.instance_type, "--volume_size_gb", str(args.volume_size_gb)]
+    command += ["--max_runtime_s", str(args.max_runtime_s)]
+    if args.labels_file_s3:
+        command += ["--labels_file_s3", args.labels_file_s3]
+    command += ["--job_name", f"{job_name[: 63 - len('-finish')]}-finish", "--", *pipeline_args]
+    if args.output_s3:
+        command += ["--output", args.output_s3]
+    return shlex.join(command)
 
 
 def _submit(request):
