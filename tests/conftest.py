@@ -43,6 +43,21 @@ def assert_same_files(expected_dir, actual_dir):
             assert a.read() == b.read(), f"{name} differs from the local runner's"
 
 
+# The workers' line for each shard written (transforms/shard_writer.py):
+# "wrote SHARD (N images) on WORKER", WORKER a cluster worker's name or
+# "HOST pid PID".
+_WROTE = re.compile(r"wrote (\S+) \(\d+ images\) on (\S+(?: pid \d+)?)")
+
+
+def shard_writers(log_text):
+    """{shard file: [worker, ...]}, one entry per line of a worker's log
+    saying it wrote that shard."""
+    writers = {}
+    for shard, worker in _WROTE.findall(log_text):
+        writers.setdefault(shard, []).append(worker)
+    return writers
+
+
 def stderr_lines(text):
     """The lines of a command's stderr, without its progress lines."""
     return [line for line in text.strip().splitlines() if not _PROGRESS_LINE.match(line)]

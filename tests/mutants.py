@@ -855,8 +855,8 @@ MUTANTS = (
         "sagemaker_instances_same_part",
         "several SageMaker instances all write part 1: the same shards twice, the others left to the finishing job",
         "runners/sagemaker/entrypoint.py",
-        '        part = f"{hosts.index(host) + 1}/{len(hosts)}"\n',
-        '        part = f"1/{len(hosts)}"\n',
+        "{sorted(hosts).index(host) + 1}/",
+        "1/",
         ("tests/test_sagemaker.py::test_two_instances_make_one_dataset_the_finishing_job_completes",),
     ),
     Mutant(
@@ -866,6 +866,17 @@ MUTANTS = (
         '  [ -f "$guava" ] && first=(--driver-class-path "$guava")\n',
         "  true\n",
         ("tests/test_emr.py::test_spark_submit_java_runs_beams_job_server_command_under_spark_submit",),
+    ),
+    Mutant(
+        "resume_key_without_labels",
+        "a resumed shard is keyed by its paths alone: a manifest edited in place keeps the old labels, silently",
+        "transforms/resume.py",
+        "\\0{image.label}\\0",
+        "\\0",
+        (
+            "tests/test_write_part.py::test_a_finishing_run_with_a_manifest_edited_in_place_writes_its_labels",
+            "tests/test_resume.py::test_each_image_s_label_and_record_path_are_in_the_key",
+        ),
     ),
     Mutant(
         "parts_overlap",

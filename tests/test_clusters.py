@@ -38,6 +38,7 @@ from tests.conftest import REGION
 from tests.conftest import SECRET_KEY
 from tests.conftest import assert_same_files
 from tests.conftest import download_prefix
+from tests.conftest import shard_writers
 from tests.conftest import stderr_lines
 from tests.conftest import upload_tree
 from tests.fault_proxy import FaultProxy
@@ -312,8 +313,8 @@ def _shard_writers(engine, sizes_before):
     for path in _worker_logs(engine):
         with open(path, errors="replace") as f:
             f.seek(sizes_before.get(path, 0))
-            for match in re.finditer(r"wrote (\S+) \(\d+ images\) on (\S+)", f.read()):
-                writers.setdefault(match.group(1), set()).add(match.group(2))
+            for shard, workers in shard_writers(f.read()).items():
+                writers.setdefault(shard, set()).update(workers)
     return writers
 
 

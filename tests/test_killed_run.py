@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.conftest import assert_same_files
 from tests.conftest import stderr_lines
 from tests.records import save_image
 from transforms.formats import tfrecord
@@ -161,13 +162,6 @@ def _kill_after_a_complete_shard(tree, out):
     return complete
 
 
-def _assert_same_files(out, clean):
-    assert sorted(os.listdir(out)) == sorted(os.listdir(clean))  # No resume record left.
-    for name in os.listdir(clean):
-        with open(os.path.join(out, name), "rb") as a, open(os.path.join(clean, name), "rb") as b:
-            assert a.read() == b.read(), name
-
-
 def _inodes(out, names):
     return {name: os.stat(os.path.join(out, name)).st_ino for name in names}
 
@@ -178,7 +172,7 @@ def test_rerun_after_a_kill_reuses_the_complete_shards(tree, tmp_path):
     before = _inodes(killed, complete)
     rerun = subprocess.run(_command(tree, killed), check=True, capture_output=True, text=True)
     subprocess.run(_command(tree, clean), check=True, capture_output=True)
-    _assert_same_files(killed, clean)
+    assert_same_files(clean, killed)  # No resume record left.
     # The complete shards were kept, not converted and written again (a new
     # file would have a new inode: shards are written beside and renamed).
     assert _inodes(killed, complete) == before
@@ -205,7 +199,7 @@ def test_a_complete_shard_whose_bytes_changed_is_converted_again(tree, tmp_path)
     before = _inodes(killed, [damaged])
     subprocess.run(_command(tree, killed), check=True, capture_output=True)
     subprocess.run(_command(tree, clean), check=True, capture_output=True)
-    _assert_same_files(killed, clean)
+    assert_same_files(clean, killed)  # No resume record left.
     assert _inodes(killed, [damaged]) != before
 
 
@@ -218,7 +212,7 @@ def test_a_rerun_with_another_resize_filter_converts_every_shard_again(tree, tmp
     lanczos = ("--resize_filter", "lanczos")
     rerun = subprocess.run(_command(tree, killed, 4, *lanczos), check=True, capture_output=True, text=True)
     subprocess.run(_command(tree, clean, 4, *lanczos), check=True, capture_output=True)
-    _assert_same_files(killed, clean)
+    assert_same_files(clean, killed)  # No resume record left.
     after = _inodes(killed, complete)  # Written again, not kept (see above).
     assert all(after[name] != before[name] for name in complete)
     assert not any(line.startswith("  resumed:") for line in rerun.stdout.splitlines())

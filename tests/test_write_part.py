@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import assert_same_files
 from tests.records import save_image
+from transforms.resume import DONE_PREFIX
 
 # Eight shards per split over two parts, four each.
 _FLAGS = ["--num_shards", "8", "--validation_ratio", "0.25", "--seed", "7"]
@@ -46,7 +47,7 @@ def _paths_in_records(folder):
     """The relative paths whose records a part's resume records hold."""
     paths = set()
     for name in os.listdir(folder):
-        if name.startswith(".im2tfrecord-done-"):
+        if name.startswith(DONE_PREFIX):
             with open(folder / name) as f:
                 paths.update(row[4] for row in json.load(f)["hashes"])
     return paths
@@ -109,7 +110,39 @@ def test_a_part_refuses_what_cannot_leave_shards_out(tmp_path):
         (["--write_part", "1"], "--write_part: expected K/N"),
         (["--write_part", "1/2", "--writer", "beam"], "--write_part needs the default writer"),
         (["--write_part", "1/2", "--plan"], "--plan shows the whole run's plan: drop --write_part"),
+        (["--write_part", "1/2", "--overwrite"], "--write_part adds to an unfinished dataset: give a fresh --output"),
+        (["--write_part", "1/2", "--shard_size_mb", "100"], "give --num_shards, not --shard_size_mb"),
+        (
+            ["--write_part", "1/2", "--runner", "FlinkRunner", "--flink_master", "localhost:1"],
+            "--write_part shares a run between machines that have no cluster",
+        ),
     ):
         run = _convert("--input", str(tmp_path), "--output", str(tmp_path / "out"), *flags)
         assert run.returncode == 2 and message in run.stderr, (flags, run.stderr)
         assert not (tmp_path / "out").exists()
+
+
+def test_a_finishing_run_with_a_manifest_edited_in_place_writes_its_labels(tmp_path):
+    """A part's shard whose images' labels the finishing run's manifest
+    changed is converted again (the resume key holds each image's label),
+    not kept with the old ones: the dataset is a single run's with the
+    edited manifest."""
+    images = tmp_path / "images"
+    _tree(images)
+    names = sorted(str(path.relative_to(images)) for path in images.rglob("*.png"))
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("path,label\n" + "".join(f"{name},{name.split('/')[0]}\n" for name in names))
+    # One shard: whatever the labels, it holds the same paths, so only the
+    # labels in its key tell the edited manifest's shard from the part's.
+    flags = ["--manifest", str(manifest), "--input", str(images), "--num_shards", "1"]
+    part = _convert("--output", str(tmp_path / "merged"), "--write_part", "1/2", *flags)
+    assert part.returncode == 0, part.stderr[-3000:]
+    # Two images change class; the set of classes does not.
+    edited = {"cats/00.png": "dogs", "dogs/01.png": "birds"}
+    rows = "".join(f"{name},{edited.get(name, name.split('/')[0])}\n" for name in names)
+    manifest.write_text("path,label\n" + rows)
+    finished = _convert("--output", str(tmp_path / "merged"), *flags)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    single = _convert("--output", str(tmp_path / "single"), *flags)
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert_same_files(tmp_path / "single", tmp_path / "merged")

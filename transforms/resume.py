@@ -5,7 +5,8 @@ hidden `.im2tfrecord-done-<shard>.json` with the shard's ShardInfo (size,
 sha256, counts), its side files' sha256, its error rows, and a key. The key
 is a hash of everything that decides the shard's bytes: the run's settings
 (dataset_info.json's run description), the class names (label ids), the
-sorted paths planned into the shard with each local file's size and mtime,
+images planned into the shard (each source path with a local file's size
+and mtime, its label, the path its record names, its place in the shard),
 and Pillow's version. A shard that met a failure another attempt might not
 (a read error, a timeout) leaves no record. A rerun with the same options plans the same shards; for each
 whose key matches a record and whose file still has the recorded size and
@@ -39,12 +40,18 @@ def _record_path(output, shard_file):
     return join(output, f"{DONE_PREFIX}{shard_file}.json")
 
 
-def shard_key(fingerprint, class_names, paths):
+def shard_key(fingerprint, class_names, images):
     """The hash of what decides a shard's bytes: the settings, the class
-    names, each source path with (for a local file) its size and mtime, and
-    the decoder's version."""
+    names, each image's source path with (for a local file) its size and
+    mtime, its label (a manifest edited in place gives another), the path
+    its record names and its place in the shard, and the decoder's version.
+    `images` are rows with those fields (split.Placed, shard_stream.ShardImage)."""
     digest = hashlib.sha256(f"{fingerprint}\0Pillow {PIL.__version__}".encode("utf-8"))
-    for part in (*class_names, "\0", *(f"{path}\0{_source_state(path)}" for path in sorted(paths))):
+    rows = sorted(
+        f"{image.path}\0{_source_state(image.path)}\0{image.label}\0{image.relative_path}\0{image.order}"
+        for image in images
+    )
+    for part in (*class_names, "\0", *rows):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
 
@@ -109,11 +116,16 @@ def reusable(storage, output, shard_file, key, names):
 
 def completed(storage, output):
     """(ShardInfo, number of failures) of each shard recorded in `output`,
-    unchecked: what a part of a run (parts.py) reports it wrote."""
+    unchecked: what a part of a run (parts.py) reports it wrote. A record
+    that cannot be read (another version's, or gone since the listing) is
+    left out: the finishing run converts its shard again."""
     for name in sorted(storage.list_folder(output)):
         if is_done_record(name):
-            body = json.loads(storage.read(join(output, name)))
-            yield ShardInfo(**body["info"]), len(body["failures"])
+            try:
+                body = json.loads(storage.read(join(output, name)))
+                yield ShardInfo(**body["info"]), len(body["failures"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
 
 
 def _has_bytes(storage, output, name, size, sha256):

@@ -104,7 +104,7 @@ class ShardStreamWriter:
         progress = ShardProgress(self.storage, settings.output, name, len(images))
         key = None
         if settings.fingerprint is not None:
-            key = resume.shard_key(settings.fingerprint, class_names, [image.path for image in images])
+            key = resume.shard_key(settings.fingerprint, class_names, images)
             reused = settings.reuse and self._reusable(name, key)
             if reused:
                 info, failures, hashes = reused

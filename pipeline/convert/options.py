@@ -360,6 +360,21 @@ class ConvertOptions(PipelineOptions):
             raise UsageError("--write_part needs the default writer: --writer beam cannot leave shards out")
         if self.plan:
             raise UsageError("--plan shows the whole run's plan: drop --write_part")
+        if self.overwrite:
+            raise UsageError(
+                "--write_part adds to an unfinished dataset: give a fresh --output instead of --overwrite "
+                "(the finishing run, given the same flags, would convert every shard again)"
+            )
+        if self.shard_size_mb:
+            raise UsageError(
+                "--write_part needs the same shards on every machine: give --num_shards, not --shard_size_mb "
+                "(each machine would estimate its own record size)"
+            )
+        if not runs_locally(self):
+            raise UsageError(
+                "--write_part shares a run between machines that have no cluster: on a cluster, one job "
+                "spreads over its workers (and parts there would cancel each other's jobs)"
+            )
 
     def part(self):
         """The `parts.Part` --write_part asks for, or None (valid once `validate` passed)."""

@@ -6,7 +6,8 @@ SageMaker Processing copies each input channel from S3 into a folder under
 under /opt/ml/processing/output/ to S3 after it exits, passes the job's
 ContainerArguments as argv, sends stdout and stderr to CloudWatch, and fails
 the job when the container exits non-zero. So this module only fills in
-paths and then runs `pipeline.convert.main.main`, whose exit code it returns:
+paths (and, with several instances, each one's part) and then runs
+`pipeline.convert.main.main`, whose exit code it returns:
 
 - --input defaults to <root>/input/images and --output to
   <root>/output/tfrecords; s3:// URIs or other paths given as arguments are
@@ -14,8 +15,8 @@ paths and then runs `pipeline.convert.main.main`, whose exit code it returns:
 - With several instances (resourceconfig.json lists more than one host) they
   make one dataset together (transforms/parts.py): each plans the whole
   input, read straight from S3 (`--input s3://...`), and writes part K of N
-  of the shards (`--write_part`, K its place in resourceconfig.json's
-  hosts), each shard with its resume record; SageMaker uploads every
+  of the shards (`--write_part`, K its place among resourceconfig.json's
+  hosts, sorted), each shard with its resume record; SageMaker uploads every
   instance's output into the one prefix, and a one-instance job over the
   same input with `--output` that prefix finishes the dataset (the
   launcher prints its command). The input is not a channel then: every
@@ -117,7 +118,7 @@ def main(argv=None, environ=None):
     args = [item for flag, value in paths.items() for item in (f"--{flag}", value)]
     where = "one instance"
     if len(hosts) > 1:
-        part = f"{hosts.index(host) + 1}/{len(hosts)}"
+        part = f"{sorted(hosts).index(host) + 1}/{len(hosts)}"  # Sorted: the same order on every instance.
         where = f"host {host} of {len(hosts)}, part {part} of the shards"
         args += [PART_FLAG, part]
     print(f"{PROG}: {where}; " + "; ".join(f"{k} {v}" for k, v in paths.items()), flush=True)
@@ -186,7 +187,7 @@ def _hosts(config_dir):
     except (OSError, ValueError) as e:
         raise _UsageError(f"cannot read {path}: {e}") from None
     host, hosts = config.get("current_host"), list(config.get("hosts") or [])
-    if len(hosts) > 1 and (host not in hosts or "/" in host):
+    if len(hosts) > 1 and host not in hosts:
         raise _UsageError(f"{path}: current_host {host!r} is not one of hosts {hosts}")
     return host, hosts
 

@@ -2,7 +2,6 @@
 
     python -m runners.sagemaker.launch --image_uri URI --role ARN \\
         --input_s3 s3://bucket/photos --output_s3 s3://bucket/shards \\
-        --instance_count 2 --labels_file_s3 s3://bucket/labels.txt \\
         -- --num_shards 8 --image_size 224
 
 Everything after `--` is passed to the pipeline as the job's arguments.
@@ -19,7 +18,8 @@ straight from S3 (`-- --input s3://...`, not a channel), and writes its part
 of the shards; SageMaker uploads them all into --output_s3. When that job
 has completed, a one-instance job over the same input, writing straight into
 that prefix, finishes the dataset: it keeps every part's shards and writes
-dataset_info.json. The launcher prints that second command.
+dataset_info.json. The launcher prints that second command (with the
+pipeline arguments as given, credentials included, as they were typed).
 """
 
 import argparse
