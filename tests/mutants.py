@@ -879,6 +879,14 @@ MUTANTS = (
         ),
     ),
     Mutant(
+        "reused_images_not_counted",
+        "a resumed shard's images are left out of the local progress line, which ends short of its total",
+        "transforms/shard_stream.py",
+        "                metrics.add_finished(len(images))  # Its images are done: the line counts them.\n",
+        "",
+        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset",),
+    ),
+    Mutant(
         "parts_overlap",
         "--write_part K/N writes the shards of parts 1 to K: machines convert the same shards twice",
         "transforms/parts.py",

@@ -183,7 +183,7 @@ def test_rerun_after_a_kill_reuses_the_complete_shards(tree, tmp_path):
     shards = f"{len(complete)} shard" + ("" if len(complete) == 1 else "s")
     images = f"{kept} image" + ("" if kept == 1 else "s")
     assert (
-        f"  resumed: {shards} ({images}) complete from an interrupted run were verified "
+        f"  resumed: {shards} ({images}) complete from an earlier run (interrupted, or its parts) were verified "
         "and kept; the rest were converted"
     ) in rerun.stdout.splitlines()
 

@@ -152,7 +152,7 @@ def test_two_instances_make_one_dataset_the_finishing_job_completes(s3_flags, s3
     root = tmp_path / "finishing"
     _resource_config(root, "algo-1", ["algo-1"])
     assert entrypoint.main(request["AppSpecification"]["ContainerArguments"], environ=_environ(root)) == 0
-    assert "all kept from an interrupted run, none converted" in capsys.readouterr().out
+    assert "all kept from an earlier run, none converted" in capsys.readouterr().out
     merged = tmp_path / "merged"
     download_prefix(s3_client, bucket, "shards", str(merged))
 

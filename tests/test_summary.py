@@ -46,13 +46,28 @@ def test_a_resumed_run_says_what_it_kept():
     lines = format_summary(_info(), "out", 1.0, reused=(2, 5)).splitlines()
     assert lines[0] == "wrote 7 images in 1.0 s (2 converted at 2.0 images/s)"  # Not 7.0 images/s.
     assert lines[2] == (
-        "  resumed: 2 shards (5 images) complete from an interrupted run were verified "
+        "  resumed: 2 shards (5 images) complete from an earlier run (interrupted, or its parts) were verified "
         "and kept; the rest were converted"
     )
     lines = format_summary(_info(), "out", 1.0, reused=(3, 7)).splitlines()
-    assert lines[0] == "wrote 7 images in 1.0 s (all kept from an interrupted run, none converted)"
-    assert lines[2] == "  resumed: 3 shards (7 images) complete from an interrupted run were verified and kept"
+    assert lines[0] == "wrote 7 images in 1.0 s (all kept from an earlier run, none converted)"
+    assert lines[2] == (
+        "  resumed: 3 shards (7 images) complete from an earlier run (interrupted, or its parts) were verified and kept"
+    )
     assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, reused=(0, 0)).splitlines())
+
+
+def test_resume_records_that_matched_nothing_are_named():
+    # Parts made with other flags: their records are in --output, nothing was kept.
+    lines = format_summary(_info(), "out", 1.0, reused=(0, 0), recorded=4).splitlines()
+    assert lines[2] == (
+        "  not resumed: 4 shards an earlier run or part left in --output did not match this run (other flags, "
+        "input paths or files, or changed shard bytes): converted again"
+    )
+    lines = format_summary(_info(), "out", 1.0, reused=(1, 3), recorded=3).splitlines()
+    assert lines[3].startswith("  not resumed: 2 shards ")
+    # Where the runner counts nothing, nothing is said.
+    assert not any("resumed" in line for line in format_summary(_info(), "out", 1.0, recorded=3).splitlines())
 
 
 _SLOW_BEAM_IMPORT = """

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from tests.conftest import assert_progress_grows_to
 from tests.conftest import assert_same_files
 from tests.records import save_image
 from transforms.resume import DONE_PREFIX
@@ -85,7 +86,8 @@ def test_parts_then_a_finishing_run_give_the_single_run_s_dataset(dedupe, tmp_pa
         shutil.copytree(out, merged, dirs_exist_ok=True)
     finished = _convert("--input", str(images), "--output", str(merged), *flags)
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert "all kept from an interrupted run, none converted" in finished.stdout, finished.stdout
+    assert "all kept from an earlier run, none converted" in finished.stdout, finished.stdout
+    assert_progress_grows_to(finished.stderr, 52)  # The kept shards' images count as done.
     assert_same_files(tmp_path / "single", merged)  # Every file; no part's record or marker left.
     with open(merged / "duplicates.jsonl") as f:
         groups = [json.loads(line) for line in f]
@@ -111,6 +113,7 @@ def test_a_part_refuses_what_cannot_leave_shards_out(tmp_path):
         (["--write_part", "1/2", "--writer", "beam"], "--write_part needs the default writer"),
         (["--write_part", "1/2", "--plan"], "--plan shows the whole run's plan: drop --write_part"),
         (["--write_part", "1/2", "--overwrite"], "--write_part adds to an unfinished dataset: give a fresh --output"),
+        (["--write_part", ""], "--write_part: expected K/N"),  # An unset variable: not a whole run.
         (["--write_part", "1/2", "--shard_size_mb", "100"], "give --num_shards, not --shard_size_mb"),
         (
             ["--write_part", "1/2", "--runner", "FlinkRunner", "--flink_master", "localhost:1"],
@@ -146,3 +149,21 @@ def test_a_finishing_run_with_a_manifest_edited_in_place_writes_its_labels(tmp_p
     single = _convert("--output", str(tmp_path / "single"), *flags)
     assert single.returncode == 0, single.stderr[-3000:]
     assert_same_files(tmp_path / "single", tmp_path / "merged")
+
+
+def test_a_finishing_run_that_cannot_use_the_parts_says_so(tmp_path):
+    """Parts made with other flags: their shards are converted again, and the
+    summary says how many it could not resume; a part into a finished
+    dataset is told to take a fresh folder, not --overwrite (which parts refuse)."""
+    images = tmp_path / "images"
+    _tree(images)
+    out = tmp_path / "out"
+    part = _convert("--input", str(images), "--output", str(out), "--write_part", "1/2", *_FLAGS)
+    assert part.returncode == 0, part.stderr[-3000:]
+    recorded = len([name for name in os.listdir(out) if name.startswith(DONE_PREFIX)])
+    finished = _convert("--input", str(images), "--output", str(out), "--num_shards", "3", "--seed", "7")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"  not resumed: {recorded} shards an earlier run or part left in --output" in finished.stdout
+    late = _convert("--input", str(images), "--output", str(out), "--write_part", "2/2", *_FLAGS)
+    assert late.returncode == 2
+    assert "already holds a dataset" in late.stderr and "give a part a fresh --output" in late.stderr, late.stderr

@@ -109,6 +109,7 @@ class ShardStreamWriter:
             if reused:
                 info, failures, hashes = reused
                 progress.finish()
+                metrics.add_finished(len(images))  # Its images are done: the line counts them.
                 return Written(
                     [(path, Failure(*rest)) for path, *rest in failures],
                     info,

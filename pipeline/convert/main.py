@@ -169,6 +169,8 @@ def _run(options, output):
         # does not claim to be a complete dataset.
         storage.delete([FileSystems.join(convert_options.output, DATASET_INFO_FILE)])
     metrics.reset()
+    # What an earlier run or part left to resume, for the summary to say what was not.
+    recorded = sum(1 for name in storage.list_folder(convert_options.output) if resume.is_done_record(name))
     # An earlier run's progress records would count as this job's.
     _remove_progress_records(storage, convert_options.output)
     job_progress = None if runs_locally(options) else _JobProgress(storage, convert_options.output)
@@ -217,7 +219,7 @@ def _run(options, output):
         ownership.abort_leftover_uploads(storage, convert_options.output, note=False)
     ownership.remove_marker(storage, convert_options.output)
     info = read.read_info(storage, convert_options.output)
-    command.print_report(summary.format_summary(info, convert_options.output, seconds, _reused(result)))
+    command.print_report(summary.format_summary(info, convert_options.output, seconds, _reused(result), recorded))
     if not info["counts"]["written"]:  # A dataset of nothing is no success.
         return command.fail(_PROG, f"no image was written: {_nothing_written(info)}", code=1)
     return 0

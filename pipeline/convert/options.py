@@ -350,7 +350,7 @@ class ConvertOptions(PipelineOptions):
             self.input = manifest.default_base(self.manifest)
 
     def _check_part(self):
-        if not self.write_part:
+        if self.write_part is None:  # An empty value (an unset variable in a script) is refused below.
             return
         try:
             parts.parse_part(self.write_part)
@@ -378,7 +378,7 @@ class ConvertOptions(PipelineOptions):
 
     def part(self):
         """The `parts.Part` --write_part asks for, or None (valid once `validate` passed)."""
-        return parts.parse_part(self.write_part) if self.write_part else None
+        return parts.parse_part(self.write_part) if self.write_part is not None else None
 
     def _check_splits(self):
         for flag, ratio in (("--validation_ratio", self.validation_ratio), ("--test_ratio", self.test_ratio)):

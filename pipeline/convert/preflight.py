@@ -179,8 +179,11 @@ def _output_refusal(convert, found):
         return (
             f"--output {convert.output} holds files named like a dataset's that no run "
             f"of im2tfrecord marked as its own ({_some(found.foreign)}); nothing was "
-            "changed: move them away or choose another --output"
+            "changed: move them away or choose another --output (parts of a run copied here? "
+            "copy their hidden .im2tfrecord-* files too)"
         )
+    if found.complete and convert.write_part is not None:
+        return f"--output {convert.output} already holds a dataset ({_some(found.owned)}): give a part a fresh --output"
     if found.complete and not convert.overwrite:
         return (
             f"--output {convert.output} already holds a dataset ({_some(found.owned)}); pass --overwrite to replace it"

@@ -49,15 +49,17 @@ def format_part_summary(part, completed, output, seconds):
             f"part {part} wrote {counted(len(mine), 'shard')}, {counted(written, 'image')}"
             f" ({failed} failed) in {seconds:.1f} s",
             f"  output: {output} (the shards, each with its resume record; no dataset files yet)",
-            "  to finish: put every part's files in one --output, then run the same command without "
-            "--write_part there: it keeps the parts' shards and writes dataset_info.json",
+            "  to finish: put every part's files, hidden ones included, in one --output, then run the same "
+            "command without --write_part there: it keeps the parts' shards and writes dataset_info.json",
         ]
     )
 
 
-def format_summary(info, output, seconds, reused=None):
+def format_summary(info, output, seconds, reused=None, recorded=0):
     """Human-readable lines for the end of a run. `reused` is (shards, images)
-    kept from an interrupted run, if the runner counted them."""
+    kept from an earlier run (interrupted, or its parts: parts.py), if the
+    runner counted them; `recorded`, the shards that resume records in
+    --output described when the run began."""
     counts = info["counts"]
     kept = reused[1] if reused and reused[0] else 0
     # The rate is of the images converted now: reused shards were only read back.
@@ -65,7 +67,7 @@ def format_summary(info, output, seconds, reused=None):
     if not kept:
         how = f"{rate:.1f} images/s"
     elif kept == counts["written"]:
-        how = "all kept from an interrupted run, none converted"
+        how = "all kept from an earlier run, none converted"
     else:
         how = f"{counts['written'] - kept} converted at {rate:.1f} images/s"
     balanced = counts["matched"] == counts["written"] + counts["failed"] + counts["skipped"]
@@ -79,7 +81,12 @@ def format_summary(info, output, seconds, reused=None):
         rest = "; the rest were converted" if reused[0] < sum(s["num_shards"] for s in info["splits"].values()) else ""
         lines.append(
             f"  resumed: {counted(reused[0], 'shard')} ({counted(reused[1], 'image')}) complete from "
-            f"an interrupted run were verified and kept{rest}"
+            f"an earlier run (interrupted, or its parts) were verified and kept{rest}"
+        )
+    if reused is not None and recorded > reused[0]:
+        lines.append(
+            f"  not resumed: {counted(recorded - reused[0], 'shard')} an earlier run or part left in --output "
+            "did not match this run (other flags, input paths or files, or changed shard bytes): converted again"
         )
     for name, split in sorted(info["splits"].items()):
         per_class = _per_class(split.get("per_class", {}))

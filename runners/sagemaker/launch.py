@@ -67,15 +67,20 @@ def main(argv=None):
         request = build_request(args, pipeline_args)
     except _UsageError as e:
         return _fail(str(e), code=2)
-    if args.dry_run:
-        print(json.dumps(request, indent=2))
-        return 0
-    code = _submit(request)
-    if code == 0 and args.instance_count > 1:
-        print(
-            f"  then, once it has completed, finish the dataset with one instance:\n"
+    finish = None
+    if args.instance_count > 1:
+        finish = (
+            "  then, once it has completed, finish the dataset with one instance:\n"
             f"    {finishing_command(args, pipeline_args, request['ProcessingJobName'])}"
         )
+    if args.dry_run:
+        print(json.dumps(request, indent=2))
+        if finish:  # stdout stays the request alone.
+            print(finish, file=sys.stderr)
+        return 0
+    code = _submit(request)
+    if code == 0 and finish:
+        print(finish)
     return code
 
 
@@ -90,7 +95,7 @@ def _split(argv):
 def _parser():
     parser = _Parser(
         prog="python -m runners.sagemaker.launch",
-        usage="%(prog)s --image_uri URI --role ARN --input_s3 S3 --output_s3 S3 [options] [-- pipeline arguments]",
+        usage="%(prog)s --image_uri URI --role ARN [--input_s3 S3] [--output_s3 S3] [options] [-- pipeline arguments]",
         description="Start an im2tfrecord SageMaker Processing job. Arguments after `--` go "
         "to the pipeline (see `im2tfrecord --help`).",
         allow_abbrev=False,
