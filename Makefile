@@ -49,16 +49,18 @@ gofakes3: $(STAMP)
 # In two parts: every test file but the cluster tests' in TEST_PROCESSES
 # pytest processes (whole files each, so a module's fixtures start once: they
 # wait on servers and subprocesses about half the time, 20 min in one process,
-# 10 in two here; three took 8.4 min, no faster), then the cluster tests alone (their
-# jobs keep both cores busy, and kill workers at chosen moments): the
-# standalone clusters, then EMR as it runs, here (EMR_TESTS: Flink and Spark
-# on a YARN of this machine's, runners/yarn/cluster.sh; the bootstrap action
-# from a wheelhouse without PyPI), about five minutes of the run.
+# 10 in two here; three took 8.4 min, no faster), then the cluster tests alone
+# (their jobs keep both cores busy, and kill workers at chosen moments): the
+# standalone clusters, then Flink and Spark on a YARN of this machine's as EMR
+# runs them (tests/test_yarn.py, runners/yarn/cluster.sh, about four minutes).
+# EMR's bootstrap action from a wheelhouse without PyPI
+# (tests/test_emr_install.py) runs in the first part.
 TEST_PROCESSES ?= 2
-EMR_TESTS := tests/test_yarn.py tests/test_emr_install.py
+YARN_TESTS := tests/test_yarn.py
+EMR_TESTS := $(YARN_TESTS) tests/test_emr_install.py
 test: $(STAMP) java gofakes3
-	$(PY) -m pytest tests --ignore=tests/test_clusters.py $(EMR_TESTS:%=--ignore=%) -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
-	$(PY) -m pytest tests/test_clusters.py $(EMR_TESTS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests --ignore=tests/test_clusters.py $(YARN_TESTS:%=--ignore=%) -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest tests/test_clusters.py $(YARN_TESTS) $(PYTEST_ARGS)
 
 # The EMR tests alone.
 test-emr: $(STAMP) java

@@ -884,7 +884,7 @@ MUTANTS = (
         "transforms/shard_stream.py",
         "                metrics.add_finished(len(images))  # Its images are done: the line counts them.\n",
         "",
-        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset",),
+        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset[copies-kept]",),
     ),
     Mutant(
         "parts_overlap",
@@ -892,7 +892,7 @@ MUTANTS = (
         "transforms/parts.py",
         "        return shard_index % self.count == self.number - 1\n",
         "        return shard_index % self.count < self.number\n",
-        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset",),
+        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset[copies-kept]",),
     ),
     Mutant(
         "part_writes_every_shard",
@@ -900,7 +900,7 @@ MUTANTS = (
         "pipeline/convert/job.py",
         '        shards = shards | "ThisPart" >> Filter(lambda shard: part.holds(shard[0][1]))\n',
         "        pass\n",
-        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset",),
+        ("tests/test_write_part.py::test_parts_then_a_finishing_run_give_the_single_run_s_dataset[copies-kept]",),
     ),
     Mutant(
         "spark_step_restarts_python_per_task",
