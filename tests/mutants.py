@@ -751,7 +751,7 @@ MUTANTS = (
         "planned_total_after_writing",
         "the shard-writing stage does not wait for the planned total (Spark wrote it after the job)",
         "pipeline/convert/job.py",
-        "            planned=planned,\n",
+        "        planned=planned,\n",
         "",
         ("tests/test_progress_records.py::test_the_writing_stage_waits_for_the_planned_total",),
     ),
