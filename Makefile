@@ -52,7 +52,7 @@ gofakes3: $(STAMP)
 # 10 in two here; three took 8.4 min, no faster), then the cluster tests alone
 # (their jobs keep both cores busy, and kill workers at chosen moments): the
 # standalone clusters, then Flink and Spark on a YARN of this machine's as EMR
-# runs them (tests/test_yarn.py, runners/yarn/cluster.sh, about four minutes).
+# runs them (tests/test_yarn.py, runners/yarn/cluster.sh, about three minutes).
 # EMR's bootstrap action from a wheelhouse without PyPI
 # (tests/test_emr_install.py) runs in the first part.
 TEST_PROCESSES ?= 2
