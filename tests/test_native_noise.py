@@ -216,10 +216,11 @@ def test_drain_puts_what_came_before_on_the_real_stderr_first(tmp_path):
     """A line on stderr then a report on stdout, into one log: without the
     drain the filter's thread passes the line on later, in or after the
     report (seen: the progress line's last reading in the middle of the
-    summary). 200 pairs, each stderr line drained before its stdout line."""
+    summary). 2,000 pairs, each stderr line drained before its stdout line
+    (with 200, the thread once kept up with all of them undrained)."""
     code = (
         "import sys; from transforms import native_noise; native_noise.quiet_libtiff()\n"
-        "for n in range(200):\n"
+        "for n in range(2000):\n"
         "    sys.stderr.write(f'err {n}\\n'); native_noise.drain()\n"
         "    sys.stdout.write(f'out {n}\\n'); sys.stdout.flush()\n"
     )
@@ -227,4 +228,4 @@ def test_drain_puts_what_came_before_on_the_real_stderr_first(tmp_path):
         result = subprocess.run([sys.executable, "-c", code], stdout=log, stderr=log, cwd=ROOT, timeout=60)
     assert result.returncode == 0
     lines = (tmp_path / "log").read_text().splitlines()
-    assert lines == [f"{stream} {n}" for n in range(200) for stream in ("err", "out")]
+    assert lines == [f"{stream} {n}" for n in range(2000) for stream in ("err", "out")]
