@@ -35,7 +35,18 @@ setuptools.setup(
         # TensorFlow reads the records back in tests, as a training job would.
         # pytest-xdist runs the suite (but the cluster tests) in two processes:
         # its tests wait on servers and subprocesses half the time (README, Tests).
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[server]>=5", "tensorflow>=2.16", "hypothesis>=6"],
+        # torch: pipeline.read's torch_dataset under a DataLoader and DDP
+        # (tests/test_read_workers.py). PyPI's Linux wheel comes with CUDA's
+        # libraries (5.3 GB installed, a minute from pip's cache): PyTorch's
+        # CPU-only index is not reachable from every CI machine.
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.5",
+            "moto[server]>=5",
+            "tensorflow>=2.16",
+            "hypothesis>=6",
+            "torch>=2.4",
+        ],
         # tfx-bsl is the encoder bench/bench_encode.py compares ours with.
         "bench": ["tfx-bsl>=1.21,<2", "tensorflow>=2.16"],
     },

@@ -34,6 +34,8 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 from images import make_tree  # noqa: E402
 
 from pipeline import read  # noqa: E402
+from pipeline.read import tf_data  # noqa: E402
+from tests.servers import start_gofakes3_server  # noqa: E402
 from tests.servers import start_moto_server  # noqa: E402
 from tests.servers import stop_server  # noqa: E402
 
@@ -74,8 +76,10 @@ def upload(output, endpoint):
     return f"s3://{BUCKET}/shards"
 
 
-def baseline(output):
-    """What TensorFlow does alone: the files interleaved, parsed, decoded."""
+def baseline(output, decode_as_tf_dataset):
+    """What TensorFlow does alone: the files interleaved, parsed, decoded;
+    with decode_as_tf_dataset, JPEGs by the accurate IDCT as tf_dataset does
+    (the pixels Pillow gives), else by decode_image's default (the fast one)."""
     import tensorflow as tf
 
     info = read.load_info(output)
@@ -87,10 +91,12 @@ def baseline(output):
 
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
-        return (
-            tf.io.decode_image(features["image/encoded"], channels=3, expand_animations=False),
-            features["image/class/label"],
-        )
+        encoded = features["image/encoded"]
+        if decode_as_tf_dataset:
+            image = tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE")
+        else:
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        return image, features["image/class/label"]
 
     return (
         tf.data.Dataset.from_tensor_slices(files)
@@ -99,14 +105,25 @@ def baseline(output):
     )
 
 
+def torch_loader(prefix, s3, workers):
+    """torch_dataset's images through a DataLoader of `workers` processes, in
+    batches of 32 (collated in the workers, as training does: handing over
+    single images costs a shared-memory tensor each)."""
+    import torch.utils.data
+
+    loader = torch.utils.data.DataLoader(read.torch_dataset(prefix, "train", s3=s3), num_workers=workers, batch_size=32)
+    for _, labels in loader:
+        yield from labels
+
+
 def python_stream(output):
     """tf_dataset with local shards forced through the Python stream S3 uses."""
-    real = read.is_s3
-    read.is_s3 = lambda path: True  # Only read_shard's choice; Storage keeps its own.
+    real = tf_data.is_s3
+    tf_data.is_s3 = lambda path: True  # Only read_shard's choice; Storage keeps its own.
     try:
         return read.tf_dataset(output, "train")
     finally:
-        read.is_s3 = real
+        tf_data.is_s3 = real
 
 
 def measure(rows, runs):
@@ -129,6 +146,10 @@ def main():
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--servers", default="moto,gofakes3", help="S3 servers to read from, comma-separated (moto, gofakes3)"
+    )
+    parser.add_argument("--torch", action="store_true", help="also torch_dataset through a DataLoader (needs torch)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-read-") as work:
         run(args, work)
@@ -137,22 +158,43 @@ def main():
 def run(args, work):
     output = os.path.join(work, "shards")
     convert(args.images, args.shards, output)
-    server, endpoint = start_moto_server(os.path.join(work, "moto.log"))
+    servers = [start_moto_server(os.path.join(work, "moto.log"))]
+    if "gofakes3" in args.servers:
+        servers.append(start_gofakes3_server(os.path.join(work, "gofakes3.log")))
     try:
-        remote = upload(output, endpoint)
-        s3 = {"endpoint_url": endpoint, **S3_KEYS}
+        remotes = {}
+        for name, (_, endpoint) in zip(("moto", "gofakes3"), servers):
+            if name in args.servers:
+                remotes[name] = (upload(output, endpoint), {"endpoint_url": endpoint, **S3_KEYS})
         rows = [
-            ("baseline: tf.data.TFRecordDataset, local", lambda: baseline(output)),
+            ("baseline: TFRecordDataset, decoded as tf_dataset", lambda: baseline(output, True)),
+            ("TFRecordDataset, decode_image's fast IDCT", lambda: baseline(output, False)),
             ("tf_dataset, local", lambda: read.tf_dataset(output, "train")),
             ("tf_dataset, local through the Python stream", lambda: python_stream(output)),
-            ("tf_dataset, S3 (moto)", lambda: read.tf_dataset(remote, "train", s3=s3)),
-            (
-                "tf_dataset, S3 (moto), deterministic=False",
-                lambda: read.tf_dataset(remote, "train", s3=s3, deterministic=False),
-            ),
             ("iter_examples, local", lambda: read.iter_examples(output, "train")),
-            ("iter_examples, S3 (moto)", lambda: read.iter_examples(remote, "train", s3=s3)),
+            ("iter_examples, local, one thread", lambda: read.iter_examples(output, "train", decode_threads=1)),
         ]
+        for name, (remote, s3) in remotes.items():
+            rows += [
+                (f"tf_dataset, S3 ({name})", lambda remote=remote, s3=s3: read.tf_dataset(remote, "train", s3=s3)),
+                (
+                    f"tf_dataset, S3 ({name}), deterministic=False",
+                    lambda remote=remote, s3=s3: read.tf_dataset(remote, "train", s3=s3, deterministic=False),
+                ),
+                (
+                    f"iter_examples, S3 ({name})",
+                    lambda remote=remote, s3=s3: read.iter_examples(remote, "train", s3=s3),
+                ),
+            ]
+        if args.torch:
+            rows.append(("torch_dataset, local, DataLoader 2 workers", lambda: torch_loader(output, None, 2)))
+            for name, (remote, s3) in remotes.items():
+                rows.append(
+                    (
+                        f"torch_dataset, S3 ({name}), DataLoader 2 workers",
+                        lambda remote=remote, s3=s3: torch_loader(remote, s3, 2),
+                    )
+                )
         print(
             f"{args.images} images of 256 px JPEG in {args.shards} shards; {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f} before; median of {args.runs}"
@@ -160,10 +202,11 @@ def run(args, work):
         results = measure(rows, args.runs)
         base = results[rows[0][0]][1]
         for name, (count, rate) in results.items():
-            print(f"  {name:<48} {count:>6} images  {rate:8.1f} images/s  x{rate / base:.2f}")
+            print(f"  {name:<52} {count:>6} images  {rate:8.1f} images/s  x{rate / base:.2f}")
         print(f"load average {os.getloadavg()[0]:.1f} after (other processes skew every row alike)")
     finally:
-        stop_server(server)
+        for process, _ in servers:
+            stop_server(process)
 
 
 if __name__ == "__main__":

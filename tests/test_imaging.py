@@ -379,7 +379,7 @@ def test_a_lossless_jpeg_is_decoded_in_full_not_in_draft():
     ids=["jpeg", "png", "grayscale", "kept-jpeg", "kept-png"],
 )
 def test_histogram_with_statistics_stored_counts_every_pixel_a_reader_decodes(flags, tmp_path):
-    from pipeline.read import _decode
+    from pipeline.read.stream import decode as _decode
 
     source = _photo_file(flags)
     settings = imaging.ImageSettings(**{"size": 40, **flags, "statistics": "stored"})
@@ -397,7 +397,7 @@ def test_histogram_by_default_counts_every_4th_row_and_column_given_to_the_jpeg_
     """Those a lossless PNG of the same conversion holds, decoded, at rows and
     columns 2, 6, 10, ... (the middle one of a side under 4 px): not the
     stored JPEG's (which differ, and differ by decoder)."""
-    from pipeline.read import _decode
+    from pipeline.read.stream import decode as _decode
 
     source = _photo_file({"color": color})
     jpeg = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color))
