@@ -963,7 +963,8 @@ MUTANTS = (
         "shards dealt to workers in turn, not by record count",
         "pipeline/read/workers.py",
         "        records, worker = heapq.heappop(loads)\n",
-        "        records, worker = loads.pop(0)\n        loads.append((0, worker))\n        taken[worker].append(number)\n        continue\n",
+        "        records, worker = loads.pop(0)\n        loads.append((0, worker))\n"
+        "        taken[worker].append(number)\n        continue\n",
         ("tests/test_read_workers.py::test_whole_shards_go_largest_first_to_the_least_loaded_worker",),
     ),
     Mutant(
