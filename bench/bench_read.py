@@ -18,6 +18,7 @@ All rows decode every image to uint8 pixels; none resizes or batches.
 """
 
 import argparse
+import collections
 import os
 import statistics
 import subprocess
@@ -126,19 +127,40 @@ def python_stream(output):
         tf_data.is_s3 = real
 
 
-def measure(rows, runs):
-    """{name: (images, median images/s)}. One untimed pass of every row first
-    (TensorFlow's start-up, the page cache), then the rows take turns, so
-    load from other processes falls on all rows alike."""
+Result = collections.namedtuple("Result", "images rate low high server_cores")
+
+
+def measure(rows, runs, servers):
+    """{name: Result(images, median images/s, median cores the S3 server
+    used meanwhile)}. One untimed pass of every row first (TensorFlow's
+    start-up, the page cache), then the rows take turns, so load from other
+    processes falls on all rows alike. `servers`: {name: process}, each
+    row's server found by its name in the row's."""
     rates = {name: [] for name, _ in rows}
+    cores = {name: [] for name, _ in rows}
     counts = {}
     for run in range(runs + 1):
         for name, make_items in rows:
+            server = next((process for key, process in servers.items() if f"({key})" in name), None)
+            cpu = _cpu_seconds(server)
             start = time.monotonic()
             counts[name] = sum(1 for _ in make_items())
+            elapsed = time.monotonic() - start
             if run:
-                rates[name].append(counts[name] / (time.monotonic() - start))
-    return {name: (counts[name], statistics.median(rates[name])) for name, _ in rows}
+                rates[name].append(counts[name] / elapsed)
+                cores[name].append((_cpu_seconds(server) - cpu) / elapsed)
+    return {
+        name: Result(counts[name], statistics.median(rates[name]), statistics.median(cores[name])) for name, _ in rows
+    }
+
+
+def _cpu_seconds(process):
+    """User and system CPU seconds a server process has used so far (0 without one)."""
+    if process is None:
+        return 0.0
+    with open(f"/proc/{process.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -197,12 +219,14 @@ def run(args, work):
                 )
         print(
             f"{args.images} images of 256 px JPEG in {args.shards} shards; {os.cpu_count()} cores, "
-            f"load average {os.getloadavg()[0]:.1f} before; median of {args.runs}"
+            f"load average {os.getloadavg()[0]:.1f} before; median (lowest-highest) of {args.runs}"
         )
-        results = measure(rows, args.runs)
-        base = results[rows[0][0]][1]
-        for name, (count, rate) in results.items():
-            print(f"  {name:<52} {count:>6} images  {rate:8.1f} images/s  x{rate / base:.2f}")
+        results = measure(rows, args.runs, {name: process for name, (process, _) in zip(("moto", "gofakes3"), servers)})
+        base = results[rows[0][0]].rate
+        for name, result in results.items():
+            server = f"  server {result.server_cores:.2f} cores" if result.server_cores else ""
+            ratio, spread = result.rate / base, f"{result.low:.0f}-{result.high:.0f}"
+            print(f"  {name:<52} {result.rate:7.1f} images/s ({spread:>9})  x{ratio:.2f}{server}")
         print(f"load average {os.getloadavg()[0]:.1f} after (other processes skew every row alike)")
     finally:
         for process, _ in servers:

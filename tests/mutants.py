@@ -979,8 +979,8 @@ MUTANTS = (
         "read_ahead_out_of_order",
         "S3 shards read ahead are consumed newest first",
         "pipeline/read/stream.py",
-        "            shard, records = pending.popleft()\n",
-        "            shard, records = pending.pop()\n",
+        "            reader = pending.popleft()\n",
+        "            reader = pending.pop()\n",
         ("tests/test_read.py",),
     ),
     Mutant(
@@ -990,6 +990,32 @@ MUTANTS = (
         "    return place or workers.tf_config_place() or workers.ALONE\n",
         "    return place or workers.ALONE\n",
         ("tests/test_read_workers.py::test_multi_worker_mirrored_strategy_two_processes_read_every_record_once",),
+    ),
+    Mutant(
+        "s3_interleave_refills_at_the_end",
+        "tf_dataset over S3 puts the next shard at the end of the cycle, not in the finished one's place",
+        "pipeline/read/stream.py",
+        "                    slots[index] = _ShardAhead(storage, next_shard, record_format, stop)\n",
+        "                    del slots[index]\n"
+        "                    slots.append(_ShardAhead(storage, next_shard, record_format, stop))\n",
+        ("tests/test_read_workers.py::test_s3_shards_come_in_the_order_tf_data_gives_the_local_ones",),
+    ),
+    Mutant(
+        "shard_multiple_ignored",
+        "--shard_multiple leaves shard counts as they were: training workers get different numbers of shards",
+        "transforms/shard.py",
+        "    shards = max(1, min(round_up(wanted, multiple), count))\n",
+        "    shards = max(1, min(wanted, count))\n",
+        ("tests/test_shard.py",),
+    ),
+    Mutant(
+        "shard_multiple_not_passed_to_the_plan",
+        "the converter's plan is made without --shard_multiple",
+        "pipeline/convert/job.py",
+        "        parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes, "
+        "convert.shard_multiple\n",
+        "        parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes\n",
+        ("tests/test_end_to_end_shards.py::test_shard_multiple_gives_shard_counts_the_training_workers_divide",),
     ),
 )
 

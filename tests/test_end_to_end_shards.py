@@ -204,6 +204,25 @@ def test_splits_from_folders(tmp_path):
     assert [(e["path"].endswith("a/unsplit.png"), e["reason"]) for e in read_errors(out)] == [(True, "no_split")]
 
 
+def test_shard_multiple_gives_shard_counts_the_training_workers_divide(tree, tmp_path):
+    _run(
+        "--input",
+        tree,
+        "--output",
+        str(tmp_path / "x4"),
+        "--num_shards",
+        "train=3,validation=1",
+        "--validation_ratio",
+        "0.25",
+        "--shard_multiple",
+        "4",
+    )
+    info = json.loads((tmp_path / "x4" / "dataset_info.json").read_text())
+    assert {name: split["num_shards"] for name, split in info["splits"].items()} == {"train": 4, "validation": 4}
+    assert all(shard["num_examples"] for split in info["splits"].values() for shard in split["shards"])
+    assert main(["--input", tree, "--output", str(tmp_path / "bad"), "--shard_multiple", "0"]) == 2
+
+
 def test_shard_size_target_picks_the_shard_count(tree, tmp_path):
     _run("--input", tree, "--output", str(tmp_path), "--shard_size_mb", "0.05")
     train = _info(tmp_path)["splits"]["train"]

@@ -21,6 +21,9 @@ from pipeline import main
 from pipeline import read
 from pipeline.read import workers
 from pipeline.read.info import Shard
+from tests.conftest import on_both_s3_servers
+from tests.conftest import s3_client_settings
+from tests.conftest import upload_tree
 from tests.records import save_image
 from tests.servers import free_port
 
@@ -31,13 +34,19 @@ PER_CLASS = 21
 # 11, 8 and 8 records on 4 workers; 20 and 19 on 2), 24 validation in 4
 # shards of 6 (even on 2 and 4 workers).
 NUM_SHARDS = "train=10,validation=4"
+FLAGS = ["--image_format", "png", "--resize_mode", "exact", "--image_size", "8", "--validation_ratio", "0.4"]
 WORKER_TIMEOUT = 240  # A worker waiting on an all-reduce its peer never joins fails here, not in CI's bound.
 
 
 @pytest.fixture(scope="module")
-def numbered(tmp_path_factory):
+def numbered_source(tmp_path_factory):
+    return tmp_path_factory.mktemp("numbered")
+
+
+@pytest.fixture(scope="module")
+def numbered(numbered_source, tmp_path_factory):
     """(dataset prefix, {image number: class}): lossless PNGs, 8x8 exact."""
-    source = tmp_path_factory.mktemp("numbered")
+    source = numbered_source
     classes = {}
     for c, name in enumerate(CLASSES):
         for i in range(PER_CLASS):
@@ -45,8 +54,7 @@ def numbered(tmp_path_factory):
             save_image(str(source / name / f"{number}.png"), size=(8, 8), color=(number % 256, number // 256, 77))
             classes[number] = name
     output = str(tmp_path_factory.mktemp("out") / "shards")
-    flags = ["--image_format", "png", "--resize_mode", "exact", "--image_size", "8", "--validation_ratio", "0.4"]
-    assert main(["--input", str(source), "--output", output, "--num_shards", NUM_SHARDS, *flags]) == 0
+    assert main(["--input", str(source), "--output", output, "--num_shards", NUM_SHARDS, *FLAGS]) == 0
     return output, classes
 
 
@@ -185,6 +193,34 @@ def test_parallel_decoding_keeps_the_order(numbered):
     prefix, _ = numbered
     one = _numbers(read.iter_examples(prefix, "train", decode_threads=1))
     assert _numbers(read.iter_examples(prefix, "train", decode_threads=3)) == one
+
+
+@on_both_s3_servers
+def test_s3_shards_come_in_the_order_tf_data_gives_the_local_ones(
+    numbered, numbered_source, s3_client, s3_endpoint, bucket, tmp_path
+):
+    """tf_dataset interleaves S3 shards in Python (stream.records_interleaved),
+    local ones with tf.data's interleave: the same records in the same order.
+    7 shards of 6, 6, 6, 6, 5, 5 and 5 records, 5 read at once: shards in one
+    cycle end at different times, and the next takes the place of the one
+    that ended (3 at once would not tell: the shards that end together hide
+    where the next one went)."""
+    prefix = str(tmp_path / "seven")
+    assert main(["--input", str(numbered_source), "--output", prefix, "--num_shards", "7", *FLAGS]) == 0
+    assert [s["num_examples"] for s in _split(prefix, "train")["shards"]] == [6, 6, 6, 6, 5, 5, 5]
+    upload_tree(s3_client, prefix, bucket, "shards")
+    s3 = s3_client_settings(s3_endpoint)
+    remote = f"s3://{bucket}/shards"
+    for kwargs in ({}, {"num_parallel_reads": 5}, {"worker_index": 1, "num_workers": 3, "even": True}):
+        local = _numbers(read.tf_dataset(prefix, "train", **kwargs).as_numpy_iterator())
+        assert _numbers(read.tf_dataset(remote, "train", s3=s3, **kwargs).as_numpy_iterator()) == local, kwargs
+    anyhow = _numbers(read.tf_dataset(remote, "train", s3=s3, deterministic=False).as_numpy_iterator())
+    assert sorted(anyhow) == sorted(_numbers(read.iter_examples(prefix, "train")))
+    shuffled = [
+        _numbers(read.tf_dataset(remote, "train", s3=s3, shuffle_buffer=5, seed=2).as_numpy_iterator())
+        for _ in range(2)
+    ]
+    assert shuffled[0] == shuffled[1] and sorted(shuffled[0]) == sorted(anyhow)
 
 
 # Processes, as training runs.

@@ -1,5 +1,7 @@
 import pytest
 
+from transforms.shard import AUTO
+from transforms.shard import fixed_shard_count
 from transforms.shard import parse_num_shards
 from transforms.shard import shards_for_split
 
@@ -20,6 +22,16 @@ def test_shards_for_split():
     assert shards_for_split("train", 1000, {None: 1}, shard_size_bytes=10_000, record_bytes=100) == 10
     with pytest.raises(ValueError, match="no shard count for split 'test'"):
         shards_for_split("test", 10, {"train": 4})
+
+
+def test_shard_multiple_rounds_every_count_up_but_never_past_the_records():
+    assert shards_for_split("train", 100, {None: 10}, multiple=4) == 12
+    assert shards_for_split("train", 100, {None: 12}, multiple=4) == 12  # A multiple already.
+    assert shards_for_split("train", 100, {None: 0}, multiple=3) == 6  # The default 4, rounded up.
+    assert shards_for_split("train", 1000, {None: 1}, shard_size_bytes=10_000, record_bytes=100, multiple=8) == 16
+    assert shards_for_split("test", 5, {None: 4}, multiple=8) == 5  # No empty shards.
+    assert fixed_shard_count({None: 10}, "train", 4) == 12  # --writer beam's too.
+    assert fixed_shard_count({None: AUTO}, "train", 3) == 6
 
 
 def test_left_out_num_shards_is_four_or_more_for_a_big_split():

@@ -76,10 +76,12 @@ def _positive(text, what):
     return value
 
 
-def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_bytes=None):
+def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_bytes=None, multiple=1):
     """How many shards a split of `count` records gets: never more than
-    records; ShardTooLargeError when that would put over MAX_SHARD_IMAGES in
-    one shard."""
+    records, rounded up to a multiple of `multiple` (--shard_multiple: the
+    workers that will train on it, each reading whole shards) where the
+    records allow; ShardTooLargeError when that would put over
+    MAX_SHARD_IMAGES in one shard."""
     if shard_size_bytes:
         wanted = math.ceil(count * record_bytes / shard_size_bytes)
     else:
@@ -88,7 +90,7 @@ def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_byt
             raise ValueError(f"--num_shards names no shard count for split {split!r}")
         if wanted == AUTO:
             wanted = max(DEFAULT_SHARDS, math.ceil(count / AUTO_SHARD_IMAGES))
-    shards = max(1, min(wanted, count))
+    shards = max(1, min(round_up(wanted, multiple), count))
     if math.ceil(count / shards) > MAX_SHARD_IMAGES:
         needed = math.ceil(count / MAX_SHARD_IMAGES)
         raise ShardTooLargeError(
@@ -100,10 +102,16 @@ def shards_for_split(split, count, num_shards, shard_size_bytes=None, record_byt
     return shards
 
 
-def fixed_shard_count(num_shards, split):
+def fixed_shard_count(num_shards, split, multiple=1):
     """The shard count of a split that --writer beam must know before the
-    run: as asked, or DEFAULT_SHARDS where --num_shards was left out."""
-    return num_shards.get(split, num_shards.get(None)) or DEFAULT_SHARDS
+    run: as asked, or DEFAULT_SHARDS where --num_shards was left out,
+    rounded up to a multiple of `multiple`."""
+    return round_up(num_shards.get(split, num_shards.get(None)) or DEFAULT_SHARDS, multiple)
+
+
+def round_up(count, multiple):
+    """`count` rounded up to a multiple of `multiple` (--shard_multiple)."""
+    return math.ceil(count / multiple) * multiple
 
 
 class _DealToShards(beam.DoFn):
@@ -111,9 +119,10 @@ class _DealToShards(beam.DoFn):
     shards), image): dealt round-robin, each class starting where the
     classes before it in the split stopped."""
 
-    def __init__(self, num_shards, shard_size_bytes):
+    def __init__(self, num_shards, shard_size_bytes, multiple):
         self._num_shards = num_shards
         self._shard_size_bytes = shard_size_bytes
+        self._multiple = multiple
         self._counts = None
 
     def process(self, ranked, counts, record_bytes):
@@ -133,7 +142,7 @@ class _DealToShards(beam.DoFn):
                 offsets[label] = total
                 total += counts[(split, label)]
             plan[split] = (
-                shards_for_split(split, total, self._num_shards, self._shard_size_bytes, record_bytes),
+                shards_for_split(split, total, self._num_shards, self._shard_size_bytes, record_bytes, self._multiple),
                 offsets,
             )
         return plan
@@ -143,14 +152,16 @@ class PlanShards(beam.PTransform):
     """Placed images -> ((split, shard index, shard count), [Placed, ...]).
 
     `record_bytes` is a singleton PCollection with the estimated bytes of one
-    record (used only with a target shard size), or None.
+    record (used only with a target shard size), or None; every count is
+    rounded up to a multiple of `shard_multiple` (shards_for_split).
     """
 
-    def __init__(self, num_shards, shard_size_bytes=None, record_bytes=None):
+    def __init__(self, num_shards, shard_size_bytes=None, record_bytes=None, shard_multiple=1):
         super().__init__()
         self._num_shards = num_shards
         self._shard_size_bytes = shard_size_bytes
         self._record_bytes = record_bytes
+        self._shard_multiple = shard_multiple
 
     def expand(self, placed):
         ranked = placed | "RankInClass" >> RankInGroups(
@@ -165,7 +176,7 @@ class PlanShards(beam.PTransform):
             ranked["ranked"]
             | "Deal"
             >> beam.ParDo(
-                _DealToShards(self._num_shards, self._shard_size_bytes),
+                _DealToShards(self._num_shards, self._shard_size_bytes, self._shard_multiple),
                 beam.pvalue.AsDict(ranked["counts"]),
                 beam.pvalue.AsSingleton(record_bytes),
             ).with_output_types(typing.Tuple[typing.Tuple[str, int, int], Placed])

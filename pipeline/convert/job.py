@@ -151,6 +151,7 @@ def build_plan(p, options, plan_path):
             parse_num_shards(convert.num_shards),
             convert.shard_size_mb * _MIB,
             record_bytes if convert.shard_size_mb else None,
+            convert.shard_multiple,
         )
         | "ShardSizes" >> Map(lambda shard: [*shard[0][:2], len(list(shard[1]))])
         | "AllShards" >> combiners.ToList()
@@ -265,7 +266,7 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
     # What a launcher's progress line on a cluster counts to.
     planned = placed | "RecordPlannedImages" >> RecordPlannedImages(convert.output, s3)
     shards = placed | "PlanShards" >> PlanShards(
-        parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes
+        parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes, convert.shard_multiple
     )
     part = convert.part()
     if part:  # --write_part: this machine's shards only (parts.py).
@@ -302,7 +303,8 @@ def _write_with_beam(placed, class_names, convert, settings, s3, workers):
         records = decoded.images | f"{split}/EncodeExamples" >> EncodeExamples(class_names, convert.record_schema())
         shards.append(
             records
-            | f"{split}/WriteShards" >> WriteShards(convert.output, split, fixed_shard_count(num_shards, split), s3)
+            | f"{split}/WriteShards"
+            >> WriteShards(convert.output, split, fixed_shard_count(num_shards, split, convert.shard_multiple), s3)
         )
         class_counts.append(decoded.images | f"{split}/Count" >> Map(lambda image, s=split: ((s, image.label), 1)))
         errors.append(decoded.errors)

@@ -120,6 +120,14 @@ class ConvertOptions(PipelineOptions):
             "the run (exit 2) once the splits are counted, before anything is written.",
         )
         parser.add_argument(
+            "--shard_multiple",
+            type=int,
+            default=1,
+            metavar="N",
+            help="Round each split's shard count up to a multiple of N, the workers that will "
+            "train on it (docs/training.md).",
+        )
+        parser.add_argument(
             "--shard_size_mb",
             type=float,
             default=0,
@@ -392,6 +400,8 @@ class ConvertOptions(PipelineOptions):
             )
         if self.shard_size_mb < 0:
             raise UsageError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
+        if self.shard_multiple < 1:
+            raise UsageError(f"--shard_multiple must be at least 1, got {self.shard_multiple}")
         if self.writer == "beam" and (self.splits_from_folders or self.shard_size_mb):
             raise UsageError(
                 "--writer beam needs its shard counts and splits before the run: "

@@ -3,7 +3,9 @@
 Local shards are read by `tf.data.TFRecordDataset`, which keeps Python and
 its lock out of the loop. S3 shards are streamed by the converter's own S3
 client (TensorFlow 2.21 has no s3:// filesystem; it moved out to
-tensorflow-io), in chunks of records handed to tf.data.
+tensorflow-io), each by a thread, and their records interleaved in Python
+in the order tf.data's interleave gives local shards, handed to tf.data in
+chunks (pipeline/read/stream.py, records_interleaved).
 
 On several workers the shards are chosen here, before tf.data sees them,
 and TensorFlow's own auto-sharding is turned off on the result: it cannot
@@ -88,17 +90,6 @@ def tf_dataset(
     stored_shape = [*(infos.fixed_size(info) or (None, None)), channels]
     resize_to = (image_size, image_size) if isinstance(image_size, int) else image_size
 
-    def stream_chunks(path):
-        records = stream.stream_records(storage, shards[path.decode("utf-8")], record_format)
-        yield from iter(lambda: list(itertools.islice(records, _RECORDS_PER_CHUNK)), [])
-
-    def read_shard(path):
-        if not is_s3(prefix):  # TensorFlow opens these itself, faster.
-            return tf.data.TFRecordDataset(path, buffer_size=stream.READ_BUFFER_BYTES)
-        return tf.data.Dataset.from_generator(
-            stream_chunks, args=(path,), output_signature=tf.TensorSpec([None], tf.string)
-        ).unbatch()
-
     def parse(record):
         features = tf.io.parse_single_example(record, spec)
         encoded = features[image_key]
@@ -117,15 +108,28 @@ def tf_dataset(
             image = tf.ensure_shape(tf.saturate_cast(resized, tf.uint8), [*resize_to, channels])
         return image, features[label_key]
 
-    files = tf.data.Dataset.from_tensor_slices(tf.constant(list(shards), dtype=tf.string))
-    if shuffle_buffer > 0:
-        files = files.shuffle(len(shards), seed=seed)
-    records = files.interleave(
-        read_shard,
-        cycle_length=max(1, min(num_parallel_reads, len(shards))),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
+    cycle_length = max(1, min(num_parallel_reads, len(shards)))
+    if is_s3(prefix):
+        epochs = itertools.count()
+
+        def chunks():  # Called again for every epoch (every iteration of the dataset).
+            order = list(shards.values())
+            if shuffle_buffer > 0:
+                stream.epoch_rng(seed, next(epochs)).shuffle(order)
+            records = stream.records_interleaved(storage, order, record_format, cycle_length, deterministic)
+            yield from iter(lambda: list(itertools.islice(records, _RECORDS_PER_CHUNK)), [])
+
+        records = tf.data.Dataset.from_generator(chunks, output_signature=tf.TensorSpec([None], tf.string)).unbatch()
+    else:  # TensorFlow opens local files itself, faster.
+        files = tf.data.Dataset.from_tensor_slices(tf.constant(list(shards), dtype=tf.string))
+        if shuffle_buffer > 0:
+            files = files.shuffle(len(shards), seed=seed)
+        records = files.interleave(
+            lambda path: tf.data.TFRecordDataset(path, buffer_size=stream.READ_BUFFER_BYTES),
+            cycle_length=cycle_length,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
     if shuffle_buffer > 0:
         records = records.shuffle(shuffle_buffer, seed=seed)
     if even:
