@@ -981,7 +981,7 @@ MUTANTS = (
         "pipeline/read/stream.py",
         "            reader = pending.popleft()\n",
         "            reader = pending.pop()\n",
-        ("tests/test_read.py",),
+        ("tests/test_read.py::test_a_corrupt_or_missing_s3_shard_is_named",),
     ),
     Mutant(
         "tf_config_ignored",
@@ -998,7 +998,7 @@ MUTANTS = (
         "                    slots[index] = _ShardAhead(storage, next_shard, record_format, stop)\n",
         "                    del slots[index]\n"
         "                    slots.append(_ShardAhead(storage, next_shard, record_format, stop))\n",
-        ("tests/test_read_workers.py::test_s3_shards_come_in_the_order_tf_data_gives_the_local_ones",),
+        ("tests/test_read_workers.py::test_s3_shards_come_in_the_order_tf_data_gives_the_local_ones[moto]",),
     ),
     Mutant(
         "shard_multiple_ignored",
@@ -1016,6 +1016,23 @@ MUTANTS = (
         "convert.shard_multiple\n",
         "        parse_num_shards(convert.num_shards), convert.shard_size_mb * _MIB, record_bytes\n",
         ("tests/test_end_to_end_shards.py::test_shard_multiple_gives_shard_counts_the_training_workers_divide",),
+    ),
+    Mutant(
+        "decoding_threads_drop_records_before_damage",
+        "iter_examples' threads raise a damaged shard's error at once, dropping the records read before it",
+        "pipeline/read/stream.py",
+        "                except Exception as e:  # noqa: BLE001 - raised below, after the items before it\n"
+        "                    error = e\n",
+        "                except Exception:\n                    raise\n",
+        ("tests/test_read.py::test_decoding_threads_yield_every_record_before_the_damage",),
+    ),
+    Mutant(
+        "persistent_workers_keep_epoch_zero",
+        "torch_dataset's persistent DataLoader workers read every epoch in epoch 0's order (they never see set_epoch)",
+        "pipeline/read/torch_data.py",
+        "        epoch = self._epoch + self._iterated\n",
+        "        epoch = self._epoch\n",
+        ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
 )
 

@@ -289,6 +289,21 @@ def test_a_corrupt_shard_is_named(local, tmp_path):
         _pairs(read.tf_dataset(copy))
 
 
+def test_decoding_threads_yield_every_record_before_the_damage(local, tmp_path):
+    """As one thread does: the damaged shard's error comes after the records before it."""
+    copy = _copy(local, tmp_path / "copy")
+    _flip_byte(os.path.join(copy, "train-00001-of-00003.tfrecord"))
+    read_before = []
+    for threads in (1, 3):
+        got = []
+        with pytest.raises(read.CorruptShardError):
+            for item in read.iter_examples(copy, as_supervised=False, decode_threads=threads):
+                got.append(item["filename"])
+        read_before.append(got)
+    assert read_before[1] == read_before[0]
+    assert len(read_before[0]) >= read.load_info(copy)["splits"]["train"]["shards"][0]["num_examples"]
+
+
 def test_a_shard_changed_after_writing_fails_its_checks(local, tmp_path):
     copy = _copy(local, tmp_path / "copy")
     shard = os.path.join(copy, "train-00000-of-00003.tfrecord")

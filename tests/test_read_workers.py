@@ -85,8 +85,12 @@ def test_whole_shards_go_largest_first_to_the_least_loaded_worker():
 
 
 def test_fewer_shards_than_workers_is_refused_with_the_rule():
-    with pytest.raises(ValueError, match=r"^3 shards cannot be split among 4 workers: .*--num_shards a multiple of 4"):
+    with pytest.raises(ValueError, match=r"^3 shards cannot be split among 4 workers: .*--shard_multiple 4 "):
         workers.split_shards(_shards(1, 1, 1), 4)
+    with pytest.raises(
+        ValueError, match=r"^3 shards cannot be split among 4 workers \(2 ranks x 2 DataLoader workers\)"
+    ):
+        workers.split_shards(_shards(1, 1, 1), 4, "2 ranks x 2 DataLoader workers")
 
 
 def test_a_worker_place_is_checked():
@@ -96,7 +100,9 @@ def test_a_worker_place_is_checked():
         workers.WorkerPlace(0, 0)
     with pytest.raises(ValueError, match="pass worker_index and num_workers together"):
         workers.given_place(1, None)
-    assert workers.WorkerPlace(1, 2).within(workers.WorkerPlace(1, 2)) == workers.WorkerPlace(3, 4)
+    loader_worker = workers.WorkerPlace(1, 2).within(workers.WorkerPlace(1, 2))  # Rank 1's DataLoader worker 1.
+    assert (loader_worker.index, loader_worker.count) == (3, 4)
+    assert loader_worker.made_of == "2 ranks x 2 DataLoader workers"
 
 
 @pytest.mark.parametrize(
@@ -151,7 +157,7 @@ def test_an_uneven_split_warns_once_and_even_gives_every_worker_the_smallest_cou
     workers._warned.clear()
     with pytest.warns(
         read.UnevenSplitWarning,
-        match=r"split 'train' splits unevenly among 4 workers: 8 to 12 records each; .*even=True .*multiple of 4",
+        match=r"split 'train' splits unevenly among 4 workers: 8 to 12 records each; .*even=True .*--shard_multiple 4",
     ):
         read.iter_examples(prefix, "train", worker_index=0, num_workers=4)
     with warnings.catch_warnings():
@@ -217,10 +223,12 @@ def test_s3_shards_come_in_the_order_tf_data_gives_the_local_ones(
     anyhow = _numbers(read.tf_dataset(remote, "train", s3=s3, deterministic=False).as_numpy_iterator())
     assert sorted(anyhow) == sorted(_numbers(read.iter_examples(prefix, "train")))
     shuffled = [
-        _numbers(read.tf_dataset(remote, "train", s3=s3, shuffle_buffer=5, seed=2).as_numpy_iterator())
-        for _ in range(2)
+        _numbers(read.tf_dataset(where, "train", s3=s3, shuffle_buffer=5, seed=2).as_numpy_iterator())
+        for where in (remote, remote, prefix)
     ]
-    assert shuffled[0] == shuffled[1] and sorted(shuffled[0]) == sorted(anyhow)
+    assert shuffled[0] == shuffled[1] == shuffled[2]  # One seed, one order, from S3 or disk.
+    in_order = _numbers(read.tf_dataset(prefix, "train").as_numpy_iterator())
+    assert sorted(shuffled[0]) == sorted(in_order) and shuffled[0] != in_order
 
 
 # Processes, as training runs.
@@ -306,6 +314,9 @@ def test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once(numb
         assert [len(numbers) for numbers in even] == [2 * min(loads)] * 2
         assert len(set(even[0] + even[1])) == 4 * min(loads)
         assert len(results[0]["even"][epoch]) == len(results[1]["even"][epoch])  # Equal steps: no stall.
+    # set_epoch: a new order, the same records; with persistent workers too
+    # (they never see set_epoch), the same orders as workers made anew.
     orders = [result["plain"] for result in results]
-    assert all(epochs[0] != epochs[1] for epochs in orders)  # set_epoch: a new order, the same records.
+    assert all(epochs[0] != epochs[1] for epochs in orders)
     assert all(sorted(sum(epochs[0], [])) == sorted(sum(epochs[1], [])) for epochs in orders)
+    assert [result["persistent"] for result in results] == orders

@@ -87,10 +87,12 @@ def iter_examples(
     return worker_examples(storage, info, prefix, reading, place, epoch)
 
 
-def worker_examples(storage, info, prefix, reading, place, epoch):
+def worker_examples(storage, info, prefix, reading, place, epoch, warn=True):
     """The examples `place` reads of `reading.split` in `epoch`: its shards,
-    their records (shuffled and cut as `reading` says), decoded in threads."""
-    mine = workers.worker_shards(infos.shards(info, prefix, reading.split), place, reading.even, reading.split)
+    their records (shuffled and cut as `reading` says), decoded in threads.
+    `warn`: whether an uneven split warns here (workers.worker_shards)."""
+    shards = infos.shards(info, prefix, reading.split)
+    mine = workers.worker_shards(shards, place, reading.even, reading.split, warn=warn)
     record_format, schema = infos.format_and_schema(info)
     mode, labels = infos.color_mode(info), info["labels"]
     rng = stream.epoch_rng(reading.seed, epoch)

@@ -79,7 +79,7 @@ def reader_info(storage, prefix):
     except botocore.exceptions.NoCredentialsError:
         raise DatasetUnreadableError(
             f"cannot read {path}: no S3 credentials found; pass s3={{'aws_access_key_id': ..., "
-            "'aws_secret_access_key': ...}} or set up the AWS credential chain"
+            "'aws_secret_access_key': ...} or set up the AWS credential chain"
         ) from None
     except botocore.exceptions.EndpointConnectionError as e:
         raise DatasetUnreadableError(f"cannot read {path}: the S3 endpoint does not answer ({e})") from None

@@ -202,16 +202,27 @@ def shuffled(items, buffer_size, rng):
 
 def mapped_in_order(function, items, threads):
     """function(item) for each item, in order, computed by `threads` threads
-    (in this thread when threads <= 1)."""
+    (in this thread when threads <= 1). An error raised by `items` (a damaged
+    shard) is raised after the results of every item before it."""
     if threads <= 1:
         yield from map(function, items)
         return
-    chunks = iter(lambda: [*_take(items, _DECODE_CHUNK)], [])
+    items = iter(items)
+    error = None
     with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="im2tfrecord-decode") as pool:
         in_flight = collections.deque()
         try:
-            for chunk in chunks:
-                in_flight.append(pool.submit(_map_list, function, chunk))
+            while error is None:
+                chunk = []
+                try:
+                    for item in itertools.islice(items, _DECODE_CHUNK):
+                        chunk.append(item)
+                except Exception as e:  # noqa: BLE001 - raised below, after the items before it
+                    error = e
+                if chunk:
+                    in_flight.append(pool.submit(_map_list, function, chunk))
+                if len(chunk) < _DECODE_CHUNK:
+                    break
                 if len(in_flight) >= threads * _CHUNKS_IN_FLIGHT_PER_THREAD:
                     yield from in_flight.popleft().result()
             while in_flight:
@@ -219,11 +230,8 @@ def mapped_in_order(function, items, threads):
         finally:
             for future in in_flight:
                 future.cancel()
-
-
-def _take(items, n):
-    for _, item in zip(range(n), items):
-        yield item
+    if error is not None:
+        raise error
 
 
 def _map_list(function, chunk):

@@ -109,21 +109,28 @@ def tf_dataset(
         return image, features[label_key]
 
     cycle_length = max(1, min(num_parallel_reads, len(shards)))
-    if is_s3(prefix):
-        epochs = itertools.count()
+    epochs = itertools.count()
 
-        def chunks():  # Called again for every epoch (every iteration of the dataset).
-            order = list(shards.values())
-            if shuffle_buffer > 0:
-                stream.epoch_rng(seed, next(epochs)).shuffle(order)
-            records = stream.records_interleaved(storage, order, record_format, cycle_length, deterministic)
+    def shard_order():
+        """This epoch's shard order (called again for every iteration of the
+        dataset): shuffled by seed and epoch, in Python for local and S3
+        shards alike, so that one dataset gives one order from either."""
+        order = list(shards.values())
+        if shuffle_buffer > 0:
+            stream.epoch_rng(seed, next(epochs)).shuffle(order)
+        return order
+
+    if is_s3(prefix):
+
+        def chunks():
+            records = stream.records_interleaved(storage, shard_order(), record_format, cycle_length, deterministic)
             yield from iter(lambda: list(itertools.islice(records, _RECORDS_PER_CHUNK)), [])
 
         records = tf.data.Dataset.from_generator(chunks, output_signature=tf.TensorSpec([None], tf.string)).unbatch()
     else:  # TensorFlow opens local files itself, faster.
-        files = tf.data.Dataset.from_tensor_slices(tf.constant(list(shards), dtype=tf.string))
-        if shuffle_buffer > 0:
-            files = files.shuffle(len(shards), seed=seed)
+        files = tf.data.Dataset.from_generator(
+            lambda: (shard.path for shard in shard_order()), output_signature=tf.TensorSpec([], tf.string)
+        )
         records = files.interleave(
             lambda path: tf.data.TFRecordDataset(path, buffer_size=stream.READ_BUFFER_BYTES),
             cycle_length=cycle_length,

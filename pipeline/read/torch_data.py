@@ -27,7 +27,10 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
     `transform` makes of it), label an int; dicts with as_supervised=False.
 
     Call `set_epoch(n)` before each epoch (as with DistributedSampler) for a
-    new order per epoch with the same seed.
+    new order per epoch with the same seed. Each iteration in one process
+    after the last set_epoch there counts one epoch on: a DataLoader's
+    persistent workers (persistent_workers=True), which never see the
+    set_epoch calls made in the main process, still move to the next epoch.
     """
 
     def __init__(self, prefix, *, s3, reading, place, transform):
@@ -39,11 +42,11 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
         self._transform = transform
         self._storage, self._storage_pid = None, None
         self.info = infos.reader_info(self._storage_here(), self._prefix)
-        self._epoch = 0
+        self._epoch, self._iterated = 0, 0  # set_epoch's, and iterations in this process since.
         infos.split_entry(self.info, reading.split)  # An unknown split fails here, not in a worker.
 
     def set_epoch(self, epoch):
-        self._epoch = epoch
+        self._epoch, self._iterated = epoch, 0
 
     def worker_place(self):
         """This copy's place among every reader of the split: the rank's (as
@@ -55,13 +58,20 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
         loader = torch.utils.data.get_worker_info()
         return place.within(workers.WorkerPlace(loader.id, loader.num_workers)) if loader else place
 
+    def _warns(self):
+        """Whether this copy warns of an uneven split: one per rank, not every loader worker."""
+        loader = torch.utils.data.get_worker_info()
+        return loader is None or loader.id == 0
+
     def __iter__(self):
         reading = self._reading
         if reading.decode_threads is None and torch.utils.data.get_worker_info() is not None:
             # DataLoader's workers are the parallelism already: a thread each.
             reading = type(reading)(**{**vars(reading), "decode_threads": 1})
+        epoch = self._epoch + self._iterated
+        self._iterated += 1
         examples = worker_examples(
-            self._storage_here(), self.info, self._prefix, reading, self.worker_place(), self._epoch
+            self._storage_here(), self.info, self._prefix, reading, self.worker_place(), epoch, warn=self._warns()
         )
         for example in examples:
             yield self._to_torch(example)

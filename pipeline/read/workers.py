@@ -31,8 +31,8 @@ import json
 import os
 import warnings
 
-# Where the README explains how many shards to make for N workers.
-_HOW_MANY_SHARDS = 'README, "Training on several workers"'
+# Where the docs explain how many shards to make for N workers.
+_HOW_MANY_SHARDS = 'docs/training.md, "Training on several workers"'
 
 
 class UnevenSplitWarning(UserWarning):
@@ -42,10 +42,13 @@ class UnevenSplitWarning(UserWarning):
 
 @dataclasses.dataclass(frozen=True)
 class WorkerPlace:
-    """This worker's number (0-based) among `count` workers reading one split."""
+    """This worker's number (0-based) among `count` workers reading one
+    split; `made_of` says what they are when they are not simply workers
+    ("2 ranks x 4 DataLoader workers"), for the messages."""
 
     index: int
     count: int
+    made_of: str = ""
 
     def __post_init__(self):
         if not isinstance(self.count, int) or self.count < 1:
@@ -56,7 +59,8 @@ class WorkerPlace:
     def within(self, inner):
         """The place of worker `inner` of this worker's own (a DataLoader's
         worker process inside a rank): ranks x loader workers in all."""
-        return WorkerPlace(self.index * inner.count + inner.index, self.count * inner.count)
+        made_of = f"{self.count} rank{'s' if self.count > 1 else ''} x {inner.count} DataLoader workers"
+        return WorkerPlace(self.index * inner.count + inner.index, self.count * inner.count, made_of)
 
 
 ALONE = WorkerPlace(0, 1)
@@ -85,13 +89,13 @@ def tf_config_place(environ=os.environ):
     return WorkerPlace(members.index((task["type"], task.get("index", 0))), len(members))
 
 
-def split_shards(shards, count):
+def split_shards(shards, count, made_of=""):
     """For each of `count` workers, the numbers of the shards it reads, in
     dataset order: largest first to the least loaded (see the docstring)."""
     if len(shards) < count:
         raise ValueError(
-            f"{len(shards)} shards cannot be split among {count} workers: each reads whole shards; convert "
-            f"with --num_shards a multiple of {count} ({_HOW_MANY_SHARDS})"
+            f"{len(shards)} shards cannot be split among {_workers(count, made_of)}: each reads whole shards; "
+            f"convert with --shard_multiple {count} (or --num_shards a multiple of {count}) ({_HOW_MANY_SHARDS})"
         )
     loads = [(0, worker) for worker in range(count)]
     taken = [[] for _ in range(count)]
@@ -116,13 +120,14 @@ class WorkerShards:
     records: int
 
 
-def worker_shards(shards, place, even=False, split="train"):
-    """This worker's shards; warns (once per split and place) when workers'
-    record counts differ and `even` is off."""
-    numbers = split_shards(shards, place.count)
+def worker_shards(shards, place, even=False, split="train", warn=True):
+    """This worker's shards; warns (once per split and worker count in a
+    process, when `warn`) if the workers' record counts differ and `even`
+    is off."""
+    numbers = split_shards(shards, place.count, place.made_of)
     loads = [sum(shards[n].num_examples for n in taken) for taken in numbers]
-    if place.count > 1 and max(loads) != min(loads) and not even:
-        _warn_uneven(split, len(shards), place.count, loads)
+    if warn and place.count > 1 and max(loads) != min(loads) and not even:
+        _warn_uneven(split, len(shards), place, loads)
     mine = [shards[n] for n in numbers[place.index]]
     return WorkerShards(mine, min(loads) if even else loads[place.index])
 
@@ -130,16 +135,22 @@ def worker_shards(shards, place, even=False, split="train"):
 _warned = set()
 
 
-def _warn_uneven(split, num_shards, count, loads):
+def _workers(count, made_of):
+    return f"{count} workers ({made_of})" if made_of else f"{count} workers"
+
+
+def _warn_uneven(split, num_shards, place, loads):
+    count = place.count
     if (split, count) in _warned:
         return
     _warned.add((split, count))
     if num_shards % count:
-        remedy = f"or convert with --num_shards a multiple of {count} ({_HOW_MANY_SHARDS})"
+        remedy = f"or convert with --shard_multiple {count} ({_HOW_MANY_SHARDS})"
     else:  # Whole shards divide; the records (shards a record apart) do not.
         remedy = f"or take {min(loads)} records' worth of steps on every worker"
     warnings.warn(
-        f"split {split!r} splits unevenly among {count} workers: {min(loads)} to {max(loads)} records each; "
+        f"split {split!r} splits unevenly among {_workers(count, place.made_of)}: {min(loads)} to {max(loads)} "
+        "records each; "
         f"synchronous training waits for the workers with more at every epoch's end: pass even=True (every worker "
         f"stops at {min(loads)}) {remedy}",
         UnevenSplitWarning,
