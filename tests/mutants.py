@@ -930,7 +930,7 @@ MUTANTS = (
         "torch_epoch_ignored",
         "torch_dataset's set_epoch does nothing: every epoch in the same order",
         "pipeline/read/torch_data.py",
-        "        self._epoch = epoch\n",
+        "        self._epoch, self._iterated = epoch, 0\n",
         "        pass\n",
         ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
