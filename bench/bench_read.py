@@ -1,20 +1,27 @@
 """Reading shards back: pipeline.read against plain tf.data, from disk and S3.
 
 Run: .venv/bin/python bench/bench_read.py [--images 2000] [--shards 8] [--runs 3]
+     [--servers moto,gofakes3] [--torch]
 
 Converts a synthetic photo-like tree (bench/images.py, 320x240) once to
-256 px JPEG shards, copies them to a local moto S3 server, then reads the
-whole train split --runs times per row (after one untimed pass) and prints images/s (median) and the
-ratio to the baseline measured in the same run:
+256 px JPEG shards, copies them to local moto and gofakes3 S3 servers, then
+reads the whole train split --runs times per row (after one untimed pass),
+rows taking turns, and prints images/s (median, lowest-highest), the ratio
+to the baseline measured in the same run, and for S3 rows the CPU the
+server used meanwhile (in cores):
 
   baseline    tf.data.TFRecordDataset over the local files, interleaved, parsed
-              and decoded exactly as tf_dataset does: what TensorFlow alone does
-  tf_dataset  local files (TFRecordDataset inside), local files through our
-              Python stream (what S3 shards go through, minus the network), S3
-              in order and with deterministic=False
-  iterator    iter_examples, Pillow decode in one Python thread, local and S3
+              and decoded as tf_dataset does (JPEG by the accurate IDCT);
+              beside it the same with decode_image's default, the fast IDCT
+  tf_dataset  local files (TFRecordDataset inside), local files through the
+              Python stream S3 shards take, each S3 server, in order and with
+              deterministic=False
+  iterator    iter_examples (Pillow decodes in threads; and in one), local and S3
+  torch       with --torch: torch_dataset through a DataLoader of 2 worker
+              processes, batches of 32, local and S3
 
-All rows decode every image to uint8 pixels; none resizes or batches.
+All rows decode every image to uint8 pixels; none resizes. The results of
+two sittings, and how to read them on a noisy machine: docs/training.md.
 """
 
 import argparse
@@ -150,7 +157,14 @@ def measure(rows, runs, servers):
                 rates[name].append(counts[name] / elapsed)
                 cores[name].append((_cpu_seconds(server) - cpu) / elapsed)
     return {
-        name: Result(counts[name], statistics.median(rates[name]), statistics.median(cores[name])) for name, _ in rows
+        name: Result(
+            counts[name],
+            statistics.median(rates[name]),
+            min(rates[name]),
+            max(rates[name]),
+            statistics.median(cores[name]),
+        )
+        for name, _ in rows
     }
 
 
