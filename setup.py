@@ -29,12 +29,12 @@ setuptools.setup(
         "numpy",
         # C crc32c for TFRecord framing (pure Python would cost more than encoding).
         "google-crc32c>=1.5",
-        # No TensorFlow: workers serialize Examples themselves (README, "Record schema").
+        # No TensorFlow: workers serialize Examples themselves (docs/formats.md, "Record schema").
     ],
     extras_require={
         # TensorFlow reads the records back in tests, as a training job would.
         # pytest-xdist runs the suite (but the cluster tests) in two processes:
-        # its tests wait on servers and subprocesses half the time (README, Tests).
+        # its tests wait on servers and subprocesses half the time (docs/contributing.md, "Tests").
         # torch: pipeline.read's torch_dataset under a DataLoader and DDP
         # (tests/test_read_workers.py). PyPI's Linux wheel comes with CUDA's
         # libraries (5.3 GB installed, a minute from pip's cache): PyTorch's

@@ -79,7 +79,7 @@ from transforms import line_ranges  # noqa: E402  Beam-free: the manifest's rang
 
 RESULTS = os.path.join(ROOT, "bench", "results", "planning.json")
 INPUT = "s3://bench-planning/images"
-# README, "Scale": 1 million 256 px records ~25 GB, so ~25 KB a record.
+# docs/performance.md, "Scale": 1 million 256 px records ~25 GB, so ~25 KB a record.
 RECORD_BYTES = 25_000
 _MIB = 1024 * 1024
 _SHARD_SIZE_MB = 256

@@ -1034,6 +1034,14 @@ MUTANTS = (
         "        epoch = self._epoch\n",
         ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
+    Mutant(
+        "readme_link_broken",
+        "a README link to a docs page that does not exist",
+        "README.md",
+        "- [training.md](docs/training.md):",
+        "- [training.md](docs/trainig.md):",
+        ("tests/test_docs.py",),
+    ),
 )
 
 

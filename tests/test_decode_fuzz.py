@@ -42,7 +42,7 @@ def _seed_images():
 
 SEEDS = _seed_images()
 
-# The error reasons of the decode stage (README, "Errors").
+# The error reasons of the decode stage (docs/formats.md, "Errors file").
 DECODE_REASONS = {"decode_error", "too_large", "too_small", "too_slow", "empty_file", "unstable_decode"}
 # What the README says files are parsed as: JPEG (including MPO), PNG, GIF,
 # BMP, WebP or TIFF, whatever the extension.

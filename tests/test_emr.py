@@ -112,7 +112,7 @@ def check_command(args, runner):
         assert flink.flink_master not in ("[auto]", "[local]")
         assert flink.flink_job_server_jar == JOB_SERVER_JARS[runner]
         # Every exchange written out first: a job that loses a TaskManager
-        # restarts on the slots that are left (README, "Workers and failures").
+        # restarts on the slots that are left (docs/clusters.md, "Workers and failures").
         # (A Java-side option: Beam's Python parser passes it through unparsed.)
         assert args[args.index("--execution_mode_for_batch") + 1] == "BATCH_FORCED"
     else:

@@ -207,7 +207,7 @@ def test_a_failing_job_says_why_where_sagemaker_looks(tmp_path):
     why = (
         f"im2tfrecord: error: --input {tmp_path}/input/images holds no files (expected <label>/<image> files below it)"
     )
-    # Nothing under --input is a wrong invocation: exit 2, one line (README, "Exit codes").
+    # Nothing under --input is a wrong invocation: exit 2, one line (README, "Options": exit codes).
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.splitlines() == [why]
     assert not (tmp_path / "output" / "tfrecords" / "dataset_info.json").exists()

@@ -7,7 +7,7 @@ different numbers of threads: many reads may wait on the network at once
 (`fetch_threads`), but at most `decode_threads` decodes run at a time (a
 semaphore): more decoding threads than cores fight over the GIL each time a
 decoder chunk returns (measured on 12 MP photos, 4 decoding threads on 2
-cores did 72 images/s where 2 did 117: README, "Performance").
+cores did 72 images/s where 2 did 117: docs/performance.md, "Performance").
 
 Kept free of Beam so that the shard-writing processes of a local run
 (shard_processes.py) start without importing it; the DoFns in decode.py and

@@ -5,7 +5,7 @@ hashes are computed as the images are converted, after splits are chosen.
 To keep copies out of two splits, the content must be known before: this
 stage reads and hashes every source file once more, before AssignSplits (on
 a local disk the second read comes from the page cache; on S3 it is a second
-GET of each object: README, "Duplicates and leakage", gives the cost).
+GET of each object: docs/formats.md, "Duplicates and leakage", gives the cost).
 
 Copies are grouped by sha256 (a shuffle of hashes and paths, never bytes).
 The copy with the smallest relative path is kept, whatever the order of the

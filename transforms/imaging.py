@@ -38,12 +38,12 @@ COLORS = ("rgb", "grayscale")
 # TensorFlow's default IDCT differ by more than these differ from Pillow's).
 # stored: every pixel of a stored JPEG decoded again with Pillow (as
 # pipeline.read and tf_dataset decode it), exact for that decoder.
-# Measured by bench/bench_statistics.py (README, "Statistics").
+# Measured by bench/bench_statistics.py (docs/formats.md, "Statistics").
 STATISTICS_PIXELS = ("before_encoding", "stored")
 # Pillow's histogram of every pixel of a 256 px photo costs about 0.27 ms, 5
 # to 8% of converting it; of one pixel in 16, with the count into a shard's
 # totals, 0.07-0.08 ms, and over all of hymenoptera's photos the means and
-# deviations moved by at most 0.05 levels (README, "Statistics").
+# deviations moved by at most 0.05 levels (docs/formats.md, "Statistics").
 STATISTICS_STEP = 4
 # --resize_filter: the Pillow filter of the final resample. area is Pillow's
 # BOX filter (each output pixel the average of the source pixels it covers),
@@ -57,7 +57,7 @@ RESIZE_FILTERS = {
 }
 
 # Transparent pixels are composited onto white: it is what most viewers show
-# and what the classic converters did. Documented in the README.
+# and what the classic converters did. Documented in docs/inputs.md, "Images".
 BACKGROUND = (255, 255, 255)
 
 # Pillow formats we agree to parse, whatever the file extension says (JPEG

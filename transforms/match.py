@@ -4,7 +4,7 @@ S3 lists a prefix 1,000 keys a request: a million images would take 1,000
 requests in a row. So the top level of `--input` is listed first, and each
 class folder is listed after a reshuffle, in ranges of its keys
 (key_ranges.py): workers list the classes in parallel, and a big class in
-pieces (README, "Scale"). Files directly under `--input` go straight on.
+pieces (docs/performance.md, "Scale"). Files directly under `--input` go straight on.
 Other Beam filesystems' folders are matched by Beam (`fileio.MatchAll`).
 
 A local input is walked instead, by the listing rule of listing.py (symlinks

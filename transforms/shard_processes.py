@@ -5,7 +5,7 @@ releases the GIL while it decodes, resizes and encodes (about 81% of an
 image's time), but the Python work between (ordering, Example framing,
 crc32c, hashing, writing) does not, which caps one process at about 5 to 10
 cores' worth of work. On 2 cores threads measured as fast as these
-processes (README, "Performance"); they are for bigger machines. Here each
+processes (docs/performance.md, "Performance"); they are for bigger machines. Here each
 of N processes writes whole shards with the
 same code (`ShardStreamWriter`). Only a shard's plan goes in (paths, labels,
 order) and only its ShardInfo and failures come out: records never cross a

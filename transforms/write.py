@@ -5,7 +5,7 @@ Kept for comparison and for users who want Beam's own sink. Measured on a
 (two runs give different files) and writes each shard as all images of one
 class followed by the next (2 label runs per shard), and its GroupByKey holds
 every encoded image in memory before writing. The default writer
-(`shard_writer.py`) has none of these problems; see the README.
+(`shard_writer.py`) has none of these problems; see docs/design.md, "Shards".
 """
 
 import hashlib

@@ -139,7 +139,7 @@ class ConvertOptions(PipelineOptions):
             choices=("deterministic", "beam"),
             default="deterministic",
             help="deterministic: shuffled, balanced, byte-identical on every rerun and runner, "
-            "memory bounded; beam: Beam's WriteToTFRecord (see README) "
+            "memory bounded; beam: Beam's WriteToTFRecord (docs/design.md) "
             "(default: %(default)s).",
         )
         parser.add_argument(
@@ -189,7 +189,7 @@ class ConvertOptions(PipelineOptions):
             metavar="K/N",
             help="One of N machines making one dataset: plan the whole input, write only part K of the "
             "shards, no dataset files. With every part's files in one --output, the same command without "
-            "--write_part finishes it, reusing their shards (README, 'Several machines, one dataset').",
+            "--write_part finishes it, reusing their shards (docs/clusters.md).",
         )
         parser.add_argument(
             "--image_size",

@@ -97,7 +97,7 @@ def channel_stats(info, split="train", scale=255):
     """(mean, std) per channel of the pixels of `split`, as lists, on the
     0-255 scale (`scale=255`) or the 0-1 scale (`scale=1`): what
     dataset_info.json's statistics say (of the pixels its `pixels_counted`
-    names: README, "Statistics"; transforms/statistics.py).
+    names: docs/formats.md, "Statistics"; transforms/statistics.py).
     Normalise with them: `(image - mean) / std`, in the scale of `image`."""
     entry = split_entry(info, split)
     statistics = entry.get("statistics")
