@@ -1,10 +1,11 @@
-"""DecodeAndResize: fetch, decode and resize each image, several at a time.
+"""DecodeAndResize: fetch, decode and resize each image, several at a time
+(--writer beam's first stage).
 
-`ConvertingDoFn` gives a DoFn one `Converter` (converting.py: a thread pool
-for reads and decodes, a Storage) per worker, built in setup(). The default
-writer (shard_writer.py) converts each shard's images through it;
-`--writer beam` runs this module's DecodeAndResize stage instead, which
-converts batches of images and emits each as a DecodedImage.
+Each worker gets one `Converter` (converting.py: a thread pool for reads and
+decodes, a Storage), built in setup(), and converts batches of images
+through it, emitting each as a DecodedImage. The default writer does not
+use this stage: shard_writer.py converts each shard's images in the stream
+that writes the shard.
 """
 
 import apache_beam as beam
@@ -19,36 +20,24 @@ from transforms.label import relative_or_full
 from transforms.storage import configure_beam_filesystems
 
 
-class ConvertingDoFn(beam.DoFn):
-    """Base for DoFns that convert images: a Converter per worker."""
+class _DecodeBatch(beam.DoFn):
+    """A batch of (label, path) -> DecodedImage, or an error row, each; a Converter per worker."""
 
-    # S3 connections needed beside one per fetch thread (a subclass that also
-    # uploads says how many uploads run at once).
-    extra_connections = 0
-
-    def __init__(self, settings, s3_client_settings, concurrency):
+    def __init__(self, input_root, settings, s3_client_settings, concurrency):
+        self._input_root = input_root
         self._settings = settings
         self._s3_client_settings = s3_client_settings
         self._concurrency = concurrency
 
     def setup(self):
         configure_beam_filesystems(self._s3_client_settings)
-        self._converter = Converter(self._settings, self._s3_client_settings, self._concurrency, self.extra_connections)
+        self._converter = Converter(self._settings, self._s3_client_settings, self._concurrency)
 
     def teardown(self):
         self._converter.close()
 
-    def convert(self, items, path_of):
-        return self._converter.convert(items, path_of)
-
-
-class _DecodeBatch(ConvertingDoFn):
-    def __init__(self, input_root, settings, s3_client_settings, concurrency):
-        super().__init__(settings, s3_client_settings, concurrency)
-        self._input_root = input_root
-
     def process(self, batch):
-        for (label, path), result in self.convert(batch, lambda keyed: keyed[1]):
+        for (label, path), result in self._converter.convert(batch, lambda keyed: keyed[1]):
             if isinstance(result, Failure):
                 yield error_row(path, result.stage, result.reason, result.message)
             else:

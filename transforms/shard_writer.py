@@ -1,5 +1,16 @@
 """The default writer: fetch, decode, encode and write each shard as a stream.
 
+Why not Beam's WriteToTFRecord (`--writer beam`, write.py): its shard of an
+element depends on bundle order, so two runs give different files; it
+writes each shard as all images of one class and then the next (labels in
+runs, bad for training); and its GroupByKey holds every encoded image in
+memory. Here the plan (shard.py) fixes every image's shard and place from
+seeded hashes before any pixel is read, so the bytes are the same on every
+runner, classes are dealt over the shards and mixed inside each, and a
+worker holds one shard's paths, not its images. TFDS's BeamWriter does the
+same in kind: it groups examples by shard and writes each shard once, from
+one worker, to a temporary file renamed into place.
+
 The shuffle before this stage moved only paths. Each shard is written as one
 stream (shard_stream.py): records appended as they are encoded, memory bounded
 by the threads, the file under its final name only when complete; a retried
