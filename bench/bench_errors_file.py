@@ -62,7 +62,7 @@ def _child(args, runner_flags):
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.convert import beam_runtime
+    from pipeline import beam_compat
     from pipeline.convert import job
     from transforms import metrics
 
@@ -71,7 +71,7 @@ def _child(args, runner_flags):
     flags += ["--output", os.path.join(folder, "output")]
     options = PipelineOptions([*flags, *runner_flags])
     started = time.monotonic()
-    p = beam.Pipeline(runner=beam_runtime.local_runner(options), options=options)
+    p = beam.Pipeline(runner=beam_compat.local_runner(options), options=options)
     job.build(p, options)
     result = p.run()
     result.wait_until_finish()

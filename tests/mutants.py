@@ -758,26 +758,26 @@ MUTANTS = (
     Mutant(
         "sampler_period_left_at_beams",
         "bundles' state samplers left at Beam's 200 ms period (each bundle's end waits out its sleep)",
-        "pipeline/convert/beam_runtime.py",
+        "pipeline/beam_compat.py",
         "    statesampler.StateSampler = PromptStateSampler\n",
         "",
-        ("tests/test_beam_runtime.py::test_bundles_end_within_a_few_ms_of_beams_sampler",),
+        ("tests/test_beam_compat.py::test_bundles_end_within_a_few_ms_of_beams_sampler",),
     ),
     Mutant(
         "dofn_specs_by_class_only",
         "remembered DoFn specs keyed by class alone: two wrapped callables share one answer",
-        "pipeline/convert/beam_runtime.py",
+        "pipeline/beam_compat.py",
         "    return type(dofn), own\n",
         "    return type(dofn)\n",
-        ("tests/test_beam_runtime.py::test_remembered_specs_tell_wrapped_methods_apart",),
+        ("tests/test_beam_compat.py::test_remembered_specs_tell_wrapped_methods_apart",),
     ),
     Mutant(
         "dofn_specs_by_instance",
         "remembered DoFn specs keyed by instance: every bundle's fresh copy inspected again",
-        "pipeline/convert/beam_runtime.py",
+        "pipeline/beam_compat.py",
         "    return type(dofn), own\n",
         "    return id(dofn), dofn\n",
-        ("tests/test_beam_runtime.py::test_remembered_specs_asked_once_per_kind_of_dofn",),
+        ("tests/test_beam_compat.py::test_remembered_specs_asked_once_per_kind_of_dofn",),
     ),
     Mutant(
         "early_shard_processes_not_taken",
@@ -1041,6 +1041,14 @@ MUTANTS = (
         "- [training.md](docs/training.md):",
         "- [training.md](docs/trainig.md):",
         ("tests/test_docs.py",),
+    ),
+    Mutant(
+        "option_views_made_every_time",
+        "ViewsOnce makes a new options view (and argparse parser) on every view_as",
+        "pipeline/beam_compat.py",
+        "        view = views.get(cls)\n",
+        "        view = None\n",
+        ("tests/test_beam_compat.py::test_options_flags_go_to_one_parser_and_views_share_their_values",),
     ),
 )
 

@@ -12,15 +12,14 @@ import time
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline import __version__
+from pipeline import beam_compat
 from pipeline import command
 from pipeline import command_started
 from pipeline import progress
 from pipeline import read
 from pipeline import start_up_done
-from pipeline.convert import beam_runtime
 from pipeline.convert import earlier_jobs
 from pipeline.convert import failure_cause
 from pipeline.convert import job
@@ -176,9 +175,9 @@ def _run(options, output):
     job_progress = None if runs_locally(options) else _JobProgress(storage, convert_options.output)
     with (
         progress.Progress("converting", job_progress or _converted, rate_from_first_reading=bool(job_progress)) as line,
-        beam_runtime.habits_contained(),
+        beam_compat.habits_contained(),
     ):
-        pipeline = beam.Pipeline(runner=beam_runtime.local_runner(options), options=options)
+        pipeline = beam.Pipeline(runner=beam_compat.local_runner(options), options=options)
         try:
             job.build(pipeline, options)
             start_up_done()
@@ -308,16 +307,11 @@ def _parser(groups=None):
     """Our options first, then Beam's option groups (those named in `groups`,
     or all of them), as one parser."""
     parser = command.new_parser(_PROG, _USAGE, _DESCRIPTION, _EPILOG)
-    ConvertOptions._add_argparse_args(parser.add_argument_group("conversion options"))
-    beam_classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
-    for cls in beam_classes.values():
-        if cls in (ConvertOptions, _Options) or (groups is not None and cls.__name__ not in groups):
+    beam_compat.add_option_flags(parser.add_argument_group("conversion options"), ConvertOptions)
+    for cls in beam_compat.option_classes():
+        if cls in (ConvertOptions, beam_compat.ViewsOnce) or (groups is not None and cls.__name__ not in groups):
             continue
-        group = parser.add_argument_group(f"Beam {cls.__name__}")
-        # This parser lists and checks the flags; PipelineOptions parses their
-        # values, ValueProviders included, so a plain argument describes each.
-        group.add_value_provider_argument = group.add_argument
-        cls._add_argparse_args(group)
+        beam_compat.add_option_flags(parser.add_argument_group(f"Beam {cls.__name__}"), cls)
     return parser
 
 
@@ -326,27 +320,6 @@ def _parse(parser, argv):
     refuse_dry_run(argv)
     _, unknown = parser.parse_known_args(argv)
     command.reject_unknown(parser, unknown)
-    options = _Options(argv)
+    options = beam_compat.ViewsOnce(argv)
     options.view_as(ConvertOptions).validate()
     return options
-
-
-class _Options(PipelineOptions):
-    """Beam's PipelineOptions, but each view (`view_as(cls)`) is made once.
-
-    A view is stateless: its values live in the dict all views share, which
-    `view_as` fills with the defaults of `cls` the first time. But Beam makes
-    a new one per call, building and running an argparse parser of `cls`'s
-    flags each time, and it asks for a view several times per transform it
-    applies (TypeOptions, StandardOptions, ...): hundreds of parsers, a fifth
-    of a second, for a pipeline of ours. Adds no flags of its own."""
-
-    def view_as(self, cls):
-        views = self.__dict__.get("_views")
-        if views is None:
-            views = {}
-            object.__setattr__(self, "_views", views)
-        view = views.get(cls)
-        if view is None:
-            view = views[cls] = super().view_as(cls)
-        return view

@@ -21,7 +21,7 @@ import tempfile
 
 import apache_beam as beam
 
-from pipeline.convert import beam_runtime
+from pipeline import beam_compat
 from pipeline.convert import failure_cause
 from pipeline.convert import job
 from pipeline.convert.options import ConvertOptions
@@ -49,8 +49,8 @@ def run_plan(options, refusal=None, output=print):
     with _plan_file(options, store) as path:
         with (
             failure_cause.refusals(),
-            beam_runtime.habits_contained(),
-            beam.Pipeline(runner=beam_runtime.local_runner(options), options=options) as p,
+            beam_compat.habits_contained(),
+            beam.Pipeline(runner=beam_compat.local_runner(options), options=options) as p,
         ):
             job.build_plan(p, options, path)
         plan = json.loads(store.read(path))

@@ -1,16 +1,36 @@
-"""How the converter runs Beam: which runner, and three of Beam's habits
-that would cost a user time or noise, each contained to the run. Every use
-of Beam's internals (private names, patches) is here, each with its
-measured reason; tests/test_beam_runtime.py fails by name when an upgrade of
-Beam changes what one relies on.
+"""Every use of Beam's internals (private names, patches, habits relied on),
+each with its measured reason. tests/test_beam_compat.py checks each: that
+the internal is still there in the shape relied on (one line naming it, and
+this module's name for it, when a Beam upgrade changes it), and that each
+still takes effect and leaves Beam's answers as they were.
 
-- `local_runner`: Beam's in-process FnApiRunner for a local run (never the
-  DirectRunner, which first tries to download Prism: pipeline.LOCAL_RUNNER_NAMES).
+Runner:
+- `local_runner`: Beam's in-process FnApiRunner (from its internal module
+  path) for a local run, never the DirectRunner, which first tries to
+  download Prism (pipeline.LOCAL_RUNNER_NAMES).
+
+A run's habits, contained to the run (`habits_contained`):
 - `quiet_worker_shutdown`: LOOPBACK workers' hung-up streams, at DEBUG.
-- `dofn_specs_remembered`: a DoFn's state and timer specs looked up once
-  per kind of DoFn.
-- `prompt_bundle_ends`: each bundle's end waits at most a few ms for Beam's
-  state sampler thread, not up to 200 ms.
+- `dofn_specs_remembered`: `userstate.get_dofn_specs` patched: a DoFn's
+  state and timer specs looked up once per kind of DoFn (a third of a
+  second of `inspect.signature` a run).
+- `prompt_bundle_ends`: `statesampler.StateSampler` subclassed: each
+  bundle's end waits at most a few ms for Beam's sampler thread, not up to
+  200 ms (0.59 s of a 10,000-image run).
+
+Options (the converter's parser, pipeline/convert/main.py):
+- `add_option_flags`: an options class's flags added to an argparse group
+  through Beam's private `_add_argparse_args`, so that one parser lists and
+  checks ours and Beam's.
+- `option_classes`: Beam's option groups, as `PipelineOptions.__subclasses__()`.
+- `ViewsOnce`: `PipelineOptions.view_as` made once per class (hundreds of
+  argparse parsers, a fifth of a second, for a pipeline of ours).
+
+Imports (pipeline/__init__.py, which must act before Beam is imported and so
+cannot import this module): Beam's optional imports (pandas, Google Cloud
+clients, its S3 filesystem) are blocked in `sys.modules` for a local run,
+relying on Beam importing each under `try`/`except ImportError` (0.4 to
+0.75 s of start-up); tests/test_startup.py checks it.
 """
 
 import contextlib
@@ -19,6 +39,7 @@ import threading
 import types
 
 import grpc
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.convert.options import runs_locally
 
@@ -137,3 +158,38 @@ def local_runner(options):
 
         return FnApiRunner()
     return None  # Beam builds the named runner from the options.
+
+
+def add_option_flags(group, options_class):
+    """Adds `options_class`'s flags to the argparse `group`. The group only
+    lists and checks the flags; PipelineOptions parses their values,
+    ValueProviders included, so a plain argument describes each."""
+    group.add_value_provider_argument = group.add_argument
+    options_class._add_argparse_args(group)
+
+
+def option_classes():
+    """Beam's options classes (and every other PipelineOptions subclass
+    imported so far), each once, in the order they were defined."""
+    return list({str(cls): cls for cls in PipelineOptions.__subclasses__()}.values())
+
+
+class ViewsOnce(PipelineOptions):
+    """Beam's PipelineOptions, but each view (`view_as(cls)`) is made once.
+
+    A view is stateless: its values live in the dict all views share, which
+    `view_as` fills with the defaults of `cls` the first time. But Beam makes
+    a new one per call, building and running an argparse parser of `cls`'s
+    flags each time, and it asks for a view several times per transform it
+    applies (TypeOptions, StandardOptions, ...): hundreds of parsers, a fifth
+    of a second, for a pipeline of ours. Adds no flags of its own."""
+
+    def view_as(self, cls):
+        views = self.__dict__.get("_views")
+        if views is None:
+            views = {}
+            object.__setattr__(self, "_views", views)
+        view = views.get(cls)
+        if view is None:
+            view = views[cls] = super().view_as(cls)
+        return view
