@@ -4,8 +4,8 @@ from apache_beam.testing.util import equal_to
 
 from tests.beam_util import local_pipeline
 from tests.records import jpeg_bytes
+from transforms.beam_writer.decode import DecodeAndResize
 from transforms.converting import Concurrency
-from transforms.decode import DecodeAndResize
 from transforms.imaging import ImageSettings
 
 

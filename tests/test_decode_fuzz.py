@@ -14,9 +14,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from transforms.beam_writer.decode import _DecodeBatch
 from transforms.converting import Concurrency
 from transforms.converting import DecodedImage
-from transforms.decode import _DecodeBatch
 from transforms.errors import ERRORS
 from transforms.imaging import ImageSettings
 

@@ -21,9 +21,8 @@ The stages (the default writer):
 
 The stages of --writer beam, Beam's plain form, in place of the writing ones:
 
-  decode.py         DecodeAndResize: fetch, decode and resize each image
-  encode.py         EncodeExamples: each image as a serialized Example
-  write.py          WriteShards: Beam's WriteToTFRecord
+  beam_writer/      decode.py DecodeAndResize, encode.py EncodeExamples,
+                    write.py WriteShards (Beam's WriteToTFRecord)
 
 What they stand on:
 

@@ -10,7 +10,7 @@ decoder chunk returns (measured on 12 MP photos, 4 decoding threads on 2
 cores did 72 images/s where 2 did 117: docs/performance.md, "Performance").
 
 Kept free of Beam so that the shard-writing processes of a local run
-(shard_processes.py) start without importing it; the DoFns in decode.py and
+(shard_processes.py) start without importing it; the DoFns in beam_writer/decode.py and
 shard_writer.py use the same `Converter`.
 """
 

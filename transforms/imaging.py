@@ -13,7 +13,7 @@ bounded by the pixel limit, so an image cannot hold a thread much past its
 deadline, and no child process (with its copying and start-up costs) is needed.
 
 Kept free of Beam so it can be unit-tested and benchmarked on its own; the
-DoFn in `transforms/decode.py` is a thin wrapper around `convert_image`.
+DoFn in `transforms/beam_writer/decode.py` is a thin wrapper around `convert_image`.
 """
 
 import dataclasses

@@ -43,13 +43,14 @@ import pipeline
 from pipeline.convert.options import ConvertOptions
 from pipeline.convert.options import runs_locally
 from transforms import imaging
+from transforms.beam_writer.decode import DecodeAndResize
+from transforms.beam_writer.encode import EncodeExamples
+from transforms.beam_writer.write import WriteShards
 from transforms.converting import Concurrency
 from transforms.dataset_info import Finalize
-from transforms.decode import DecodeAndResize
 from transforms.dedupe import GROUPS
 from transforms.dedupe import REPORTS
 from transforms.dedupe import DedupeByContent
-from transforms.encode import EncodeExamples
 from transforms.errors import ERRORS
 from transforms.find_duplicates import LINES as DUPLICATE_LINES
 from transforms.find_duplicates import REPORTS as DUPLICATE_REPORTS
@@ -82,7 +83,6 @@ from transforms.split import AssignSplits
 from transforms.storage import Storage
 from transforms.storage import is_s3
 from transforms.storage import s3_settings
-from transforms.write import WriteShards
 
 # Concurrent GETs per worker from S3: they mostly wait on the network.
 _S3_FETCH_THREADS = 16
