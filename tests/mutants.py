@@ -1050,6 +1050,14 @@ MUTANTS = (
         "        view = None\n",
         ("tests/test_beam_compat.py::test_options_flags_go_to_one_parser_and_views_share_their_values",),
     ),
+    Mutant(
+        "warning_without_summary_line",
+        "a warning written to dataset_info.json but left out of the summary (its row gone from the table)",
+        "transforms/dataset_warnings.py",
+        '    IMAGES_LIKE_NOISE: _odd("looks like noise", "look like noise"),\n',
+        "",
+        ("tests/test_end_to_end_warnings.py",),
+    ),
 )
 
 

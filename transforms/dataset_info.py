@@ -23,6 +23,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import dataset_warnings as warns
 from transforms import duplicates
 from transforms import errors
 from transforms.find_duplicates import DuplicateReport
@@ -116,17 +117,17 @@ def _warnings(run, class_names, splits, outcome):
     written = {label for split in splits.values() for label, n in split.get("per_class", {}).items() if n}
     without = [label for label in class_names if label not in written]
     if without:  # Every image failed, or a --labels_file class had no folder.
-        warnings["classes_without_images"] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
+        warnings[warns.CLASSES_WITHOUT_IMAGES] = {"count": len(without), "first": without[:_WARNED_CLASSES]}
     if outcome.merged_classes:
-        warnings["classes_from_several_folders"] = list(outcome.merged_classes)
+        warnings[warns.CLASSES_FROM_SEVERAL_FOLDERS] = list(outcome.merged_classes)
     warnings.update(class_warnings(class_names, {name: split.get("per_class", {}) for name, split in splits.items()}))
     if any(split["num_examples"] for split in splits.values()):  # Else the run's own error says it all.
         empty = [split for split in run.get("requested_splits", []) if split not in splits]
         if empty:
-            warnings["empty_splits"] = empty
+            warnings[warns.EMPTY_SPLITS] = empty
     failed = sorted(name for name, split in splits.items() if not split["num_examples"])
     if failed:  # Planned from the listing, then every image of it failed.
-        warnings["splits_without_images"] = failed
+        warnings[warns.SPLITS_WITHOUT_IMAGES] = failed
     small = [
         {"split": name, "class": label, "images": count, "shards": split["num_shards"]}
         for name, split in sorted(splits.items())
@@ -134,10 +135,14 @@ def _warnings(run, class_names, splits, outcome):
         if count < split["num_shards"]
     ]
     if small:
-        warnings["classes_with_fewer_images_than_shards"] = {"count": len(small), "first": small[:_WARNED_CLASSES]}
+        warnings[warns.CLASSES_WITH_FEWER_IMAGES_THAN_SHARDS] = {"count": len(small), "first": small[:_WARNED_CLASSES]}
     if outcome.smaller:
-        warnings["images_smaller_than_requested"] = outcome.smaller
-    for kind, name in ((FLAT, "images_flat"), (NOISE, "images_like_noise"), (ELONGATED, "images_elongated")):
+        warnings[warns.IMAGES_SMALLER_THAN_REQUESTED] = outcome.smaller
+    for kind, name in (
+        (FLAT, warns.IMAGES_FLAT),
+        (NOISE, warns.IMAGES_LIKE_NOISE),
+        (ELONGATED, warns.IMAGES_ELONGATED),
+    ):
         if kind in outcome.odd:
             warnings[name] = outcome.odd[kind]
     return {"warnings": warnings} if warnings else {}
@@ -153,7 +158,7 @@ def class_warnings(class_names, per_class):
         by_case.setdefault(label.casefold(), []).append(label)
     clashes = [sorted(labels) for _, labels in sorted(by_case.items()) if len(labels) > 1]
     if clashes:  # Dogs/ and dogs/: two folders on S3 or Linux, one on macOS or Windows.
-        warnings["classes_differing_only_in_case"] = clashes[:_WARNED_CLASSES]
+        warnings[warns.CLASSES_DIFFERING_ONLY_IN_CASE] = clashes[:_WARNED_CLASSES]
     if len(per_class) > 1:
         splits_of = {}
         for name, counts in sorted(per_class.items()):
@@ -162,7 +167,7 @@ def class_warnings(class_names, per_class):
                     splits_of.setdefault(label, []).append(name)
         alone = sorted((label, names[0]) for label, names in splits_of.items() if len(names) == 1)
         if alone:  # Evaluated on a class it never trained on, or trained on one never evaluated.
-            warnings["classes_in_one_split"] = {
+            warnings[warns.CLASSES_IN_ONE_SPLIT] = {
                 "count": len(alone),
                 "first": [{"class": label, "split": name} for label, name in alone[:_WARNED_CLASSES]],
             }

@@ -26,10 +26,11 @@ from pipeline.convert import failure_cause
 from pipeline.convert import job
 from pipeline.convert.options import ConvertOptions
 from pipeline.convert.options import runs_locally
-from pipeline.convert.summary import MAX_CLASSES_SHOWN
-from pipeline.convert.summary import class_warning_lines
-from pipeline.convert.summary import counted
 from transforms.dataset_info import class_warnings
+from transforms.dataset_warnings import CLASS_WARNINGS
+from transforms.dataset_warnings import MAX_CLASSES_SHOWN
+from transforms.dataset_warnings import counted
+from transforms.dataset_warnings import summary_lines
 from transforms.storage import Storage
 from transforms.storage import is_s3
 from transforms.storage import join
@@ -125,7 +126,7 @@ def format_plan(plan, convert_options):
         )
     else:
         lines.append("  estimated output: unknown (no image of the sample converted: see what a run's errors say)")
-    lines += class_warning_lines(class_warnings(plan["classes"], splits))
+    lines += summary_lines(class_warnings(plan["classes"], splits), CLASS_WARNINGS)
     return "\n".join(lines)
 
 

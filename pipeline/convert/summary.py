@@ -5,12 +5,9 @@ runner, and shows the user exactly what a reader of the dataset will see.
 """
 
 from transforms import formats
-from transforms.imaging import ELONGATED_ASPECT_RATIO
-
-# Classes named per split line; past this, the largest ones and a count (a
-# run over 1,000 classes printed a 9 KB line). All of them are in
-# dataset_info.json and `im2tfrecord inspect`.
-MAX_CLASSES_SHOWN = 20
+from transforms.dataset_warnings import MAX_CLASSES_SHOWN
+from transforms.dataset_warnings import counted
+from transforms.dataset_warnings import summary_lines
 
 
 def _shard_files(record_format):
@@ -20,11 +17,6 @@ def _shard_files(record_format):
         return "the shards"
     *first, last = [record_format.suffix, *record_format.side_suffixes.values()]
     return f"a {', '.join(first)} and {last} per shard"
-
-
-def counted(n, noun):
-    """'1 image', '2 images', '2 classes'."""
-    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
 
 
 def _per_class(counts):
@@ -103,83 +95,11 @@ def format_summary(info, output, seconds, reused=None, recorded=0):
             + f" (one row each in {errors['file']})"
         )
     lines += _duplicate_lines(info.get("duplicates"))
-    warnings = info.get("warnings", {})
-    for split in warnings.get("empty_splits", []):
-        lines.append(
-            f"  warning: the {split} split asked for got no images: every class is too "
-            "small for its ratio (see dataset_info.json per_class)"
-        )
-    for split in warnings.get("splits_without_images", []):
-        lines.append(f"  warning: the {split} split has no image: every image placed in it failed (see errors.jsonl)")
-    short = warnings.get("images_smaller_than_requested")
-    if short:
-        lines.append(
-            f"  warning: {counted(short['count'], 'image')} {'is' if short['count'] == 1 else 'are'} "
-            "stored smaller than --image_size asked "
-            f"(never upscaled; the smallest side is {short['smallest_side']} px): "
-            "--min_size N makes such images error rows instead"
-        )
-    for name, one, several in (
-        ("images_flat", "is one flat colour", "are one flat colour"),
-        ("images_like_noise", "looks like noise", "look like noise"),
-        (
-            "images_elongated",
-            f"has a longer side more than {ELONGATED_ASPECT_RATIO} times its shorter (--max_aspect_ratio rejects such)",
-            f"have a longer side more than {ELONGATED_ASPECT_RATIO} times their shorter "
-            "(--max_aspect_ratio rejects such)",
-        ),
-    ):
-        odd = warnings.get(name)
-        if odd:
-            shown = ", ".join(odd["first"][:3]) + (", ..." if odd["count"] > 3 else "")
-            lines.append(
-                f"  warning: {counted(odd['count'], 'image')} {one if odd['count'] == 1 else several}, "
-                f"written all the same: {shown} (all in dataset_info.json)"
-            )
-    empty = warnings.get("classes_without_images")
-    if empty:
-        names = ", ".join(empty["first"][:MAX_CLASSES_SHOWN]) + (", ..." if empty["count"] > MAX_CLASSES_SHOWN else "")
-        verb = "has" if empty["count"] == 1 else "have"
-        lines.append(
-            f"  warning: {counted(empty['count'], 'class')} in labels.txt {verb} no image in any split: {names}"
-        )
-    small = warnings.get("classes_with_fewer_images_than_shards")
-    if small:
-        lines.append(
-            f"  warning: {counted(small['count'], 'class')} {'has' if small['count'] == 1 else 'have'} "
-            "fewer images than their split has shards, so some shards lack them (see dataset_info.json)"
-        )
-    lines += class_warning_lines(warnings)
-    for merged in warnings.get("classes_from_several_folders", [])[:MAX_CLASSES_SHOWN]:
-        lines.append(
-            f"  warning: class {merged['class']!r} gathers images from several folders "
-            f"({', '.join(merged['folders'])}); --label_from top takes the class from "
-            "the first folder under --input"
-        )
+    lines += summary_lines(info.get("warnings", {}))
     shards = _shard_files(formats.get(info.get("format", formats.TFRECORD)))
     side = "errors.jsonl, duplicates.jsonl" if "duplicates" in info else "errors.jsonl"
     lines.append(f"  output: {output} (labels.txt, {side}, dataset_info.json and {shards})")
     return "\n".join(lines)
-
-
-def class_warning_lines(warnings):
-    """The lines of dataset_info.class_warnings' warnings (a run's summary and --plan)."""
-    lines = []
-    for clash in warnings.get("classes_differing_only_in_case", [])[:MAX_CLASSES_SHOWN]:
-        lines.append(
-            f"  warning: classes {' and '.join(repr(label) for label in clash)} differ only in case: "
-            "two classes here, one folder on macOS or Windows (rename one folder if they are one class)"
-        )
-    alone = warnings.get("classes_in_one_split")
-    if alone:
-        shown = ", ".join(f"{c['class']} ({c['split']})" for c in alone["first"][:MAX_CLASSES_SHOWN])
-        more = ", ..." if alone["count"] > MAX_CLASSES_SHOWN else ""
-        lines.append(
-            f"  warning: {counted(alone['count'], 'class')} {'has' if alone['count'] == 1 else 'have'} "
-            f"images in one split only: {shown}{more} (too few images for a ratio, or a folder "
-            "nested below <split>/<label>/; see dataset_info.json)"
-        )
-    return lines
 
 
 # What each kind of duplicate means to the user, worst first.
