@@ -71,7 +71,7 @@ def _convert_all(images, settings, passes=1):
 
 def measure(images, size, rounds):
     filters = list(RESIZE_FILTERS)
-    settings = {name: ImageSettings(size=size, resize_filter=name) for name in filters}
+    settings = {name: ImageSettings(image_size=size, resize_filter=name) for name in filters}
     failed, warm = {}, {}
     for name in filters:  # Warm-up: caches, allocator, lazy imports.
         warm[name], failed[name] = _convert_all(images, settings[name])
@@ -107,7 +107,9 @@ def measure(images, size, rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7, help="rounds per set (default: %(default)s)")
-    parser.add_argument("--size", type=int, default=ImageSettings().size, help="--image_size (default: %(default)s)")
+    parser.add_argument(
+        "--size", type=int, default=ImageSettings().image_size, help="--image_size (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()

@@ -19,7 +19,7 @@ def test_decodes_from_s3_and_reports_read_errors(s3_client, s3_settings, bucket)
         decoded = (
             p
             | beam.Create(keyed)
-            | DecodeAndResize(f"s3://{bucket}/in", ImageSettings(size=100), settings, Concurrency(4, 2))
+            | DecodeAndResize(f"s3://{bucket}/in", ImageSettings(image_size=100), settings, Concurrency(4, 2))
         )
         assert_that(
             decoded.images | beam.Map(lambda d: (d.relative_path, d.image.width, d.image.height)),

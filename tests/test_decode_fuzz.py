@@ -92,7 +92,7 @@ class _BytesByPath:
 
 
 def _decode_fn(files):
-    fn = _DecodeBatch("/in", ImageSettings(size=32, max_pixels=1_000_000), {}, Concurrency(2, 2))
+    fn = _DecodeBatch("/in", ImageSettings(image_size=32, max_pixels=1_000_000), {}, Concurrency(2, 2))
     fn.setup()
     fn._converter.storage = _BytesByPath(files)
     return fn

@@ -53,7 +53,7 @@ def _pixels(converted):
 )
 def test_resize_modes(mode, size, expected):
     data = _encode(Image.new("RGB", size, (10, 20, 30)), "PNG")
-    out = convert_image(data, ImageSettings(size=100, resize_mode=mode, image_format="png"))
+    out = convert_image(data, ImageSettings(image_size=100, resize_mode=mode, image_format="png"))
     assert (out.width, out.height) == expected
     assert _decode(out).size == expected
 
@@ -87,7 +87,7 @@ def test_each_resize_filter_is_pillows_own_with_its_reducing_gap(name):
     expected = _pillow_resize(image, (85, 64), _PILLOW_FILTERS[name])
     # Guards the test itself: without reducing_gap the pixels would differ.
     assert not np.array_equal(expected, np.asarray(image.resize((85, 64), _PILLOW_FILTERS[name]), dtype=np.int64))
-    settings = ImageSettings(size=64, resize_filter=name, image_format="png")
+    settings = ImageSettings(image_size=64, resize_filter=name, image_format="png")
     assert np.array_equal(_pixels(convert_image(_encode(image, "PNG"), settings)), expected)
 
 
@@ -95,14 +95,14 @@ def test_each_resize_filter_is_pillows_own_with_its_reducing_gap(name):
 def test_center_crop_resizes_with_the_filter_too(name):
     image = _detailed_image()
     expected = _pillow_resize(image.crop((100, 0, 700, 600)), (64, 64), _PILLOW_FILTERS[name])
-    settings = ImageSettings(size=64, resize_mode="center_crop", resize_filter=name, image_format="png")
+    settings = ImageSettings(image_size=64, resize_mode="center_crop", resize_filter=name, image_format="png")
     assert np.array_equal(_pixels(convert_image(_encode(image, "PNG"), settings)), expected)
 
 
 def test_resize_filters_give_different_images():
     data = _encode(_detailed_image(), "PNG")
     encoded = {
-        name: convert_image(data, ImageSettings(size=64, resize_filter=name)).encoded for name in _PILLOW_FILTERS
+        name: convert_image(data, ImageSettings(image_size=64, resize_filter=name)).encoded for name in _PILLOW_FILTERS
     }
     assert len(set(encoded.values())) == len(_PILLOW_FILTERS), "two filters gave the same bytes"
 
@@ -110,14 +110,16 @@ def test_resize_filters_give_different_images():
 def test_default_resize_filter_is_bicubic():
     assert ImageSettings().resize_filter == "bicubic"
     image = _detailed_image()
-    out = convert_image(_encode(image, "PNG"), ImageSettings(size=64, image_format="png"))
+    out = convert_image(_encode(image, "PNG"), ImageSettings(image_size=64, image_format="png"))
     assert np.array_equal(_pixels(out), _pillow_resize(image, (85, 64), Image.Resampling.BICUBIC))
 
 
 def test_center_crop_keeps_the_center():
     image = Image.new("RGB", (300, 100), (255, 0, 0))
     image.paste((0, 0, 255), (100, 0, 200, 100))  # blue middle third
-    out = convert_image(_encode(image, "PNG"), ImageSettings(size=50, resize_mode="center_crop", image_format="png"))
+    out = convert_image(
+        _encode(image, "PNG"), ImageSettings(image_size=50, resize_mode="center_crop", image_format="png")
+    )
     pixels = _pixels(out)
     assert pixels.shape == (50, 50, 3)
     assert (pixels[:, :, 2] > 250).all() and (pixels[:, :, 0] < 5).all()
@@ -147,7 +149,7 @@ def test_exif_orientation_makes_the_image_upright(orientation):
     exif = Image.Exif()
     exif[0x0112] = orientation
     data = _encode(stored, "JPEG", exif=exif, quality=95)
-    out = convert_image(data, ImageSettings(size=1000, image_format="png"))
+    out = convert_image(data, ImageSettings(image_size=1000, image_format="png"))
     expected = (80, 40) if orientation <= 4 else (40, 80)
     assert (out.width, out.height) == expected
     pixels = _pixels(out)
@@ -169,13 +171,13 @@ def test_corrupt_exif_counts_as_upright():
     data = jpeg_bytes((40, 20))
     # Splice an APP1 Exif segment with a truncated TIFF header after SOI.
     bad_exif = b"\xff\xe1\x00\x0cExif\x00\x00II*\x00"
-    out = convert_image(data[:2] + bad_exif + data[2:], ImageSettings(size=100))
+    out = convert_image(data[:2] + bad_exif + data[2:], ImageSettings(image_size=100))
     assert (out.width, out.height) == (40, 20)
 
 
 def test_cmyk_jpeg_becomes_rgb():
     data = _encode(Image.new("CMYK", (40, 40), (0, 255, 255, 0)), "JPEG", quality=95)  # red
-    out = convert_image(data, ImageSettings(size=100, image_format="png"))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png"))
     assert out.channels == 3
     r, g, b = _pixels(out).reshape(-1, 3).mean(axis=0)
     assert r > 240 and g < 15 and b < 15
@@ -186,7 +188,7 @@ def test_palette_transparency_is_composited_on_white():
     image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
     image.paste(1, (0, 0, 10, 20))  # left half red, right half index 0
     data = _encode(image, "PNG", transparency=0)  # index 0 is transparent
-    out = convert_image(data, ImageSettings(size=100, image_format="png"))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png"))
     pixels = _pixels(out)
     assert tuple(pixels[5, 2]) == (255, 0, 0)
     assert tuple(pixels[5, 15]) == imaging.BACKGROUND
@@ -194,7 +196,7 @@ def test_palette_transparency_is_composited_on_white():
 
 def test_grayscale_alpha_is_composited_on_white():
     image = Image.new("LA", (10, 10), (0, 0))  # black, fully transparent
-    out = convert_image(_encode(image, "PNG"), ImageSettings(size=100, image_format="png"))
+    out = convert_image(_encode(image, "PNG"), ImageSettings(image_size=100, image_format="png"))
     assert (_pixels(out) == 255).all()
 
 
@@ -202,7 +204,7 @@ def test_sixteen_bit_is_scaled_not_clipped():
     array = np.full((8, 8), 32768, dtype=np.uint16)  # half of the 16-bit range
     data = _encode(Image.fromarray(array), "PNG")
     assert Image.open(io.BytesIO(data)).mode.startswith("I")
-    out = convert_image(data, ImageSettings(size=100, image_format="png", color="grayscale"))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png", color="grayscale"))
     value = np.asarray(_decode(out))
     assert out.channels == 1
     assert (abs(value.astype(int) - 127) <= 1).all()
@@ -212,13 +214,13 @@ def test_animated_gif_gives_its_first_frame():
     frames = [Image.new("RGB", (16, 16), color) for color in ((255, 0, 0), (0, 255, 0))]
     out_bytes = io.BytesIO()
     frames[0].save(out_bytes, format="GIF", save_all=True, append_images=frames[1:])
-    out = convert_image(out_bytes.getvalue(), ImageSettings(size=100, image_format="png"))
+    out = convert_image(out_bytes.getvalue(), ImageSettings(image_size=100, image_format="png"))
     r, g, _ = _pixels(out).reshape(-1, 3).mean(axis=0)
     assert r > 240 and g < 15
 
 
 def test_grayscale_output_has_one_channel():
-    out = convert_image(jpeg_bytes((30, 30), (200, 200, 200)), ImageSettings(size=100, color="grayscale"))
+    out = convert_image(jpeg_bytes((30, 30), (200, 200, 200)), ImageSettings(image_size=100, color="grayscale"))
     assert out.channels == 1 and _decode(out).mode == "L"
 
 
@@ -239,7 +241,7 @@ def test_large_jpeg_is_draft_decoded(monkeypatch):
         return original(self, size, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "resize", spy)
-    out = convert_image(jpeg_bytes((2000, 1600)), ImageSettings(size=100))
+    out = convert_image(jpeg_bytes((2000, 1600)), ImageSettings(image_size=100))
     assert (out.width, out.height) == (125, 100)
     # DCT scaling by 8 leaves 250x200, still at least the target size.
     assert seen["source"] == (250, 200)
@@ -261,19 +263,19 @@ def test_undecodable_bytes_raise_image_error(data, reason):
 
 def test_keep_original_passes_bytes_through():
     data = jpeg_bytes((80, 60))
-    out = convert_image(data, ImageSettings(size=100, keep_original=True))
+    out = convert_image(data, ImageSettings(image_size=100, keep_original=True))
     assert out.encoded == data and (out.width, out.height, out.format) == (80, 60, "JPEG")
 
 
 def test_keep_original_still_reencodes_when_resizing_is_needed():
     data = jpeg_bytes((400, 300))
-    out = convert_image(data, ImageSettings(size=100, keep_original=True))
+    out = convert_image(data, ImageSettings(image_size=100, keep_original=True))
     assert out.encoded != data and (out.width, out.height) == (133, 100)
 
 
 def test_keep_original_rejects_a_truncated_file():
     with pytest.raises(ImageError):
-        convert_image(jpeg_bytes((80, 60))[:-200], ImageSettings(size=100, keep_original=True))
+        convert_image(jpeg_bytes((80, 60))[:-200], ImageSettings(image_size=100, keep_original=True))
 
 
 def test_encoding_is_deterministic():
@@ -284,7 +286,7 @@ def test_encoding_is_deterministic():
 @pytest.mark.parametrize(
     "field,value",
     [
-        ("size", 0),
+        ("image_size", 0),
         ("resize_mode", "stretch"),
         ("resize_filter", "nearest"),
         ("resize_filter", "BICUBIC"),
@@ -306,7 +308,7 @@ def test_time_bound_stops_a_slow_image_between_decoder_steps(monkeypatch):
     clock = iter(range(10**6))
     monkeypatch.setattr(imaging.time, "monotonic", lambda: float(next(clock)))
     noise = np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
-    settings = ImageSettings(size=100, max_seconds=100)
+    settings = ImageSettings(image_size=100, max_seconds_per_image=100)
     with pytest.raises(ImageError) as error:
         convert_image(_encode(Image.fromarray(noise), "PNG"), settings)
     assert error.value.reason == "too_slow"
@@ -319,10 +321,10 @@ def test_max_pixels_above_pillows_own_limit_is_ours_to_set():
     # whatever --max_pixels said. A bilevel PNG keeps the file small.
     out = io.BytesIO()
     Image.new("1", (15000, 12000), 1).save(out, format="PNG")
-    converted = convert_image(out.getvalue(), ImageSettings(size=64, max_pixels=200_000_000))
+    converted = convert_image(out.getvalue(), ImageSettings(image_size=64, max_pixels=200_000_000))
     assert (converted.width, converted.height) == (80, 64)
     with pytest.raises(ImageError) as refused:
-        convert_image(out.getvalue(), ImageSettings(size=64, max_pixels=100_000_000))
+        convert_image(out.getvalue(), ImageSettings(image_size=64, max_pixels=100_000_000))
     assert refused.value.reason == "too_large"
     assert str(refused.value) == "15000x12000 = 180000000 pixels is over --max_pixels=100000000"
 
@@ -355,7 +357,7 @@ def test_a_lossless_jpeg_is_decoded_in_full_not_in_draft():
     # (glibc: double free): it runs in a child, which must exit cleanly.
     code = (
         "import sys; from transforms import imaging; "
-        f"r = imaging.convert_image(open({LOSSLESS_JPEG!r}, 'rb').read(), imaging.ImageSettings(size=64)); "
+        f"r = imaging.convert_image(open({LOSSLESS_JPEG!r}, 'rb').read(), imaging.ImageSettings(image_size=64)); "
         "sys.stdout.buffer.write(r.encoded)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
@@ -373,8 +375,8 @@ def test_a_lossless_jpeg_is_decoded_in_full_not_in_draft():
         {},
         {"image_format": "png"},
         {"color": "grayscale"},
-        {"keep_original": True, "size": 4096},
-        {"image_format": "png", "keep_original": True, "size": 4096},
+        {"keep_original": True, "image_size": 4096},
+        {"image_format": "png", "keep_original": True, "image_size": 4096},
     ],
     ids=["jpeg", "png", "grayscale", "kept-jpeg", "kept-png"],
 )
@@ -382,7 +384,7 @@ def test_histogram_with_statistics_stored_counts_every_pixel_a_reader_decodes(fl
     from pipeline.read.stream import decode as _decode
 
     source = _photo_file(flags)
-    settings = imaging.ImageSettings(**{"size": 40, **flags, "statistics": "stored"})
+    settings = imaging.ImageSettings(**{"image_size": 40, **flags, "statistics": "stored"})
     converted = imaging.convert_image(source, settings)
     if flags.get("keep_original"):
         assert converted.encoded == source
@@ -400,8 +402,8 @@ def test_histogram_by_default_counts_every_4th_row_and_column_given_to_the_jpeg_
     from pipeline.read.stream import decode as _decode
 
     source = _photo_file({"color": color})
-    jpeg = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color))
-    png = imaging.convert_image(source, imaging.ImageSettings(size=size, color=color, image_format="png"))
+    jpeg = imaging.convert_image(source, imaging.ImageSettings(image_size=size, color=color))
+    png = imaging.convert_image(source, imaging.ImageSettings(image_size=size, color=color, image_format="png"))
     mode = "RGB" if color == "rgb" else "L"
     given = _decode(png.encoded, mode)
     height, width = given.shape[:2]
@@ -413,7 +415,7 @@ def test_histogram_by_default_counts_every_4th_row_and_column_given_to_the_jpeg_
     sample = given[np.ix_(picked(height), picked(width))]
     assert jpeg.histogram == _histogram(sample) != _histogram(_decode(jpeg.encoded, mode))
     kept = imaging.convert_image(
-        png.encoded, imaging.ImageSettings(size=size, color=color, image_format="png", keep_original=True)
+        png.encoded, imaging.ImageSettings(image_size=size, color=color, image_format="png", keep_original=True)
     )
     assert kept.encoded == png.encoded and kept.histogram == jpeg.histogram
 
@@ -494,7 +496,7 @@ _OPAQUE_GRAY, _CLEAR_GRAY = 40000, 1234
     ],
 )
 def test_transparency_is_composited_on_white_in_every_mode(name, data, color):
-    out = convert_image(data, ImageSettings(size=100, image_format="png", color=color))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png", color=color))
     pixels = np.asarray(_decode(out).convert("L"), dtype=np.int64)
     assert (pixels[:, :2] == 255).all(), f"{name}: transparent pixels are not the white background"
     # The opaque half keeps its own value (16-bit 40000 is 155.6 in 8 bits; 4-bit 9 is 153).
@@ -517,7 +519,7 @@ def _png_header(data):
 def test_keep_original_keeps_only_files_in_the_promised_form(name, data, color):
     """--keep_original promises 8-bit RGB or L: a file that Pillow opens in
     that mode but stores other samples (16-bit, 4-bit) is re-encoded."""
-    out = convert_image(data, ImageSettings(size=100, image_format="png", color=color, keep_original=True))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png", color=color, keep_original=True))
     assert out.encoded != data, f"{name} kept as is"
     assert _png_header(out.encoded) == (8, 2 if color == "rgb" else 0), name
     # The pixels, scaled to 8 bits, are the source's.
@@ -531,7 +533,7 @@ def test_keep_original_keeps_only_files_in_the_promised_form(name, data, color):
 @pytest.mark.parametrize("color,colour_type", [("rgb", 2), ("grayscale", 0)])
 def test_keep_original_keeps_an_eight_bit_png_byte_for_byte(color, colour_type):
     data = _raw_png([[10, 20, 30, 40, 50, 60]] * 2, 8, colour_type)
-    out = convert_image(data, ImageSettings(size=100, image_format="png", color=color, keep_original=True))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png", color=color, keep_original=True))
     assert out.encoded == data
 
 
@@ -542,7 +544,7 @@ def test_keep_original_reencodes_a_lossless_jpeg():
     with open(path, "rb") as f:
         data = f.read()
     assert imaging.is_lossless_jpeg(data)
-    out = convert_image(data, ImageSettings(size=10000, keep_original=True))
+    out = convert_image(data, ImageSettings(image_size=10000, keep_original=True))
     assert out.encoded != data and not imaging.is_lossless_jpeg(out.encoded)
 
 
@@ -552,23 +554,23 @@ def test_a_lab_image_gives_the_same_png_on_every_run():
     path = os.path.join(NASTY, "pillow", "lab.tif")
     with open(path, "rb") as f:
         data = f.read()
-    first = convert_image(data, ImageSettings(size=100, image_format="png")).encoded
+    first = convert_image(data, ImageSettings(image_size=100, image_format="png")).encoded
     time.sleep(1.1)
-    assert convert_image(data, ImageSettings(size=100, image_format="png")).encoded == first
+    assert convert_image(data, ImageSettings(image_size=100, image_format="png")).encoded == first
     assert b"iCCP" not in first
 
 
 def test_max_aspect_ratio_rejects_from_the_header():
     data = _encode(Image.new("RGB", (400, 20), (9, 9, 9)), "PNG")
-    assert convert_image(data, ImageSettings(size=16, max_aspect_ratio=20)).width == 320
+    assert convert_image(data, ImageSettings(image_size=16, max_aspect_ratio=20)).width == 320
     with pytest.raises(ImageError) as error:
-        convert_image(data, ImageSettings(size=16, max_aspect_ratio=19.9))
+        convert_image(data, ImageSettings(image_size=16, max_aspect_ratio=19.9))
     assert error.value.reason == "extreme_aspect_ratio"
     assert str(error.value) == "400x20 is 20:1, over --max_aspect_ratio=19.9"
     # Upright: a tall strip is as elongated as a wide one.
     tall = _encode(Image.new("RGB", (20, 400), (9, 9, 9)), "PNG")
     with pytest.raises(ImageError):
-        convert_image(tall, ImageSettings(size=16, max_aspect_ratio=10))
+        convert_image(tall, ImageSettings(image_size=16, max_aspect_ratio=10))
 
 
 @pytest.mark.parametrize(
@@ -581,7 +583,7 @@ def test_max_aspect_ratio_rejects_from_the_header():
 def test_a_sixteen_bit_rgb_key_is_matched_on_all_sixteen_bits(key, near):
     far = (0xFFFF, 0, 0x8080)
     data = _raw_png([[*key, *near, *far]] * 2, 16, 2, struct.pack(">HHH", *key))
-    out = convert_image(data, ImageSettings(size=100, image_format="png"))
+    out = convert_image(data, ImageSettings(image_size=100, image_format="png"))
     pixels = _pixels(out)
     assert (pixels[:, 0] == 255).all()  # The key: transparent, so white.
     assert (pixels[:, 1] == [v >> 8 for v in near]).all(), "a colour near the key was made transparent"

@@ -34,7 +34,7 @@ def test_options_map_to_image_settings():
     )
     settings = options.view_as(ConvertOptions).image_settings()
     assert (
-        settings.size,
+        settings.image_size,
         settings.resize_mode,
         settings.resize_filter,
         settings.image_format,
@@ -42,7 +42,7 @@ def test_options_map_to_image_settings():
         settings.color,
         settings.keep_original,
         settings.max_pixels,
-        settings.max_seconds,
+        settings.max_seconds_per_image,
     ) == (64, "fit", "lanczos", "png", 70, "grayscale", True, 1000, 2.5)
 
 

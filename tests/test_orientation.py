@@ -148,7 +148,7 @@ def test_stored_pixels_are_the_upright_picture(kind, orientation):
     assert stored.shape[:2] == ((_HEIGHT, _WIDTH) if orientation <= 4 else (_WIDTH, _HEIGHT))
     data = write(stored, orientation)
     gray = kind.endswith("gray")
-    settings = ImageSettings(size=1000, image_format="png", color="grayscale" if gray else "rgb")
+    settings = ImageSettings(image_size=1000, image_format="png", color="grayscale" if gray else "rgb")
     out = convert_image(data, settings)
     pixels = np.asarray(Image.open(io.BytesIO(out.encoded)), dtype=np.int64)
     expected = (_gray(upright) if gray else upright).astype(np.int64)

@@ -57,7 +57,7 @@ def _unstable_tiff():
 
 def _reason(data):
     try:
-        convert_image(data, ImageSettings(size=32))
+        convert_image(data, ImageSettings(image_size=32))
     except ImageError as e:
         return e.reason
     return "written"
@@ -92,7 +92,7 @@ def test_the_verdict_is_the_same_in_other_processes():
 @pytest.mark.parametrize("compression", ["jpeg", "tiff_lzw", "tiff_adobe_deflate", "packbits", "raw"])
 def test_sound_tiffs_are_written_with_their_pixels(compression):
     pixels = _gradient()
-    converted = convert_image(_tiff(compression, pixels), ImageSettings(size=48, image_format="png"))
+    converted = convert_image(_tiff(compression, pixels), ImageSettings(image_size=48, image_format="png"))
     stored = np.asarray(Image.open(io.BytesIO(converted.encoded)), dtype=np.int64)
     # JPEG compression inside the TIFF is lossy; the others are exact.
     tolerance = 12 if compression == "jpeg" else 0
@@ -156,4 +156,4 @@ def test_photos_are_neither():
     pixels = np.stack([base, base * 0.8, 255 - base], axis=-1) + rng.normal(0, 4, (128, 160, 3))
     out = io.BytesIO()
     _as_image(pixels.clip(0, 255)).save(out, format="JPEG", quality=85)
-    assert convert_image(out.getvalue(), ImageSettings(size=64)).content is None
+    assert convert_image(out.getvalue(), ImageSettings(image_size=64)).content is None

@@ -48,7 +48,7 @@ def _shards(root, shards, per_shard):
 def _settings(out, name="tfrecord"):
     record_format = formats.get(name)
     return ShardSettings(
-        str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(size=24), {}
+        str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(image_size=24), {}
     )
 
 

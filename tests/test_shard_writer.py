@@ -67,7 +67,7 @@ def _writer(out, name):
     record_format = formats.get(name)
     fn = shard_writer._WriteShard(
         ShardSettings(
-            str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(size=32), {}
+            str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(image_size=32), {}
         ),
         Concurrency(2, 2),
     )

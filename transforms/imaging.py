@@ -134,7 +134,7 @@ class ImageError(Exception):
 class ImageSettings:
     """How every image is turned into record bytes (the `--image_*` options)."""
 
-    size: int = 256
+    image_size: int = 256
     resize_mode: str = "shorter_side"
     resize_filter: str = "bicubic"
     image_format: str = "jpeg"
@@ -144,7 +144,7 @@ class ImageSettings:
     max_pixels: int = 89_478_485  # Pillow's own default decompression-bomb limit.
     # Far above the 1-3 s a max_pixels photo takes here, so only a pathological
     # file hits it (as a `too_slow` error row), however busy the worker.
-    max_seconds: float = 60.0
+    max_seconds_per_image: float = 60.0
     # Images whose upright shorter side is below this are too_small error rows
     # (0: none): without it, a 80x80 image stays 80x80 in a 224 px dataset.
     min_size: int = 0
@@ -156,28 +156,29 @@ class ImageSettings:
     statistics: str = "before_encoding"
 
     def __post_init__(self):
-        if self.size < 1:
-            raise ValueError(f"image size must be at least 1, got {self.size}")
-        if self.resize_mode not in RESIZE_MODES:
-            raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {self.resize_mode!r}")
-        if self.resize_filter not in RESIZE_FILTERS:
-            raise ValueError(f"resize filter must be one of {tuple(RESIZE_FILTERS)}, got {self.resize_filter!r}")
-        if self.image_format not in IMAGE_FORMATS:
-            raise ValueError(f"image format must be one of {IMAGE_FORMATS}, got {self.image_format!r}")
-        if self.color not in COLORS:
-            raise ValueError(f"color must be one of {COLORS}, got {self.color!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
-        if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be at least 1, got {self.max_pixels}")
-        if not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be above 0, got {self.max_seconds:g}")
-        if self.min_size < 0:
-            raise ValueError(f"min_size must be 0 or more, got {self.min_size}")
-        if self.statistics not in STATISTICS_PIXELS:
-            raise ValueError(f"statistics must be one of {STATISTICS_PIXELS}, got {self.statistics!r}")
+        """The one check of these settings, in the words of the flags that set
+        them (the converter turns a ValueError here into a usage error)."""
+        for flag, value, low, what in (
+            ("--image_size", self.image_size, 1, "at least 1"),
+            ("--jpeg_quality", self.jpeg_quality, 1, "1..100"),
+            ("--max_pixels", self.max_pixels, 1, "at least 1"),
+            ("--min_size", self.min_size, 0, "0 or more"),
+        ):
+            if value < low or (flag == "--jpeg_quality" and value > 100):
+                raise ValueError(f"{flag} must be {what}, got {value}")
+        if not self.max_seconds_per_image > 0:
+            raise ValueError(f"--max_seconds_per_image must be above 0, got {self.max_seconds_per_image:g}")
         if self.max_aspect_ratio and not self.max_aspect_ratio >= 1:
-            raise ValueError(f"max_aspect_ratio must be 0 (none) or at least 1, got {self.max_aspect_ratio:g}")
+            raise ValueError(f"--max_aspect_ratio must be 0 (none) or at least 1, got {self.max_aspect_ratio:g}")
+        for flag, value, allowed in (
+            ("--resize_mode", self.resize_mode, RESIZE_MODES),
+            ("--resize_filter", self.resize_filter, tuple(RESIZE_FILTERS)),
+            ("--image_format", self.image_format, IMAGE_FORMATS),
+            ("--color", self.color, COLORS),
+            ("--statistics", self.statistics, STATISTICS_PIXELS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
     @property
     def mode(self):
@@ -213,7 +214,7 @@ def smaller_than_requested(width, height, settings):
     if settings.resize_mode == "exact":
         return False
     side = max(width, height) if settings.resize_mode == "fit" else min(width, height)
-    return side < settings.size
+    return side < settings.image_size
 
 
 def aspect_ratio(width, height):
@@ -232,7 +233,7 @@ ELONGATED_ASPECT_RATIO = 10
 
 def target_size(width, height, settings):
     """The (width, height) an upright image of this size is resized to."""
-    size = settings.size
+    size = settings.image_size
     mode = settings.resize_mode
     if mode == "exact":
         return size, size
@@ -245,11 +246,13 @@ def target_size(width, height, settings):
 
 def convert_image(data, settings):
     """Returns a `ConvertedImage` for the source bytes, or raises `ImageError`."""
-    source = _DeadlineFile(data, time.monotonic() + settings.max_seconds)
+    source = _DeadlineFile(data, time.monotonic() + settings.max_seconds_per_image)
     try:
         return _convert(source, data, settings)
     except _OverTime:
-        raise ImageError("too_slow", f"converting took over --max_seconds_per_image={settings.max_seconds:g}") from None
+        raise ImageError(
+            "too_slow", f"converting took over --max_seconds_per_image={settings.max_seconds_per_image:g}"
+        ) from None
 
 
 def _convert(source, data, settings):
@@ -502,7 +505,7 @@ def _float_to_l(image):
 def _final_size(resized, settings):
     if settings.resize_mode != "center_crop":
         return resized
-    side = min(settings.size, *resized)
+    side = min(settings.image_size, *resized)
     return side, side
 
 

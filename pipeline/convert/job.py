@@ -331,7 +331,7 @@ def run_description(convert, settings):
         "requested_splits": [] if convert.splits_from_folders else convert.ratio_splits(),
         **convert.record_format().layout(convert.record_schema()),
         "image": {
-            "size": settings.size,
+            "size": settings.image_size,
             "resize_mode": settings.resize_mode,
             "resize_filter": settings.resize_filter,
             "format": settings.image_format,
@@ -339,7 +339,7 @@ def run_description(convert, settings):
             "color": settings.color,
             "keep_original": settings.keep_original,
             "max_pixels": settings.max_pixels,
-            "max_seconds": settings.max_seconds,
+            "max_seconds": settings.max_seconds_per_image,
             "min_size": settings.min_size,
             "max_aspect_ratio": settings.max_aspect_ratio,
             "statistics": settings.statistics,

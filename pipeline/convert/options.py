@@ -194,7 +194,7 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--image_size",
             type=int,
-            default=_DEFAULTS.size,
+            default=_DEFAULTS.image_size,
             help="Target size in pixels; what it measures depends on --resize_mode (default: %(default)s).",
         )
         parser.add_argument(
@@ -270,7 +270,7 @@ class ConvertOptions(PipelineOptions):
         parser.add_argument(
             "--max_seconds_per_image",
             type=float,
-            default=_DEFAULTS.max_seconds,
+            default=_DEFAULTS.max_seconds_per_image,
             help="An image still converting after this many seconds becomes a too_slow error "
             "row (default: %(default)s).",
         )
@@ -425,22 +425,18 @@ class ConvertOptions(PipelineOptions):
             )
 
     def _check_numbers(self):
+        try:  # The image options' rules live with them (imaging.ImageSettings).
+            self.image_settings()
+        except ValueError as e:
+            raise UsageError(str(e)) from None
         for flag, value, low, what in (
-            ("--image_size", self.image_size, 1, "at least 1"),
-            ("--jpeg_quality", self.jpeg_quality, 1, "1..100"),
-            ("--max_pixels", self.max_pixels, 1, "at least 1"),
-            ("--min_size", self.min_size, 0, "0 or more"),
             ("--decode_threads", self.decode_threads, 0, "0 (auto) or more"),
             ("--fetch_threads", self.fetch_threads, 0, "0 (auto) or more"),
             ("--processes", self.processes, 0, "0 (auto) or more"),
             ("--manifest_range_bytes", self.manifest_range_bytes, 1, "at least 1"),
         ):
-            if value < low or (flag == "--jpeg_quality" and value > 100):
+            if value < low:
                 raise UsageError(f"{flag} must be {what}, got {value}")
-        if not self.max_seconds_per_image > 0:
-            raise UsageError(f"--max_seconds_per_image must be above 0, got {self.max_seconds_per_image:g}")
-        if self.max_aspect_ratio and not self.max_aspect_ratio >= 1:
-            raise UsageError(f"--max_aspect_ratio must be 0 (none) or at least 1, got {self.max_aspect_ratio:g}")
 
     def check_named_splits(self, splits):
         """Per-split --num_shards names each split the run makes, and no other:
@@ -475,7 +471,7 @@ class ConvertOptions(PipelineOptions):
     def image_settings(self):
         """The `imaging.ImageSettings` these options ask for (valid once `validate` passed)."""
         return imaging.ImageSettings(
-            size=self.image_size,
+            image_size=self.image_size,
             resize_mode=self.resize_mode,
             resize_filter=self.resize_filter,
             image_format=self.image_format,
@@ -483,7 +479,7 @@ class ConvertOptions(PipelineOptions):
             color=self.color,
             keep_original=self.keep_original,
             max_pixels=self.max_pixels,
-            max_seconds=self.max_seconds_per_image,
+            max_seconds_per_image=self.max_seconds_per_image,
             min_size=self.min_size,
             max_aspect_ratio=self.max_aspect_ratio,
             statistics=self.statistics,
