@@ -174,8 +174,8 @@ MUTANTS = (
         "resume_ignores_source_changes",
         "a source file edited since the interrupted run keeps its old shard",
         "transforms/resume.py",
-        '    if "://" in path:\n        return ""\n',
-        '    if "://" in path or True:\n        return ""\n',
+        '    if has_scheme(path):\n        return ""\n',
+        '    if has_scheme(path) or True:\n        return ""\n',
         ("tests/test_resume.py",),
     ),
     Mutant(
@@ -1057,6 +1057,14 @@ MUTANTS = (
         '    IMAGES_LIKE_NOISE: _odd("looks like noise", "look like noise"),\n',
         "",
         ("tests/test_end_to_end_warnings.py",),
+    ),
+    Mutant(
+        "manifest_paths_not_normalised",
+        "a manifest's a/./b left as is: one file under two names (two records, two placements)",
+        "transforms/paths.py",
+        '        if part in ("", "."):\n',
+        '        if part == "":\n',
+        ("tests/test_manifest.py",),
     ),
 )
 

@@ -13,7 +13,7 @@ from transforms.label import KeyedImage
 from transforms.label import label_and_folder
 from transforms.label import parent_label
 from transforms.label import parse_labels_file
-from transforms.label import relative_path
+from transforms.paths import relative_path
 
 
 def test_relative_path_and_parent_label():

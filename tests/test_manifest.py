@@ -10,6 +10,7 @@ from apache_beam.testing.util import equal_to
 
 from tests.beam_util import local_pipeline
 from transforms import manifest
+from transforms import paths
 from transforms.errors import ERRORS
 from transforms.label import KeyedImage
 
@@ -75,14 +76,14 @@ def test_json_lines_rows():
 
 
 def test_resolve_against_the_base():
-    assert manifest.resolve("imgs/a.jpg", "/data/") == ("/data/imgs/a.jpg", "imgs/a.jpg")
-    assert manifest.resolve("./a.jpg", "s3://b/p") == ("s3://b/p/a.jpg", "a.jpg")
-    assert manifest.resolve("/elsewhere/a.jpg", "/data") == ("/elsewhere/a.jpg", "/elsewhere/a.jpg")
-    assert manifest.resolve("s3://b/p/x/a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
+    assert paths.resolve("imgs/a.jpg", "/data/") == ("/data/imgs/a.jpg", "imgs/a.jpg")
+    assert paths.resolve("./a.jpg", "s3://b/p") == ("s3://b/p/a.jpg", "a.jpg")
+    assert paths.resolve("/elsewhere/a.jpg", "/data") == ("/elsewhere/a.jpg", "/elsewhere/a.jpg")
+    assert paths.resolve("s3://b/p/x/a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
     # One file, one name, however the row spells it.
-    assert manifest.resolve("imgs//a.jpg", "/data") == manifest.resolve("imgs/../imgs/./a.jpg", "/data")
-    assert manifest.resolve("../other/a.jpg", "/data/set") == ("/data/other/a.jpg", "/data/other/a.jpg")
-    assert manifest.resolve("s3://b/p//x/./a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
+    assert paths.resolve("imgs//a.jpg", "/data") == paths.resolve("imgs/../imgs/./a.jpg", "/data")
+    assert paths.resolve("../other/a.jpg", "/data/set") == ("/data/other/a.jpg", "/data/other/a.jpg")
+    assert paths.resolve("s3://b/p//x/./a.jpg", "s3://b/p") == ("s3://b/p/x/a.jpg", "x/a.jpg")
     assert manifest.default_base("s3://b/p/labels.csv") == "s3://b/p"
 
 

@@ -38,6 +38,7 @@ What they stand on:
   sorted_file.py    a file of sorted lines, without one worker holding every line
   grouping.py, ranking.py       groups and ranks in bounded pieces (docs/performance.md, "Scale")
   key_ranges.py, line_ranges.py one S3 prefix listed, one text file read, in parallel ranges
+  paths.py          the path rules: URLs, joins, paths relative to --input
   storage.py, listing.py, hashing.py   files on disk and S3 (no Beam imports)
   errors.py, metrics.py         error rows and counters
   progress_records.py           a job's progress told through --output (ShardProgress, ProgressReader)

@@ -31,7 +31,7 @@ from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.grouping import GroupInPieces
 from transforms.label import KeyedImage
-from transforms.label import relative_or_full
+from transforms.paths import relative_or_full
 from transforms.split import seeded_hash
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems

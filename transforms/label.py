@@ -22,6 +22,7 @@ from apache_beam import coders
 
 from transforms.errors import ERRORS
 from transforms.errors import error_row
+from transforms.paths import relative_path
 
 STAGE = "label"
 # The stage an image outside <split>/<label>/ fails in with --splits_from_folders
@@ -80,21 +81,6 @@ coders.registry.register_coder(KeyedImage, KeyedImageCoder)
 
 def has_control_characters(name):
     return any(unicodedata.category(character) == "Cc" for character in name)
-
-
-def relative_path(path, input_root):
-    """`path` relative to `input_root`, with '/' separators."""
-    root = input_root.rstrip("/") + "/"
-    if not path.startswith(root):
-        raise ValueError(f"{path!r} is not under {input_root!r}")
-    return path[len(root) :]
-
-
-def relative_or_full(path, input_root):
-    """`path` relative to `input_root` where it lies below it, else the full
-    path: a manifest may name images anywhere."""
-    root = input_root.rstrip("/") + "/"
-    return path[len(root) :] if path.startswith(root) else path
 
 
 def parent_label(relative):

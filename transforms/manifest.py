@@ -54,6 +54,7 @@ from transforms.line_ranges import ByteRange
 from transforms.line_ranges import LineOffsets
 from transforms.line_ranges import byte_ranges
 from transforms.line_ranges import lines_in_range
+from transforms.paths import resolve
 from transforms.split import is_valid_split_name
 from transforms.split import seeded_hash
 from transforms.storage import Storage
@@ -86,35 +87,6 @@ def manifest_kind(path):
 def default_base(manifest_path):
     """The folder relative paths resolve against without --input."""
     return posixpath.dirname(manifest_path.rstrip("/")) or "."
-
-
-def resolve(path, base):
-    """(full path, relative path) of a manifest's path entry, normalised
-    (`a//b`, `a/./b` and `a/../a/b` are `a/b`), so that one file has one name."""
-    if "://" not in path and not path.startswith("/"):
-        path = base.rstrip("/") + "/" + path
-    if "://" in path:
-        scheme, rest = path.split("://", 1)
-        bucket, _, key = rest.partition("/")
-        full = f"{scheme}://{bucket}/{_normalised(key)}"
-    else:
-        full = "/" + _normalised(path) if path.startswith("/") else _normalised(path)
-    root = base.rstrip("/") + "/"
-    return full, full[len(root) :] if full.startswith(root) else full
-
-
-def _normalised(path):
-    """`path` without empty, `.` and `..`-cancelled parts; a `..` above the
-    start stays (its image lies outside the base)."""
-    parts = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == ".." and parts and parts[-1] != "..":
-            parts.pop()
-        else:
-            parts.append(part)
-    return "/".join(parts)
 
 
 class RowError(ValueError):

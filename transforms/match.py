@@ -34,9 +34,10 @@ from transforms import metrics
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.key_ranges import KeyRange
+from transforms.paths import has_scheme
+from transforms.paths import is_s3
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
-from transforms.storage import is_s3
 from transforms.storage import split_s3_path
 
 SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
@@ -167,7 +168,7 @@ class MatchImages(beam.PTransform):
 
     def expand(self, pbegin):
         root = pbegin | "Root" >> beam.Create([self._input_root])
-        if "://" in self._input_root:  # No symlinks on S3: nothing to report.
+        if has_scheme(self._input_root):  # No symlinks on S3: nothing to report.
             files = self._match_by_folder(root)
             errors = pbegin | "NoListingErrors" >> beam.Create([])
         else:

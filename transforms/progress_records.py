@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 
-from transforms.storage import join
+from transforms.paths import join
 
 PLANNED_FILE = ".im2tfrecord-planned.json"
 SHARD_RECORD_PREFIX = ".im2tfrecord-progress-"

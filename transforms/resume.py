@@ -26,7 +26,8 @@ import os
 import PIL
 
 from transforms.layout import ShardInfo
-from transforms.storage import join
+from transforms.paths import has_scheme
+from transforms.paths import join
 
 DONE_PREFIX = ".im2tfrecord-done-"
 _READ_CHUNK = 1 << 20
@@ -59,7 +60,7 @@ def shard_key(fingerprint, class_names, images):
 def _source_state(path):
     """A local file's size and mtime: a file replaced since is converted again.
     (S3 sources are keyed by path alone: the listing carries no ETag here.)"""
-    if "://" in path:
+    if has_scheme(path):
         return ""
     try:
         stat = os.stat(path)

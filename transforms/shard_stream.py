@@ -29,9 +29,9 @@ from transforms.imaging import aspect_ratio
 from transforms.imaging import smaller_than_requested
 from transforms.layout import ShardInfo
 from transforms.layout import shard_name
+from transforms.paths import join
 from transforms.progress_records import ShardProgress
 from transforms.statistics import Statistics
-from transforms.storage import join
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,9 +24,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms import metrics
+from transforms.paths import join
 from transforms.sorted_lines import file_bytes
 from transforms.storage import Storage
-from transforms.storage import join
 from transforms.storage import temporary_for
 
 # Lines a piece is cut for: a piece is one element on a cluster's data plane

@@ -25,10 +25,10 @@ from apache_beam import coders
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.label import SPLIT_STAGE as STAGE
-from transforms.label import relative_or_full
 from transforms.layout import TEST
 from transforms.layout import TRAIN
 from transforms.layout import VALIDATION
+from transforms.paths import relative_or_full
 from transforms.ranking import RankInGroups
 
 # Split folder names become file names: keep them to safe characters.

@@ -34,6 +34,10 @@ import uuid
 import botocore.exceptions
 import urllib3.exceptions
 
+from transforms.paths import has_scheme
+from transforms.paths import is_s3
+from transforms.paths import join
+
 # Beam's S3Options, by the boto3 argument each one feeds.
 _S3_CLIENT_ARGS = {
     "aws_access_key_id": "s3_access_key_id",
@@ -142,23 +146,11 @@ def s3_error_code(error):
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def join(folder, name):
-    """`name` inside `folder`, a local folder or a URL prefix (as Beam's
-    FileSystems.join joins them)."""
-    if "://" not in folder:
-        return os.path.join(folder, name)
-    return folder.rstrip("/") + "/" + name
-
-
 def _beam_filesystems():
     """Beam's FileSystems, for schemes other than local and s3://."""
     from apache_beam.io.filesystems import FileSystems
 
     return FileSystems
-
-
-def _is_local(path):
-    return "://" not in path
 
 
 def make_s3_client(settings, max_connections=10, max_attempts=_S3_MAX_ATTEMPTS, ranged=False):
@@ -191,10 +183,6 @@ def split_s3_path(path):
     return parsed.netloc, key
 
 
-def is_s3(path):
-    return path.startswith("s3://")
-
-
 def is_temporary(name):
     """True for the temporaries `open_atomic` leaves behind if it is killed."""
     return bool(_TEMP_NAME.match(name))
@@ -202,7 +190,7 @@ def is_temporary(name):
 
 def temporary_for(path):
     """A hidden name beside `path` that is_temporary knows as ours."""
-    folder, name = posixpath.split(path) if not _is_local(path) else os.path.split(path)
+    folder, name = posixpath.split(path) if has_scheme(path) else os.path.split(path)
     return join(folder, f".{name}{_TEMP_SUFFIX}{uuid.uuid4().hex}")
 
 
@@ -434,7 +422,9 @@ class Storage:
         if is_s3(path):
             return _S3ReadStream(self.s3_client(), self._ranged_s3_client, *split_s3_path(path), start=start)
         stream = (
-            open(path, "rb") if _is_local(path) else _beam_filesystems().open(path, compression_type="uncompressed")
+            open(path, "rb")
+            if not has_scheme(path)
+            else _beam_filesystems().open(path, compression_type="uncompressed")
         )
         if start:
             stream.seek(start)
@@ -445,7 +435,7 @@ class Storage:
         if is_s3(path):
             bucket, key = split_s3_path(path)
             return self.s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"]
-        if _is_local(path):
+        if not has_scheme(path):
             return os.path.getsize(path)
         return _beam_filesystems().match([path])[0].metadata_list[0].size_in_bytes
 
@@ -460,7 +450,7 @@ class Storage:
     @staticmethod
     def _create(path):
         """A new file at `path` (a local one's folders made as needed)."""
-        if not _is_local(path):
+        if has_scheme(path):
             return _beam_filesystems().create(path, compression_type="uncompressed")
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         return open(path, "wb")
@@ -488,7 +478,7 @@ class Storage:
 
     @staticmethod
     def _rename(source, target):
-        if _is_local(source):
+        if not has_scheme(source):
             os.replace(source, target)
         else:
             _beam_filesystems().rename([source], [target])
@@ -502,7 +492,7 @@ class Storage:
         not a request per file); empty if there is no such folder."""
         if is_s3(folder):
             return {posixpath.basename(entry.path): entry.size for entry in self.list_level(folder)[0]}
-        if _is_local(folder):  # Not a glob: a folder named out[1] must list itself, not out1.
+        if not has_scheme(folder):  # Not a glob: a folder named out[1] must list itself, not out1.
             try:
                 with os.scandir(folder) as entries:
                     return {entry.name: entry.stat().st_size for entry in entries if entry.is_file()}
@@ -525,7 +515,7 @@ class Storage:
             bucket, prefix = split_s3_path(folder.rstrip("/") + "/")
             entries = list_s3_level(self.s3_client(), bucket, prefix + name_prefix)[0]
             return {posixpath.basename(entry.path): entry.etag for entry in entries}
-        if _is_local(folder):
+        if not has_scheme(folder):
             try:
                 with os.scandir(folder) as entries:
                     found = [entry for entry in entries if entry.name.startswith(name_prefix) and entry.is_file()]
@@ -550,7 +540,7 @@ class Storage:
         if is_s3(folder):
             files, folders = self.list_level(folder)
             return [entry.path for entry in files], folders
-        if "://" in folder:
+        if has_scheme(folder):
             return None
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         return ([e.path for e in entries if e.is_file()], [e.path for e in entries if e.is_dir()])
@@ -565,7 +555,7 @@ class Storage:
             if is_s3(path):
                 bucket, key = split_s3_path(path)
                 keys.setdefault(bucket, []).append(key)
-            elif _is_local(path):
+            elif not has_scheme(path):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
             elif _beam_filesystems().exists(path):

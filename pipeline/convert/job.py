@@ -69,6 +69,7 @@ from transforms.manifest import ReadManifest
 from transforms.match import MATCHED
 from transforms.match import SKIPPED
 from transforms.match import MatchImages
+from transforms.paths import is_s3
 from transforms.shard import EstimateRecordBytes
 from transforms.shard import PlanShards
 from transforms.shard import fixed_shard_count
@@ -81,7 +82,6 @@ from transforms.shard_writer import RecordPlannedImages
 from transforms.shard_writer import WriteShardStreams
 from transforms.split import AssignSplits
 from transforms.storage import Storage
-from transforms.storage import is_s3
 from transforms.storage import s3_settings
 
 # Concurrent GETs per worker from S3: they mostly wait on the network.

@@ -37,8 +37,9 @@ from transforms.layout import DATASET_INFO_FILE
 from transforms.metrics import METRICS_NAMESPACE
 from transforms.metrics import REUSED_IMAGES
 from transforms.metrics import REUSED_SHARDS
+from transforms.paths import has_scheme
+from transforms.paths import is_s3
 from transforms.storage import Storage
-from transforms.storage import is_s3
 from transforms.storage import s3_settings
 from transforms.storage import split_s3_path
 
@@ -144,7 +145,7 @@ def _make_local_paths_absolute(convert):
     a relative path names nothing: local paths are resolved here, once."""
     for name in ("input", "output", "labels_file", "manifest"):
         path = getattr(convert, name)
-        if path and "://" not in path:
+        if path and not has_scheme(path):
             setattr(convert, name, os.path.abspath(path))
 
 

@@ -31,9 +31,9 @@ from transforms.dataset_warnings import CLASS_WARNINGS
 from transforms.dataset_warnings import MAX_CLASSES_SHOWN
 from transforms.dataset_warnings import counted
 from transforms.dataset_warnings import summary_lines
+from transforms.paths import is_s3
+from transforms.paths import join
 from transforms.storage import Storage
-from transforms.storage import is_s3
-from transforms.storage import join
 from transforms.storage import s3_settings
 from transforms.storage import temporary_for
 

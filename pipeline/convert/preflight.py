@@ -31,9 +31,11 @@ from pipeline.convert.options import ConvertOptions
 from transforms import listing
 from transforms import manifest
 from transforms import ownership
+from transforms import paths
 from transforms import storage
 from transforms.label import parse_labels_file
 from transforms.match import input_pattern
+from transforms.paths import has_scheme
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,12 +81,12 @@ def check(options):
 def _check_output_place(convert):
     """--output must be a folder, and not one the input listing would read."""
     output, source = convert.output.rstrip("/"), convert.input.rstrip("/")
-    if not storage.is_s3(output) and os.path.isfile(output):
+    if not paths.is_s3(output) and os.path.isfile(output):
         raise UsageError(f"--output {convert.output} is a file; name a folder")
     if convert.manifest:  # Nothing is listed: only the manifest's rows are read.
         return
-    if storage.is_s3(output) == storage.is_s3(source):
-        if not storage.is_s3(output):
+    if paths.is_s3(output) == paths.is_s3(source):
+        if not paths.is_s3(output):
             # Resolved, so a link to a folder inside the input is inside it too.
             output, source = os.path.realpath(output), os.path.realpath(source)
         if output == source or output.startswith(source + "/"):
@@ -196,13 +198,13 @@ def _some(names):
 
 
 def _check_input(path, store):
-    if storage.is_s3(path):
+    if paths.is_s3(path):
         bucket, prefix = storage.split_s3_path(path.rstrip("/") + "/")
         client = store.s3_client()
         command.check_bucket(client, bucket, "--input")
         first = s3_call(lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1), "--input", bucket)
         empty = first.get("KeyCount", 0) == 0
-    elif "://" not in path:
+    elif not has_scheme(path):
         if not os.path.exists(path):
             raise UsageError(f"--input {path} does not exist")
         empty = not listing.has_files(path)
@@ -222,7 +224,7 @@ def _check_input(path, store):
 
 
 def _check_output(path, store, create=True):
-    if storage.is_s3(path):
+    if paths.is_s3(path):
         bucket, _ = storage.split_s3_path(path.rstrip("/") + "/")
         command.check_bucket(store.s3_client(), bucket, "--output")
         return
@@ -242,7 +244,7 @@ def _check_manifest(convert, store):
     --num_shards is checked against the splits the manifest names (which
     costs one more read of it)."""
     _check_readable(convert.manifest, "--manifest", store)
-    if "://" not in convert.input and not os.path.isdir(convert.input):
+    if not has_scheme(convert.input) and not os.path.isdir(convert.input):
         raise UsageError(f"--input {convert.input} is not a folder (the manifest's relative paths start there)")
     kind = manifest.manifest_kind(convert.manifest)
     with store.open_read(convert.manifest) as raw:
@@ -259,7 +261,7 @@ def _check_manifest(convert, store):
 
 
 def _check_readable(path, flag, store):
-    if storage.is_s3(path):
+    if paths.is_s3(path):
         bucket, key = storage.split_s3_path(path)
         s3_call(
             lambda: store.s3_client().head_object(Bucket=bucket, Key=key),

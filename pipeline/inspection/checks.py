@@ -26,7 +26,7 @@ from transforms.layout import LABELS_FILE
 from transforms.layout import labels_file_bytes
 from transforms.layout import parse_shard_name
 from transforms.layout import shard_name
-from transforms.storage import join
+from transforms.paths import join
 
 # Shards read at once: S3 GETs overlap their waits and Pillow decodes outside
 # the GIL; more threads would only queue for the GIL of the record parser.

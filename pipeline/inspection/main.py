@@ -21,8 +21,9 @@ from pipeline.inspection import report as inspect_report
 from pipeline.inspection.checks import run_checks
 from pipeline.inspection.dataset import NotADataset
 from pipeline.inspection.dataset import describe
+from transforms.paths import has_scheme
+from transforms.paths import is_s3
 from transforms.storage import Storage
-from transforms.storage import is_s3
 from transforms.storage import split_s3_path
 
 _PROG = "im2tfrecord inspect"
@@ -91,7 +92,7 @@ def _run(args, settings):
 
 def _read_info(storage, prefix):
     """dataset_info.json as a dict; UsageError when there is none to read."""
-    if "://" not in prefix and not os.path.isdir(prefix):
+    if not has_scheme(prefix) and not os.path.isdir(prefix):
         state = "is a file: name the dataset's folder" if os.path.exists(prefix) else "does not exist"
         raise UsageError(f"{prefix} {state}")
     bucket = split_s3_path(prefix)[0] if is_s3(prefix) else None
@@ -168,7 +169,7 @@ def _check_args(args):
 
 
 def _check_sheet_path(path):
-    if "://" in path:
+    if has_scheme(path):
         raise UsageError(f"--contact_sheet {path}: must be a local path")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

@@ -12,7 +12,7 @@ import os
 from pipeline.read import info as infos
 from pipeline.read import stream
 from pipeline.read import workers
-from transforms.storage import is_s3
+from transforms.paths import is_s3
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -16,8 +16,8 @@ import botocore.exceptions
 from transforms import formats
 from transforms import schema as schemas
 from transforms.layout import DATASET_INFO_FILE
+from transforms.paths import join
 from transforms.storage import Storage
-from transforms.storage import join
 from transforms.storage import s3_error_code
 
 

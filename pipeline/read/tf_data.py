@@ -21,7 +21,7 @@ from pipeline.read import stream
 from pipeline.read import workers
 from transforms import formats
 from transforms import schema as schemas
-from transforms.storage import is_s3
+from transforms.paths import is_s3
 
 # Shards read at once. S3 reads mostly wait on the network, so more streams
 # than cores overlap the waits; TFDS interleaves 16 files too.

@@ -16,7 +16,7 @@ from transforms.converting import Failure
 from transforms.converting import window_for
 from transforms.errors import ERRORS
 from transforms.errors import error_row
-from transforms.label import relative_or_full
+from transforms.paths import relative_or_full
 from transforms.storage import configure_beam_filesystems
 
 
