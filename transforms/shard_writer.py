@@ -99,10 +99,13 @@ class _WriteShard(beam.DoFn):
         # planned_images is not used: see WriteShardStreams' `planned`.
         key, placed = shard
         self._shard_sizes.update(len(placed))
+        # The writer's one input type, in threads or in processes: the plain
+        # ShardImage rows, not the planning's Placed (which carry more).
+        shard = (key, shard_images(placed))
         if self._in_processes(key, placed):
             if self._processes is None:
                 self._processes = ShardProcesses(self._shard_settings, self._concurrency)
-            for written in self._processes.write((key, shard_images(placed)), class_names):
+            for written in self._processes.write(shard, class_names):
                 yield from self._outputs(written)
             return
         self._running.append(self._shards.submit(self._writer.write, shard, class_names))
