@@ -70,7 +70,14 @@ STAGES = (
 
 
 def profile(mode, images, out):
-    settings = ShardSettings(out, formats.get("tfrecord"), "default", ImageSettings(), {}, fingerprint="profile")
+    settings = ShardSettings(
+        output=out,
+        record_format=formats.get("tfrecord"),
+        schema="default",
+        image_settings=ImageSettings(),
+        s3_client_settings={},
+        fingerprint="profile",
+    )
     writer = ShardStreamWriter(settings, MODES[mode], 1)
     profiler = cProfile.Profile()
     start = time.monotonic()
@@ -97,7 +104,14 @@ def against_loop(images, rounds):
     def shard():
         out = tempfile.mkdtemp(prefix="im2tfrecord-profile-", dir=CACHE)
         try:
-            settings = ShardSettings(out, formats.get("tfrecord"), "default", ImageSettings(), {}, fingerprint="p")
+            settings = ShardSettings(
+                output=out,
+                record_format=formats.get("tfrecord"),
+                schema="default",
+                image_settings=ImageSettings(),
+                s3_client_settings={},
+                fingerprint="p",
+            )
             writer = ShardStreamWriter(settings, MODES["1 thread, no pool"], 1)
             writer.write((("train", 0, 1), images), ["ants", "bees"])
             writer.close()

@@ -48,7 +48,11 @@ def _shards(root, shards, per_shard):
 def _settings(out, name="tfrecord"):
     record_format = formats.get(name)
     return ShardSettings(
-        str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(image_size=24), {}
+        output=str(out),
+        record_format=record_format,
+        schema="default" if record_format.has_schema else None,
+        image_settings=ImageSettings(image_size=24),
+        s3_client_settings={},
     )
 
 

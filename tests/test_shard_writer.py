@@ -67,7 +67,11 @@ def _writer(out, name):
     record_format = formats.get(name)
     fn = shard_writer._WriteShard(
         ShardSettings(
-            str(out), record_format, "default" if record_format.has_schema else None, ImageSettings(image_size=32), {}
+            output=str(out),
+            record_format=record_format,
+            schema="default" if record_format.has_schema else None,
+            image_settings=ImageSettings(image_size=32),
+            s3_client_settings={},
         ),
         Concurrency(2, 2),
     )
@@ -171,7 +175,14 @@ def test_a_retried_recordio_shard_is_written_once(tmp_path, monkeypatch):
 def test_which_shards_go_to_shard_processes():
     def goes(concurrency, key, images):
         fn = shard_writer._WriteShard(
-            ShardSettings("/out", formats.get("tfrecord"), "default", ImageSettings(), {}), concurrency
+            ShardSettings(
+                output="/out",
+                record_format=formats.get("tfrecord"),
+                schema="default",
+                image_settings=ImageSettings(),
+                s3_client_settings={},
+            ),
+            concurrency,
         )
         return fn._in_processes(key, [None] * images)
 

@@ -65,7 +65,7 @@ class Written:
     hashes: tuple = ()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ShardSettings:
     """Everything a shard's bytes and place depend on, besides its images.
 

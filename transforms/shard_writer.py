@@ -44,7 +44,6 @@ from transforms import progress_records
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.shard_processes import ShardProcesses
-from transforms.shard_stream import ShardSettings
 from transforms.shard_stream import ShardStreamWriter
 from transforms.shard_stream import shard_images
 from transforms.storage import Storage
@@ -157,54 +156,29 @@ class WriteShardStreams(beam.PTransform):
     ERRORS, each record's duplicates.ImageHashes on HASHES. Leaves a progress
     record of each shard in the output as it goes (progress_records.py).
 
-    With a `fingerprint` (the run's settings, as text), each shard leaves a
-    resume record; with `reuse` too, shards an interrupted attempt completed
-    with the same settings and images are reused (resume.py).
+    `shard_settings` (shard_stream.ShardSettings) is everything a shard's
+    bytes and place depend on besides its images: with its `fingerprint`
+    (the run's settings, as text), each shard leaves a resume record; with
+    `reuse` too, shards an interrupted attempt completed with the same
+    settings and images are reused (resume.py).
 
     `planned`, RecordPlannedImages' output, is taken as a side input only so
     that the planned total is in the output before any shard is written:
     Spark runs a branch nothing consumes after the rest of the job, and a
     launcher's progress line then had no total until the end."""
 
-    def __init__(
-        self,
-        output,
-        class_names,
-        record_format,
-        schema,
-        settings,
-        s3_client_settings,
-        concurrency,
-        fingerprint=None,
-        reuse=False,
-        planned=None,
-    ):
+    def __init__(self, *, shard_settings, class_names, concurrency, planned=None):
         super().__init__()
-        self._planned = planned
-        self._fingerprint = fingerprint
-        self._reuse = reuse
-        self._output = output
+        self._shard_settings = shard_settings
         self._class_names = class_names
-        self._format = record_format
-        self._schema = schema
-        self._settings = settings
-        self._s3_client_settings = s3_client_settings
         self._concurrency = concurrency
+        self._planned = planned
 
     def expand(self, shards):
-        shard_settings = ShardSettings(
-            self._output,
-            self._format,
-            self._schema,
-            self._settings,
-            self._s3_client_settings,
-            self._fingerprint,
-            self._reuse,
-        )
         side_inputs = [beam.pvalue.AsSingleton(self._class_names)]
         if self._planned is not None:
             side_inputs.append(beam.pvalue.AsSingleton(self._planned))
-        return shards | beam.ParDo(_WriteShard(shard_settings, self._concurrency), *side_inputs).with_outputs(
+        return shards | beam.ParDo(_WriteShard(self._shard_settings, self._concurrency), *side_inputs).with_outputs(
             SHARDS, ERRORS, HASHES
         )
 

@@ -75,6 +75,7 @@ from transforms.shard import PlanShards
 from transforms.shard import fixed_shard_count
 from transforms.shard import parse_num_shards
 from transforms.shard_processes import started_early
+from transforms.shard_stream import ShardSettings
 from transforms.shard_writer import AUTO_MIN_IMAGES_PER_PROCESS
 from transforms.shard_writer import HASHES
 from transforms.shard_writer import SHARDS
@@ -271,16 +272,19 @@ def _write_as_streams(placed, class_names, convert, settings, s3, workers):
     part = convert.part()
     if part:  # --write_part: this machine's shards only (parts.py).
         shards = shards | "ThisPart" >> Filter(lambda shard: part.holds(shard[0][1]))
-    written = shards | "WriteShardStreams" >> WriteShardStreams(
-        convert.output,
-        class_names,
-        convert.record_format(),
-        convert.record_schema(),
-        settings,
-        s3,
-        workers,
+    shard_settings = ShardSettings(
+        output=convert.output,
+        record_format=convert.record_format(),
+        schema=convert.record_schema(),
+        image_settings=settings,
+        s3_client_settings=s3,
         fingerprint=json.dumps(run_description(convert, settings), sort_keys=True),
         reuse=not convert.overwrite,
+    )
+    written = shards | "WriteShardStreams" >> WriteShardStreams(
+        shard_settings=shard_settings,
+        class_names=class_names,
+        concurrency=workers,
         planned=planned,
     )
     class_counts = written[SHARDS] | "ClassCounts" >> FlatMap(
