@@ -85,10 +85,10 @@ class ShardSettings:
 class ShardStreamWriter:
     """Writes shards one after another (several threads may share one)."""
 
-    def __init__(self, settings, concurrency, extra_connections=0):
-        self._settings = settings
+    def __init__(self, shard_settings, concurrency, extra_connections=0):
+        self._shard_settings = shard_settings
         self._converter = Converter(
-            settings.image_settings, settings.s3_client_settings, concurrency, extra_connections
+            shard_settings.image_settings, shard_settings.s3_client_settings, concurrency, extra_connections
         )
         self.storage = self._converter.storage
         self._names = None
@@ -99,13 +99,13 @@ class ShardStreamWriter:
     def write(self, shard, class_names):
         """Writes `shard`, ((split, index, count), [ShardImage]); returns Written."""
         (split, index, num_shards), images = shard
-        settings = self._settings
-        name = shard_name(split, index, num_shards, settings.record_format.suffix)
-        progress = ShardProgress(self.storage, settings.output, name, len(images))
+        shard_settings = self._shard_settings
+        name = shard_name(split, index, num_shards, shard_settings.record_format.suffix)
+        progress = ShardProgress(self.storage, shard_settings.output, name, len(images))
         key = None
-        if settings.fingerprint is not None:
-            key = resume.shard_key(settings.fingerprint, class_names, images)
-            reused = settings.reuse and self._reusable(name, key)
+        if shard_settings.fingerprint is not None:
+            key = resume.shard_key(shard_settings.fingerprint, class_names, images)
+            reused = shard_settings.reuse and self._reusable(name, key)
             if reused:
                 info, failures, hashes = reused
                 progress.finish()
@@ -119,9 +119,9 @@ class ShardStreamWriter:
         per_class, failures, small, odd, hashes = {}, [], [], {}, []
         statistics = Statistics()
         label_ids = {label: i for i, label in enumerate(class_names)}
-        with self.storage.open_atomic(join(settings.output, name)) as sink:
+        with self.storage.open_atomic(join(shard_settings.output, name)) as sink:
             hashing = HashingWriter(sink)
-            records = settings.record_format.shard_writer(hashing, label_ids, settings.schema)
+            records = shard_settings.record_format.shard_writer(hashing, label_ids, shard_settings.schema)
             for image, result in self._converter.convert(sorted(images, key=_in_shard_order), lambda i: i.path):
                 stopping.check()  # Ctrl-C: the unfinished file is dropped now, not at the shard's end.
                 progress.advance()  # Converted or failed: this image's outcome is known.
@@ -134,7 +134,7 @@ class ShardStreamWriter:
                 )
                 hashes.append(ImageHashes.of(image, split, result))
                 per_class[image.label] = per_class.get(image.label, 0) + 1
-                if smaller_than_requested(result.width, result.height, settings.image_settings):
+                if smaller_than_requested(result.width, result.height, shard_settings.image_settings):
                     small.append(min(result.width, result.height))
                 if result.content:
                     odd.setdefault(result.content, []).append(image.relative_path)
@@ -159,20 +159,20 @@ class ShardStreamWriter:
         )
         if key is not None:
             rows = [(path, f.stage, f.reason, f.message) for path, f in failures]
-            resume.record(self.storage, settings.output, key, info, rows, side_hashes, hashes)
+            resume.record(self.storage, shard_settings.output, key, info, rows, side_hashes, hashes)
         progress.finish()
         return Written(failures, info, hashes=tuple(hashes))
 
     def _reusable(self, name, key):
         if self._names is None:  # What an earlier attempt left: listed once per writer.
-            self._names = set(self.storage.list_folder(self._settings.output))
-        return resume.reusable(self.storage, self._settings.output, name, key, self._names)
+            self._names = set(self.storage.list_folder(self._shard_settings.output))
+        return resume.reusable(self.storage, self._shard_settings.output, name, key, self._names)
 
     def _write_side_files(self, records, split, index, num_shards):
         side_files, side_hashes = {}, {}
         for role, (suffix, data) in records.side_files().items():
             side_files[role] = shard_name(split, index, num_shards, suffix)
             side_hashes[side_files[role]] = hashlib.sha256(data).hexdigest()
-            with self.storage.open_atomic(join(self._settings.output, side_files[role])) as sink:
+            with self.storage.open_atomic(join(self._shard_settings.output, side_files[role])) as sink:
                 sink.write(data)
         return side_files, side_hashes
