@@ -70,7 +70,9 @@ def test_a_path_on_many_rows_keeps_its_first_row(small_bound, tmp_path):
     path.write_text("path,label\n" + rows)  # a.jpg on 8 rows, lines 3, 4, 6, 7, 9, 10, 12, 13.
     base = str(tmp_path)
     with local_pipeline() as p:
-        read = p | manifest.ReadManifest(str(path), base, None, False, {})
+        read = p | manifest.ReadManifest(
+            str(path), base=base, label_key=None, class_names_given=False, s3_client_settings={}
+        )
         kept = read["keyed"] | "Kept" >> beam.Map(lambda row: (os.path.basename(row.path), row.line))
         assert_that(kept, equal_to([("a.jpg", 3), ("b0.jpg", 2), ("b3.jpg", 5), ("b6.jpg", 8), ("b9.jpg", 11)]))
         repeated = read[ERRORS] | "Rows" >> beam.Map(lambda r: (r["line"], r["reason"], r["message"]))

@@ -136,7 +136,14 @@ def _expected(base, where):
 
 def _read(path, base, range_bytes, s3_settings=None):
     with local_pipeline() as p:
-        read = p | manifest.ReadManifest(path, base, None, False, s3_settings or {}, range_bytes=range_bytes)
+        read = p | manifest.ReadManifest(
+            path,
+            base=base,
+            label_key=None,
+            class_names_given=False,
+            s3_client_settings=s3_settings or {},
+            range_bytes=range_bytes,
+        )
         keyed, errors = _expected(base, path)
         assert_that(read["keyed"], equal_to(keyed))
         rows = read[ERRORS] | "Rows" >> beam.Map(lambda r: (r["line"], r["reason"], r["path"]))

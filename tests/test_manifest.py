@@ -94,7 +94,9 @@ def test_read_manifest_keys_rows_and_rejects_with_line_numbers(tmp_path):
     )
     base = str(tmp_path)
     with local_pipeline() as p:
-        read = p | manifest.ReadManifest(str(path), base, None, False, {})
+        read = p | manifest.ReadManifest(
+            str(path), base=base, label_key=None, class_names_given=False, s3_client_settings={}
+        )
         expected = [
             KeyedImage(label="cat", path=f"{base}/a.jpg", line=2),
             KeyedImage(label="7", path=f"{base}/b.jpg", line=3),  # "007" is id 7, as "7" is.
@@ -124,7 +126,9 @@ def test_rows_find_their_class_by_id_or_by_name(tmp_path):
         (mixed, ["1", "-1"], [("-1", 2), ("1", 3)], [(4, "unknown_label", "label '2' is not in --labels_file")]),
     ):
         with local_pipeline() as p:
-            read = p | manifest.ReadManifest(str(source), base, None, True, {})
+            read = p | manifest.ReadManifest(
+                str(source), base=base, label_key=None, class_names_given=True, s3_client_settings={}
+            )
             classes = read["keyed"] | manifest.ClassesOfManifest(fixed, read[manifest.CLASS_NAMES])
             labelled = read["keyed"] | manifest.LabelByClass(classes)
             rows = labelled.keyed | "Rows" >> beam.Map(lambda row: (row.label, row.line))

@@ -116,7 +116,7 @@ class GroupInPieces(beam.PTransform):
     whose registered coder then carries them. Keys are encoded
     deterministically (strings, numbers, tuples of them)."""
 
-    def __init__(self, summarize, piece_of, stage, item_type=typing.Any, bound=None):
+    def __init__(self, summarize, piece_of, stage, *, item_type=typing.Any, bound=None):
         super().__init__()
         self._summarize = summarize
         self._piece_of = piece_of

@@ -359,7 +359,7 @@ class _ReadRange(_ManifestDoFn):
     """A ByteRange -> a _Numbered per data row that starts in it, and its
     _LineCount on LINE_COUNTS."""
 
-    def __init__(self, manifest_path, base, kind, label_key, class_names_given, s3_client_settings):
+    def __init__(self, manifest_path, *, base, kind, label_key, class_names_given, s3_client_settings):
         super().__init__(manifest_path, s3_client_settings)
         self._base = base
         self._kind = kind
@@ -514,7 +514,9 @@ class ReadManifest(beam.PTransform):
     LINES: (path, line) of every image, "matched": the number of data rows,
     CLASS_NAMES: (id, name) of each class id a Ground Truth manifest names}."""
 
-    def __init__(self, manifest_path, base, label_key, class_names_given, s3_client_settings, range_bytes=RANGE_BYTES):
+    def __init__(
+        self, manifest_path, *, base, label_key, class_names_given, s3_client_settings, range_bytes=RANGE_BYTES
+    ):
         super().__init__()
         self._manifest_path = manifest_path
         self._range_bytes = range_bytes
@@ -534,7 +536,14 @@ class ReadManifest(beam.PTransform):
             | "SpreadRanges" >> beam.Reshuffle()  # Else one worker reads every range it was handed with the path.
             | "ReadRanges"
             >> beam.ParDo(
-                _ReadRange(path, self._base, self._kind, self._label_key, self._class_names_given, settings),
+                _ReadRange(
+                    path,
+                    base=self._base,
+                    kind=self._kind,
+                    label_key=self._label_key,
+                    class_names_given=self._class_names_given,
+                    s3_client_settings=settings,
+                ),
                 beam.pvalue.AsSingleton(header),
             ).with_outputs(LINE_COUNTS, main="rows")
         )

@@ -138,7 +138,7 @@ class RankInGroups(beam.PTransform):
     distribution of range sizes among the job's metrics; `item_type`, the
     items' type, whose registered coder then carries them."""
 
-    def __init__(self, group_of, rank_key, stage, item_type=typing.Any, target=None):
+    def __init__(self, group_of, rank_key, stage, *, item_type=typing.Any, target=None):
         super().__init__()
         self._group_of = group_of
         self._rank_key = rank_key

@@ -174,7 +174,7 @@ class AssignSplits(beam.PTransform):
     """KeyedImage -> Placed, with rejected paths on the ERRORS output. A
     manifest's row with a split keeps that split."""
 
-    def __init__(self, input_root, seed, validation_ratio=0.0, test_ratio=0.0, splits_from_folders=False):
+    def __init__(self, input_root, *, seed, validation_ratio=0.0, test_ratio=0.0, splits_from_folders=False):
         super().__init__()
         self._input_root = input_root
         self._seed = seed

@@ -220,7 +220,11 @@ def _match_label_split(p, convert, s3):
         keyed = {**keyed, ERRORS: (keyed[ERRORS], deduped[ERRORS]) | "KeyAndDedupeErrors" >> Flatten()}
         keyed[GROUPS], keyed[REPORTS] = deduped[GROUPS], deduped[REPORTS]
     placed = rows | "AssignSplits" >> AssignSplits(
-        convert.input, convert.seed, convert.validation_ratio, convert.test_ratio, convert.splits_from_folders
+        convert.input,
+        seed=convert.seed,
+        validation_ratio=convert.validation_ratio,
+        test_ratio=convert.test_ratio,
+        splits_from_folders=convert.splits_from_folders,
     )
     return matched, keyed, class_names, placed
 
@@ -231,10 +235,10 @@ def _read_manifest(p, convert, s3, fixed_labels):
     written, finds its class once the classes are known (manifest.py)."""
     read = p | "ReadManifest" >> ReadManifest(
         convert.manifest,
-        convert.input,
-        convert.manifest_label_key,
-        fixed_labels is not None,
-        s3,
+        base=convert.input,
+        label_key=convert.manifest_label_key,
+        class_names_given=fixed_labels is not None,
+        s3_client_settings=s3,
         range_bytes=convert.manifest_range_bytes,
     )
     matched = {
