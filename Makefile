@@ -13,6 +13,15 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+# The converter alone, for `make demo`: no test or benchmark tools (torch
+# and TensorFlow are 6 GB of them).
+BASE_STAMP := $(VENV)/.base-stamp
+$(BASE_STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(BASE_STAMP)
+
 # The project's own bytecode, written even under PYTHONDONTWRITEBYTECODE (set
 # on CI machines), which would have every run compile our modules from source
 # again; Python still reads .pyc files that exist. __pycache__/ is ignored by
@@ -21,7 +30,7 @@ setup: $(STAMP)
 	$(PY) -m compileall -q pipeline transforms
 
 # Converts a generated demo image tree (no downloads) with the local runner.
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(PY) -m pipeline.convert.demo_images demo/images
 	rm -rf demo/out
 	$(PY) -m pipeline --input demo/images --output demo/out --num_shards 2 --image_size 128

@@ -922,8 +922,8 @@ MUTANTS = (
         "ddp_rank_ignored",
         "torch_dataset ignores torch.distributed's rank: every rank reads the whole split",
         "pipeline/read/torch_data.py",
-        "        if place is None and torch.distributed.is_available() and torch.distributed.is_initialized():\n",
-        "        if False:\n",
+        "    if torch.distributed.is_available() and torch.distributed.is_initialized():\n",
+        "    if False:\n",
         ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
     Mutant(
@@ -1065,6 +1065,14 @@ MUTANTS = (
         '        if part in ("", "."):\n',
         '        if part == "":\n',
         ("tests/test_manifest.py",),
+    ),
+    Mutant(
+        "spawned_loader_workers_lose_the_rank",
+        "torch_dataset's spawned DataLoader workers (no process group) read as if alone: every rank reads it all",
+        "pipeline/read/torch_data.py",
+        "        place = self._place or _ddp_place() or self._rank_place or workers.ALONE\n",
+        "        place = self._place or _ddp_place() or workers.ALONE\n",
+        ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
 )
 

@@ -65,9 +65,17 @@ def run_torch(prefix, out, rank, world, port):
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     result = {}
-    for name, even, persistent in (("plain", False, False), ("even", True, False), ("persistent", False, True)):
+    for name, even, persistent, start in (
+        ("plain", False, False, "fork"),
+        ("even", True, False, "fork"),
+        ("persistent", False, True, "fork"),
+        # Spawned workers have no process group: the rank comes with the dataset.
+        ("spawn", False, True, "spawn"),
+    ):
         dataset = read.torch_dataset(prefix, "train", shuffle_buffer=8, seed=3, even=even)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2, persistent_workers=persistent)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=2, num_workers=2, persistent_workers=persistent, multiprocessing_context=start
+        )
         epochs = []
         for epoch in range(2):
             dataset.set_epoch(epoch)

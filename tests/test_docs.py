@@ -1,4 +1,4 @@
-"""The README and docs/ as a reader follows them: every relative link leads
+"""The README, docs/ and runners/' READMEs as a reader follows them: every relative link leads
 to a file (and a heading, where it names one), and every shell block's
 commands start with a command that exists here."""
 
@@ -13,6 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = [
     "README.md",
     *sorted(f"docs/{name}" for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md")),
+    *sorted(
+        os.path.relpath(os.path.join(folder, "README.md"), ROOT)
+        for folder, _, names in os.walk(os.path.join(ROOT, "runners"))
+        if "README.md" in names
+    ),
 ]
 
 # Commands of the docs' shell blocks that are not on this machine, and why
@@ -26,6 +31,8 @@ ELSEWHERE = {
     "yarn": "EMR's YARN, on the primary node",
     "flink": "EMR's Flink, on the primary node",
 }
+# Where the docs run commands installed on other machines.
+ELSEWHERE_PATHS = {"/opt/im2tfrecord/": "an EMR node, where the bootstrap action installs the tool"}
 SHELL_BUILTINS = {"cd", "export", "for", "do", "done", "if", "then", "fi", "source", ".", "echo", "set", "while"}
 
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -74,6 +81,8 @@ def _commands(block):
 def _first_word(command):
     words = shlex.split(command, comments=True)
     while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+        if "$(" in words[0]:  # VAR=$(command ...): the command substituted.
+            return words[0].split("$(", 1)[1]
         words = words[1:]  # VAR=value before the command
     return words[0] if words else None
 
@@ -89,6 +98,8 @@ def test_every_shell_block_starts_with_a_command_that_exists(page):
         for command in _commands(block):
             word = _first_word(command)
             if word is None or word in SHELL_BUILTINS or word in ELSEWHERE:
+                continue
+            if any(word.startswith(prefix) for prefix in ELSEWHERE_PATHS):
                 continue
             if "/" in word:
                 found = os.path.exists(os.path.join(ROOT, word)) or os.path.isabs(word) and os.path.exists(word)

@@ -320,3 +320,4 @@ def test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once(numb
     assert all(epochs[0] != epochs[1] for epochs in orders)
     assert all(sorted(sum(epochs[0], [])) == sorted(sum(epochs[1], [])) for epochs in orders)
     assert [result["persistent"] for result in results] == orders
+    assert [result["spawn"] for result in results] == orders  # Spawned workers know their rank too.

@@ -32,6 +32,7 @@ What they stand on:
   converting.py     images fetched and converted by a thread pool
   imaging.py, pixel_checks.py   one image decoded, checked, resized, encoded
   statistics.py     per-split pixel statistics of the stored images
+  dataset_warnings.py  every warning's key in dataset_info.json and its summary line
   duplicates.py     exact duplicates among the written images (the report's rules)
   layout.py         the output folder's file names, split names, labels.txt; ShardInfo
   sorted_lines.py   the bytes of errors.jsonl and duplicates.jsonl, from their lines

@@ -1,10 +1,11 @@
 """Every warning a dataset can carry, in one table: its key under
 dataset_info.json's "warnings", and the summary line(s) it gives.
 
-dataset_info.py writes each warning under its key here (only when there is
-something to say); the end-of-run summary and --plan print `summary_lines`,
-in the table's order. A new warning is a key and a row here, and nothing
-else to keep in step.
+dataset_info.py works out each warning's value and writes it under its key
+here (only when there is something to say); the end-of-run summary and
+--plan print `summary_lines`, in the table's order. A new warning is a key
+and a row here, its value in dataset_info.py, and its line in
+docs/formats.md's table of dataset_info.json.
 """
 
 from transforms.imaging import ELONGATED_ASPECT_RATIO

@@ -3,8 +3,8 @@
   MatchImages      list the files under --input (transforms/match.py)
   KeyByLabel       key each path by its class folder (label.py)
     or ReadManifest  both from --manifest's rows (manifest.py)
-  DedupeByContent  --dedupe: hash every file, keep one copy of each (dedupe.py)
   ClassNames       the sorted class names, or --labels_file's (label.py)
+  DedupeByContent  --dedupe: hash every file, keep one copy of each (dedupe.py)
   AssignSplits     give each image its split and a seeded hash (split.py)
   PlanShards       group the paths into shards, by their hash (shard.py),
                    their count recorded for a cluster's progress line
@@ -15,14 +15,15 @@
                    records in the --format, with progress records
                    (shard_writer.py, formats/, progress_records.py)
   FindDuplicates   group the records by file and by stored-image sha256
-                   (duplicates.py)
+                   (find_duplicates.py; the report's rules in duplicates.py)
   Finalize         labels.txt, errors.jsonl, duplicates.jsonl and, last,
                    dataset_info.json with per-split statistics (dataset_info.py)
 
 Only paths cross the shuffle before PlanShards' grouping: no image data ever
-goes through one. `--writer beam` replaces the last two writing stages by
-the plain ones, DecodeAndResize, EncodeExamples and Beam's WriteToTFRecord
-(TFRecord only). Every stage has an error output; all of them end in
+goes through one. `--writer beam` runs, after AssignSplits, the plain
+stages instead of PlanShards, RecordPlannedImages, WriteShardStreams and
+FindDuplicates: DecodeAndResize, EncodeExamples and Beam's WriteToTFRecord
+(transforms/beam_writer/; TFRecord only), then Finalize. Every stage has an error output; all of them end in
 errors.jsonl.
 """
 

@@ -39,6 +39,9 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
         self._s3 = dict(s3 or {})
         self._reading = reading
         self._place = place
+        # The DDP rank where the dataset is made: a DataLoader worker started
+        # by spawn (not fork) has no process group of its own to ask.
+        self._rank_place = _ddp_place()
         self._transform = transform
         self._storage, self._storage_pid = None, None
         self.info = infos.reader_info(self._storage_here(), self._prefix)
@@ -51,10 +54,7 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
     def worker_place(self):
         """This copy's place among every reader of the split: the rank's (as
         given, or torch.distributed's), then its DataLoader worker's."""
-        place = self._place
-        if place is None and torch.distributed.is_available() and torch.distributed.is_initialized():
-            place = workers.WorkerPlace(torch.distributed.get_rank(), torch.distributed.get_world_size())
-        place = place or workers.ALONE
+        place = self._place or _ddp_place() or self._rank_place or workers.ALONE
         loader = torch.utils.data.get_worker_info()
         return place.within(workers.WorkerPlace(loader.id, loader.num_workers)) if loader else place
 
@@ -100,3 +100,10 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
         state = dict(vars(self))
         state["_storage"], state["_storage_pid"] = None, None  # Clients do not pickle (spawned workers).
         return state
+
+
+def _ddp_place():
+    """This process's DDP rank among the world's, or None outside a process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return workers.WorkerPlace(torch.distributed.get_rank(), torch.distributed.get_world_size())
+    return None
