@@ -30,7 +30,9 @@ Imports (pipeline/__init__.py, which must act before Beam is imported and so
 cannot import this module): Beam's optional imports (pandas, Google Cloud
 clients, its S3 filesystem) are blocked in `sys.modules` for a local run,
 relying on Beam importing each under `try`/`except ImportError` (0.4 to
-0.75 s of start-up); tests/test_startup.py checks it.
+0.75 s of start-up); and the warning Beam logs on its import where
+google-apitools is missing (BigQuery's clients, never used here) is
+dropped. tests/test_startup.py checks both.
 """
 
 import contextlib

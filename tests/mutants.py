@@ -1074,6 +1074,14 @@ MUTANTS = (
         "        place = self._place or _ddp_place() or workers.ALONE\n",
         ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
+    Mutant(
+        "beams_apitools_warning_shown",
+        "every run without google-apitools installed prints Beam's warning about BigQuery's clients",
+        "pipeline/__init__.py",
+        "        _drop_beams_apitools_warning()\n",
+        "",
+        ("tests/test_startup.py::test_beams_warning_about_missing_apitools_is_not_shown",),
+    ),
 )
 
 
