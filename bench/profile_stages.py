@@ -69,16 +69,20 @@ STAGES = (
 )
 
 
-def profile(mode, images, out):
-    settings = ShardSettings(
+def _shard_settings(out, fingerprint):
+    """One TFRecord shard's settings, the converter's defaults, into `out`."""
+    return ShardSettings(
         output=out,
         record_format=formats.get("tfrecord"),
         schema="default",
         image_settings=ImageSettings(),
         s3_client_settings={},
-        fingerprint="profile",
+        fingerprint=fingerprint,
     )
-    writer = ShardStreamWriter(settings, MODES[mode], 1)
+
+
+def profile(mode, images, out):
+    writer = ShardStreamWriter(_shard_settings(out, "profile"), MODES[mode], 1)
     profiler = cProfile.Profile()
     start = time.monotonic()
     profiler.enable()
@@ -104,15 +108,7 @@ def against_loop(images, rounds):
     def shard():
         out = tempfile.mkdtemp(prefix="im2tfrecord-profile-", dir=CACHE)
         try:
-            settings = ShardSettings(
-                output=out,
-                record_format=formats.get("tfrecord"),
-                schema="default",
-                image_settings=ImageSettings(),
-                s3_client_settings={},
-                fingerprint="p",
-            )
-            writer = ShardStreamWriter(settings, MODES["1 thread, no pool"], 1)
+            writer = ShardStreamWriter(_shard_settings(out, "p"), MODES["1 thread, no pool"], 1)
             writer.write((("train", 0, 1), images), ["ants", "bees"])
             writer.close()
         finally:
