@@ -959,6 +959,14 @@ MUTANTS = (
         ("tests/test_read_workers.py::test_an_uneven_split_warns_once_and_even_gives_every_worker_the_smallest_count",),
     ),
     Mutant(
+        "lone_loader_warns_uneven",
+        "torch_dataset warns of an uneven split among one process's DataLoader workers, which never wait",
+        "pipeline/read/torch_data.py",
+        "        return self._rank().count > 1 and (loader is None or loader.id == 0)\n",
+        "        return loader is None or loader.id == 0\n",
+        ("tests/test_read_workers.py::test_one_process_loader_workers_warn_of_an_uneven_split_only_among_ranks",),
+    ),
+    Mutant(
         "shards_dealt_round_robin",
         "shards dealt to workers in turn, not by record count",
         "pipeline/read/workers.py",
@@ -1070,8 +1078,8 @@ MUTANTS = (
         "spawned_loader_workers_lose_the_rank",
         "torch_dataset's spawned DataLoader workers (no process group) read as if alone: every rank reads it all",
         "pipeline/read/torch_data.py",
-        "        place = self._place or _ddp_place() or self._rank_place or workers.ALONE\n",
-        "        place = self._place or _ddp_place() or workers.ALONE\n",
+        "        return self._place or _ddp_place() or self._rank_place or workers.ALONE\n",
+        "        return self._place or _ddp_place() or workers.ALONE\n",
         ("tests/test_read_workers.py::test_dataloader_two_workers_in_each_of_two_ranks_read_every_record_once",),
     ),
     Mutant(

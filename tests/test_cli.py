@@ -107,6 +107,7 @@ def test_help_lists_our_options_then_beams(capsys):
             ["--input", "{tree}", "--output", "{out}", "--runner", "Nonsense"],
             "--runner 'Nonsense' is not a Beam runner",
         ),
+        (["--input", "{tree}", "--output", "{out}", "--streaming"], "--streaming: a conversion is a batch job"),
         # Found by a new user: each was accepted, or failed only after the work.
         (
             ["--input", "{tree}", "--output", "{out}", "--num_shards", "train=2,valid=1", "--validation_ratio", "0.2"],

@@ -91,6 +91,8 @@ def test_fewer_shards_than_workers_is_refused_with_the_rule():
         ValueError, match=r"^3 shards cannot be split among 4 workers \(2 ranks x 2 DataLoader workers\)"
     ):
         workers.split_shards(_shards(1, 1, 1), 4, "2 ranks x 2 DataLoader workers")
+    with pytest.raises(ValueError, match=r"^1 shard cannot be split among 2 workers: "):
+        workers.split_shards(_shards(1), 2)
 
 
 def test_a_worker_place_is_checked():
@@ -249,6 +251,28 @@ def _run_workers(commands, tmp_path):
             raise AssertionError("a worker hung (an all-reduce its peer never joined?)") from None
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
+
+
+_ONE_PROCESS_LOADER = """
+import sys, torch.utils.data
+from pipeline import read
+place = dict(worker_index=0, num_workers=2) if sys.argv[2] == "rank 0 of 2" else {}
+loader = torch.utils.data.DataLoader(read.torch_dataset(sys.argv[1], "train", **place), batch_size=4, num_workers=2)
+print("records", sum(len(labels) for _, labels in loader))
+"""
+
+
+@pytest.mark.parametrize(("ranks", "records", "warned"), [("alone", 39, False), ("rank 0 of 2", 23, True)])
+def test_one_process_loader_workers_warn_of_an_uneven_split_only_among_ranks(numbered, ranks, records, warned):
+    # 39 records in 10 shards: 20 and 19 between 2 DataLoader workers. Alone,
+    # the loader takes batches from whichever worker has records left, and
+    # nothing waits; as rank 0 of 2 (workers 0 and 1 of 4: 12 + 11 records of
+    # 12, 11, 8, 8), the other rank would.
+    prefix, _ = numbered
+    command = [sys.executable, "-c", _ONE_PROCESS_LOADER, prefix, ranks]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=WORKER_TIMEOUT, check=True)
+    assert f"records {records}" in done.stdout
+    assert ("UnevenSplitWarning" in done.stderr) == warned, done.stderr
 
 
 def test_multi_worker_mirrored_strategy_two_processes_read_every_record_once(numbered, tmp_path):

@@ -111,8 +111,9 @@ _CLUSTER_TIMEOUT_S = 5
 
 
 def _check_runner(options):
-    """A Flink or Spark master that does not answer, or a worker environment
-    Beam does not know, is found now rather than a minute into the job."""
+    """A Flink or Spark master that does not answer, a worker environment
+    Beam does not know, or a streaming job asked for, is found now rather
+    than a minute into the job."""
     environment = options.view_as(PortableOptions).environment_type
     if environment and not (
         environment == "LOOPBACK"
@@ -122,6 +123,8 @@ def _check_runner(options):
         raise UsageError(
             f"--environment_type {environment!r} is not one Beam knows: use PROCESS, LOOPBACK, EXTERNAL or DOCKER"
         )
+    if options.view_as(StandardOptions).streaming:
+        raise UsageError("--streaming: a conversion is a batch job (it reads its input once); leave the flag out")
     runner = (options.view_as(StandardOptions).runner or "").lower()
     if runner and "." not in runner and not {runner, runner + "runner"} & _RUNNER_NAMES:
         raise UsageError(

@@ -54,14 +54,20 @@ class ShardedImageDataset(torch.utils.data.IterableDataset):
     def worker_place(self):
         """This copy's place among every reader of the split: the rank's (as
         given, or torch.distributed's), then its DataLoader worker's."""
-        place = self._place or _ddp_place() or self._rank_place or workers.ALONE
+        place = self._rank()
         loader = torch.utils.data.get_worker_info()
         return place.within(workers.WorkerPlace(loader.id, loader.num_workers)) if loader else place
 
+    def _rank(self):
+        return self._place or _ddp_place() or self._rank_place or workers.ALONE
+
     def _warns(self):
-        """Whether this copy warns of an uneven split: one per rank, not every loader worker."""
+        """Whether this copy warns of an uneven split: with several ranks
+        only (one process's DataLoader workers never wait for each other:
+        the loader takes batches from those with records left), and once per
+        rank, not in every loader worker."""
         loader = torch.utils.data.get_worker_info()
-        return loader is None or loader.id == 0
+        return self._rank().count > 1 and (loader is None or loader.id == 0)
 
     def __iter__(self):
         reading = self._reading

@@ -94,7 +94,8 @@ def split_shards(shards, count, made_of=""):
     dataset order: largest first to the least loaded (see the docstring)."""
     if len(shards) < count:
         raise ValueError(
-            f"{len(shards)} shards cannot be split among {_workers(count, made_of)}: each reads whole shards; "
+            f"{len(shards)} shard{'' if len(shards) == 1 else 's'} cannot be split among {_workers(count, made_of)}: "
+            "each reads whole shards; "
             f"convert with --shard_multiple {count} (or --num_shards a multiple of {count}) ({_HOW_MANY_SHARDS})"
         )
     loads = [(0, worker) for worker in range(count)]
