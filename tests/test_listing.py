@@ -52,6 +52,8 @@ def test_every_file_is_written_failed_or_skipped(tmp_path, capsys):
     ]
     # 7 paths listed: 3 written, 2 failed, 2 hidden ones skipped.
     assert info["counts"] == {"matched": 7, "written": 3, "failed": 2, "skipped": 2}
+    assert info["skipped"] == {"count": 2, "by_kind": {"hidden": 2}}  # .png files, but hidden.
+    assert "  skipped: hidden 2 (not read: hidden, or not named" in capsys.readouterr().out
 
 
 def test_an_input_of_linked_class_folders_is_not_empty(tmp_path):

@@ -2,7 +2,9 @@
 file is written or in errors.jsonl, every file Pillow decodes is written
 (bar the few listed below), and the counts add up."""
 
+import collections
 import csv
+import json
 import os
 
 from PIL import Image
@@ -13,6 +15,9 @@ from tests.conftest import needs_nasty
 from tests.records import read_errors
 from tests.records import shard_paths
 from transforms.match import has_image_extension
+
+# The extensions the docs say are read (docs/inputs.md).
+READ_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _record_filenames(paths):
@@ -81,3 +86,11 @@ def test_nasty_corpus_is_fully_accounted_for(tmp_path, capsys):
         f"matched {total_files} = written {len(written)} + failed {len(errors)} "
         f"+ skipped (not images, or hidden) {skipped}"
     ) in out
+    # The skipped files by kind, counted from the corpus's own names (no hidden ones).
+    kinds = collections.Counter(os.path.splitext(name)[1].lower() for _, _, files in os.walk(NASTY) for name in files)
+    by_kind = {kind: n for kind, n in kinds.items() if kind not in READ_EXTENSIONS}
+    assert sum(by_kind.values()) == skipped and by_kind[".avif"] == 17 and by_kind[".mpo"] == 6
+    with open(os.path.join(tmp_path, "dataset_info.json"), encoding="utf-8") as f:
+        assert json.load(f)["skipped"] == {"count": skipped, "by_kind": by_kind}
+    most_first = sorted(by_kind.items(), key=lambda item: (-item[1], item[0]))
+    assert "  skipped: " + ", ".join(f"{kind} {n}" for kind, n in most_first) + " (not read: " in out

@@ -53,8 +53,9 @@ def _parts():
         _Part(_ERROR, "decode_error"),
         _Part(_ERROR, "decode_error"),
         _Part(_ERROR, "empty_file"),
-        _Part(_SKIPPED, None),
-        _Part(_SKIPPED, None),
+        _Part(_SKIPPED, ".txt"),
+        _Part(_SKIPPED, "hidden"),
+        _Part(_SKIPPED, ".txt"),
     ]
 
 
@@ -76,7 +77,8 @@ def _expected(parts):
         "smaller": {"count": 3, "smallest_side": 30},
         "class_counts": {("train", "cats"): 7, ("validation", "dogs"): 1},
         "errors_by_reason": {"decode_error": 2, "empty_file": 1},
-        "skipped": 2,
+        "skipped": 3,
+        "skipped_by_kind": {"count": 3, "by_kind": {".txt": 2, "hidden": 1}},
     }
 
 
@@ -122,4 +124,5 @@ def test_nothing_to_count_gives_empty_totals():
         "class_counts": {},
         "errors_by_reason": {},
         "skipped": 0,
+        "skipped_by_kind": None,
     }

@@ -25,13 +25,15 @@ def test_plan_prints_what_the_run_will_do_and_writes_nothing(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     # 10 images a class, 2 of them to validation; shards dealt round-robin by
     # rank, class after class: train a -> 3,3,2 and b (from shard 2) -> 3,2,3.
-    assert lines[1:5] == [
+    assert lines[1:6] == [
         "  matched 21 = to convert 20 + rejected before decoding 0 + skipped (not images, or hidden) 1",
         "  classes: 2 (a, b)",
+        "  skipped: .txt 1 (not read: hidden, or not named .jpg .jpeg .png .gif .bmp .webp .tif .tiff; "
+        "a --manifest may name any file)",
         "  train: 16 images (a 8, b 8) in 3 shards of 6, 5, 5 images",
         "  validation: 4 images (a 2, b 2) in 3 shards of 2, 1, 1 images",
     ]
-    assert lines[5].startswith("  estimated output: ")
+    assert lines[6].startswith("  estimated output: ")
     assert not os.path.exists(out)
 
     assert main(flags) == 0

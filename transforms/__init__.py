@@ -33,6 +33,7 @@ What they stand on:
   imaging.py, pixel_checks.py   one image decoded, checked, resized, encoded
   statistics.py     per-split pixel statistics of the stored images
   dataset_warnings.py  every warning's key in dataset_info.json and its summary line
+  skipped.py        which files are read (image extensions); the skipped ones by kind
   duplicates.py     exact duplicates among the written images (the report's rules)
   layout.py         the output folder's file names, split names, labels.txt; ShardInfo
   sorted_lines.py   the bytes of errors.jsonl and duplicates.jsonl, from their lines

@@ -37,6 +37,7 @@ from transforms.ownership import files_to_replace
 from transforms.pixel_checks import FLAT
 from transforms.pixel_checks import NOISE
 from transforms.resume import is_done_record
+from transforms.skipped import SkippedKinds
 from transforms.sorted_file import WriteSortedLines
 from transforms.statistics import Statistics
 from transforms.statistics import summarize
@@ -58,7 +59,9 @@ class Outcome:
     None), `class_counts` ((split, class) -> images). `matched` is counted
     from the listing itself, not derived: if an image went missing between
     the listing and the shards, matched != written + failed + skipped says
-    so. `errors_by_reason`: {reason: error rows}. `duplicates`:
+    so. `errors_by_reason`: {reason: error rows}. `skipped_by_kind`:
+    dataset_info.json's "skipped" (skipped.SkippedKinds), None when nothing
+    was skipped. `duplicates`:
     find_duplicates' report, None where nothing was hashed."""
 
     shards: tuple
@@ -68,6 +71,7 @@ class Outcome:
     class_counts: dict
     errors_by_reason: dict
     skipped: int
+    skipped_by_kind: dict
     matched: int
     merged_classes: tuple = ()
     duplicates: dict = None
@@ -105,6 +109,7 @@ def build_dataset_info(run, class_names, outcome):
         "splits": splits,
         "counts": {"matched": outcome.matched, "written": written, "failed": failed, "skipped": outcome.skipped},
         "errors": {"file": ERRORS_FILE, "count": failed, "by_reason": by_reason},
+        **({"skipped": outcome.skipped_by_kind} if outcome.skipped_by_kind else {}),
         **({"duplicates": outcome.duplicates} if outcome.duplicates is not None else {}),
         **_warnings(run, class_names, splits, outcome),
     }
@@ -183,7 +188,7 @@ def _slim(shard):
 _SHARD = "shard"  # A ShardInfo: its statistics, odd paths, images smaller than asked.
 _CLASS_COUNT = "class_count"  # ((split, class), images).
 _ERROR = "error"  # An error row: its reason.
-_SKIPPED = "skipped"  # A path the run skipped.
+_SKIPPED = "skipped"  # A path the run skipped: its kind (skipped.kind).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +211,7 @@ class _Totals:
         self.smaller = [0, None]  # images stored smaller than asked, the smallest side
         self.class_counts = {}
         self.errors_by_reason = {}
-        self.skipped = 0
+        self.skipped = SkippedKinds()
 
     def add(self, part):
         if part.kind == _SHARD:
@@ -224,7 +229,7 @@ class _Totals:
         elif part.kind == _ERROR:
             self.errors_by_reason[part.value] = self.errors_by_reason.get(part.value, 0) + 1
         elif part.kind == _SKIPPED:
-            self.skipped += 1
+            self.skipped.add(part.value)
         else:
             raise ValueError(f"unknown part of an outcome: {part.kind!r}")
         return self
@@ -241,7 +246,7 @@ class _Totals:
             self.class_counts[key] = self.class_counts.get(key, 0) + count
         for reason, count in other.errors_by_reason.items():
             self.errors_by_reason[reason] = self.errors_by_reason.get(reason, 0) + count
-        self.skipped += other.skipped
+        self.skipped.merge(other.skipped)
         return self
 
     def parts(self):
@@ -254,7 +259,8 @@ class _Totals:
             "smaller": {"count": count, "smallest_side": side} if count else None,
             "class_counts": dict(self.class_counts),
             "errors_by_reason": dict(self.errors_by_reason),
-            "skipped": self.skipped,
+            "skipped": self.skipped.count,
+            "skipped_by_kind": self.skipped.to_json(),
         }
 
     def _add_statistics(self, split, statistics):
@@ -368,7 +374,7 @@ class Finalize(beam.PTransform):
                 shards | "ShardParts" >> beam.Map(lambda shard: _Part(_SHARD, shard)),
                 self._class_counts | "ClassCountParts" >> beam.Map(lambda count: _Part(_CLASS_COUNT, count)),
                 self._errors | "ErrorParts" >> beam.Map(lambda row: _Part(_ERROR, row["reason"])),
-                self._skipped | "SkippedParts" >> beam.Map(lambda path: _Part(_SKIPPED, None)),
+                self._skipped | "SkippedParts" >> beam.Map(lambda kind: _Part(_SKIPPED, kind)),
             )
             | "AllParts" >> beam.Flatten()
             | "Totals" >> beam.CombineGlobally(_CombineOutcome())

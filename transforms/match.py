@@ -18,7 +18,6 @@ symlinks and symlink loops become error rows: none is silently dropped, so
 that matched = written + failed + skipped holds at the end of a run.
 """
 
-import posixpath
 import re
 
 import apache_beam as beam
@@ -31,21 +30,22 @@ from apache_beam.metrics import Metrics
 from transforms import key_ranges
 from transforms import listing
 from transforms import metrics
+from transforms import skipped
 from transforms.errors import ERRORS
 from transforms.errors import error_row
 from transforms.key_ranges import KeyRange
 from transforms.paths import has_scheme
 from transforms.paths import is_s3
+from transforms.skipped import has_image_extension
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
 from transforms.storage import split_s3_path
 
-SKIPPED = "skipped"  # Tag of the output of files without an image extension, or hidden.
+SKIPPED = "skipped"  # Tag of the kinds (skipped.kind) of files without an image extension, or hidden.
 MATCHED = "matched"  # Tag of the count of every path the listing gave.
 STAGE = "match"
 # Beam's globs cannot quote, but a one-character class matches that character.
 _GLOB_CHARACTER = re.compile(r"([\[?*])")
-IMAGE_EXTENSIONS = frozenset((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"))
 
 
 def input_pattern(input_root):
@@ -54,10 +54,6 @@ def input_pattern(input_root):
     Folder names are data: a class folder named `what?` or `[x]` must match
     itself, not act as a glob, so glob characters in it are escaped."""
     return FileSystems.join(_GLOB_CHARACTER.sub(r"[\1]", input_root.rstrip("/")), "**")
-
-
-def has_image_extension(path):
-    return posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 _TOP_LEVEL = "top_level"  # Tag of the files directly under --input.
@@ -153,12 +149,12 @@ class _KeepImages(beam.DoFn):
         else:
             self._skipped.inc()
             metrics.add_finished(1)
-            yield beam.pvalue.TaggedOutput(SKIPPED, metadata.path)
+            yield beam.pvalue.TaggedOutput(SKIPPED, skipped.kind(relative))
 
 
 class MatchImages(beam.PTransform):
-    """PBegin -> {"images": image paths under `input_root`, SKIPPED: other
-    paths, ERRORS: error rows of links that lead nowhere or in a circle,
+    """PBegin -> {"images": image paths under `input_root`, SKIPPED: the kind
+    of every other path (skipped.kind), ERRORS: error rows of links that lead nowhere or in a circle,
     MATCHED: one number, every path listed}."""
 
     def __init__(self, input_root, s3_client_settings):

@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 
+from apache_beam import CombineGlobally
 from apache_beam import Create
 from apache_beam import Filter
 from apache_beam import FlatMap
@@ -82,6 +83,7 @@ from transforms.shard_writer import HASHES
 from transforms.shard_writer import SHARDS
 from transforms.shard_writer import RecordPlannedImages
 from transforms.shard_writer import WriteShardStreams
+from transforms.skipped import CountSkipped
 from transforms.split import AssignSplits
 from transforms.storage import Storage
 from transforms.storage import s3_settings
@@ -173,7 +175,8 @@ def build_plan(p, options, plan_path):
             "record_bytes": record_bytes,
             "classes": list(classes),
             "failed": failed,
-            "skipped": skipped,
+            "skipped": skipped["count"] if skipped else 0,
+            "skipped_by_kind": skipped,
         }
 
     (
@@ -187,7 +190,7 @@ def build_plan(p, options, plan_path):
             AsSingleton(record_bytes),
             AsSingleton(class_names),
             AsSingleton(errors | "CountFailed" >> combiners.Count.Globally()),
-            AsSingleton(matched[SKIPPED] | "CountSkipped" >> combiners.Count.Globally()),
+            AsSingleton(matched[SKIPPED] | "CountSkipped" >> CombineGlobally(CountSkipped())),
         )
         | "WritePlan" >> Map(_write_json, plan_path, s3)
     )

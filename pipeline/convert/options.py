@@ -132,7 +132,7 @@ class ConvertOptions(PipelineOptions):
             type=float,
             default=0,
             help="Instead of --num_shards, aim at shards of about this many MiB, estimated "
-            "from a sample of images (TFDS aims at 64 MiB to 1 GiB).",
+            "from a sample of images (TFDS aims at 64 MiB to 1 GiB). 0, the default: off.",
         )
         parser.add_argument(
             "--writer",

@@ -26,6 +26,7 @@ from pipeline.convert import failure_cause
 from pipeline.convert import job
 from pipeline.convert.options import ConvertOptions
 from pipeline.convert.options import runs_locally
+from transforms import skipped
 from transforms.dataset_info import class_warnings
 from transforms.dataset_warnings import CLASS_WARNINGS
 from transforms.dataset_warnings import MAX_CLASSES_SHOWN
@@ -112,6 +113,7 @@ def format_plan(plan, convert_options):
             else ""
         ),
     ]
+    lines += filter(None, [skipped.summary_line(plan["skipped_by_kind"])])
     for split in sorted(splits):
         counts = shards.get(split, [])
         per_class = ", ".join(f"{label} {n}" for label, n in sorted(splits[split].items())[:MAX_CLASSES_SHOWN])

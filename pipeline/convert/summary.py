@@ -5,6 +5,7 @@ runner, and shows the user exactly what a reader of the dataset will see.
 """
 
 from transforms import formats
+from transforms import skipped
 from transforms.dataset_warnings import MAX_CLASSES_SHOWN
 from transforms.dataset_warnings import counted
 from transforms.dataset_warnings import summary_lines
@@ -94,6 +95,7 @@ def format_summary(info, output, seconds, reused=None, recorded=0):
             + ", ".join(f"{reason} {n}" for reason, n in sorted(errors["by_reason"].items()))
             + f" (one row each in {errors['file']})"
         )
+    lines += filter(None, [skipped.summary_line(info.get("skipped"))])
     lines += _duplicate_lines(info.get("duplicates"))
     lines += summary_lines(info.get("warnings", {}))
     shards = _shard_files(formats.get(info.get("format", formats.TFRECORD)))
