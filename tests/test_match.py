@@ -7,7 +7,7 @@ from tests.beam_util import local_pipeline
 from tests.conftest import on_both_s3_servers
 from tests.records import save_image
 from transforms.match import MatchImages
-from transforms.match import has_image_extension
+from transforms.skipped import has_image_extension
 
 
 def test_image_extensions_in_any_case():

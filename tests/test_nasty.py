@@ -14,7 +14,7 @@ from tests.conftest import NASTY
 from tests.conftest import needs_nasty
 from tests.records import read_errors
 from tests.records import shard_paths
-from transforms.match import has_image_extension
+from transforms.skipped import has_image_extension
 
 # The extensions the docs say are read (docs/inputs.md).
 READ_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
