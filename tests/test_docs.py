@@ -108,3 +108,10 @@ def test_every_shell_block_starts_with_a_command_that_exists(page):
             if not found:
                 missing.append(f"{word!r} in {command[:60]!r}")
     assert not missing, f"{page}: " + "; ".join(missing)
+
+
+def test_the_image_extensions_read_are_the_ones_the_docs_list():
+    from transforms.skipped import IMAGE_EXTENSIONS
+
+    with open(os.path.join(ROOT, "docs", "inputs.md"), encoding="utf-8") as f:
+        assert f"(`{' '.join(IMAGE_EXTENSIONS)}`, any case)" in f.read()

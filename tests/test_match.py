@@ -44,6 +44,7 @@ def test_match_images_on_s3_lists_each_folder(s3_client, bucket, s3_flags):
         "in/bees/3.JPG",
         "in/top.jpg",
         "in/notes.txt",
+        "in/",  # The marker of --input itself, as an S3 console makes it.
         "in/bees/",  # A folder marker, which gofakes3 also lists as an object of in/.
         "in/ants/sub/deeper/",
         "other/4.jpg",
@@ -60,6 +61,6 @@ def test_match_images_on_s3_lists_each_folder(s3_client, bucket, s3_flags):
         )
         assert_that(
             matched["skipped"],
-            equal_to([".txt", "folder marker", "folder marker"]),  # notes.txt, bees/, ants/sub/deeper/
+            equal_to([".txt", "folder marker", "folder marker", "folder marker"]),  # notes.txt, in/, bees/, deeper/
             label="skipped",
         )

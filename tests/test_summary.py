@@ -1,7 +1,4 @@
-import random
-
 from pipeline.convert.summary import format_summary
-from transforms import skipped
 
 
 def _info(written=7, failed=2, skipped=1, matched=10):
@@ -112,34 +109,3 @@ def test_the_summary_s_time_includes_beam_s_import(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (seconds,) = re.findall(r"^wrote 2 images in ([0-9.]+) s", result.stdout + result.stderr, re.MULTILINE)
     assert float(seconds) >= 3.0, result.stdout
-
-
-def test_skipped_kinds_are_exact_and_bounded_whatever_the_merge_order():
-    # 40 kinds, kind k seen k + 1 times: the first MAX_KINDS names in sorted
-    # order keep their exact counts, the rest are counted as other kinds,
-    # however the files are dealt to workers and merged.
-    files = [f".k{k:02d}" for k in range(40) for _ in range(k + 1)]
-    expected = {f".k{k:02d}": k + 1 for k in range(skipped.MAX_KINDS)}
-    others = len(files) - sum(expected.values())
-    for seed in range(5):
-        order = random.Random(seed).sample(files, len(files))
-        parts = [skipped.SkippedKinds() for _ in range(seed + 1)]
-        for n, kind in enumerate(order):
-            parts[n % len(parts)].add(kind)
-        random.Random(seed).shuffle(parts)
-        total = skipped.CountSkipped().merge_accumulators(parts)
-        assert total.to_json() == {"count": len(files), "by_kind": expected, "other_kinds": others}
-    assert skipped.SkippedKinds().to_json() is None  # Nothing skipped: no "skipped" in dataset_info.json.
-
-
-def test_a_skipped_path_s_kind():
-    paths = ("a/b.TXT", "a/.b.png", ".thumbs/x.jpg", "a/README", "a/x.tar.gz", "a/", "a.b/")
-    assert [skipped.kind(p) for p in paths] == [
-        ".txt",
-        "hidden",
-        "hidden",
-        "no extension",
-        ".gz",
-        "folder marker",
-        "folder marker",
-    ]

@@ -36,7 +36,6 @@ from transforms.errors import error_row
 from transforms.key_ranges import KeyRange
 from transforms.paths import has_scheme
 from transforms.paths import is_s3
-from transforms.skipped import has_image_extension
 from transforms.storage import Storage
 from transforms.storage import configure_beam_filesystems
 from transforms.storage import split_s3_path
@@ -119,7 +118,7 @@ class _WalkLocal(beam.DoFn):
         prefix = root.rstrip("/") + "/"
         for path, kind in listing.walk(root):
             hidden = listing.is_hidden(path[len(prefix) :])
-            if kind == listing.FILE and not hidden and has_image_extension(path) and not listing.is_utf8(path):
+            if kind == listing.FILE and skipped.is_read(path[len(prefix) :]) and not listing.is_utf8(path):
                 kind = listing.BAD_NAME  # An image it cannot name; a file it skips is only counted.
             path = listing.printable(path)
             # A hidden entry is skipped whatever it is (an editor's lock file
@@ -144,7 +143,7 @@ class _KeepImages(beam.DoFn):
         self._matched.inc()
         metrics.add_matched(1)
         relative = metadata.path[len(self._root) :] if metadata.path.startswith(self._root) else metadata.path
-        if has_image_extension(metadata.path) and not listing.is_hidden(relative):
+        if skipped.is_read(relative):
             yield metadata.path
         else:
             self._skipped.inc()

@@ -8,10 +8,11 @@ left out; the kinds say it: `.jfif 12, .txt 1, hidden 3`.
 
 The kinds are counted by a combine, so they must stay bounded and the same
 whatever order workers merge in (dataset_info.json is byte for byte the
-same on every runner): the first MAX_KINDS kind names in sorted order are
-kept with their exact counts, the rest only counted. A kind among the first
-MAX_KINDS overall is never dropped from a partial count (that would need
-MAX_KINDS smaller names beside it), so its count is exact whatever the order.
+same on every runner): the first MAX_KINDS kinds in one fixed order (the
+named kinds, hidden and the like, then extensions sorted) are kept with
+their exact counts, the rest only counted. A kind among the first MAX_KINDS
+overall is never dropped from a partial count (that would need MAX_KINDS
+kinds before it beside it), so its count is exact whatever the order.
 """
 
 import posixpath
@@ -35,14 +36,30 @@ def has_image_extension(path):
     return posixpath.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
+def is_read(relative):
+    """Whether the file at `relative` (to --input) is read as an image: an
+    image extension, and no part of the path hidden."""
+    return has_image_extension(relative) and not listing.is_hidden(relative)
+
+
 def kind(relative):
     """The kind of a skipped path (relative to --input): hidden, a folder
-    marker, or its extension in lower case (".txt"), or NO_EXTENSION."""
+    marker (the key of --input itself too), or its extension in lower case
+    (".txt"), or NO_EXTENSION (a name ending in "." too). A backslash is a
+    character of the name, not a separator, as on S3 and Linux."""
     if listing.is_hidden(relative):
         return HIDDEN
-    if relative.endswith("/"):
+    if not relative or relative.endswith("/"):
         return FOLDER_MARKER
-    return posixpath.splitext(relative)[1].lower() or NO_EXTENSION
+    extension = posixpath.splitext(relative)[1].lower()
+    return extension if len(extension) > 1 else NO_EXTENSION
+
+
+def _order(skipped_kind):
+    """The fixed order in which kinds are kept: named kinds first (an
+    extension's "." sorts before every letter, and 32 odd extensions must
+    not push thousands of hidden files into "other kinds"), then by name."""
+    return skipped_kind.startswith("."), skipped_kind
 
 
 class SkippedKinds:
@@ -67,7 +84,7 @@ class SkippedKinds:
     def _add_kind(self, skipped_kind, count):
         self.by_kind[skipped_kind] = self.by_kind.get(skipped_kind, 0) + count
         if len(self.by_kind) > MAX_KINDS:
-            del self.by_kind[max(self.by_kind)]
+            del self.by_kind[max(self.by_kind, key=_order)]
 
     def to_json(self):
         """dataset_info.json's "skipped", or None when nothing was skipped (a
