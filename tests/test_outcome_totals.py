@@ -77,8 +77,7 @@ def _expected(parts):
         "smaller": {"count": 3, "smallest_side": 30},
         "class_counts": {("train", "cats"): 7, ("validation", "dogs"): 1},
         "errors_by_reason": {"decode_error": 2, "empty_file": 1},
-        "skipped": 3,
-        "skipped_by_kind": {"count": 3, "by_kind": {".txt": 2, "hidden": 1}},
+        "skipped": {"count": 3, "by_kind": {".txt": 2, "hidden": 1}},
     }
 
 
@@ -123,6 +122,5 @@ def test_nothing_to_count_gives_empty_totals():
         "smaller": None,
         "class_counts": {},
         "errors_by_reason": {},
-        "skipped": 0,
-        "skipped_by_kind": None,
+        "skipped": None,
     }

@@ -26,6 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms import dataset_warnings as warns
 from transforms import duplicates
 from transforms import errors
+from transforms import skipped
 from transforms.find_duplicates import DuplicateReport
 from transforms.imaging import ELONGATED
 from transforms.layout import DATASET_INFO_FILE
@@ -59,9 +60,9 @@ class Outcome:
     None), `class_counts` ((split, class) -> images). `matched` is counted
     from the listing itself, not derived: if an image went missing between
     the listing and the shards, matched != written + failed + skipped says
-    so. `errors_by_reason`: {reason: error rows}. `skipped_by_kind`:
-    dataset_info.json's "skipped" (skipped.SkippedKinds), None when nothing
-    was skipped. `duplicates`:
+    so. `errors_by_reason`: {reason: error rows}. `skipped`:
+    dataset_info.json's "skipped" (skipped.SkippedKinds.to_json), None when
+    nothing was skipped. `duplicates`:
     find_duplicates' report, None where nothing was hashed."""
 
     shards: tuple
@@ -70,8 +71,7 @@ class Outcome:
     smaller: dict
     class_counts: dict
     errors_by_reason: dict
-    skipped: int
-    skipped_by_kind: dict
+    skipped: dict
     matched: int
     merged_classes: tuple = ()
     duplicates: dict = None
@@ -107,9 +107,14 @@ def build_dataset_info(run, class_names, outcome):
         **run,
         "labels": list(class_names),
         "splits": splits,
-        "counts": {"matched": outcome.matched, "written": written, "failed": failed, "skipped": outcome.skipped},
+        "counts": {
+            "matched": outcome.matched,
+            "written": written,
+            "failed": failed,
+            "skipped": skipped.count(outcome.skipped),
+        },
         "errors": {"file": ERRORS_FILE, "count": failed, "by_reason": by_reason},
-        **({"skipped": outcome.skipped_by_kind} if outcome.skipped_by_kind else {}),
+        **({"skipped": outcome.skipped} if outcome.skipped else {}),
         **({"duplicates": outcome.duplicates} if outcome.duplicates is not None else {}),
         **_warnings(run, class_names, splits, outcome),
     }
@@ -259,8 +264,7 @@ class _Totals:
             "smaller": {"count": count, "smallest_side": side} if count else None,
             "class_counts": dict(self.class_counts),
             "errors_by_reason": dict(self.errors_by_reason),
-            "skipped": self.skipped.count,
-            "skipped_by_kind": self.skipped.to_json(),
+            "skipped": self.skipped.to_json(),
         }
 
     def _add_statistics(self, split, statistics):

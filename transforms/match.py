@@ -117,8 +117,9 @@ class _WalkLocal(beam.DoFn):
     def process(self, root):
         prefix = root.rstrip("/") + "/"
         for path, kind in listing.walk(root):
-            hidden = listing.is_hidden(path[len(prefix) :])
-            if kind == listing.FILE and skipped.is_read(path[len(prefix) :]) and not listing.is_utf8(path):
+            relative = path[len(prefix) :]
+            hidden = listing.is_hidden(relative)
+            if kind == listing.FILE and skipped.is_read(relative) and not listing.is_utf8(path):
                 kind = listing.BAD_NAME  # An image it cannot name; a file it skips is only counted.
             path = listing.printable(path)
             # A hidden entry is skipped whatever it is (an editor's lock file
@@ -153,8 +154,8 @@ class _KeepImages(beam.DoFn):
 
 class MatchImages(beam.PTransform):
     """PBegin -> {"images": image paths under `input_root`, SKIPPED: the kind
-    of every other path (skipped.kind), ERRORS: error rows of links that lead nowhere or in a circle,
-    MATCHED: one number, every path listed}."""
+    of every other path (skipped.kind), ERRORS: error rows of links that
+    lead nowhere or in a circle, MATCHED: one number, every path listed}."""
 
     def __init__(self, input_root, s3_client_settings):
         super().__init__()

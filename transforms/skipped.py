@@ -115,6 +115,11 @@ class CountSkipped(beam.CombineFn):
         return kinds.to_json()
 
 
+def count(skipped):
+    """The files counted in dataset_info.json's "skipped" (or the plan's)."""
+    return skipped["count"] if skipped else 0
+
+
 def summary_line(skipped):
     """The summary's and the plan's line for dataset_info.json's "skipped"
     (SkippedKinds.to_json), or None."""

@@ -175,8 +175,7 @@ def build_plan(p, options, plan_path):
             "record_bytes": record_bytes,
             "classes": list(classes),
             "failed": failed,
-            "skipped": skipped["count"] if skipped else 0,
-            "skipped_by_kind": skipped,
+            "skipped": skipped,
         }
 
     (

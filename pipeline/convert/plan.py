@@ -91,10 +91,11 @@ def format_plan(plan, convert_options):
         shards.setdefault(split, []).append(count)
     to_convert = sum(sum(split.values()) for split in splits.values())
     record_bytes = plan["record_bytes"] or 0
+    skipped_files = skipped.count(plan["skipped"])
     lines = [
         f"plan for {convert_options.input} -> {convert_options.output} (nothing was written):",
-        f"  matched {to_convert + plan['failed'] + plan['skipped']} = to convert {to_convert} "
-        f"+ rejected before decoding {plan['failed']} + skipped (not images, or hidden) {plan['skipped']}"
+        f"  matched {to_convert + plan['failed'] + skipped_files} = to convert {to_convert} "
+        f"+ rejected before decoding {plan['failed']} + skipped (not images, or hidden) {skipped_files}"
         + (
             " (images that --min_size or --max_aspect_ratio reject are found only when converting: "
             "the plan reads no image but its sample)"
@@ -113,7 +114,7 @@ def format_plan(plan, convert_options):
             else ""
         ),
     ]
-    lines += filter(None, [skipped.summary_line(plan["skipped_by_kind"])])
+    lines += filter(None, [skipped.summary_line(plan["skipped"])])
     for split in sorted(splits):
         counts = shards.get(split, [])
         per_class = ", ".join(f"{label} {n}" for label, n in sorted(splits[split].items())[:MAX_CLASSES_SHOWN])
